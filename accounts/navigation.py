@@ -1,0 +1,32 @@
+"""The navigation bar: each entry is shown to the roles holding its capability."""
+
+from dataclasses import dataclass
+
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from accounts.permissions import Capability, capabilities_of
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    url_name: str
+    capability: Capability | None  # None: every signed-in user
+
+
+NAV_ITEMS: list[NavItem] = [
+    NavItem(_("Home"), "home", None),
+    NavItem(_("Administration"), "admin:index", Capability.ADMINISTER),
+]
+
+
+def navigation_for(user) -> list[dict]:
+    if not user.is_authenticated:
+        return []
+    caps = capabilities_of(user)
+    return [
+        {"label": item.label, "url": reverse(item.url_name), "url_name": item.url_name}
+        for item in NAV_ITEMS
+        if item.capability is None or item.capability in caps
+    ]

@@ -1,0 +1,33 @@
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from accounts.demo import create_demo_users, demo_logins_text
+from collections_app.models import CreditAccount
+
+
+class Command(BaseCommand):
+    help = "Create the demo users of every role and a synthetic portfolio. Prints the logins."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--cardholders", type=int, default=2000)
+        parser.add_argument("--seed", type=int, default=20261128, help="random seed (same seed, same data)")
+        parser.add_argument("--force", action="store_true", help="run even if the database already has data")
+        parser.add_argument("--if-empty", action="store_true", help="do nothing (quietly) if there is data")
+        parser.add_argument("--print-logins", action="store_true", help="only print the demo logins")
+
+    def handle(self, *args, cardholders, seed, force, if_empty, print_logins, **options):
+        if print_logins:
+            self.stdout.write(demo_logins_text())
+            return
+        has_data = CreditAccount.objects.exists()
+        if has_data and if_empty:
+            return
+        if has_data and not force:
+            raise CommandError(
+                "The database already holds accounts; seed_demo refuses to mix demo data with them. "
+                "Use --force if this really is a demo database."
+            )
+        with transaction.atomic():
+            create_demo_users()
+        self.stdout.write(self.style.SUCCESS("Demo users created."))
+        self.stdout.write(demo_logins_text())

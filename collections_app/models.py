@@ -1,0 +1,754 @@
+"""The portfolio and the case: who owes, what, and the work done to collect it.
+
+Money is Decimal in the account's currency. Times are stored in UTC. Every change to a case goes
+through `collections_app.services`, which writes the `CaseEvent` timeline in the same transaction.
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+ZERO = Decimal("0.00")
+MONEY = {"max_digits": 14, "decimal_places": 2}
+
+
+# --- People -------------------------------------------------------------------------------------
+
+
+class Cardholder(models.Model):
+    """A person who owes the bank. Flags change what may be done (see collections_app.policy)."""
+
+    external_ref = models.CharField(_("external reference"), max_length=64, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    national_id = models.CharField(_("national ID"), max_length=32, blank=True)
+    email = models.EmailField(_("e-mail"), blank=True)
+    address = models.TextField(_("address"), blank=True)
+    # Blank when unknown: the contact policy then judges the window in every candidate zone.
+    time_zone = models.CharField(_("time zone"), max_length=64, blank=True)
+    language = models.CharField(_("language"), max_length=8, default="zh-hans")
+    # A jurisdiction profile code: "CN", "US", or a layer such as "US-MA" (see ContactPolicy).
+    jurisdiction = models.CharField(_("jurisdiction"), max_length=16, default="CN")
+
+    do_not_contact = models.BooleanField(_("do not contact"), default=False)
+    cease_communication = models.BooleanField(_("cease communication requested"), default=False)
+    attorney_represented = models.BooleanField(_("represented by attorney"), default=False)
+    attorney_contact = models.CharField(_("attorney contact"), max_length=200, blank=True)
+    bankruptcy = models.BooleanField(_("bankruptcy"), default=False)
+    deceased = models.BooleanField(_("deceased"), default=False)
+    vulnerable = models.BooleanField(_("vulnerable customer"), default=False)
+
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("cardholder")
+        verbose_name_plural = _("cardholders")
+        indexes = [models.Index(fields=["name"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.external_ref})"
+
+
+class PartyRole(models.TextChoices):
+    """Who a number or address belongs to, as the contact policy reads it."""
+
+    DEBTOR = "debtor", _("Debtor")
+    GUARANTOR = "guarantor", _("Guarantor")
+    RELATED_THIRD_PARTY = "related_third_party", _("Debt-related third party")
+    UNRELATED_THIRD_PARTY = "unrelated_third_party", _("Unrelated third party")
+    ATTORNEY = "attorney", _("Attorney")
+
+
+class ContactPointKind(models.TextChoices):
+    PHONE = "phone", _("Phone")
+    EMAIL = "email", _("E-mail")
+
+
+class ContactPoint(models.Model):
+    """A phone number or e-mail address by which a cardholder's debt may be pursued, and whose it is."""
+
+    cardholder = models.ForeignKey(Cardholder, on_delete=models.CASCADE, related_name="contact_points")
+    kind = models.CharField(_("kind"), max_length=8, choices=ContactPointKind.choices)
+    value = models.CharField(_("number or address"), max_length=200)
+    party_role = models.CharField(
+        _("whose"), max_length=24, choices=PartyRole.choices, default=PartyRole.DEBTOR
+    )
+    party_name = models.CharField(_("person"), max_length=200, blank=True)
+    label = models.CharField(_("label"), max_length=40, blank=True)  # mobile, home, work ...
+    is_primary = models.BooleanField(_("primary"), default=False)
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("contact point")
+        verbose_name_plural = _("contact points")
+        constraints = [
+            models.UniqueConstraint(fields=["cardholder", "kind", "value"], name="contact_point_unique"),
+            models.CheckConstraint(
+                condition=Q(kind__in=ContactPointKind.values), name="contact_point_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(party_role__in=PartyRole.values), name="contact_point_role_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["value"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.get_party_role_display()})"
+
+
+# --- Accounts -----------------------------------------------------------------------------------
+
+
+class Product(models.TextChoices):
+    CREDIT_CARD = "credit_card", _("Credit card")
+    CONSUMER_CREDIT = "consumer_credit", _("Consumer credit line")
+    INSTALLMENT_LOAN = "installment_loan", _("Installment loan")
+
+
+class Bucket(models.TextChoices):
+    CURRENT = "current", _("Current")
+    M1 = "M1", "M1"
+    M2 = "M2", "M2"
+    M3 = "M3", "M3"
+    M4 = "M4", "M4"
+    M5 = "M5", "M5"
+    M6 = "M6", "M6"
+    M6_PLUS = "M6+", "M6+"
+
+
+class CreditAccount(models.Model):
+    """An account of the bank's core system, as of the last daily file. The balance is the sum of its
+    components; a payment pays the components down in COLLECTIONS_ALLOCATION_ORDER."""
+
+    external_ref = models.CharField(_("account reference"), max_length=64, unique=True)
+    cardholder = models.ForeignKey(Cardholder, on_delete=models.PROTECT, related_name="accounts")
+    product = models.CharField(
+        _("product"), max_length=24, choices=Product.choices, default=Product.CREDIT_CARD
+    )
+    currency = models.CharField(_("currency"), max_length=3, default="CNY")
+    credit_limit = models.DecimalField(_("credit limit"), default=ZERO, **MONEY)
+
+    principal = models.DecimalField(_("principal"), default=ZERO, **MONEY)
+    interest = models.DecimalField(_("interest"), default=ZERO, **MONEY)
+    fees = models.DecimalField(_("fees"), default=ZERO, **MONEY)
+    penalties = models.DecimalField(_("penalties"), default=ZERO, **MONEY)
+    balance = models.GeneratedField(
+        expression=F("principal") + F("interest") + F("fees") + F("penalties"),
+        output_field=models.DecimalField(**MONEY),
+        db_persist=True,
+        verbose_name=_("balance"),
+    )
+    overdue_amount = models.DecimalField(_("overdue amount"), default=ZERO, **MONEY)
+    minimum_due = models.DecimalField(_("minimum due"), default=ZERO, **MONEY)
+
+    first_missed_due_date = models.DateField(_("first missed due date"), null=True, blank=True)
+    next_due_date = models.DateField(_("next due date"), null=True, blank=True)
+    days_past_due = models.PositiveIntegerField(_("days past due"), default=0)
+    bucket = models.CharField(_("bucket"), max_length=8, choices=Bucket.choices, default=Bucket.CURRENT)
+    dpd_as_of = models.DateField(_("DPD as of"), null=True, blank=True)
+
+    last_payment_at = models.DateTimeField(_("last payment"), null=True, blank=True)
+    last_payment_amount = models.DecimalField(_("last payment amount"), null=True, blank=True, **MONEY)
+    opened_on = models.DateField(_("opened on"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("credit account")
+        verbose_name_plural = _("credit accounts")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(principal__gte=0)
+                & Q(interest__gte=0)
+                & Q(fees__gte=0)
+                & Q(penalties__gte=0)
+                & Q(overdue_amount__gte=0)
+                & Q(minimum_due__gte=0)
+                & Q(credit_limit__gte=0),
+                name="account_amounts_non_negative",
+            ),
+            models.CheckConstraint(condition=Q(bucket__in=Bucket.values), name="account_bucket_valid"),
+            models.CheckConstraint(condition=Q(product__in=Product.values), name="account_product_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_ref
+
+    @property
+    def is_delinquent(self) -> bool:
+        return self.overdue_amount > 0 and self.first_missed_due_date is not None
+
+
+# --- Queues (criteria and ordering; see collections_app.queues) ----------------------------------
+
+
+class Queue(models.Model):
+    """A work queue. Open cases matching the criteria are placed in the queue with the lowest `order`
+    whose criteria they meet (set-based, collections_app.queues.place_cases_in_queues)."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    order = models.PositiveIntegerField(_("order"), default=100, help_text=_("Lower is evaluated first."))
+    active = models.BooleanField(_("active"), default=True)
+    team = models.ForeignKey(
+        "accounts.Team", on_delete=models.SET_NULL, null=True, blank=True, related_name="queues"
+    )
+    buckets = models.JSONField(_("buckets"), default=list, blank=True, help_text=_('e.g. ["M1", "M2"]'))
+    min_dpd = models.PositiveIntegerField(_("minimum DPD"), null=True, blank=True)
+    max_dpd = models.PositiveIntegerField(_("maximum DPD"), null=True, blank=True)
+    min_balance = models.DecimalField(_("minimum balance"), null=True, blank=True, **MONEY)
+    max_balance = models.DecimalField(_("maximum balance"), null=True, blank=True, **MONEY)
+    products = models.JSONField(_("products"), default=list, blank=True)
+    jurisdictions = models.JSONField(_("jurisdictions"), default=list, blank=True)
+    states = models.JSONField(_("case states"), default=list, blank=True)
+    agents = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="work_queues")
+
+    class Meta:
+        ordering = ["order", "name"]
+        verbose_name = _("queue")
+        verbose_name_plural = _("queues")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# --- The case -------------------------------------------------------------------------------------
+
+
+class CaseState(models.TextChoices):
+    NEW = "new", _("New")
+    IN_PROGRESS = "in_progress", _("In progress")
+    PROMISED = "promised", _("Promised")
+    ON_PLAN = "on_plan", _("On plan")
+    ON_HOLD = "on_hold", _("On hold")
+    LEGAL_REVIEW = "legal_review", _("Legal review")
+    LITIGATION = "litigation", _("Litigation")
+    RESOLVED = "resolved", _("Resolved")
+    WRITTEN_OFF = "written_off", _("Written off")
+
+
+CLOSED_STATES = (CaseState.RESOLVED, CaseState.WRITTEN_OFF)
+OPEN_STATES = tuple(s for s in CaseState.values if s not in CLOSED_STATES)
+# States in which agents work the case from their queues.
+WORKING_STATES = (CaseState.NEW, CaseState.IN_PROGRESS, CaseState.PROMISED, CaseState.ON_PLAN)
+LEGAL_STATES = (CaseState.LEGAL_REVIEW, CaseState.LITIGATION)
+
+
+class ResolutionReason(models.TextChoices):
+    PAID_IN_FULL = "paid_in_full", _("Paid in full")
+    CURED = "cured", _("Cured (overdue amount paid)")
+    SETTLED = "settled", _("Settled")
+    PLAN_COMPLETED = "plan_completed", _("Plan completed")
+    JUDGMENT_PAID = "judgment_paid", _("Judgment paid")
+    CHARGED_OFF = "charged_off", _("Charged off")
+    UNCOLLECTABLE = "uncollectable", _("Uncollectable")
+    DECEASED = "deceased", _("Deceased")
+    BANKRUPTCY = "bankruptcy", _("Bankruptcy discharge")
+    LIMITATION_EXPIRED = "limitation_expired", _("Limitation period expired")
+
+
+# Transition permissions: pure predicates of (case, user); user None is the system (nightly jobs,
+# payment feed). Roles are read through accounts.permissions, never compared here.
+def _worker(case, user) -> bool:
+    from accounts.permissions import Capability, has_capability
+
+    return (
+        user is None
+        or has_capability(user, Capability.WORK_CASES)
+        or has_capability(user, Capability.LEGAL_REVIEW)
+    )
+
+
+def _system_only(case, user) -> bool:
+    return user is None
+
+
+def _escalator(case, user) -> bool:
+    from accounts.permissions import Capability, has_capability
+
+    return user is None or has_capability(user, Capability.ESCALATE_TO_LEGAL)
+
+
+def _legal(case, user) -> bool:
+    from accounts.permissions import Capability, has_capability
+
+    return user is None or has_capability(user, Capability.LEGAL_REVIEW)
+
+
+def _writer_off(case, user) -> bool:
+    from accounts.permissions import Capability, has_capability
+
+    return user is None or has_capability(user, Capability.WRITE_OFF)
+
+
+def _resolver(case, user) -> bool:
+    from accounts.permissions import Capability, has_capability
+
+    return (
+        user is None
+        or has_capability(user, Capability.SUPERVISE)
+        or has_capability(user, Capability.LEGAL_REVIEW)
+    )
+
+
+class Case(ConcurrentTransitionMixin, models.Model):
+    """The unit of work: one open case per delinquent account. `state` follows DESIGN section 3 and
+    changes only through the transition methods below, called by collections_app.services.
+    Assignment (queue, agent, priority, lease) is separate from state."""
+
+    reference = models.CharField(_("case reference"), max_length=32, unique=True)
+    account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="cases")
+    state = FSMField(
+        _("state"), max_length=16, choices=CaseState.choices, default=CaseState.NEW, protected=True
+    )
+    resolution_reason = models.CharField(
+        _("resolution reason"), max_length=24, choices=ResolutionReason.choices, blank=True
+    )
+    opened_at = models.DateTimeField(_("opened"), default=timezone.now)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+
+    queue = models.ForeignKey(Queue, on_delete=models.SET_NULL, null=True, blank=True, related_name="cases")
+    assigned_agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_cases",
+    )
+    priority = models.IntegerField(_("priority score"), default=0)
+    next_action_at = models.DateTimeField(_("next action"), null=True, blank=True)
+    lease_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="leased_cases",
+    )
+    lease_expires_at = models.DateTimeField(_("lease expires"), null=True, blank=True)
+
+    broken_promise_count = models.PositiveIntegerField(_("broken promises"), default=0)
+    broken_plan_count = models.PositiveIntegerField(_("broken plans"), default=0)
+    last_right_party_contact_at = models.DateTimeField(_("last right-party contact"), null=True, blank=True)
+    # Bumped by every service write: the API's ETag / If-Match (a stale update is refused, not lost).
+    version = models.PositiveIntegerField(_("version"), default=1)
+
+    class Meta:
+        verbose_name = _("case")
+        verbose_name_plural = _("cases")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account"], condition=Q(state__in=OPEN_STATES), name="one_open_case_per_account"
+            ),
+            models.CheckConstraint(condition=Q(state__in=CaseState.values), name="case_state_valid"),
+            models.CheckConstraint(
+                condition=Q(state__in=OPEN_STATES, closed_at__isnull=True)
+                | Q(state__in=CLOSED_STATES, closed_at__isnull=False),
+                name="case_closed_at_matches_state",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state", "queue"], name="case_state_queue_idx"),
+            models.Index(fields=["assigned_agent", "state"], name="case_agent_state_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    # Transition methods change fields only; services write the event and save.
+    @transition(field=state, source=CaseState.NEW, target=CaseState.IN_PROGRESS, permission=_worker)
+    def start_work(self):
+        pass
+
+    @transition(
+        field=state,
+        source=[CaseState.NEW, CaseState.IN_PROGRESS],
+        target=CaseState.PROMISED,
+        permission=_worker,
+    )
+    def promise(self):
+        pass
+
+    @transition(field=state, source=CaseState.PROMISED, target=CaseState.IN_PROGRESS, permission=_system_only)
+    def break_promise(self):
+        self.broken_promise_count += 1
+
+    @transition(field=state, source=CaseState.PROMISED, target=CaseState.IN_PROGRESS, permission=_system_only)
+    def keep_promise(self):
+        pass
+
+    @transition(
+        field=state,
+        source=[CaseState.NEW, CaseState.IN_PROGRESS, CaseState.PROMISED],
+        target=CaseState.ON_PLAN,
+        permission=_worker,
+    )
+    def start_plan(self):
+        pass
+
+    @transition(field=state, source=CaseState.ON_PLAN, target=CaseState.IN_PROGRESS, permission=_worker)
+    def break_plan(self):
+        self.broken_plan_count += 1
+
+    @transition(
+        field=state,
+        source=[s for s in OPEN_STATES if s != CaseState.ON_HOLD],
+        target=CaseState.ON_HOLD,
+        permission=_worker,
+    )
+    def hold(self):
+        pass
+
+    @transition(field=state, source=CaseState.ON_HOLD, target=CaseState.IN_PROGRESS, permission=_worker)
+    def release_hold(self):
+        pass
+
+    @transition(
+        field=state,
+        source=[s for s in OPEN_STATES if s not in LEGAL_STATES],
+        target=CaseState.LEGAL_REVIEW,
+        permission=_escalator,
+    )
+    def escalate_to_legal(self):
+        pass
+
+    @transition(field=state, source=CaseState.LEGAL_REVIEW, target=CaseState.IN_PROGRESS, permission=_legal)
+    def return_from_legal(self):
+        pass
+
+    @transition(field=state, source=CaseState.LEGAL_REVIEW, target=CaseState.LITIGATION, permission=_legal)
+    def approve_litigation(self):
+        pass
+
+    @transition(field=state, source=list(OPEN_STATES), target=CaseState.RESOLVED, permission=_resolver)
+    def resolve(self):
+        self.closed_at = timezone.now()
+
+    @transition(field=state, source=list(OPEN_STATES), target=CaseState.WRITTEN_OFF, permission=_writer_off)
+    def write_off(self):
+        self.closed_at = timezone.now()
+
+
+class HoldReason(models.TextChoices):
+    DISPUTE = "dispute", _("Dispute")
+    HARDSHIP = "hardship", _("Hardship review")
+    CEASE_COMMUNICATION = "cease_communication", _("Cease-communication request")
+    BANKRUPTCY = "bankruptcy", _("Bankruptcy")
+    DECEASED = "deceased", _("Deceased")
+    FRAUD_CLAIM = "fraud_claim", _("Fraud claim")
+
+
+class CaseHold(models.Model):
+    """Why a case is (or was) on hold. An open dispute hold blocks collection contact until released."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="holds")
+    reason = models.CharField(_("reason"), max_length=24, choices=HoldReason.choices)
+    note = models.TextField(_("note"), blank=True)
+    opened_at = models.DateTimeField(_("opened"), default=timezone.now)
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    released_at = models.DateTimeField(_("released"), null=True, blank=True)
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    release_note = models.TextField(_("release note"), blank=True)
+
+    class Meta:
+        verbose_name = _("hold")
+        verbose_name_plural = _("holds")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case"], condition=Q(released_at__isnull=True), name="one_active_hold_per_case"
+            ),
+            models.CheckConstraint(condition=Q(reason__in=HoldReason.values), name="hold_reason_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_reason_display()} ({self.case_id})"
+
+
+# --- Work on the case --------------------------------------------------------------------------
+
+
+class Channel(models.TextChoices):
+    OUTBOUND_CALL = "outbound_call", _("Outbound call")
+    INBOUND_CALL = "inbound_call", _("Inbound call")
+    SMS = "sms", _("SMS")
+    EMAIL = "email", _("E-mail")
+    LETTER = "letter", _("Letter")
+    VISIT = "visit", _("Visit")
+
+
+CALL_CHANNELS = (Channel.OUTBOUND_CALL, Channel.INBOUND_CALL)
+
+
+class Outcome(models.TextChoices):
+    """Disposition codes. RIGHT_PARTY_OUTCOMES are conversations with the debtor about the debt."""
+
+    RIGHT_PARTY_CONTACT = "rpc", _("Right-party contact")
+    PROMISE_TO_PAY = "ptp", _("Promise to pay")
+    DISPUTE_RAISED = "dispute", _("Dispute raised")
+    CALLBACK_REQUESTED = "callback", _("Callback requested")
+    REFUSED_TO_PAY = "refused", _("Refused to pay")
+    THIRD_PARTY = "third_party", _("Third party reached")
+    NO_ANSWER = "no_answer", _("No answer")
+    BUSY = "busy", _("Busy")
+    VOICEMAIL = "voicemail", _("Voicemail / message left")
+    WRONG_NUMBER = "wrong_number", _("Wrong number")
+    DISCONNECTED = "disconnected", _("Number disconnected")
+    SENT = "sent", _("Sent")
+    DELIVERED = "delivered", _("Delivered")
+    FAILED = "failed", _("Failed / bounced")
+
+
+RIGHT_PARTY_OUTCOMES = (
+    Outcome.RIGHT_PARTY_CONTACT,
+    Outcome.PROMISE_TO_PAY,
+    Outcome.DISPUTE_RAISED,
+    Outcome.CALLBACK_REQUESTED,
+    Outcome.REFUSED_TO_PAY,
+)
+ANSWERED_OUTCOMES = (*RIGHT_PARTY_OUTCOMES, Outcome.THIRD_PARTY, Outcome.WRONG_NUMBER)
+
+
+class DelinquencyReason(models.TextChoices):
+    JOB_LOSS = "job_loss", _("Job loss / reduced income")
+    ILLNESS = "illness", _("Illness or injury")
+    BUSINESS_TROUBLE = "business_trouble", _("Business trouble")
+    FORGOT = "forgot", _("Forgot / oversight")
+    DISPUTE = "dispute", _("Dispute with the bank or merchant")
+    FRAUD_CLAIM = "fraud_claim", _("Fraud claim")
+    OVER_INDEBTED = "over_indebted", _("Over-indebted")
+    FAMILY = "family", _("Family circumstances")
+    REFUSES = "refuses", _("Refuses to pay")
+    OTHER = "other", _("Other")
+
+
+class ContactAttempt(models.Model):
+    """Append-only: every contact, by any channel. A correction is a new row pointing at the old."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="contact_attempts")
+    # Denormalised from the case so that per-person caps count across a cardholder's accounts.
+    cardholder = models.ForeignKey(Cardholder, on_delete=models.PROTECT, related_name="contact_attempts")
+    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
+    contact_point = models.ForeignKey(
+        ContactPoint, on_delete=models.PROTECT, null=True, blank=True, related_name="contact_attempts"
+    )
+    party_role = models.CharField(_("person reached"), max_length=24, choices=PartyRole.choices, blank=True)
+    person_reached = models.CharField(_("name of person reached"), max_length=200, blank=True)
+    outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices)
+    delinquency_reason = models.CharField(
+        _("reason for delinquency"), max_length=24, choices=DelinquencyReason.choices, blank=True
+    )
+    started_at = models.DateTimeField(_("time"), default=timezone.now)
+    duration_seconds = models.PositiveIntegerField(_("duration (seconds)"), default=0)
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="contact_attempts",
+    )
+    notes = models.TextField(_("notes"), blank=True)
+    recording_ref = models.CharField(_("recording reference"), max_length=100, blank=True)
+    corrects = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="corrections"
+    )
+    policy_override_reason = models.TextField(_("override reason"), blank=True)
+    created_at = models.DateTimeField(_("recorded"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("contact attempt")
+        verbose_name_plural = _("contact attempts")
+        constraints = [
+            models.CheckConstraint(condition=Q(channel__in=Channel.values), name="contact_channel_valid"),
+            models.CheckConstraint(condition=Q(outcome__in=Outcome.values), name="contact_outcome_valid"),
+        ]
+        indexes = [
+            models.Index(fields=["cardholder", "started_at"], name="contact_person_time_idx"),
+            models.Index(fields=["case", "started_at"], name="contact_case_time_idx"),
+            models.Index(fields=["contact_point", "started_at"], name="contact_point_time_idx"),
+            models.Index(fields=["agent", "started_at"], name="contact_agent_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} {self.get_outcome_display()} {self.started_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_right_party(self) -> bool:
+        return self.outcome in RIGHT_PARTY_OUTCOMES
+
+
+class PromiseStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    KEPT = "kept", _("Kept")
+    BROKEN = "broken", _("Broken")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class PromiseToPay(models.Model):
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="promises")
+    amount = models.DecimalField(_("amount"), **MONEY)
+    due_date = models.DateField(_("promised date"))
+    status = models.CharField(
+        _("status"), max_length=10, choices=PromiseStatus.choices, default=PromiseStatus.PENDING
+    )
+    paid_amount = models.DecimalField(_("paid so far"), default=ZERO, **MONEY)
+    contact_attempt = models.ForeignKey(
+        ContactAttempt, on_delete=models.SET_NULL, null=True, blank=True, related_name="promises"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("recorded"), default=timezone.now)
+    settled_at = models.DateTimeField(_("kept or broken at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("promise to pay")
+        verbose_name_plural = _("promises to pay")
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="promise_amount_positive"),
+            models.CheckConstraint(condition=Q(paid_amount__gte=0), name="promise_paid_non_negative"),
+            models.CheckConstraint(condition=Q(status__in=PromiseStatus.values), name="promise_status_valid"),
+            models.UniqueConstraint(
+                fields=["case"],
+                condition=Q(status=PromiseStatus.PENDING),
+                name="one_pending_promise_per_case",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["due_date"], condition=Q(status="pending"), name="promise_pending_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} by {self.due_date} ({self.get_status_display()})"
+
+
+class Payment(models.Model):
+    """A payment from the bank's feed. `external_ref` is unique so that a replayed feed is harmless."""
+
+    external_ref = models.CharField(_("payment reference"), max_length=64, unique=True)
+    account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="payments")
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, null=True, blank=True, related_name="payments")
+    amount = models.DecimalField(_("amount"), **MONEY)
+    currency = models.CharField(_("currency"), max_length=3)
+    paid_at = models.DateTimeField(_("paid at"))
+    source = models.CharField(_("source"), max_length=40, blank=True)
+    # How the amount was applied: {"overdue": "...", "penalties": "...", ..., "unapplied": "..."}.
+    allocation = models.JSONField(_("allocation"), default=dict)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("recorded"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive")]
+        indexes = [models.Index(fields=["account", "paid_at"], name="payment_account_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.external_ref} {self.amount} {self.currency}"
+
+
+class EventKind(models.TextChoices):
+    OPENED = "opened", _("Case opened")
+    TRANSITION = "transition", _("State changed")
+    CONTACT = "contact", _("Contact")
+    PROMISE = "promise", _("Promise to pay")
+    PROMISE_KEPT = "promise_kept", _("Promise kept")
+    PROMISE_BROKEN = "promise_broken", _("Promise broken")
+    PAYMENT = "payment", _("Payment")
+    NOTE = "note", _("Note")
+    HOLD = "hold", _("Put on hold")
+    HOLD_RELEASED = "hold_released", _("Hold released")
+    ESCALATION_REQUESTED = "escalation_requested", _("Escalation requested")
+    ESCALATED = "escalated", _("Escalated")
+    LEGAL_DECISION = "legal_decision", _("Legal decision")
+    ASSIGNMENT = "assignment", _("Assignment")
+    CALLBACK = "callback", _("Callback scheduled")
+    REMINDER = "reminder", _("Reminder")
+    PLAN = "plan", _("Repayment plan")
+    PII_REVEAL = "pii_reveal", _("Personal data revealed")
+    POLICY_OVERRIDE = "policy_override", _("Contact policy overridden")
+    RESOLVED = "resolved", _("Resolved")
+    WRITTEN_OFF = "written_off", _("Written off")
+
+
+class CaseEvent(models.Model):
+    """The case timeline and audit trail. Written by services in the same transaction as the change;
+    never updated or deleted."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(_("kind"), max_length=24, choices=EventKind.choices)
+    from_state = models.CharField(_("from"), max_length=16, blank=True)
+    to_state = models.CharField(_("to"), max_length=16, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reason = models.TextField(_("reason"), blank=True)
+    details = models.JSONField(_("details"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("time"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("case event")
+        verbose_name_plural = _("case events")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["case", "-created_at", "-id"], name="event_case_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class LegalDecision(models.TextChoices):
+    PENDING = "pending", _("Pending review")
+    LITIGATION = "litigation", _("Litigation approved")
+    RETURNED = "returned", _("Returned to collections")
+    SETTLEMENT = "settlement", _("Settlement proposed")
+    WRITE_OFF = "write_off", _("Written off")
+
+
+class LegalReferral(models.Model):
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="legal_referrals")
+    reason = models.TextField(_("reason"))
+    rule_name = models.CharField(_("escalation rule"), max_length=100, blank=True)
+    referred_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    referred_at = models.DateTimeField(_("referred"), default=timezone.now)
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="legal_reviews",
+    )
+    decision = models.CharField(
+        _("decision"), max_length=12, choices=LegalDecision.choices, default=LegalDecision.PENDING
+    )
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+    decision_note = models.TextField(_("decision note"), blank=True)
+    court_reference = models.CharField(_("court or agency reference"), max_length=100, blank=True)
+
+    class Meta:
+        verbose_name = _("legal referral")
+        verbose_name_plural = _("legal referrals")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case"], condition=Q(decision="pending"), name="one_pending_referral_per_case"
+            ),
+            models.CheckConstraint(
+                condition=Q(decision__in=LegalDecision.values), name="referral_decision_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.get_decision_display()}"

@@ -1,0 +1,105 @@
+"""Settings parsing: each variable's reader, and the refusal to start with the development key."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_bool, env_int, env_list
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_django(env: dict, *args: str) -> subprocess.CompletedProcess:
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))
+    }
+    clean.update(env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("1", True), ("true", True), ("On", True), ("0", False), ("no", False)]
+)
+def test_env_bool_reads_the_usual_spellings(monkeypatch, raw, expected):
+    monkeypatch.setenv("X_FLAG", raw)
+    assert env_bool("X_FLAG") is expected
+
+
+def test_env_bool_refuses_nonsense(monkeypatch):
+    monkeypatch.setenv("X_FLAG", "maybe")
+    with pytest.raises(ImproperlyConfigured, match="X_FLAG"):
+        env_bool("X_FLAG")
+
+
+def test_env_int_names_the_variable_on_a_bad_value(monkeypatch):
+    monkeypatch.setenv("X_NUM", "ten")
+    with pytest.raises(ImproperlyConfigured, match="X_NUM must be a whole number"):
+        env_int("X_NUM", 1)
+    monkeypatch.setenv("X_NUM", "10")
+    assert env_int("X_NUM", 1) == 10
+
+
+def test_env_list_splits_on_commas(monkeypatch):
+    monkeypatch.setenv("X_LIST", "a, b,,c")
+    assert env_list("X_LIST") == ["a", "b", "c"]
+    monkeypatch.delenv("X_LIST")
+    assert env_list("X_LIST", ["d"]) == ["d"]
+
+
+def test_debug_off_without_a_secret_key_fails_fast_with_a_clear_message():
+    result = run_django({"DJANGO_DEBUG": "0"}, "check")
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY is not set and DJANGO_DEBUG is off" in result.stderr
+
+
+def test_defaults_are_sqlite_and_the_serverless_broker():
+    code = (
+        "from django.conf import settings as s;"
+        "print(s.DATABASES['default']['ENGINE']);print(s.CELERY_BROKER_URL);print(s.DEBUG)"
+    )
+    result = run_django({"DJANGO_DEBUG": "1"}, "shell", "-v", "0", "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["django.db.backends.sqlite3", "filesystem://", "True"]
+
+
+def test_database_and_redis_urls_switch_backends():
+    code = (
+        "from django.conf import settings as s;"
+        "print(s.DATABASES['default']['ENGINE']);print(s.CELERY_BROKER_URL)"
+    )
+    result = run_django(
+        {
+            "DJANGO_DEBUG": "1",
+            "DATABASE_URL": "postgres://u:p@db.example:5432/x",
+            "REDIS_URL": "redis://cache.example:6379/3",
+        },
+        "shell",
+        "-v",
+        "0",
+        "-c",
+        code,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["django.db.backends.postgresql", "redis://cache.example:6379/3"]
+
+
+def test_production_settings_pass_the_deploy_check():
+    result = run_django(
+        {
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SECRET_KEY": "x" * 20 + "-a-long-random-production-key-0123456789-abcdef",
+            "DJANGO_ALLOWED_HOSTS": "collections.bank.example",
+        },
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
