@@ -1,0 +1,800 @@
+"""Operations on cases: the one entry point for pages, API, admin actions, commands and tasks.
+
+Every function here is keyword-only, takes an explicit `actor` (None = the system), locks what it
+changes, checks the actor's reach (collections_app.access) and the state machine, and writes the
+`CaseEvent` timeline in the same transaction. Raises collections_app.exceptions on refusal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F
+from django.utils import timezone
+from django_fsm import can_proceed, has_transition_perm
+
+from collections_app import delinquency
+from collections_app.access import ensure_can_act
+from collections_app.exceptions import ConcurrentUpdate, InvalidTransition, NotAllowed, ValidationFailed
+from collections_app.models import (
+    RIGHT_PARTY_OUTCOMES,
+    ZERO,
+    Bucket,
+    Case,
+    CaseEvent,
+    CaseHold,
+    CaseState,
+    Channel,
+    ContactAttempt,
+    ContactPoint,
+    CreditAccount,
+    EventKind,
+    HoldReason,
+    LegalDecision,
+    LegalReferral,
+    Outcome,
+    PartyRole,
+    Payment,
+    PromiseStatus,
+    PromiseToPay,
+    ResolutionReason,
+)
+
+# Transitions a person may ask for by name (API "transition" endpoint, case page buttons). The rest
+# happen as a consequence of an operation (a promise, a payment, a plan) or of a nightly check.
+USER_TRANSITIONS = {
+    "start_work",
+    "release_hold",
+    "escalate_to_legal",
+    "return_from_legal",
+    "approve_litigation",
+    "resolve",
+    "write_off",
+}
+
+
+# --- Building blocks -------------------------------------------------------------------------
+
+
+def _lock_case(case_id: int, *, expected_version: int | None = None) -> Case:
+    # The row lock serialises two agents (or an agent and a worker) acting on one case: the second
+    # waits, then re-reads the state and is refused cleanly if its action no longer applies.
+    case = Case.objects.select_for_update().select_related("account", "account__cardholder").get(pk=case_id)
+    if expected_version is not None and case.version != expected_version:
+        raise ConcurrentUpdate(
+            "The case was changed by someone else; reload it and try again.",
+            details={"expected_version": expected_version, "current_version": case.version},
+        )
+    return case
+
+
+def event_write(
+    *,
+    case: Case,
+    kind: str,
+    actor=None,
+    reason: str = "",
+    details: dict | None = None,
+    from_state: str = "",
+    to_state: str = "",
+) -> CaseEvent:
+    return CaseEvent.objects.create(
+        case=case,
+        kind=kind,
+        actor=actor,
+        reason=reason,
+        details=details or {},
+        from_state=from_state,
+        to_state=to_state,
+    )
+
+
+def _apply_transition(
+    case: Case,
+    name: str,
+    *,
+    actor,
+    reason: str = "",
+    kind: str = EventKind.TRANSITION,
+    details: dict | None = None,
+) -> CaseEvent:
+    """Run transition `name` on a locked case, save it and write its event."""
+    method = getattr(case, name)
+    if not can_proceed(method):
+        raise InvalidTransition(
+            f"A case in state '{case.get_state_display()}' cannot do '{name}'.",
+            rule="state_machine",
+            details={"state": case.state, "transition": name},
+        )
+    if not has_transition_perm(method, actor):
+        raise NotAllowed(
+            f"Your role may not '{name}' a case.", rule="transition_permission", details={"transition": name}
+        )
+    from_state = case.state
+    method()
+    case.version += 1
+    case.save()
+    return event_write(
+        case=case,
+        kind=kind,
+        actor=actor,
+        reason=reason,
+        details=details,
+        from_state=from_state,
+        to_state=case.state,
+    )
+
+
+def _start_work_if_new(case: Case, *, actor) -> None:
+    if case.state == CaseState.NEW:
+        _apply_transition(case, "start_work", actor=actor)
+
+
+def _bump(case: Case, *fields: str) -> None:
+    case.version += 1
+    case.save(update_fields=["version", *fields])
+
+
+def next_case_reference(account_id: int, existing: int) -> str:
+    return f"C{account_id:08d}-{existing + 1}"
+
+
+# --- Opening cases --------------------------------------------------------------------------
+
+
+def cases_open_for_delinquent_accounts(
+    *, account_ids: Iterable[int] | None = None, now: datetime | None = None
+) -> int:
+    """Open a case for every delinquent account (overdue amount > 0) that has no open case.
+    Set-based: one read, two bulk inserts. Returns how many cases were opened."""
+    now = now or timezone.now()
+    accounts = CreditAccount.objects.filter(overdue_amount__gt=0).exclude(
+        cases__state__in=[s for s in CaseState.values if s not in (CaseState.RESOLVED, CaseState.WRITTEN_OFF)]
+    )
+    if account_ids is not None:
+        accounts = accounts.filter(pk__in=list(account_ids))
+    rows = list(accounts.annotate(case_count=Count("cases")).values_list("pk", "case_count"))
+    if not rows:
+        return 0
+    cases = Case.objects.bulk_create(
+        [Case(account_id=pk, reference=next_case_reference(pk, n), opened_at=now) for pk, n in rows],
+        batch_size=2000,
+    )
+    CaseEvent.objects.bulk_create(
+        [
+            CaseEvent(
+                case=c,
+                kind=EventKind.OPENED,
+                to_state=CaseState.NEW,
+                created_at=now,
+                reason="Account became delinquent",
+            )
+            for c in cases
+        ],
+        batch_size=2000,
+    )
+    return len(cases)
+
+
+def case_open(*, account: CreditAccount, actor=None, reason: str = "") -> Case:
+    """Open a case for one delinquent account. Refused if it already has an open case."""
+    if not account.is_delinquent:
+        raise ValidationFailed("The account is not overdue.", field="account", rule="not_delinquent")
+    with transaction.atomic():
+        CreditAccount.objects.select_for_update().get(pk=account.pk)
+        if account.cases.filter(closed_at__isnull=True).exists():
+            raise InvalidTransition("The account already has an open case.", rule="one_open_case_per_account")
+        case = Case.objects.create(
+            account=account, reference=next_case_reference(account.pk, account.cases.count())
+        )
+        event_write(
+            case=case,
+            kind=EventKind.OPENED,
+            actor=actor,
+            to_state=CaseState.NEW,
+            reason=reason or "Account became delinquent",
+        )
+    return case
+
+
+# --- Transitions by name ----------------------------------------------------------------------
+
+
+def case_transition(
+    *,
+    case_id: int,
+    name: str,
+    actor,
+    reason: str = "",
+    expected_version: int | None = None,
+    resolution_reason: str = "",
+) -> Case:
+    """Run one of USER_TRANSITIONS on a case, as a person asked for it."""
+    if name not in USER_TRANSITIONS:
+        raise InvalidTransition(f"'{name}' is not a transition that can be asked for.", rule="state_machine")
+    if name == "release_hold":
+        return case_release_hold(case_id=case_id, actor=actor, note=reason, expected_version=expected_version)
+    if name == "escalate_to_legal":
+        return case_escalate_to_legal(
+            case_id=case_id, actor=actor, reason=reason, expected_version=expected_version
+        )
+    if name in ("resolve", "write_off"):
+        return case_close(
+            case_id=case_id,
+            actor=actor,
+            write_off=name == "write_off",
+            reason=reason,
+            resolution_reason=resolution_reason,
+            expected_version=expected_version,
+        )
+    if name in ("return_from_legal", "approve_litigation"):
+        return legal_decide(
+            case_id=case_id,
+            actor=actor,
+            decision=LegalDecision.RETURNED if name == "return_from_legal" else LegalDecision.LITIGATION,
+            note=reason,
+            expected_version=expected_version,
+        )
+    with transaction.atomic():
+        case = _lock_case(case_id, expected_version=expected_version)
+        ensure_can_act(actor, case)
+        _apply_transition(case, name, actor=actor, reason=reason)
+    return case
+
+
+def available_transitions(case: Case, user) -> list[str]:
+    """The transitions this user may ask for on this case now (the buttons a page shows)."""
+    return sorted(
+        t.name for t in case.get_available_user_state_transitions(user) if t.name in USER_TRANSITIONS
+    )
+
+
+# --- Contacts ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContactInput:
+    channel: str
+    outcome: str
+    contact_point_id: int | None = None
+    party_role: str = PartyRole.DEBTOR
+    person_reached: str = ""
+    delinquency_reason: str = ""
+    duration_seconds: int = 0
+    notes: str = ""
+    recording_ref: str = ""
+    started_at: datetime | None = None
+
+
+def _validate_contact(case: Case, data: ContactInput) -> ContactPoint | None:
+    if data.channel not in Channel.values:
+        raise ValidationFailed("Unknown channel.", field="channel")
+    if data.outcome not in Outcome.values:
+        raise ValidationFailed("Unknown outcome.", field="outcome")
+    if data.duration_seconds < 0:
+        raise ValidationFailed("The duration cannot be negative.", field="duration_seconds")
+    if data.outcome in RIGHT_PARTY_OUTCOMES and not data.delinquency_reason:
+        raise ValidationFailed(
+            "A right-party contact needs the reason for delinquency.",
+            field="delinquency_reason",
+            rule="reason_required",
+        )
+    point = None
+    if data.contact_point_id is not None:
+        point = ContactPoint.objects.filter(
+            pk=data.contact_point_id, cardholder_id=case.account.cardholder_id
+        ).first()
+        if point is None:
+            raise ValidationFailed(
+                "That number or address is not one of this cardholder's.", field="contact_point"
+            )
+    return point
+
+
+def contact_attempt_log(
+    *, case_id: int, actor, data: ContactInput, override_reason: str = "", expected_version: int | None = None
+) -> ContactAttempt:
+    """Record a contact on a case (append-only). A first contact starts work on a new case.
+    Writes a CONTACT event; a right-party contact updates the case's last RPC time."""
+    with transaction.atomic():
+        case = _lock_case(case_id, expected_version=expected_version)
+        ensure_can_act(actor, case)
+        if not case.is_open:
+            raise InvalidTransition("The case is closed.", rule="case_closed")
+        point = _validate_contact(case, data)
+        started_at = data.started_at or timezone.now()
+        from collections_app import contact_rules
+
+        contact_rules.enforce_for_contact(
+            case=case,
+            data=data,
+            contact_point=point,
+            at=started_at,
+            actor=actor,
+            override_reason=override_reason,
+        )
+        attempt = ContactAttempt.objects.create(
+            case=case,
+            cardholder_id=case.account.cardholder_id,
+            channel=data.channel,
+            contact_point=point,
+            party_role=data.party_role or (point.party_role if point else ""),
+            person_reached=data.person_reached,
+            outcome=data.outcome,
+            delinquency_reason=data.delinquency_reason,
+            started_at=started_at,
+            duration_seconds=data.duration_seconds,
+            agent=actor,
+            notes=data.notes,
+            recording_ref=data.recording_ref,
+            policy_override_reason=override_reason,
+        )
+        _start_work_if_new(case, actor=actor)
+        if data.outcome in RIGHT_PARTY_OUTCOMES:
+            case.last_right_party_contact_at = max(
+                filter(None, [case.last_right_party_contact_at, started_at])
+            )
+        _bump(case, "last_right_party_contact_at")
+        event_write(
+            case=case,
+            kind=EventKind.CONTACT,
+            actor=actor,
+            reason=data.notes,
+            details={
+                "contact_attempt": attempt.pk,
+                "channel": data.channel,
+                "outcome": data.outcome,
+                "delinquency_reason": data.delinquency_reason,
+            },
+        )
+    return attempt
+
+
+# --- Promises ------------------------------------------------------------------------------
+
+
+def promise_record(
+    *,
+    case_id: int,
+    actor,
+    amount: Decimal,
+    due_date: date,
+    today: date | None = None,
+    contact_attempt_id: int | None = None,
+    expected_version: int | None = None,
+) -> PromiseToPay:
+    """Record a promise to pay. Amount positive and not above the balance; date from today up to
+    COLLECTIONS_PROMISE_HORIZON_DAYS ahead. A pending promise is replaced (cancelled, with an event).
+    Moves the case to `promised`."""
+    today = today or timezone.localdate()
+    horizon = settings.COLLECTIONS_PROMISE_HORIZON_DAYS
+    with transaction.atomic():
+        case = _lock_case(case_id, expected_version=expected_version)
+        ensure_can_act(actor, case)
+        if amount is None or amount <= 0:
+            raise ValidationFailed(
+                "The promised amount must be positive.", field="amount", rule="amount_positive"
+            )
+        if amount > case.account.balance:
+            raise ValidationFailed(
+                f"The promised amount is above the balance ({case.account.balance} {case.account.currency}).",
+                field="amount",
+                rule="amount_above_balance",
+            )
+        if due_date < today:
+            raise ValidationFailed("The promised date is in the past.", field="due_date", rule="date_in_past")
+        if due_date > today + timedelta(days=horizon):
+            raise ValidationFailed(
+                f"The promised date is more than {horizon} days ahead.",
+                field="due_date",
+                rule="date_beyond_horizon",
+                details={"horizon_days": horizon},
+            )
+        if case.state not in (CaseState.NEW, CaseState.IN_PROGRESS, CaseState.PROMISED):
+            raise InvalidTransition(
+                f"A promise cannot be recorded on a case in state '{case.get_state_display()}'.",
+                rule="state_machine",
+            )
+        replaced = list(case.promises.select_for_update().filter(status=PromiseStatus.PENDING))
+        for old in replaced:
+            old.status = PromiseStatus.CANCELLED
+            old.settled_at = timezone.now()
+            old.save(update_fields=["status", "settled_at"])
+        promise = PromiseToPay.objects.create(
+            case=case,
+            amount=amount,
+            due_date=due_date,
+            created_by=actor,
+            contact_attempt_id=contact_attempt_id,
+        )
+        details = {"promise": promise.pk, "amount": str(amount), "due_date": due_date.isoformat()}
+        if replaced:
+            details["replaces"] = [p.pk for p in replaced]
+        if case.state == CaseState.PROMISED:
+            _bump(case)
+            event_write(case=case, kind=EventKind.PROMISE, actor=actor, details=details)
+        else:
+            _apply_transition(case, "promise", actor=actor, kind=EventKind.PROMISE, details=details)
+    return promise
+
+
+# --- Notes, holds, escalation ----------------------------------------------------------------
+
+
+def note_add(*, case_id: int, actor, text: str) -> CaseEvent:
+    text = (text or "").strip()
+    if not text:
+        raise ValidationFailed("A note cannot be empty.", field="text")
+    with transaction.atomic():
+        case = _lock_case(case_id)
+        ensure_can_act(actor, case)
+        _bump(case)
+        return event_write(case=case, kind=EventKind.NOTE, actor=actor, reason=text)
+
+
+def case_hold(
+    *, case_id: int, actor, reason: str, note: str = "", expected_version: int | None = None
+) -> CaseHold:
+    """Put a case on hold (dispute, hardship, cease-communication, bankruptcy ...)."""
+    if reason not in HoldReason.values:
+        raise ValidationFailed("Unknown hold reason.", field="reason")
+    with transaction.atomic():
+        case = _lock_case(case_id, expected_version=expected_version)
+        ensure_can_act(actor, case)
+        _apply_transition(
+            case, "hold", actor=actor, kind=EventKind.HOLD, reason=note, details={"hold_reason": reason}
+        )
+        return CaseHold.objects.create(case=case, reason=reason, note=note, opened_by=actor)
+
+
+def case_release_hold(*, case_id: int, actor, note: str = "", expected_version: int | None = None) -> Case:
+    with transaction.atomic():
+        case = _lock_case(case_id, expected_version=expected_version)
+        ensure_can_act(actor, case)
+        hold = case.holds.select_for_update().filter(released_at__isnull=True).first()
+        _apply_transition(
+            case,
+            "release_hold",
+            actor=actor,
+            kind=EventKind.HOLD_RELEASED,
+            reason=note,
+            details={"hold_reason": hold.reason if hold else ""},
+        )
+        if hold:
+            hold.released_at = timezone.now()
+            hold.released_by = actor
+            hold.release_note = note
+            hold.save(update_fields=["released_at", "released_by", "release_note"])
+    return case
+
+
+def escalation_request(*, case_id: int, actor, target: str, reason: str) -> CaseEvent:
+    """An agent asks a supervisor (or legal, through the supervisor) to escalate. The request waits in
+    the supervisor's inbox; nothing changes state until they act."""
+    if target not in ("supervisor", "legal"):
+        raise ValidationFailed("Escalate to 'supervisor' or 'legal'.", field="target")
+    if not (reason or "").strip():
+        raise ValidationFailed("Say why the case should be escalated.", field="reason")
+    with transaction.atomic():
+        case = _lock_case(case_id)
+        ensure_can_act(actor, case)
+        if not case.is_open:
+            raise InvalidTransition("The case is closed.", rule="case_closed")
+        _bump(case)
+        return event_write(
+            case=case,
+            kind=EventKind.ESCALATION_REQUESTED,
+            actor=actor,
+            reason=reason,
+            details={"target": target},
+        )
+
+
+def case_escalate_to_legal(
+    *, case_id: int, actor, reason: str, rule_name: str = "", expected_version: int | None = None
+) -> Case:
+    """Move a case to legal review with a referral. Refused while a dispute is open."""
+    if not (reason or "").strip():
+        raise ValidationFailed("Say why the case goes to legal review.", field="reason")
+    with transaction.atomic():
+        case = _lock_case(case_id, expected_version=expected_version)
+        ensure_can_act(actor, case)
+        if case.holds.filter(released_at__isnull=True, reason=HoldReason.DISPUTE).exists():
+            raise InvalidTransition(
+                "Legal escalation is refused while a dispute is open.", rule="open_dispute"
+            )
+        _apply_transition(
+            case,
+            "escalate_to_legal",
+            actor=actor,
+            kind=EventKind.ESCALATED,
+            reason=reason,
+            details={"rule": rule_name} if rule_name else None,
+        )
+        LegalReferral.objects.create(case=case, reason=reason, rule_name=rule_name, referred_by=actor)
+    return case
+
+
+def legal_decide(
+    *,
+    case_id: int,
+    actor,
+    decision: str,
+    note: str = "",
+    court_reference: str = "",
+    expected_version: int | None = None,
+) -> Case:
+    """A legal reviewer's decision on a case in legal review."""
+    transitions = {
+        LegalDecision.LITIGATION: "approve_litigation",
+        LegalDecision.RETURNED: "return_from_legal",
+        LegalDecision.WRITE_OFF: "write_off",
+    }
+    if decision not in transitions:
+        raise ValidationFailed("Unknown legal decision.", field="decision")
+    if decision == LegalDecision.LITIGATION and not court_reference.strip():
+        raise ValidationFailed("Litigation needs the court or agency reference.", field="court_reference")
+    if decision in (LegalDecision.RETURNED, LegalDecision.WRITE_OFF) and not note.strip():
+        raise ValidationFailed("Say why.", field="note")
+    with transaction.atomic():
+        case = _lock_case(case_id, expected_version=expected_version)
+        ensure_can_act(actor, case)
+        if case.state != CaseState.LEGAL_REVIEW:
+            raise InvalidTransition("The case is not in legal review.", rule="state_machine")
+        if decision == LegalDecision.WRITE_OFF:
+            case.resolution_reason = ResolutionReason.UNCOLLECTABLE
+        _apply_transition(
+            case,
+            transitions[decision],
+            actor=actor,
+            kind=EventKind.LEGAL_DECISION,
+            reason=note,
+            details={"decision": decision, "court_reference": court_reference},
+        )
+        LegalReferral.objects.filter(case=case, decision=LegalDecision.PENDING).update(
+            decision=decision,
+            reviewer=actor,
+            decided_at=timezone.now(),
+            decision_note=note,
+            court_reference=court_reference,
+        )
+    return case
+
+
+def case_close(
+    *,
+    case_id: int,
+    actor,
+    write_off: bool,
+    resolution_reason: str,
+    reason: str = "",
+    expected_version: int | None = None,
+) -> Case:
+    """Resolve or write off a case, with a resolution reason (DESIGN section 3)."""
+    if resolution_reason not in ResolutionReason.values:
+        raise ValidationFailed("Choose a resolution reason.", field="resolution_reason")
+    with transaction.atomic():
+        case = _lock_case(case_id, expected_version=expected_version)
+        ensure_can_act(actor, case)
+        case.resolution_reason = resolution_reason
+        _apply_transition(
+            case,
+            "write_off" if write_off else "resolve",
+            actor=actor,
+            kind=EventKind.WRITTEN_OFF if write_off else EventKind.RESOLVED,
+            reason=reason,
+            details={"resolution_reason": resolution_reason},
+        )
+    return case
+
+
+# --- Payments --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PaymentResult:
+    payment: Payment
+    created: bool
+
+
+def payment_record(
+    *,
+    account: CreditAccount,
+    external_ref: str,
+    amount: Decimal,
+    paid_at: datetime,
+    source: str = "",
+    actor=None,
+) -> PaymentResult:
+    """Record a payment and apply it. Idempotent by `external_ref`: replaying the same payment returns
+    the first one (created=False); the same reference with other figures is refused.
+
+    The amount pays the overdue amount first (and the minimum due), then the balance components in
+    COLLECTIONS_ALLOCATION_ORDER; anything beyond the balance is kept as unapplied credit. A pending
+    promise counts the payment; once the overdue amount is paid the account is cured and its open
+    case resolved (paid in full when the balance is nil)."""
+    if amount is None or amount <= 0:
+        raise ValidationFailed("A payment amount must be positive.", field="amount")
+    existing = Payment.objects.filter(external_ref=external_ref).first()
+    if existing:
+        return _replayed(existing, account, amount)
+    try:
+        with transaction.atomic():
+            # Lock the account: two payments on one account allocate one after the other.
+            acct = CreditAccount.objects.select_for_update().get(pk=account.pk)
+            case = Case.objects.select_for_update().filter(account=acct, closed_at__isnull=True).first()
+            applied, unapplied = delinquency.allocate(
+                amount, {name: getattr(acct, name) for name in delinquency.COMPONENTS}
+            )
+            to_overdue = min(amount, acct.overdue_amount)
+            for name, value in applied.items():
+                setattr(acct, name, getattr(acct, name) - value)
+            acct.overdue_amount -= to_overdue
+            acct.minimum_due = max(ZERO, acct.minimum_due - amount)
+            if acct.last_payment_at is None or paid_at >= acct.last_payment_at:
+                acct.last_payment_at, acct.last_payment_amount = paid_at, amount
+            cured = acct.overdue_amount == 0 and acct.first_missed_due_date is not None
+            if cured:
+                acct.first_missed_due_date = None
+                acct.days_past_due = 0
+                acct.bucket = Bucket.CURRENT
+            acct.save()
+            allocation = {"overdue": str(to_overdue), **{k: str(v) for k, v in applied.items()}}
+            if unapplied:
+                allocation["unapplied"] = str(unapplied)
+            payment = Payment.objects.create(
+                external_ref=external_ref,
+                account=acct,
+                case=case,
+                amount=amount,
+                currency=acct.currency,
+                paid_at=paid_at,
+                source=source,
+                allocation=allocation,
+                recorded_by=actor,
+            )
+            if case is not None:
+                _apply_payment_to_case(case, payment, acct, actor=actor, cured=cured)
+    except IntegrityError:
+        # Two deliveries of the same payment at once: the other one won; answer like a replay.
+        existing = Payment.objects.filter(external_ref=external_ref).first()
+        if existing is None:
+            raise
+        return _replayed(existing, account, amount)
+    return PaymentResult(payment, True)
+
+
+def _replayed(existing: Payment, account: CreditAccount, amount: Decimal) -> PaymentResult:
+    if existing.account_id != account.pk or existing.amount != amount:
+        raise ConcurrentUpdate(
+            f"Payment {existing.external_ref} was already recorded with other figures "
+            f"({existing.amount} on account {existing.account.external_ref}).",
+            rule="payment_reference_reused",
+        )
+    return PaymentResult(existing, False)
+
+
+def _apply_payment_to_case(case: Case, payment: Payment, acct: CreditAccount, *, actor, cured: bool) -> None:
+    event_write(
+        case=case,
+        kind=EventKind.PAYMENT,
+        actor=actor,
+        details={"payment": payment.pk, "amount": str(payment.amount), "allocation": payment.allocation},
+    )
+    promise = case.promises.select_for_update().filter(status=PromiseStatus.PENDING).first()
+    if promise is not None:
+        promise.paid_amount += payment.amount
+        if promise.paid_amount >= promise.amount:
+            promise.status = PromiseStatus.KEPT
+            promise.settled_at = payment.paid_at
+        promise.save(update_fields=["paid_amount", "status", "settled_at"])
+        if promise.status == PromiseStatus.KEPT:
+            event_write(
+                case=case,
+                kind=EventKind.PROMISE_KEPT,
+                actor=actor,
+                details={"promise": promise.pk, "paid": str(promise.paid_amount)},
+            )
+            if case.state == CaseState.PROMISED and not cured:
+                _apply_transition(case, "keep_promise", actor=None)
+    if cured:
+        case.resolution_reason = (
+            ResolutionReason.PAID_IN_FULL if acct.balance == 0 else ResolutionReason.CURED
+        )
+        _apply_transition(
+            case,
+            "resolve",
+            actor=None,
+            kind=EventKind.RESOLVED,
+            details={"resolution_reason": case.resolution_reason, "payment": payment.pk},
+        )
+    else:
+        _bump(case)
+
+
+# --- Nightly checks (set-based) -------------------------------------------------------------
+
+
+def promises_check_broken(*, as_of: date) -> int:
+    """Break every pending promise still short after its date plus COLLECTIONS_PROMISE_GRACE_DAYS.
+    Set-based and idempotent: a compare-and-swap on (status, state) so a second run changes nothing."""
+    cutoff = as_of - timedelta(days=settings.COLLECTIONS_PROMISE_GRACE_DAYS)
+    now = timezone.now()
+    with transaction.atomic():
+        due = PromiseToPay.objects.select_for_update(skip_locked=False).filter(
+            status=PromiseStatus.PENDING, due_date__lt=cutoff
+        )
+        rows = list(due.values_list("pk", "case_id", "amount", "paid_amount"))
+        if not rows:
+            return 0
+        PromiseToPay.objects.filter(pk__in=[r[0] for r in rows], status=PromiseStatus.PENDING).update(
+            status=PromiseStatus.BROKEN, settled_at=now
+        )
+        case_ids = [r[1] for r in rows]
+        moved = set(
+            Case.objects.filter(pk__in=case_ids, state=CaseState.PROMISED).values_list("pk", flat=True)
+        )
+        Case.objects.filter(pk__in=moved, state=CaseState.PROMISED).update(
+            state=CaseState.IN_PROGRESS,
+            broken_promise_count=F("broken_promise_count") + 1,
+            version=F("version") + 1,
+        )
+        Case.objects.filter(pk__in=set(case_ids) - moved).update(
+            broken_promise_count=F("broken_promise_count") + 1, version=F("version") + 1
+        )
+        events = []
+        for pk, case_id, amount, paid in rows:
+            events.append(
+                CaseEvent(
+                    case_id=case_id,
+                    kind=EventKind.PROMISE_BROKEN,
+                    created_at=now,
+                    details={
+                        "promise": pk,
+                        "amount": str(amount),
+                        "paid": str(paid),
+                        "as_of": as_of.isoformat(),
+                    },
+                )
+            )
+            if case_id in moved:
+                events.append(
+                    CaseEvent(
+                        case_id=case_id,
+                        kind=EventKind.TRANSITION,
+                        created_at=now,
+                        from_state=CaseState.PROMISED,
+                        to_state=CaseState.IN_PROGRESS,
+                        reason="Promise broken",
+                    )
+                )
+        CaseEvent.objects.bulk_create(events, batch_size=2000)
+    return len(rows)
+
+
+__all__ = [
+    "USER_TRANSITIONS",
+    "ContactInput",
+    "PaymentResult",
+    "available_transitions",
+    "case_close",
+    "case_escalate_to_legal",
+    "case_hold",
+    "case_open",
+    "case_release_hold",
+    "case_transition",
+    "cases_open_for_delinquent_accounts",
+    "contact_attempt_log",
+    "escalation_request",
+    "event_write",
+    "legal_decide",
+    "note_add",
+    "payment_record",
+    "promise_record",
+    "promises_check_broken",
+]
