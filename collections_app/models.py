@@ -412,7 +412,8 @@ class Case(ConcurrentTransitionMixin, models.Model):
 
     @transition(
         field=state,
-        source=[s for s in OPEN_STATES if s not in LEGAL_STATES],
+        # Not from on_hold: a hold pauses collection; release it first (a dispute must be answered).
+        source=[s for s in OPEN_STATES if s not in (*LEGAL_STATES, CaseState.ON_HOLD)],
         target=CaseState.LEGAL_REVIEW,
         permission=_escalator,
     )

@@ -1,0 +1,385 @@
+"""The case state machine through the service layer: every transition, its guards, its event."""
+
+import threading
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+import time_machine
+from django.db import connection
+from django.utils import timezone
+
+from collections_app import services
+from collections_app.exceptions import ConcurrentUpdate, InvalidTransition, NotAllowed, ValidationFailed
+from collections_app.models import Case, CaseEvent, CaseState, EventKind, PromiseStatus
+from tests.factories import AccountFactory, open_case
+
+pytestmark = pytest.mark.django_db
+
+RPC = services.ContactInput(
+    channel="outbound_call", outcome="rpc", delinquency_reason="job_loss", recording_ref="R1"
+)
+
+
+def events(case, kind=None):
+    qs = CaseEvent.objects.filter(case=case)
+    return list(qs.filter(kind=kind) if kind else qs)
+
+
+def test_opening_a_case_writes_the_opened_event():
+    case = open_case()
+    assert case.state == CaseState.NEW
+    assert [e.kind for e in events(case)] == [EventKind.OPENED]
+
+
+def test_an_account_has_at_most_one_open_case():
+    case = open_case()
+    with pytest.raises(InvalidTransition, match="already has an open case"):
+        services.case_open(account=case.account)
+
+
+def test_set_based_opening_skips_accounts_with_an_open_case_and_current_accounts():
+    open_case()
+    AccountFactory(overdue_amount=Decimal("0.00"), first_missed_due_date=None)
+    AccountFactory()
+    AccountFactory()
+    assert services.cases_open_for_delinquent_accounts() == 2
+    assert services.cases_open_for_delinquent_accounts() == 0
+    assert Case.objects.count() == 3
+
+
+def test_first_contact_starts_work_and_records_the_event(team_a, agent):
+    case = open_case(team=team_a)
+    attempt = services.contact_attempt_log(case_id=case.pk, actor=agent, data=RPC)
+    case.refresh_from_db()
+    assert case.state == CaseState.IN_PROGRESS
+    assert case.last_right_party_contact_at == attempt.started_at
+    transition = events(case, EventKind.TRANSITION)[0]
+    assert (transition.from_state, transition.to_state, transition.actor) == ("new", "in_progress", agent)
+    assert events(case, EventKind.CONTACT)[0].details["contact_attempt"] == attempt.pk
+
+
+def test_right_party_contact_needs_the_reason_for_delinquency(team_a, agent):
+    case = open_case(team=team_a)
+    with pytest.raises(ValidationFailed) as refused:
+        services.contact_attempt_log(
+            case_id=case.pk, actor=agent, data=services.ContactInput(channel="outbound_call", outcome="rpc")
+        )
+    assert refused.value.field == "delinquency_reason"
+    assert not case.contact_attempts.exists()
+
+
+def test_agent_of_another_team_cannot_act_on_the_case(team_a, other_agent):
+    case = open_case(team=team_a)
+    with pytest.raises(NotAllowed):
+        services.contact_attempt_log(case_id=case.pk, actor=other_agent, data=RPC)
+    assert not case.contact_attempts.exists()
+
+
+@time_machine.travel("2026-06-01 10:00 +0800", tick=False)
+def test_promise_moves_the_case_to_promised(team_a, agent):
+    case = open_case(team=team_a)
+    promise = services.promise_record(
+        case_id=case.pk, actor=agent, amount=Decimal("500.00"), due_date=date(2026, 6, 10)
+    )
+    case.refresh_from_db()
+    assert case.state == CaseState.PROMISED
+    assert promise.status == PromiseStatus.PENDING
+    assert events(case, EventKind.PROMISE)[0].to_state == "promised"
+
+
+@pytest.mark.parametrize(
+    ("amount", "days_ahead", "rule"),
+    [
+        (Decimal("0.00"), 5, "amount_positive"),
+        (Decimal("-1.00"), 5, "amount_positive"),
+        (Decimal("8900.01"), 5, "amount_above_balance"),
+        (Decimal("100.00"), -1, "date_in_past"),
+        (Decimal("100.00"), 31, "date_beyond_horizon"),
+    ],
+)
+def test_bad_promises_are_refused_with_the_rule(team_a, agent, amount, days_ahead, rule):
+    case = open_case(team=team_a)  # balance 8900.00
+    today = date(2026, 6, 1)
+    with pytest.raises(ValidationFailed) as refused:
+        services.promise_record(
+            case_id=case.pk,
+            actor=agent,
+            amount=amount,
+            due_date=today + timedelta(days=days_ahead),
+            today=today,
+        )
+    assert refused.value.rule == rule
+    assert not case.promises.exists()
+
+
+def test_promise_on_the_last_day_of_the_horizon_is_accepted(team_a, agent):
+    case = open_case(team=team_a)
+    today = date(2026, 6, 1)
+    services.promise_record(
+        case_id=case.pk,
+        actor=agent,
+        amount=Decimal("100.00"),
+        due_date=today + timedelta(days=30),
+        today=today,
+    )
+
+
+def test_a_new_promise_replaces_the_pending_one(team_a, agent):
+    case = open_case(team=team_a)
+    today = timezone.localdate()
+    first = services.promise_record(case_id=case.pk, actor=agent, amount=Decimal("100.00"), due_date=today)
+    services.promise_record(case_id=case.pk, actor=agent, amount=Decimal("200.00"), due_date=today)
+    first.refresh_from_db()
+    assert first.status == PromiseStatus.CANCELLED
+    assert case.promises.filter(status=PromiseStatus.PENDING).count() == 1
+
+
+def test_hold_and_release(team_a, agent):
+    case = open_case(team=team_a)
+    services.case_hold(case_id=case.pk, actor=agent, reason="dispute", note="Customer disputes a charge")
+    case.refresh_from_db()
+    assert case.state == CaseState.ON_HOLD
+    with pytest.raises(InvalidTransition):
+        services.case_hold(case_id=case.pk, actor=agent, reason="hardship")
+    services.case_release_hold(case_id=case.pk, actor=agent, note="Dispute answered")
+    case.refresh_from_db()
+    assert case.state == CaseState.IN_PROGRESS
+    assert case.holds.get().released_by == agent
+
+
+def test_agents_cannot_escalate_directly_but_may_request_it(team_a, agent, supervisor):
+    case = open_case(team=team_a)
+    with pytest.raises(NotAllowed):
+        services.case_escalate_to_legal(case_id=case.pk, actor=agent, reason="Refuses to pay")
+    services.escalation_request(case_id=case.pk, actor=agent, target="legal", reason="Refuses to pay")
+    services.case_escalate_to_legal(case_id=case.pk, actor=supervisor, reason="Refuses to pay")
+    case.refresh_from_db()
+    assert case.state == CaseState.LEGAL_REVIEW
+    assert case.legal_referrals.get().referred_by == supervisor
+
+
+def test_legal_escalation_is_refused_while_a_dispute_is_open(team_a, agent, supervisor):
+    case = open_case(team=team_a)
+    services.case_hold(case_id=case.pk, actor=agent, reason="dispute")
+    with pytest.raises(InvalidTransition, match="dispute"):
+        services.case_escalate_to_legal(case_id=case.pk, actor=supervisor, reason="x")
+
+
+def test_legal_decisions(team_a, supervisor, legal, agent):
+    returned = open_case(team=team_a)
+    sued = open_case(team=team_a)
+    for case in (returned, sued):
+        services.case_escalate_to_legal(case_id=case.pk, actor=supervisor, reason="120 DPD, no contact")
+    with pytest.raises(NotAllowed):
+        services.legal_decide(case_id=returned.pk, actor=agent, decision="returned", note="x")
+    services.legal_decide(case_id=returned.pk, actor=legal, decision="returned", note="Contact found")
+    with pytest.raises(ValidationFailed):
+        services.legal_decide(case_id=sued.pk, actor=legal, decision="litigation")
+    services.legal_decide(
+        case_id=sued.pk, actor=legal, decision="litigation", court_reference="(2026)京0105民初1号"
+    )
+    returned.refresh_from_db()
+    sued.refresh_from_db()
+    assert returned.state == CaseState.IN_PROGRESS
+    assert sued.state == CaseState.LITIGATION
+    assert sued.legal_referrals.get().court_reference == "(2026)京0105民初1号"
+
+
+def test_legal_reviewer_cannot_touch_cases_outside_legal_states(team_a, legal):
+    case = open_case(team=team_a)
+    with pytest.raises(NotAllowed):
+        services.note_add(case_id=case.pk, actor=legal, text="hello")
+
+
+def test_write_off_needs_the_capability_and_a_reason(team_a, agent, supervisor):
+    case = open_case(team=team_a)
+    with pytest.raises(NotAllowed):
+        services.case_close(case_id=case.pk, actor=agent, write_off=True, resolution_reason="charged_off")
+    with pytest.raises(ValidationFailed):
+        services.case_close(case_id=case.pk, actor=supervisor, write_off=True, resolution_reason="")
+    services.case_close(case_id=case.pk, actor=supervisor, write_off=True, resolution_reason="charged_off")
+    case.refresh_from_db()
+    assert case.state == CaseState.WRITTEN_OFF
+    assert case.closed_at is not None
+    # closed: nothing more happens on it
+    with pytest.raises(InvalidTransition):
+        services.case_transition(case_id=case.pk, name="start_work", actor=supervisor)
+
+
+def test_system_only_transitions_cannot_be_asked_for_by_name(team_a, supervisor):
+    case = open_case(team=team_a)
+    with pytest.raises(InvalidTransition):
+        services.case_transition(case_id=case.pk, name="break_promise", actor=supervisor)
+
+
+def test_stale_version_is_refused(team_a, agent):
+    case = open_case(team=team_a)
+    services.note_add(case_id=case.pk, actor=agent, text="first")
+    with pytest.raises(ConcurrentUpdate):
+        services.case_transition(
+            case_id=case.pk, name="start_work", actor=agent, expected_version=case.version
+        )
+
+
+def test_available_transitions_follow_role_and_state(team_a, agent, supervisor):
+    case = open_case(team=team_a)
+    assert services.available_transitions(case, agent) == ["start_work"]
+    assert services.available_transitions(case, supervisor) == [
+        "escalate_to_legal",
+        "resolve",
+        "start_work",
+        "write_off",
+    ]
+
+
+# --- Payments -----------------------------------------------------------------------------------
+
+
+def pay(case, ref, amount, when=None):
+    return services.payment_record(
+        account=case.account, external_ref=ref, amount=Decimal(amount), paid_at=when or timezone.now()
+    )
+
+
+def test_partial_payment_reduces_overdue_and_allocates_components(team_a):
+    case = open_case(team=team_a)  # overdue 1500, penalties 100, fees 200, interest 600
+    result = pay(case, "P1", "250.00")
+    account = case.account
+    account.refresh_from_db()
+    assert result.created
+    assert account.overdue_amount == Decimal("1250.00")
+    assert (account.penalties, account.fees, account.interest) == (
+        Decimal("0"),
+        Decimal("50.00"),
+        Decimal("600.00"),
+    )
+    assert account.balance == Decimal("8650.00")
+    assert result.payment.allocation == {"overdue": "250.00", "penalties": "100.00", "fees": "150.00"}
+    case.refresh_from_db()
+    assert case.is_open
+    assert events(case, EventKind.PAYMENT)[0].details["amount"] == "250.00"
+
+
+def test_paying_the_overdue_amount_cures_the_account_and_resolves_the_case(team_a):
+    case = open_case(team=team_a)
+    pay(case, "P1", "1500.00")
+    case.refresh_from_db()
+    case.account.refresh_from_db()
+    assert case.state == CaseState.RESOLVED
+    assert case.resolution_reason == "cured"
+    assert (case.account.days_past_due, case.account.bucket) == (0, "current")
+    assert case.account.first_missed_due_date is None
+
+
+def test_paying_the_whole_balance_resolves_as_paid_in_full(team_a):
+    case = open_case(team=team_a)
+    pay(case, "P1", "9000.00")
+    case.refresh_from_db()
+    assert case.resolution_reason == "paid_in_full"
+    payment = case.payments.get()
+    assert payment.allocation["unapplied"] == "100.00"
+
+
+def test_replayed_payment_changes_nothing(team_a):
+    case = open_case(team=team_a)
+    pay(case, "P1", "100.00")
+    again = pay(case, "P1", "100.00")
+    case.account.refresh_from_db()
+    assert not again.created
+    assert case.account.overdue_amount == Decimal("1400.00")
+    assert case.payments.count() == 1
+    assert len(events(case, EventKind.PAYMENT)) == 1
+
+
+def test_payment_reference_reused_with_other_figures_is_refused(team_a):
+    case = open_case(team=team_a)
+    pay(case, "P1", "100.00")
+    with pytest.raises(ConcurrentUpdate):
+        pay(case, "P1", "120.00")
+
+
+def test_payment_keeps_a_promise_when_it_covers_it(team_a, agent):
+    case = open_case(team=team_a)
+    today = timezone.localdate()
+    promise = services.promise_record(case_id=case.pk, actor=agent, amount=Decimal("300.00"), due_date=today)
+    pay(case, "P1", "100.00")
+    promise.refresh_from_db()
+    assert (promise.status, promise.paid_amount) == (PromiseStatus.PENDING, Decimal("100.00"))
+    pay(case, "P2", "200.00")
+    promise.refresh_from_db()
+    case.refresh_from_db()
+    assert promise.status == PromiseStatus.KEPT
+    assert case.state == CaseState.IN_PROGRESS
+
+
+def test_unpaid_promise_breaks_after_the_grace_days_once(team_a, agent, settings):
+    settings.COLLECTIONS_PROMISE_GRACE_DAYS = 1
+    case = open_case(team=team_a)
+    promise = services.promise_record(
+        case_id=case.pk,
+        actor=agent,
+        amount=Decimal("300.00"),
+        due_date=date(2026, 6, 10),
+        today=date(2026, 6, 1),
+    )
+    assert services.promises_check_broken(as_of=date(2026, 6, 11)) == 0  # grace day
+    assert services.promises_check_broken(as_of=date(2026, 6, 12)) == 1
+    assert services.promises_check_broken(as_of=date(2026, 6, 12)) == 0
+    promise.refresh_from_db()
+    case.refresh_from_db()
+    assert promise.status == PromiseStatus.BROKEN
+    assert (case.state, case.broken_promise_count) == (CaseState.IN_PROGRESS, 1)
+    assert len(events(case, EventKind.PROMISE_BROKEN)) == 1
+
+
+# --- Concurrency (PostgreSQL row locks) -------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_writers_at_once_one_wins_the_other_is_refused(team_a, supervisor, agent):
+    case = open_case(team=team_a)
+    barrier = threading.Barrier(2)
+    outcomes: dict[str, object] = {}
+
+    def run(name, fn):
+        try:
+            barrier.wait()
+            fn()
+            outcomes[name] = "ok"
+        except Exception as exc:  # noqa: BLE001 - the refusal is what we look at
+            outcomes[name] = exc
+        finally:
+            connection.close()
+
+    # The supervisor and the nightly escalation rule (actor None) escalate the same case at once.
+    threads = [
+        threading.Thread(
+            target=run,
+            args=(
+                name,
+                lambda actor=actor: services.case_escalate_to_legal(case_id=case.pk, actor=actor, reason="x"),
+            ),
+        )
+        for name, actor in (("supervisor", supervisor), ("system", None))
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [name for name, result in outcomes.items() if result == "ok"]
+    losers = [result for result in outcomes.values() if result != "ok"]
+    assert len(winners) == 1
+    assert len(losers) == 1 and isinstance(losers[0], InvalidTransition)
+    case.refresh_from_db()
+    assert case.state == "legal_review"
+    assert CaseEvent.objects.filter(case=case, kind=EventKind.ESCALATED).count() == 1
+    assert case.legal_referrals.count() == 1
+
+
+def test_escalation_from_hold_is_refused(team_a, agent, supervisor):
+    case = open_case(team=team_a)
+    services.case_hold(case_id=case.pk, actor=agent, reason="hardship")
+    with pytest.raises(InvalidTransition):
+        services.case_escalate_to_legal(case_id=case.pk, actor=supervisor, reason="x")
