@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F
+from django.db.models import Count, F, Q
 from django.utils import timezone
 from django_fsm import can_proceed, has_transition_perm
 
@@ -717,6 +717,165 @@ def _apply_payment_to_case(case: Case, payment: Payment, acct: CreditAccount, *,
         _bump(case)
 
 
+# --- Claiming work: Next case, leases, callbacks -------------------------------------------------
+
+# States an agent takes from a queue. Promised and on-plan cases wait for the customer; they come
+# back to in_progress when the promise or plan breaks (nightly check).
+CLAIMABLE_STATES = (CaseState.NEW, CaseState.IN_PROGRESS)
+CLAIM_CANDIDATES = 25  # rows locked per Next press; enough to skip those the policy passes over
+
+
+@dataclass
+class ClaimResult:
+    case: Case | None
+    passed_over: dict[str, int]
+
+
+def agent_queue_ids(agent) -> list[int]:
+    """The agent's queues: those they are named on, else their team's active queues."""
+    from collections_app.models import Queue
+
+    named = list(agent.work_queues.filter(active=True).values_list("pk", flat=True))
+    if named or agent.team_id is None:
+        return named
+    return list(Queue.objects.filter(team_id=agent.team_id, active=True).values_list("pk", flat=True))
+
+
+def _lease_until(now: datetime) -> datetime:
+    return now + timedelta(minutes=settings.COLLECTIONS_LEASE_MINUTES)
+
+
+def case_claim_next(*, actor, now: datetime | None = None) -> ClaimResult:
+    """Hand the agent the highest-priority case of their queues that may be contacted now.
+
+    One transaction with SELECT ... FOR UPDATE SKIP LOCKED: two agents pressing Next at the same
+    moment lock different rows, so no case is handed out twice. Cases the contact policy blocks now are
+    skipped and counted by rule. The agent's current lease (if any) is released first."""
+    from accounts.permissions import Capability, has_capability
+    from collections_app import contact_rules
+
+    if not has_capability(actor, Capability.WORK_CASES):
+        raise NotAllowed("Your role does not take cases from queues.", rule="work_cases")
+    now = now or timezone.now()
+    queue_ids = agent_queue_ids(actor)
+    passed_over: dict[str, int] = {}
+    if not queue_ids:
+        return ClaimResult(None, passed_over)
+    with transaction.atomic():
+        # The case the agent leaves goes back to its queue, but not straight back to them.
+        released = list(Case.objects.filter(lease_owner=actor).values_list("pk", flat=True))
+        Case.objects.filter(pk__in=released).update(lease_owner=None, lease_expires_at=None)
+        claimable = (
+            Case.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("account__cardholder")
+            .filter(queue_id__in=queue_ids, state__in=CLAIMABLE_STATES)
+            .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
+            .filter(Q(next_action_at__isnull=True) | Q(next_action_at__lte=now))
+            .order_by("-priority", F("next_action_at").asc(nulls_first=True), "pk")
+        )
+        # Lock one row at a time: locking a batch would hide the whole batch from the other agents.
+        skipped: list[int] = list(released)
+        for _ in range(CLAIM_CANDIDATES):
+            case = claimable.exclude(pk__in=skipped).first()
+            if case is None:
+                break
+            blocked = contact_rules.claim_block(case=case, now=now)
+            if blocked is not None:
+                passed_over[blocked] = passed_over.get(blocked, 0) + 1
+                skipped.append(case.pk)
+                continue
+            case.lease_owner = actor
+            case.lease_expires_at = _lease_until(now)
+            _bump(case, "lease_owner", "lease_expires_at")
+            event_write(
+                case=case,
+                kind=EventKind.ASSIGNMENT,
+                actor=actor,
+                reason="Claimed with Next case",
+                details={"lease_until": case.lease_expires_at.isoformat()},
+            )
+            return ClaimResult(case, passed_over)
+    return ClaimResult(None, passed_over)
+
+
+def case_lease_renew(*, case_id: int, actor, now: datetime | None = None) -> bool:
+    """Keep the lease while the agent works (the case page renews it). False if it is someone else's."""
+    now = now or timezone.now()
+    renewed = Case.objects.filter(pk=case_id, lease_owner=actor).update(lease_expires_at=_lease_until(now))
+    return bool(renewed)
+
+
+def case_release(*, case_id: int, actor) -> bool:
+    """The agent leaves the case: its lease ends and it goes back to the queue."""
+    return bool(
+        Case.objects.filter(pk=case_id, lease_owner=actor).update(lease_owner=None, lease_expires_at=None)
+    )
+
+
+def callback_schedule(*, case_id: int, actor, at: datetime, note: str = "") -> Case:
+    """Schedule a callback: only inside the cardholder's contact window (the refusal says when it opens).
+    The callback is the scheduling agent's: the case is assigned to them and comes back at `at`."""
+    from collections_app import contact_rules
+
+    with transaction.atomic():
+        case = _lock_case(case_id)
+        ensure_can_act(actor, case)
+        if not case.is_open:
+            raise InvalidTransition("The case is closed.", rule="case_closed")
+        if at <= timezone.now():
+            raise ValidationFailed("A callback must be in the future.", field="at", rule="callback_in_past")
+        contact_rules.enforce_window(case=case, at=at)
+        _start_work_if_new(case, actor=actor)
+        case.next_action_at = at
+        if actor is not None:
+            case.assigned_agent = actor
+        _bump(case, "next_action_at", "assigned_agent")
+        event_write(
+            case=case, kind=EventKind.CALLBACK, actor=actor, reason=note, details={"at": at.isoformat()}
+        )
+    return case
+
+
+# --- Personal data -----------------------------------------------------------------------------
+
+REVEALABLE_FIELDS = ("national_id", "email", "address", "phone")
+
+
+def pii_reveal(*, case_id: int, actor, field: str, contact_point_id: int | None = None) -> str:
+    """Return one unmasked value of the case's cardholder and log the reveal on the timeline.
+    Agents may reveal on a case they are working (lease or assignment); supervisors and admins on
+    any case they can see; legal reviewers on cases in legal review."""
+    from accounts.permissions import Capability, has_capability
+
+    if field not in REVEALABLE_FIELDS:
+        raise ValidationFailed("That field cannot be revealed.", field="field")
+    if not has_capability(actor, Capability.REVEAL_PII):
+        raise NotAllowed("Your role may not reveal personal data.", rule="reveal_pii")
+    with transaction.atomic():
+        case = _lock_case(case_id)
+        ensure_can_act(actor, case)
+        working = actor.pk in (case.lease_owner_id, case.assigned_agent_id)
+        if not working and not has_capability(actor, Capability.SUPERVISE) and actor.role != "legal":
+            raise NotAllowed(
+                "Take the case (Next case) before revealing its personal data.", rule="reveal_pii"
+            )
+        holder = case.account.cardholder
+        if field == "phone":
+            point = ContactPoint.objects.filter(pk=contact_point_id, cardholder=holder).first()
+            if point is None:
+                raise ValidationFailed("No such number for this cardholder.", field="contact_point")
+            value = point.value
+        else:
+            value = getattr(holder, field)
+        event_write(
+            case=case,
+            kind=EventKind.PII_REVEAL,
+            actor=actor,
+            details={"field": field, "contact_point": contact_point_id},
+        )
+    return value
+
+
 # --- Nightly checks (set-based) -------------------------------------------------------------
 
 
@@ -778,7 +937,14 @@ def promises_check_broken(*, as_of: date) -> int:
 
 
 __all__ = [
+    "CLAIMABLE_STATES",
     "USER_TRANSITIONS",
+    "ClaimResult",
+    "callback_schedule",
+    "case_claim_next",
+    "case_lease_renew",
+    "case_release",
+    "pii_reveal",
     "ContactInput",
     "PaymentResult",
     "available_transitions",
