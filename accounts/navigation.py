@@ -17,6 +17,8 @@ class NavItem:
 
 NAV_ITEMS: list[NavItem] = [
     NavItem(_("Home"), "home", None),
+    NavItem(_("My work"), "my_work", Capability.WORK_CASES),
+    NavItem(_("Search"), "search", None),
     NavItem(_("Administration"), "admin:index", Capability.ADMINISTER),
 ]
 

@@ -353,6 +353,16 @@ class Case(ConcurrentTransitionMixin, models.Model):
         indexes = [
             models.Index(fields=["state", "queue"], name="case_state_queue_idx"),
             models.Index(fields=["assigned_agent", "state"], name="case_agent_state_idx"),
+            # Next case: the only index the claim query can use, on exactly the claimable rows (a plain
+            # (state, priority) index lets claimed rows pile up at its front; DESIGN section 8).
+            models.Index(
+                "queue",
+                models.F("priority").desc(),
+                "next_action_at",
+                "id",
+                condition=Q(state__in=["new", "in_progress"]),
+                name="case_claimable_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -680,6 +690,7 @@ class EventKind(models.TextChoices):
     PLAN = "plan", _("Repayment plan")
     PII_REVEAL = "pii_reveal", _("Personal data revealed")
     POLICY_OVERRIDE = "policy_override", _("Contact policy overridden")
+    POLICY_REFUSED = "policy_refused", _("Refused by the contact policy")
     RESOLVED = "resolved", _("Resolved")
     WRITTEN_OFF = "written_off", _("Written off")
 
@@ -753,3 +764,7 @@ class LegalReferral(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case_id} {self.get_decision_display()}"
+
+
+# Stored contact policies live beside the pure rules engine; imported here so Django registers them.
+from collections_app.policy_models import ContactPolicy  # noqa: E402, F401

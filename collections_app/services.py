@@ -20,7 +20,13 @@ from django_fsm import can_proceed, has_transition_perm
 
 from collections_app import delinquency
 from collections_app.access import ensure_can_act
-from collections_app.exceptions import ConcurrentUpdate, InvalidTransition, NotAllowed, ValidationFailed
+from collections_app.exceptions import (
+    ConcurrentUpdate,
+    ContactNotAllowed,
+    InvalidTransition,
+    NotAllowed,
+    ValidationFailed,
+)
 from collections_app.models import (
     RIGHT_PARTY_OUTCOMES,
     ZERO,
@@ -296,63 +302,111 @@ def _validate_contact(case: Case, data: ContactInput) -> ContactPoint | None:
     return point
 
 
-def contact_attempt_log(
-    *, case_id: int, actor, data: ContactInput, override_reason: str = "", expected_version: int | None = None
-) -> ContactAttempt:
-    """Record a contact on a case (append-only). A first contact starts work on a new case.
-    Writes a CONTACT event; a right-party contact updates the case's last RPC time."""
-    with transaction.atomic():
-        case = _lock_case(case_id, expected_version=expected_version)
-        ensure_can_act(actor, case)
-        if not case.is_open:
-            raise InvalidTransition("The case is closed.", rule="case_closed")
-        point = _validate_contact(case, data)
-        started_at = data.started_at or timezone.now()
-        from collections_app import contact_rules
+class _PolicyRefusal(Exception):
+    def __init__(self, decision):
+        self.decision = decision
 
-        contact_rules.enforce_for_contact(
-            case=case,
-            data=data,
-            contact_point=point,
-            at=started_at,
-            actor=actor,
-            override_reason=override_reason,
-        )
-        attempt = ContactAttempt.objects.create(
-            case=case,
-            cardholder_id=case.account.cardholder_id,
-            channel=data.channel,
-            contact_point=point,
-            party_role=data.party_role or (point.party_role if point else ""),
-            person_reached=data.person_reached,
-            outcome=data.outcome,
-            delinquency_reason=data.delinquency_reason,
-            started_at=started_at,
-            duration_seconds=data.duration_seconds,
-            agent=actor,
-            notes=data.notes,
-            recording_ref=data.recording_ref,
-            policy_override_reason=override_reason,
-        )
-        _start_work_if_new(case, actor=actor)
-        if data.outcome in RIGHT_PARTY_OUTCOMES:
-            case.last_right_party_contact_at = max(
-                filter(None, [case.last_right_party_contact_at, started_at])
+
+def contact_attempt_log(
+    *,
+    case_id: int,
+    actor,
+    data: ContactInput,
+    override_reason: str = "",
+    expected_version: int | None = None,
+) -> ContactAttempt:
+    """Record a contact on a case (append-only), after the contact policy allows it.
+
+    A refusal raises ContactNotAllowed naming the rule and when it will be allowed, and is itself
+    written on the timeline (POLICY_REFUSED) for the compliance figures. A supervisor may override a
+    frequency limit with a reason (POLICY_OVERRIDE event). A first contact starts work on a new case;
+    a right-party contact updates the case's last RPC time. Writes a CONTACT event."""
+    from accounts.permissions import Capability, has_capability
+    from collections_app import contact_rules
+
+    try:
+        with transaction.atomic():
+            case = _lock_case(case_id, expected_version=expected_version)
+            ensure_can_act(actor, case)
+            if not case.is_open:
+                raise InvalidTransition("The case is closed.", rule="case_closed")
+            point = _validate_contact(case, data)
+            started_at = data.started_at or timezone.now()
+            decision = contact_rules.decide(
+                case=case,
+                channel=data.channel,
+                now=started_at,
+                contact_point=point,
+                party_role=data.party_role,
+                outcome=data.outcome,
+                recording_ref=data.recording_ref,
             )
-        _bump(case, "last_right_party_contact_at")
-        event_write(
-            case=case,
-            kind=EventKind.CONTACT,
-            actor=actor,
-            reason=data.notes,
-            details={
-                "contact_attempt": attempt.pk,
-                "channel": data.channel,
-                "outcome": data.outcome,
-                "delinquency_reason": data.delinquency_reason,
-            },
-        )
-    return attempt
+            overridden = False
+            if not decision.allowed:
+                can_override = has_capability(actor, Capability.OVERRIDE_CONTACT_POLICY)
+                if not (override_reason.strip() and decision.overridable and can_override):
+                    raise _PolicyRefusal(decision)
+                overridden = True
+            attempt = ContactAttempt.objects.create(
+                case=case,
+                cardholder_id=case.account.cardholder_id,
+                channel=data.channel,
+                contact_point=point,
+                party_role=data.party_role or (point.party_role if point else ""),
+                person_reached=data.person_reached,
+                outcome=data.outcome,
+                delinquency_reason=data.delinquency_reason,
+                started_at=started_at,
+                duration_seconds=data.duration_seconds,
+                agent=actor,
+                notes=data.notes,
+                recording_ref=data.recording_ref,
+                policy_override_reason=override_reason if overridden else "",
+            )
+            if overridden:
+                event_write(
+                    case=case,
+                    kind=EventKind.POLICY_OVERRIDE,
+                    actor=actor,
+                    reason=override_reason,
+                    details={**decision.details, "contact_attempt": attempt.pk},
+                )
+            _start_work_if_new(case, actor=actor)
+            if data.outcome in RIGHT_PARTY_OUTCOMES:
+                case.last_right_party_contact_at = max(
+                    filter(None, [case.last_right_party_contact_at, started_at])
+                )
+            _bump(case, "last_right_party_contact_at")
+            event_write(
+                case=case,
+                kind=EventKind.CONTACT,
+                actor=actor,
+                reason=data.notes,
+                details={
+                    "contact_attempt": attempt.pk,
+                    "channel": data.channel,
+                    "outcome": data.outcome,
+                    "delinquency_reason": data.delinquency_reason,
+                },
+            )
+        return attempt
+    except _PolicyRefusal as refusal:
+        decision = refusal.decision
+        # The refused attempt rolled back; the refusal itself is kept (its own transaction).
+        with transaction.atomic():
+            event_write(
+                case=Case.objects.get(pk=case_id),
+                kind=EventKind.POLICY_REFUSED,
+                actor=actor,
+                reason=decision.text,
+                details={**decision.details, "channel": data.channel},
+            )
+        raise ContactNotAllowed(
+            decision.text,
+            rule=str(decision.rule),
+            allowed_from=decision.allowed_from,
+            details=decision.details,
+        ) from None
 
 
 # --- Promises ------------------------------------------------------------------------------

@@ -65,3 +65,13 @@ def legal(db):
 @pytest.fixture
 def admin_user(db):
     return UserFactory(username="admin", role="admin")
+
+
+@pytest.fixture
+def office_hours():
+    """Freeze the clock at a Tuesday 10:00 in Beijing (02:00 UTC), inside every contact window of the
+    China profile; tests of contact rules move the clock themselves."""
+    import time_machine
+
+    with time_machine.travel("2026-06-02 10:00 +0800", tick=True) as traveller:
+        yield traveller

@@ -14,7 +14,7 @@ from collections_app.exceptions import ConcurrentUpdate, InvalidTransition, NotA
 from collections_app.models import Case, CaseEvent, CaseState, EventKind, PromiseStatus
 from tests.factories import AccountFactory, open_case
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("office_hours")]
 
 RPC = services.ContactInput(
     channel="outbound_call", outcome="rpc", delinquency_reason="job_loss", recording_ref="R1"

@@ -12,7 +12,7 @@ from collections_app import queues, services
 from collections_app.models import Case
 from tests.factories import AccountFactory, QueueFactory, UserFactory, open_case
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("office_hours")]
 
 
 def test_cases_go_to_the_first_queue_whose_criteria_they_meet(team_a, team_b):

@@ -1,0 +1,96 @@
+"""Forms of the agent workspace. They parse and check the shape of input; the rules (contact policy,
+state machine, amounts against the balance) are the services' and come back as DomainError."""
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from collections_app.models import (
+    RIGHT_PARTY_OUTCOMES,
+    Channel,
+    DelinquencyReason,
+    HoldReason,
+    Outcome,
+    PartyRole,
+)
+
+# The holds an agent may place from the case page (bankruptcy / deceased come from the bank's data).
+AGENT_HOLD_REASONS = [
+    (HoldReason.DISPUTE, HoldReason.DISPUTE.label),
+    (HoldReason.HARDSHIP, HoldReason.HARDSHIP.label),
+    (HoldReason.CEASE_COMMUNICATION, HoldReason.CEASE_COMMUNICATION.label),
+    (HoldReason.FRAUD_CLAIM, HoldReason.FRAUD_CLAIM.label),
+]
+CONTACT_CHANNELS = [(c.value, c.label) for c in Channel if c not in (Channel.LETTER,)]
+
+
+class ContactForm(forms.Form):
+    channel = forms.ChoiceField(label=_("Channel"), choices=CONTACT_CHANNELS, initial=Channel.OUTBOUND_CALL)
+    contact_point = forms.TypedChoiceField(
+        label=_("Number or address"), coerce=int, required=False, empty_value=None
+    )
+    party_role = forms.ChoiceField(
+        label=_("Person reached"), choices=PartyRole.choices, initial=PartyRole.DEBTOR
+    )
+    person_reached = forms.CharField(label=_("Name of person reached"), max_length=200, required=False)
+    outcome = forms.ChoiceField(label=_("Outcome"), choices=[("", "—"), *Outcome.choices])
+    delinquency_reason = forms.ChoiceField(
+        label=_("Reason for delinquency"), choices=[("", "—"), *DelinquencyReason.choices], required=False
+    )
+    duration_seconds = forms.IntegerField(
+        label=_("Duration (seconds)"), min_value=0, initial=0, required=False
+    )
+    recording_ref = forms.CharField(label=_("Recording reference"), max_length=100, required=False)
+    notes = forms.CharField(label=_("Notes"), widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    override_reason = forms.CharField(
+        label=_("Override reason (supervisors)"), widget=forms.Textarea(attrs={"rows": 1}), required=False
+    )
+
+    def __init__(self, *args, contact_points=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["contact_point"].choices = [("", "—"), *contact_points]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("outcome") in RIGHT_PARTY_OUTCOMES and not data.get("delinquency_reason"):
+            self.add_error("delinquency_reason", _("A right-party contact needs the reason for delinquency."))
+        return data
+
+
+class PromiseForm(forms.Form):
+    amount = forms.DecimalField(label=_("Amount"), max_digits=14, decimal_places=2)
+    due_date = forms.DateField(label=_("Promised date"), widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class CallbackForm(forms.Form):
+    at = forms.DateTimeField(
+        label=_("Call back at (cardholder's local time)"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+    )
+    note = forms.CharField(label=_("Note"), max_length=500, required=False)
+
+
+class NoteForm(forms.Form):
+    text = forms.CharField(label=_("Note"), widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class HoldForm(forms.Form):
+    reason = forms.ChoiceField(label=_("Hold reason"), choices=AGENT_HOLD_REASONS)
+    note = forms.CharField(label=_("Note"), widget=forms.Textarea(attrs={"rows": 2}), required=False)
+
+
+class ReleaseHoldForm(forms.Form):
+    note = forms.CharField(label=_("Why the hold ends"), widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class EscalationRequestForm(forms.Form):
+    target = forms.ChoiceField(
+        label=_("Escalate to"), choices=[("supervisor", _("Supervisor")), ("legal", _("Legal review"))]
+    )
+    reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class TransitionForm(forms.Form):
+    name = forms.CharField(widget=forms.HiddenInput)
+    reason = forms.CharField(label=_("Reason"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    resolution_reason = forms.CharField(required=False)

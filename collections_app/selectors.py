@@ -1,0 +1,187 @@
+"""Reads for the workspace pages and the API: each function does its joins up front so that a page
+costs a fixed number of queries however long a case's history is."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from collections_app import contact_rules
+from collections_app.access import cases_visible_to
+from collections_app.models import (
+    OPEN_STATES,
+    Case,
+    CaseEvent,
+    CaseHold,
+    CaseState,
+    ContactPoint,
+    PromiseStatus,
+    Queue,
+)
+from collections_app.services import CLAIMABLE_STATES, agent_queue_ids
+
+CALLBACK_GRACE = timedelta(minutes=15)  # a callback later than this is overdue
+TIMELINE_PAGE_SIZE = 25
+
+
+@dataclass
+class QueueLine:
+    queue: Queue
+    open_cases: int
+    ready_now: int
+
+
+@dataclass
+class MyWork:
+    queues: list[QueueLine]
+    callbacks_due: list[Case]
+    callbacks_overdue: list[Case]
+    assigned: list[Case]
+    current: Case | None
+    passed_over: dict[str, int] = field(default_factory=dict)
+
+
+def _case_list(qs: QuerySet[Case]) -> QuerySet[Case]:
+    return qs.select_related("account__cardholder", "queue")
+
+
+def my_work(user, *, now: datetime | None = None) -> MyWork:
+    """The agent's day: queue counts, callbacks due and overdue, assigned cases, the case they hold,
+    and how many cases of their queues cannot be handed out now, and why."""
+    now = now or timezone.now()
+    queue_ids = agent_queue_ids(user)
+    queue_map = {q.pk: q for q in Queue.objects.filter(pk__in=queue_ids)}
+    free = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
+    due = Q(next_action_at__isnull=True) | Q(next_action_at__lte=now)
+    counts = (
+        Case.objects.filter(queue_id__in=queue_ids, state__in=OPEN_STATES)
+        .values("queue_id")
+        .annotate(
+            open_cases=Count("pk"),
+            ready_now=Count("pk", filter=Q(state__in=CLAIMABLE_STATES) & free & due),
+        )
+    )
+    lines = {row["queue_id"]: row for row in counts}
+    queues = [
+        QueueLine(
+            queue=queue_map[pk],
+            open_cases=lines.get(pk, {}).get("open_cases", 0),
+            ready_now=lines.get(pk, {}).get("ready_now", 0),
+        )
+        for pk in queue_ids
+        if pk in queue_map
+    ]
+    callbacks = list(
+        _case_list(
+            Case.objects.filter(assigned_agent=user, state__in=OPEN_STATES, next_action_at__lte=now)
+        ).order_by("next_action_at")
+    )
+    assigned = list(
+        _case_list(Case.objects.filter(assigned_agent=user, state__in=OPEN_STATES)).order_by(
+            "-priority", "pk"
+        )[:50]
+    )
+    current = _case_list(Case.objects.filter(lease_owner=user, lease_expires_at__gte=now)).first()
+    return MyWork(
+        queues=queues,
+        callbacks_due=[c for c in callbacks if c.next_action_at >= now - CALLBACK_GRACE],
+        callbacks_overdue=[c for c in callbacks if c.next_action_at < now - CALLBACK_GRACE],
+        assigned=assigned,
+        current=current,
+        passed_over=passed_over_summary(queue_ids, now=now),
+    )
+
+
+def passed_over_summary(queue_ids: list[int], *, now: datetime) -> dict[str, int]:
+    """Open cases of these queues that Next case will not hand out now, counted by reason."""
+    open_in_queues = Case.objects.filter(queue_id__in=queue_ids, state__in=OPEN_STATES)
+    summary: Counter[str] = Counter()
+    states = dict(
+        open_in_queues.exclude(state__in=CLAIMABLE_STATES).values_list("state").annotate(n=Count("pk"))
+    )
+    for state, n in states.items():
+        summary[f"state:{state}"] += n
+    claimable = open_in_queues.filter(state__in=CLAIMABLE_STATES)
+    summary["callback_later"] = claimable.filter(next_action_at__gt=now).count()
+    summary["leased"] = claimable.filter(lease_expires_at__gte=now).count()
+    summary.update(
+        contact_rules.blocked_counts(
+            claimable.filter(Q(next_action_at__isnull=True) | Q(next_action_at__lte=now)), now=now
+        )
+    )
+    return {k: v for k, v in summary.items() if v}
+
+
+@dataclass
+class CasePage:
+    case: Case
+    contact_points: list[ContactPoint]
+    active_hold: CaseHold | None
+    pending_promise: object
+    timeline: list[CaseEvent]
+    timeline_has_more: bool
+    timeline_page: int
+    other_accounts: list
+
+
+def case_page(case: Case, *, page: int = 1) -> CasePage:
+    holder = case.account.cardholder
+    contact_points = list(
+        ContactPoint.objects.filter(cardholder=holder, active=True).order_by("-is_primary", "pk")
+    )
+    active_hold = case.holds.filter(released_at__isnull=True).first()
+    pending_promise = case.promises.filter(status=PromiseStatus.PENDING).first()
+    timeline, has_more = case_timeline(case, page=page)
+    other_accounts = list(
+        holder.accounts.exclude(pk=case.account_id)
+        .annotate(open_cases=Count("cases", filter=Q(cases__state__in=OPEN_STATES)))
+        .order_by("external_ref")
+    )
+    return CasePage(
+        case=case,
+        contact_points=contact_points,
+        active_hold=active_hold,
+        pending_promise=pending_promise,
+        timeline=timeline,
+        timeline_has_more=has_more,
+        timeline_page=page,
+        other_accounts=other_accounts,
+    )
+
+
+def case_timeline(case: Case, *, page: int = 1) -> tuple[list[CaseEvent], bool]:
+    """One page of the timeline, newest first; fetches one extra row to know if there is more."""
+    page = max(1, page)
+    start = (page - 1) * TIMELINE_PAGE_SIZE
+    rows = list(
+        CaseEvent.objects.filter(case=case)
+        .select_related("actor")
+        .order_by("-created_at", "-id")[start : start + TIMELINE_PAGE_SIZE + 1]
+    )
+    return rows[:TIMELINE_PAGE_SIZE], len(rows) > TIMELINE_PAGE_SIZE
+
+
+def search_cases(user, query: str, *, limit: int = 50) -> list[Case]:
+    """By case or account reference, cardholder name, or the last four digits of a phone number.
+    Only cases the user may see; results are shown masked."""
+    query = (query or "").strip()
+    if not query:
+        return []
+    scope = cases_visible_to(user, _case_list(Case.objects.all()))
+    match = (
+        Q(reference__iexact=query)
+        | Q(account__external_ref__iexact=query)
+        | Q(account__cardholder__external_ref__iexact=query)
+        | Q(account__cardholder__name__icontains=query)
+    )
+    if query.isdigit() and len(query) == 4:
+        holders = ContactPoint.objects.filter(kind="phone", value__endswith=query).values("cardholder_id")
+        match |= Q(account__cardholder_id__in=holders)
+    return list(scope.filter(match).order_by("-opened_at")[:limit])
+
+
+__all__ = ["CaseState", "case_page", "case_timeline", "my_work", "search_cases"]

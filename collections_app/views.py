@@ -1,0 +1,388 @@
+"""The agent workspace: My work, Next case, the case page and its actions, search.
+
+Each action posts to its own URL, calls one service, and answers an HTMX request with the case body
+fragment (so the page updates in place) or a normal request with a redirect (so it works without
+JavaScript). Refusals come back as DomainError and are shown beside the form that caused them."""
+
+from __future__ import annotations
+
+import zoneinfo
+from datetime import datetime
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.permissions import Capability, capability_required, has_capability
+from collections_app import contact_rules, queues, selectors, services
+from collections_app.access import get_case_for_user
+from collections_app.delinquency import RiskClass, risk_class_cn
+from collections_app.exceptions import DomainError, NotAllowed
+from collections_app.forms import (
+    CallbackForm,
+    ContactForm,
+    EscalationRequestForm,
+    HoldForm,
+    NoteForm,
+    PromiseForm,
+    ReleaseHoldForm,
+    TransitionForm,
+)
+from collections_app.masking import mask_contact_value, mask_national_id
+from collections_app.models import ResolutionReason
+
+PASSED_OVER_LABELS = {
+    "do_not_contact": gettext_lazy("do-not-contact flag"),
+    "cease_communication": gettext_lazy("cease-communication request"),
+    "attorney_represented": gettext_lazy("represented by an attorney"),
+    "contact_window": gettext_lazy("outside the contact window"),
+    "calls_per_debt_per_7_days": gettext_lazy("weekly call cap reached"),
+    "quiet_after_conversation": gettext_lazy("waiting period after a conversation"),
+    "open_dispute": gettext_lazy("open dispute"),
+    "bankruptcy": gettext_lazy("bankruptcy"),
+    "deceased": gettext_lazy("deceased"),
+    "callback_later": gettext_lazy("callback scheduled later"),
+    "leased": gettext_lazy("being worked by a colleague"),
+}
+
+
+def _load_case(request: HttpRequest, case_id: int):
+    try:
+        return get_case_for_user(request.user, case_id)
+    except NotAllowed as exc:
+        raise PermissionDenied(exc.message) from exc
+
+
+# --- My work -------------------------------------------------------------------------------------
+
+
+@capability_required(Capability.WORK_CASES)
+@require_GET
+def my_work(request: HttpRequest) -> HttpResponse:
+    work = selectors.my_work(request.user)
+    passed_over = [
+        (PASSED_OVER_LABELS.get(key) or _state_label(key), count)
+        for key, count in sorted(work.passed_over.items())
+    ]
+    return render(request, "collections_app/my_work.html", {"work": work, "passed_over": passed_over})
+
+
+def _state_label(key: str) -> str:
+    from collections_app.models import CaseState
+
+    if key.startswith("state:"):
+        state = key.removeprefix("state:")
+        return _("state: %(state)s") % {
+            "state": CaseState(state).label if state in CaseState.values else state
+        }
+    return key
+
+
+@capability_required(Capability.WORK_CASES)
+@require_POST
+def next_case(request: HttpRequest) -> HttpResponse:
+    result = services.case_claim_next(actor=request.user)
+    if result.passed_over:
+        skipped = ", ".join(
+            f"{count} × {PASSED_OVER_LABELS.get(rule, rule)}"
+            for rule, count in sorted(result.passed_over.items())
+        )
+        messages.info(request, _("Passed over: %(list)s.") % {"list": skipped})
+    if result.case is None:
+        messages.warning(request, _("No case in your queues can be worked right now."))
+        return redirect("my_work")
+    return redirect("case_detail", case_id=result.case.pk)
+
+
+# --- Search ------------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def search(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "")
+    results = selectors.search_cases(request.user, query)
+    return render(request, "collections_app/search.html", {"query": query, "results": results})
+
+
+# --- The case page -------------------------------------------------------------------------------
+
+
+def _case_context(
+    request: HttpRequest, case, *, forms: dict | None = None, errors: dict | None = None
+) -> dict:
+    now = timezone.now()
+    page_no = _int(request.GET.get("page"), 1)
+    data = selectors.case_page(case, page=page_no)
+    compliance = contact_rules.compliance_status(case=case, contact_points=data.contact_points, now=now)
+    for point in data.contact_points:
+        point.masked = mask_contact_value(point.kind, point.value)
+    points = [
+        (p.pk, f"{p.get_kind_display()} {p.masked} · {p.get_party_role_display()}")
+        for p in data.contact_points
+    ]
+    holder = case.account.cardholder
+    transitions = [t for t in services.available_transitions(case, request.user) if t != "start_work"]
+    forms = forms or {}
+    context = {
+        "case": case,
+        "account": case.account,
+        "holder": case.account.cardholder,
+        "page": data,
+        "compliance": compliance,
+        "priority_factors": queues.priority_factors(case, now=now),
+        "masked": {"national_id": mask_national_id(holder.national_id) if holder.national_id else "—"},
+        "risk_class": RiskClass.LABELS[risk_class_cn(case.account.days_past_due)],
+        "transitions": transitions,
+        "resolution_reasons": ResolutionReason.choices,
+        "holds_lease": case.lease_owner_id == request.user.pk,
+        "can_override": has_capability(request.user, Capability.OVERRIDE_CONTACT_POLICY),
+        "can_work": has_capability(request.user, Capability.WORK_CASES),
+        "errors": errors or {},
+        "contact_form": forms.get("contact") or ContactForm(contact_points=points),
+        "promise_form": forms.get("promise") or PromiseForm(),
+        "callback_form": forms.get("callback") or CallbackForm(),
+        "note_form": forms.get("note") or NoteForm(),
+        "hold_form": forms.get("hold") or HoldForm(),
+        "release_form": forms.get("release") or ReleaseHoldForm(),
+        "escalation_form": forms.get("escalation") or EscalationRequestForm(),
+        "contact_point_choices": points,
+    }
+    return context
+
+
+def _int(value, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+@login_required
+@require_GET
+def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = _load_case(request, case_id)
+    if case.lease_owner_id == request.user.pk:
+        services.case_lease_renew(case_id=case.pk, actor=request.user)
+    context = _case_context(request, case)
+    if request.htmx and request.GET.get("fragment") == "timeline":
+        return render(request, "collections_app/case_detail.html#timeline", context)
+    return render(request, "collections_app/case_detail.html", context)
+
+
+def _after_action(
+    request: HttpRequest,
+    case_id: int,
+    *,
+    ok: str | None,
+    form_key: str,
+    form=None,
+    error: DomainError | None = None,
+) -> HttpResponse:
+    """Answer an action: the refreshed case body for HTMX, a redirect (or the page with errors) otherwise."""
+    case = _load_case(request, case_id)
+    errors = {}
+    if error is not None:
+        errors[form_key] = error
+    if ok and error is None and form is None:
+        messages.success(request, ok)
+    context = _case_context(
+        request, case, forms={form_key: form} if form is not None else None, errors=errors
+    )
+    if request.htmx:
+        return render(request, "collections_app/case_detail.html#case-body", context)
+    if error is None and form is None:
+        return redirect("case_detail", case_id=case_id)
+    return render(request, "collections_app/case_detail.html", context, status=422)
+
+
+def _run(request, case_id, form_key, form, action, ok_message):
+    if form is not None and not form.is_valid():
+        return _after_action(request, case_id, ok=None, form_key=form_key, form=form)
+    try:
+        action(form.cleaned_data if form is not None else {})
+    except DomainError as exc:
+        return _after_action(request, case_id, ok=None, form_key=form_key, form=form, error=exc)
+    return _after_action(request, case_id, ok=ok_message, form_key=form_key)
+
+
+@login_required
+@require_POST
+def case_log_contact(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = _load_case(request, case_id)
+    points = [(p.pk, str(p.pk)) for p in case.account.cardholder.contact_points.all()]
+    form = ContactForm(request.POST, contact_points=points)
+
+    def action(data):
+        services.contact_attempt_log(
+            case_id=case_id,
+            actor=request.user,
+            data=services.ContactInput(
+                channel=data["channel"],
+                outcome=data["outcome"],
+                contact_point_id=data["contact_point"],
+                party_role=data["party_role"],
+                person_reached=data["person_reached"],
+                delinquency_reason=data["delinquency_reason"],
+                duration_seconds=data["duration_seconds"] or 0,
+                notes=data["notes"],
+                recording_ref=data["recording_ref"],
+            ),
+            override_reason=data["override_reason"],
+        )
+
+    return _run(request, case_id, "contact", form, action, _("Contact logged."))
+
+
+@login_required
+@require_POST
+def case_record_promise(request: HttpRequest, case_id: int) -> HttpResponse:
+    form = PromiseForm(request.POST)
+
+    def action(data):
+        services.promise_record(
+            case_id=case_id, actor=request.user, amount=data["amount"], due_date=data["due_date"]
+        )
+
+    return _run(request, case_id, "promise", form, action, _("Promise recorded."))
+
+
+@login_required
+@require_POST
+def case_schedule_callback(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = _load_case(request, case_id)
+    form = CallbackForm(request.POST)
+
+    def action(data):
+        # The form speaks the cardholder's local time; store the instant.
+        zone = contact_rules.primary_zone(case)
+        naive = timezone.make_naive(data["at"]) if timezone.is_aware(data["at"]) else data["at"]
+        at = datetime.combine(naive.date(), naive.time(), tzinfo=zoneinfo.ZoneInfo(zone))
+        services.callback_schedule(case_id=case_id, actor=request.user, at=at, note=data["note"])
+
+    return _run(request, case_id, "callback", form, action, _("Callback scheduled."))
+
+
+@login_required
+@require_POST
+def case_add_note(request: HttpRequest, case_id: int) -> HttpResponse:
+    form = NoteForm(request.POST)
+    return _run(
+        request,
+        case_id,
+        "note",
+        form,
+        lambda data: services.note_add(case_id=case_id, actor=request.user, text=data["text"]),
+        _("Note added."),
+    )
+
+
+@login_required
+@require_POST
+def case_hold(request: HttpRequest, case_id: int) -> HttpResponse:
+    form = HoldForm(request.POST)
+    return _run(
+        request,
+        case_id,
+        "hold",
+        form,
+        lambda data: services.case_hold(
+            case_id=case_id, actor=request.user, reason=data["reason"], note=data["note"]
+        ),
+        _("Case put on hold."),
+    )
+
+
+@login_required
+@require_POST
+def case_release_hold(request: HttpRequest, case_id: int) -> HttpResponse:
+    form = ReleaseHoldForm(request.POST)
+    return _run(
+        request,
+        case_id,
+        "release",
+        form,
+        lambda data: services.case_release_hold(case_id=case_id, actor=request.user, note=data["note"]),
+        _("Hold released."),
+    )
+
+
+@login_required
+@require_POST
+def case_request_escalation(request: HttpRequest, case_id: int) -> HttpResponse:
+    form = EscalationRequestForm(request.POST)
+    return _run(
+        request,
+        case_id,
+        "escalation",
+        form,
+        lambda data: services.escalation_request(
+            case_id=case_id, actor=request.user, target=data["target"], reason=data["reason"]
+        ),
+        _("Escalation requested."),
+    )
+
+
+@login_required
+@require_POST
+def case_transition(request: HttpRequest, case_id: int) -> HttpResponse:
+    form = TransitionForm(request.POST)
+    return _run(
+        request,
+        case_id,
+        "transition",
+        form,
+        lambda data: services.case_transition(
+            case_id=case_id,
+            name=data["name"],
+            actor=request.user,
+            reason=data["reason"],
+            resolution_reason=data["resolution_reason"],
+        ),
+        _("Case updated."),
+    )
+
+
+@login_required
+@require_POST
+def case_reveal(request: HttpRequest, case_id: int) -> HttpResponse:
+    """Reveal one masked field; the reveal is written on the timeline. Answers the value as a fragment."""
+    try:
+        value = services.pii_reveal(
+            case_id=case_id,
+            actor=request.user,
+            field=request.POST.get("field", ""),
+            contact_point_id=_int(request.POST.get("contact_point"), 0) or None,
+        )
+    except DomainError as exc:
+        return HttpResponse(
+            f'<span class="error" role="alert">{exc.message}</span>', status=200 if request.htmx else 403
+        )
+    if request.htmx:
+        return render(request, "collections_app/_revealed.html", {"value": value})
+    return JsonResponse({"value": value})
+
+
+@login_required
+@require_POST
+def case_release(request: HttpRequest, case_id: int) -> HttpResponse:
+    services.case_release(case_id=case_id, actor=request.user)
+    return redirect("my_work")
+
+
+@login_required
+@require_POST
+def case_renew_lease(request: HttpRequest, case_id: int) -> HttpResponse:
+    renewed = services.case_lease_renew(case_id=case_id, actor=request.user)
+    return HttpResponse(status=204 if renewed else 409)
+
+
+def case_url(case) -> str:
+    return reverse("case_detail", args=[case.pk])
