@@ -5,7 +5,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test install lint format migrate messages screenshots clean
+.PHONY: run test install lint format migrate messages clean
 
 $(UV):
 	$(PYTHON) -m venv .uv

@@ -35,7 +35,6 @@ def main() -> int:
     if database_url.startswith("postgres") and not reachable(database_url, 5432):
         missing.append(f"PostgreSQL at {urlsplit(database_url).netloc}")
         env.pop("DATABASE_URL", None)
-        env["COLLECTIONS_TEST_SQLITE"] = "1"
     else:
         env["DATABASE_URL"] = database_url
     if not reachable(redis_url, 6379):

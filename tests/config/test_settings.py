@@ -31,6 +31,11 @@ def test_env_bool_reads_the_usual_spellings(monkeypatch, raw, expected):
     assert env_bool("X_FLAG") is expected
 
 
+def test_env_bool_treats_an_empty_value_as_unset(monkeypatch):
+    monkeypatch.setenv("X_FLAG", "")
+    assert env_bool("X_FLAG", True) is True
+
+
 def test_env_bool_refuses_nonsense(monkeypatch):
     monkeypatch.setenv("X_FLAG", "maybe")
     with pytest.raises(ImproperlyConfigured, match="X_FLAG"):
