@@ -17,3 +17,29 @@ TRANSITION_LABELS = {
 @register.filter
 def transition_label(name: str) -> str:
     return str(TRANSITION_LABELS.get(name, name))
+
+
+@register.filter
+def outcome_label(value: str) -> str:
+    from collections_app.models import Outcome
+
+    return str(Outcome(value).label) if value in Outcome.values else value
+
+
+@register.filter
+def channel_label(value: str) -> str:
+    from collections_app.models import Channel
+
+    return str(Channel(value).label) if value in Channel.values else value
+
+
+@register.filter
+def iso_local(value: str):
+    """An ISO timestamp stored in event details, as an aware datetime (the `date` filter then shows it
+    in the viewer's time zone)."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return None

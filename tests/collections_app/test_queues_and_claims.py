@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from collections_app import queues, services
 from collections_app.models import Case
-from tests.factories import AccountFactory, QueueFactory, UserFactory, open_case
+from tests.factories import QueueFactory, UserFactory, open_case
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("office_hours")]
 
