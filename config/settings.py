@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
+    "knox",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
     "accounts",
     "collections_app",
     "repayment_plans",
+    "api",
 ]
 
 MIDDLEWARE = [
