@@ -7,6 +7,5 @@ urlpatterns = [
     path("", account_views.home, name="home"),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
-    path("api/", include("api.urls")),
     path("", include("collections_app.urls")),
 ]
