@@ -19,6 +19,7 @@ NAV_ITEMS: list[NavItem] = [
     NavItem(_("Home"), "home", None),
     NavItem(_("My work"), "my_work", Capability.WORK_CASES),
     NavItem(_("Search"), "search", None),
+    NavItem(_("Plan approvals"), "plans:approvals", Capability.APPROVE_PLANS),
     NavItem(_("Administration"), "admin:index", Capability.ADMINISTER),
 ]
 

@@ -404,6 +404,10 @@ class Case(ConcurrentTransitionMixin, models.Model):
         pass
 
     @transition(field=state, source=CaseState.ON_PLAN, target=CaseState.IN_PROGRESS, permission=_worker)
+    def end_plan(self):
+        """The plan was cancelled (restructured, withdrawn): back to work, not counted as broken."""
+
+    @transition(field=state, source=CaseState.ON_PLAN, target=CaseState.IN_PROGRESS, permission=_worker)
     def break_plan(self):
         self.broken_plan_count += 1
 

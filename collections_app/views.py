@@ -37,6 +37,7 @@ from collections_app.forms import (
 )
 from collections_app.masking import mask_contact_value, mask_national_id
 from collections_app.models import ResolutionReason
+from repayment_plans.selectors import plan_for_case
 
 PASSED_OVER_LABELS = {
     "do_not_contact": gettext_lazy("do-not-contact flag"),
@@ -143,6 +144,7 @@ def _case_context(
         "transitions": transitions,
         "resolution_reasons": ResolutionReason.choices,
         "holds_lease": case.lease_owner_id == request.user.pk,
+        "plan": plan_for_case(case),
         "can_override": has_capability(request.user, Capability.OVERRIDE_CONTACT_POLICY),
         "can_work": has_capability(request.user, Capability.WORK_CASES),
         "errors": errors or {},

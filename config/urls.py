@@ -7,5 +7,6 @@ urlpatterns = [
     path("", account_views.home, name="home"),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
+    path("plans/", include("repayment_plans.urls")),
     path("", include("collections_app.urls")),
 ]

@@ -1,0 +1,117 @@
+"""Reads for the plan pages: the plan a case page shows, the approvals inbox, the buttons a user gets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Prefetch, QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from accounts.models import Role
+from accounts.permissions import Capability, has_capability
+from collections_app.access import can_see_case, cases_visible_to
+from collections_app.models import Case
+from repayment_plans.calculator import Violation, check_limits
+from repayment_plans.models import LIVE_STATES, Installment, PlanState, RepaymentPlan
+from repayment_plans.services import approval_tiers, can_review_plan, tier_rank
+
+
+def _with_schedule(queryset: QuerySet[RepaymentPlan]) -> QuerySet[RepaymentPlan]:
+    return queryset.select_related("proposed_by", "approved_by", "accepted_by", "ended_by").prefetch_related(
+        Prefetch("installments", queryset=Installment.objects.order_by("number"))
+    )
+
+
+def get_plan_for_user(user, plan_id: int) -> RepaymentPlan:
+    """Load a plan for a page: 404 unless the user may reach its case (collections_app.access) or may
+    review it as an approver (legal reviewers reach plans that need legal's approval)."""
+    plan = (
+        RepaymentPlan.objects.select_related(
+            "case__account__cardholder", "case__queue", "case__assigned_agent"
+        )
+        .filter(pk=plan_id)
+        .first()
+    )
+    if plan is None or not (can_see_case(user, plan.case) or can_review_plan(user, plan)):
+        raise Http404("No such plan")
+    return plan
+
+
+def plan_with_schedule(plan_id: int) -> RepaymentPlan:
+    return _with_schedule(RepaymentPlan.objects.select_related("case__account__cardholder")).get(pk=plan_id)
+
+
+def plan_for_case(case: Case) -> RepaymentPlan | None:
+    """The case's live plan, else its most recent one, with its installments prefetched (two queries)."""
+    plans = _with_schedule(RepaymentPlan.objects.filter(case=case))
+    plan = plans.filter(state__in=LIVE_STATES).first() or plans.order_by("-proposed_at", "-pk").first()
+    if plan is not None:
+        plan.case = case  # the page has it already
+    return plan
+
+
+def plans_for_case(case: Case) -> QuerySet[RepaymentPlan]:
+    """Every plan of the case, newest first (the plan history under the current plan)."""
+    return (
+        RepaymentPlan.objects.filter(case=case).select_related("proposed_by").order_by("-proposed_at", "-pk")
+    )
+
+
+def plans_awaiting_approval(user) -> QuerySet[RepaymentPlan]:
+    """Pending plans that `user` may approve and has not proposed: a supervisor those of their team's
+    cases at supervisor level, a legal reviewer every plan at legal level, an admin all. Oldest first."""
+    if not has_capability(user, Capability.APPROVE_PLANS):
+        return RepaymentPlan.objects.none()
+    pending = (
+        RepaymentPlan.objects.filter(state=PlanState.PENDING_APPROVAL, approved_at__isnull=True)
+        .exclude(proposed_by=user)
+        .select_related("case__account__cardholder", "proposed_by", "counter_to")
+        .order_by("proposed_at", "pk")
+    )
+    if user.role == Role.ADMIN:
+        return pending
+    pending = pending.filter(approval_role=user.role)
+    if user.role == Role.LEGAL:
+        return pending
+    return pending.filter(case__in=cases_visible_to(user))
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    plan: RepaymentPlan
+    # The proposer's limits the plan breaks: why it is in the inbox.
+    reasons: list[Violation]
+
+
+def inbox_rows(user) -> list[InboxRow]:
+    """The approvals inbox: pending plans with the reasons they need approval (one query for the plans,
+    one for the tiers; the reasons are recomputed by the pure calculator)."""
+    tiers = approval_tiers()
+    rows = []
+    for plan in plans_awaiting_approval(user):
+        rank = tier_rank(plan.proposed_by.role, tiers)
+        reasons: list[Violation] = []
+        if 0 <= rank < len(tiers):
+            terms = plan.terms()
+            proposed_on = timezone.localdate(plan.proposed_at)
+            today = min(proposed_on, terms.first_due_date, plan.down_payment_due_date or terms.first_due_date)
+            reasons = check_limits(terms, plan.schedule(), tiers[rank][1], today)
+        rows.append(InboxRow(plan=plan, reasons=reasons))
+    return rows
+
+
+def plan_actions(plan: RepaymentPlan | None, user) -> set[str]:
+    """The buttons `user` gets on the plan: the transitions the state machine allows them now
+    (`get_available_user_state_transitions`), named as the pages name them."""
+    if plan is None or not user.is_authenticated:
+        return set()
+    names = {t.name for t in plan.get_available_user_state_transitions(user)}
+    actions = names & {"accept", "cancel", "reject", "approve"}
+    if plan.state == PlanState.PENDING_APPROVAL:
+        tiers = approval_tiers()
+        if tier_rank(user.role, tiers) < tier_rank(plan.approval_role, tiers):
+            actions -= {"approve", "reject"}  # above this user's level
+    if "approve" in actions:
+        actions.add("send_back")
+    return actions
