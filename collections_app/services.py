@@ -28,6 +28,7 @@ from collections_app.exceptions import (
     ValidationFailed,
 )
 from collections_app.models import (
+    CLOSED_STATES,
     RIGHT_PARTY_OUTCOMES,
     ZERO,
     Bucket,
@@ -156,11 +157,14 @@ def next_case_reference(account_id: int, existing: int) -> str:
 def cases_open_for_delinquent_accounts(
     *, account_ids: Iterable[int] | None = None, now: datetime | None = None
 ) -> int:
-    """Open a case for every delinquent account (overdue amount > 0) that has no open case.
-    Set-based: one read, two bulk inserts. Returns how many cases were opened."""
+    """Open a case for every delinquent account (overdue amount > 0 since a missed due date) that has no
+    open case. An account whose debt was written off is not reopened by the sweep: charge-off is final
+    until a person opens a case. Set-based: one read, two bulk inserts. Returns how many were opened."""
     now = now or timezone.now()
-    accounts = CreditAccount.objects.filter(overdue_amount__gt=0).exclude(
-        cases__state__in=[s for s in CaseState.values if s not in (CaseState.RESOLVED, CaseState.WRITTEN_OFF)]
+    accounts = (
+        CreditAccount.objects.filter(overdue_amount__gt=0, first_missed_due_date__isnull=False)
+        .exclude(cases__state__in=[s for s in CaseState.values if s not in CLOSED_STATES])
+        .exclude(cases__state=CaseState.WRITTEN_OFF)
     )
     if account_ids is not None:
         accounts = accounts.filter(pk__in=list(account_ids))
@@ -684,9 +688,13 @@ def payment_record(
     case resolved (paid in full when the balance is nil)."""
     if amount is None or amount <= 0:
         raise ValidationFailed("A payment amount must be positive.", field="amount")
+    if paid_at > timezone.now() + timedelta(minutes=5):
+        raise ValidationFailed(
+            "A payment cannot be dated in the future.", field="paid_at", rule="paid_in_future"
+        )
     existing = Payment.objects.filter(external_ref=external_ref).first()
     if existing:
-        return _replayed(existing, account, amount)
+        return _replayed(existing, account, amount, paid_at)
     try:
         with transaction.atomic():
             # Lock the account: two payments on one account allocate one after the other.
@@ -729,12 +737,12 @@ def payment_record(
         existing = Payment.objects.filter(external_ref=external_ref).first()
         if existing is None:
             raise
-        return _replayed(existing, account, amount)
+        return _replayed(existing, account, amount, paid_at)
     return PaymentResult(payment, True)
 
 
-def _replayed(existing: Payment, account: CreditAccount, amount: Decimal) -> PaymentResult:
-    if existing.account_id != account.pk or existing.amount != amount:
+def _replayed(existing: Payment, account: CreditAccount, amount: Decimal, paid_at: datetime) -> PaymentResult:
+    if existing.account_id != account.pk or existing.amount != amount or existing.paid_at != paid_at:
         raise ConcurrentUpdate(
             f"Payment {existing.external_ref} was already recorded with other figures "
             f"({existing.amount} on account {existing.account.external_ref}).",

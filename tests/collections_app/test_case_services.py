@@ -283,8 +283,8 @@ def test_paying_the_whole_balance_resolves_as_paid_in_full(team_a):
 
 def test_replayed_payment_changes_nothing(team_a):
     case = open_case(team=team_a)
-    pay(case, "P1", "100.00")
-    again = pay(case, "P1", "100.00")
+    first = pay(case, "P1", "100.00")
+    again = pay(case, "P1", "100.00", when=first.payment.paid_at)
     case.account.refresh_from_db()
     assert not again.created
     assert case.account.overdue_amount == Decimal("1400.00")
@@ -383,3 +383,22 @@ def test_escalation_from_hold_is_refused(team_a, agent, supervisor):
     services.case_hold(case_id=case.pk, actor=agent, reason="hardship")
     with pytest.raises(InvalidTransition):
         services.case_escalate_to_legal(case_id=case.pk, actor=supervisor, reason="x")
+
+
+def test_a_written_off_account_is_not_reopened_by_the_sweep(team_a, supervisor):
+    case = open_case(team=team_a)
+    services.case_close(case_id=case.pk, actor=supervisor, write_off=True, resolution_reason="charged_off")
+    assert services.cases_open_for_delinquent_accounts() == 0
+
+
+def test_same_payment_reference_with_another_date_is_refused(team_a):
+    case = open_case(team=team_a)
+    first = pay(case, "P1", "100.00")
+    with pytest.raises(ConcurrentUpdate):
+        pay(case, "P1", "100.00", when=first.payment.paid_at - timedelta(days=1))
+
+
+def test_a_payment_dated_in_the_future_is_refused(team_a):
+    case = open_case(team=team_a)
+    with pytest.raises(ValidationFailed):
+        pay(case, "P1", "100.00", when=timezone.now() + timedelta(days=2))
