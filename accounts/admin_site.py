@@ -11,3 +11,12 @@ class CollectionsAdminSite(AdminSite):
 
     def has_permission(self, request) -> bool:
         return has_capability(request.user, Capability.ADMINISTER)
+
+    def login(self, request, extra_context=None):
+        """One sign-in page for everybody: Django's admin login checks is_staff, which roles replace."""
+        from django.conf import settings
+        from django.contrib.auth.views import redirect_to_login
+
+        return redirect_to_login(
+            request.GET.get("next") or request.path.replace("login/", ""), settings.LOGIN_URL
+        )

@@ -24,3 +24,19 @@ class UserPreferencesMiddleware:
         response = self.get_response(request)
         response.headers.setdefault("Content-Language", translation.get_language())
         return response
+
+
+class MalformedSessionCookieMiddleware:
+    """Drops a session cookie that cannot be a session key (NUL bytes and the like) before the session
+    store queries the database with it: such a cookie would turn every page into a server error."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from django.conf import settings
+
+        key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+        if key is not None and not (key.isascii() and key.isalnum() and len(key) <= 40):
+            del request.COOKIES[settings.SESSION_COOKIE_NAME]
+        return self.get_response(request)

@@ -79,6 +79,12 @@ class User(AbstractUser):
     def __str__(self) -> str:
         return self.get_full_name() or self.username
 
+    def get_full_name(self) -> str:
+        # Chinese names are written family name first, without a space (李伟, not 伟 李).
+        if any("\u4e00" <= ch <= "\u9fff" for ch in self.last_name + self.first_name):
+            return f"{self.last_name}{self.first_name}".strip()
+        return super().get_full_name()
+
     # Django admin's own model permissions: the admin role holds them all, nobody else any.
     def has_perm(self, perm, obj=None) -> bool:
         return self.is_active and self.role == Role.ADMIN

@@ -18,8 +18,10 @@ class NavItem:
 NAV_ITEMS: list[NavItem] = [
     NavItem(_("Home"), "home", None),
     NavItem(_("My work"), "my_work", Capability.WORK_CASES),
+    NavItem(_("Legal review"), "legal:queue", Capability.LEGAL_REVIEW),
     NavItem(_("Search"), "search", None),
     NavItem(_("Plan approvals"), "plans:approvals", Capability.APPROVE_PLANS),
+    NavItem(_("API"), "api:docs", Capability.ADMINISTER),
     NavItem(_("Administration"), "admin:index", Capability.ADMINISTER),
 ]
 

@@ -94,3 +94,4 @@ class TransitionForm(forms.Form):
     name = forms.CharField(widget=forms.HiddenInput)
     reason = forms.CharField(label=_("Reason"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
     resolution_reason = forms.CharField(required=False)
+    court_reference = forms.CharField(required=False, max_length=100)

@@ -736,6 +736,17 @@ class LegalReferral(models.Model):
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="legal_referrals")
     reason = models.TextField(_("reason"))
     rule_name = models.CharField(_("escalation rule"), max_length=100, blank=True)
+    # The rule that referred the case (None: a person did). rule_name keeps the name it had then.
+    rule = models.ForeignKey(
+        "collections_app.EscalationRule",
+        verbose_name=_("rule"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="referrals",
+    )
+    # The limitation date as computed at referral (collections_app.legal.limitation_for), for the record.
+    limitation_date = models.DateField(_("limitation date at referral"), null=True, blank=True)
     referred_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -770,5 +781,17 @@ class LegalReferral(models.Model):
         return f"{self.case_id} {self.get_decision_display()}"
 
 
+# Escalation rules live beside their field catalogue; imported here so Django registers them.
+from collections_app.escalation_models import EscalationFiring, EscalationRule  # noqa: E402, F401
+
 # Stored contact policies live beside the pure rules engine; imported here so Django registers them.
 from collections_app.policy_models import ContactPolicy  # noqa: E402, F401
+
+# isort: split
+# Nightly run records and reminders (collections_app.nightly, collections_app.messaging).
+from collections_app.messaging_models import (  # noqa: E402, F401
+    BannedPhrase,
+    MessageTemplate,
+    OutboundMessage,
+)
+from collections_app.nightly_models import NightlyRun, NightlyStep  # noqa: E402, F401

@@ -63,6 +63,10 @@ def priority_factors(case: Case, *, now=None) -> list[PriorityFactor]:
                 case.broken_plan_count * BROKEN_PLAN_POINTS,
             )
         )
+    from collections_app import escalation
+
+    for rule_name, points in escalation.rule_priority_factors(case):
+        factors.append(PriorityFactor(str(_("Escalation rule")), rule_name, points))
     if case.next_action_at and case.next_action_at <= now:
         factors.append(
             PriorityFactor(
@@ -78,6 +82,8 @@ def priority_score(case: Case, *, now=None) -> int:
 
 def priority_sql(*, now=None):
     """The same score as `priority_score`, as one SQL expression over a Case queryset."""
+    from collections_app import escalation
+
     now = now or timezone.now()
     dpd = Least(F("account__days_past_due"), Value(DPD_CAP_DAYS)) * DPD_POINTS_PER_DAY
     # Cast alone rounds in PostgreSQL; floor first for parity with Python's //.
@@ -89,7 +95,8 @@ def priority_sql(*, now=None):
         + amount
         + F("broken_promise_count") * BROKEN_PROMISE_POINTS
         + F("broken_plan_count") * BROKEN_PLAN_POINTS
-        + callback,
+        + callback
+        + escalation.rule_priority_points_sql(),
         output_field=IntegerField(),
     )
 
@@ -137,7 +144,10 @@ def place_cases_in_queues() -> dict[str, int]:
     """Put every open case in the first active queue (by `order`) whose criteria it meets; cases that
     meet none leave their queue. One UPDATE per queue; cases already in the right queue are not
     rewritten, so a second run changes nothing."""
-    open_cases = Case.objects.filter(state__in=OPEN_STATES)
+    from collections_app import escalation
+
+    # A case an escalation rule moved to a queue stays there until the rule's firing is superseded.
+    open_cases = Case.objects.filter(state__in=OPEN_STATES).exclude(escalation.pinned_by_rule_q())
     earlier = Q()
     moved: dict[str, int] = {}
     queues = list(Queue.objects.filter(active=True).order_by("order", "pk"))

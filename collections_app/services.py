@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 from django_fsm import can_proceed, has_transition_perm
 
 from collections_app import delinquency
@@ -71,7 +72,13 @@ USER_TRANSITIONS = {
 def _lock_case(case_id: int, *, expected_version: int | None = None) -> Case:
     # The row lock serialises two agents (or an agent and a worker) acting on one case: the second
     # waits, then re-reads the state and is refused cleanly if its action no longer applies.
-    case = Case.objects.select_for_update().select_related("account", "account__cardholder").get(pk=case_id)
+    # Only the case row is locked (of=self): payments lock the account, then the case; locking the
+    # account here too would take the two locks in the opposite order and risk a deadlock.
+    case = (
+        Case.objects.select_for_update(of=("self",))
+        .select_related("account", "account__cardholder")
+        .get(pk=case_id)
+    )
     if expected_version is not None and case.version != expected_version:
         raise ConcurrentUpdate(
             "The case was changed by someone else; reload it and try again.",
@@ -182,7 +189,7 @@ def cases_open_for_delinquent_accounts(
                 kind=EventKind.OPENED,
                 to_state=CaseState.NEW,
                 created_at=now,
-                reason="Account became delinquent",
+                reason=gettext_noop("Account became delinquent"),
             )
             for c in cases
         ],
@@ -207,7 +214,7 @@ def case_open(*, account: CreditAccount, actor=None, reason: str = "") -> Case:
             kind=EventKind.OPENED,
             actor=actor,
             to_state=CaseState.NEW,
-            reason=reason or "Account became delinquent",
+            reason=reason or gettext_noop("Account became delinquent"),
         )
     return case
 
@@ -223,6 +230,7 @@ def case_transition(
     reason: str = "",
     expected_version: int | None = None,
     resolution_reason: str = "",
+    court_reference: str = "",
 ) -> Case:
     """Run one of USER_TRANSITIONS on a case, as a person asked for it."""
     if name not in USER_TRANSITIONS:
@@ -248,6 +256,7 @@ def case_transition(
             actor=actor,
             decision=LegalDecision.RETURNED if name == "return_from_legal" else LegalDecision.LITIGATION,
             note=reason,
+            court_reference=court_reference,
             expected_version=expected_version,
         )
     with transaction.atomic():
@@ -566,6 +575,15 @@ def case_escalate_to_legal(
             raise InvalidTransition(
                 "Legal escalation is refused while a dispute is open.", rule="open_dispute"
             )
+        from collections_app.legal import bank_zone, limitation_for
+
+        limitation = limitation_for(case.account, as_of=timezone.localdate(timezone=bank_zone()))
+        if limitation.expired:
+            raise InvalidTransition(
+                "Legal escalation is refused: the debt is past its limitation date "
+                f"({limitation.limitation_date}).",
+                rule="limitation_expired",
+            )
         _apply_transition(
             case,
             "escalate_to_legal",
@@ -868,7 +886,7 @@ def case_claim_next(*, actor, now: datetime | None = None) -> ClaimResult:
                 case=case,
                 kind=EventKind.ASSIGNMENT,
                 actor=actor,
-                reason="Claimed with Next case",
+                reason=gettext_noop("Claimed with Next case"),
                 details={"lease_until": case.lease_expires_at.isoformat()},
             )
             return ClaimResult(case, passed_over)
@@ -1006,7 +1024,7 @@ def promises_check_broken(*, as_of: date) -> int:
                         created_at=now,
                         from_state=CaseState.PROMISED,
                         to_state=CaseState.IN_PROGRESS,
-                        reason="Promise broken",
+                        reason=gettext_noop("Promise broken"),
                     )
                 )
         CaseEvent.objects.bulk_create(events, batch_size=2000)

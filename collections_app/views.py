@@ -347,6 +347,7 @@ def case_transition(request: HttpRequest, case_id: int) -> HttpResponse:
             actor=request.user,
             reason=data["reason"],
             resolution_reason=data["resolution_reason"],
+            court_reference=data["court_reference"],
         ),
         _("Case updated."),
     )

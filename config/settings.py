@@ -2,6 +2,8 @@
 `.env.example` lists them all. With nothing set, the app runs on a SQLite file and a broker that
 needs no server, so that `make run` works on a fresh clone."""
 
+from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
@@ -53,6 +55,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "accounts.middleware.MalformedSessionCookieMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -184,13 +187,19 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
 }
-SPECTACULAR_SETTINGS = {
-    "TITLE": "Collections casework API",
-    "VERSION": "1.0.0",
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
+# The schema's title, hooks, enum names and the locally served Swagger UI (no CDN).
+from api.spectacular_settings import SPECTACULAR_SETTINGS  # noqa: E402, F401
+
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    "user": env_str("API_THROTTLE_USER", "1200/min"),
+    "auth": env_str("API_THROTTLE_AUTH", "20/min"),
+    "imports": env_str("API_THROTTLE_IMPORTS", "60/hour"),
 }
+# API tokens (django-rest-knox): stored hashed, expire after a working day, revocable by admins.
+REST_KNOX = {"TOKEN_TTL": timedelta(hours=env_int("API_TOKEN_TTL_HOURS", 10)), "TOKEN_LIMIT_PER_USER": None}
+API_IDEMPOTENCY_KEY_HOURS = env_int("API_IDEMPOTENCY_KEY_HOURS", 24)
+if REDIS_URL:  # throttle counters shared by every web process
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 
 # --- Logging: to the console; never personal data (masking happens before anything is logged) ---
 LOGGING = {
@@ -217,3 +226,9 @@ COLLECTIONS_PROMISE_GRACE_DAYS = env_int("COLLECTIONS_PROMISE_GRACE_DAYS", 1)
 # Days an installment may stay short after its due date before the plan is broken.
 COLLECTIONS_PLAN_GRACE_DAYS = env_int("COLLECTIONS_PLAN_GRACE_DAYS", 3)
 COLLECTIONS_LEASE_MINUTES = env_int("COLLECTIONS_LEASE_MINUTES", 15)
+# Legal review (collections_app.legal): the limitation period in years (restarted by each proven demand
+# or payment) and the principal above which a malicious-overdraft referral may be considered.
+COLLECTIONS_LIMITATION_YEARS = env_int("COLLECTIONS_LIMITATION_YEARS", 3)
+COLLECTIONS_MALICIOUS_OVERDRAFT_THRESHOLD = Decimal(
+    env_str("COLLECTIONS_MALICIOUS_OVERDRAFT_THRESHOLD", "50000.00")
+)

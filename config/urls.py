@@ -7,6 +7,8 @@ urlpatterns = [
     path("", account_views.home, name="home"),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
+    path("api/", include("api.urls")),
     path("plans/", include("repayment_plans.urls")),
+    path("legal/", include("collections_app.legal_urls")),
     path("", include("collections_app.urls")),
 ]

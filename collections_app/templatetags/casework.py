@@ -43,3 +43,19 @@ def iso_local(value: str):
         return datetime.fromisoformat(value)
     except (TypeError, ValueError):
         return None
+
+
+@register.filter
+def state_label(value: str) -> str:
+    from collections_app.models import CaseState
+
+    return str(CaseState(value).label) if value in CaseState.values else value
+
+
+@register.filter
+def system_text(value: str) -> str:
+    """Reasons the system writes (marked with gettext_noop where they are written) shown in the viewer's
+    language; a person's own words come back unchanged."""
+    from django.utils.translation import gettext
+
+    return gettext(value) if value else value

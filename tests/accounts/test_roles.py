@@ -116,3 +116,9 @@ def test_login_page_follows_accept_language(client):
     assert "登录" in response.content.decode()
     response = client.get(reverse("login"), HTTP_ACCEPT_LANGUAGE="en")
     assert "Sign in" in response.content.decode()
+
+
+def test_a_malformed_session_cookie_is_ignored_not_a_server_error(client):
+    client.cookies["sessionid"] = "abc\x00def"
+    response = client.get(reverse("login"))
+    assert response.status_code == 200

@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from accounts.demo import create_demo_users, demo_logins_text
+from collections_app.demo import DEFAULT_SEED, seed_portfolio
 from collections_app.models import CreditAccount
 
 
@@ -10,7 +11,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--cardholders", type=int, default=2000)
-        parser.add_argument("--seed", type=int, default=20261128, help="random seed (same seed, same data)")
+        parser.add_argument(
+            "--seed", type=int, default=DEFAULT_SEED, help="random seed (same seed, same data)"
+        )
         parser.add_argument("--force", action="store_true", help="run even if the database already has data")
         parser.add_argument("--if-empty", action="store_true", help="do nothing (quietly) if there is data")
         parser.add_argument("--print-logins", action="store_true", help="only print the demo logins")
@@ -19,6 +22,8 @@ class Command(BaseCommand):
         if print_logins:
             self.stdout.write(demo_logins_text())
             return
+        if cardholders < 0:
+            raise CommandError("--cardholders must be zero or more.")
         has_data = CreditAccount.objects.exists()
         if has_data and if_empty:
             return
@@ -29,5 +34,6 @@ class Command(BaseCommand):
             )
         with transaction.atomic():
             create_demo_users()
-        self.stdout.write(self.style.SUCCESS("Demo users created."))
+        summary = seed_portfolio(cardholders=cardholders, seed=seed)
+        self.stdout.write(self.style.SUCCESS(summary.line()))
         self.stdout.write(demo_logins_text())

@@ -1,0 +1,388 @@
+"""Benchmark data: a synthetic portfolio as it stands on the evening before a nightly run.
+
+Per account: a cardholder (90 % in China, 10 % in the US) with a mobile number and often an e-mail; a
+product (70 % credit card, 20 % consumer credit line, 10 % instalment loan); a spread of days past due
+(5 % current, then M1 40 %, M2 18 %, M3 12 %, M4 8 %, M5 6 %, M6 5 %, M6+ 6 %) with amounts that grow
+with it. DPD and bucket are stored as of yesterday, so the nightly run has real work. Every account that
+was already late yesterday has an open case (new, in progress, or promised with a pending promise -
+some of them past their date); 1 % of the accounts were paid up by today's bank file while their case is
+still open (the nightly run resolves them); accounts that went late yesterday have no case yet.
+
+PostgreSQL: the rows are streamed with COPY in batches (a 100,000-account portfolio loads in seconds).
+Elsewhere: bulk_create in large batches. Run it on a database of its own: IDs are reserved by moving the
+sequences, which assumes nobody else inserts meanwhile.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from collections_app.delinquency import bucket_boundaries, bucket_for
+from collections_app.models import (
+    Cardholder,
+    Case,
+    CaseEvent,
+    ContactPoint,
+    CreditAccount,
+    PromiseToPay,
+    Queue,
+)
+
+BATCH = 50_000
+CENT = Decimal("0.01")
+SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
+)
+GIVEN = [
+    "伟",
+    "芳",
+    "娜",
+    "敏",
+    "静",
+    "丽",
+    "强",
+    "磊",
+    "军",
+    "洋",
+    "勇",
+    "艳",
+    "杰",
+    "娟",
+    "涛",
+    "明",
+    "超",
+    "秀英",
+]
+US_FIRST = ["James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David", "Susan"]
+US_LAST = ["Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Lopez", "Wilson"]
+CN_CITIES = ["北京市朝阳区", "上海市浦东新区", "广州市天河区", "深圳市南山区", "成都市武侯区", "杭州市西湖区"]
+US_PLACES = [
+    ("MA", "Boston", "617"),
+    ("NY", "New York", "212"),
+    ("IL", "Chicago", "312"),
+    ("CA", "Los Angeles", "213"),
+]
+# (share, lowest DPD, highest DPD) per bucket, after the 5 % that are current.
+DPD_SPREAD = [
+    (40, 1, 30),
+    (18, 31, 60),
+    (12, 61, 90),
+    (8, 91, 120),
+    (6, 121, 150),
+    (5, 151, 180),
+    (6, 181, 720),
+]
+PRODUCTS = [("credit_card", 70), ("consumer_credit", 20), ("installment_loan", 10)]
+
+
+def money(value: float) -> Decimal:
+    return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+@dataclass
+class Batch:
+    cardholders: list = field(default_factory=list)
+    contact_points: list = field(default_factory=list)
+    accounts: list = field(default_factory=list)
+    cases: list = field(default_factory=list)
+    events: list = field(default_factory=list)
+    promises: list = field(default_factory=list)
+
+
+class PortfolioGenerator:
+    def __init__(self, *, as_of: date, seed: int, prefix: str):
+        self.rng = random.Random(seed)
+        self.as_of = as_of
+        self.prefix = prefix
+        self.now = timezone.now()
+        self.bounds = bucket_boundaries()
+        weights = [share for share, _lo, _hi in DPD_SPREAD]
+        self.dpd_weights = weights
+
+    def dpd(self) -> int:
+        if self.rng.random() < 0.05:
+            return 0
+        _share, low, high = self.rng.choices(DPD_SPREAD, weights=self.dpd_weights)[0]
+        return self.rng.randint(low, high)
+
+    def batch(self, start: int, count: int, ids: dict[str, int]) -> Batch:
+        """Rows for accounts number start .. start+count-1; `ids` holds the next ID of each table."""
+        rng, as_of, now = self.rng, self.as_of, self.now
+        out = Batch()
+        for n in range(start, start + count):
+            holder_id, account_id = ids["cardholder"], ids["account"]
+            ids["cardholder"] += 1
+            ids["account"] += 1
+            us = rng.random() < 0.10
+            if us:
+                state, city, area = rng.choice(US_PLACES)
+                name = f"{rng.choice(US_FIRST)} {rng.choice(US_LAST)}"
+                holder = (
+                    f"US-{state}" if state == "MA" else "US",
+                    "America/New_York" if state != "IL" else "America/Chicago",
+                    "en",
+                )
+                address = f"{rng.randint(1, 999)} Main St, {city}, {state}"
+                phone = f"+1{area}555{n % 10000:04d}"
+                currency = "USD"
+            else:
+                name = (
+                    rng.choice(SURNAMES)
+                    + rng.choice(GIVEN)
+                    + (rng.choice(GIVEN) if rng.random() < 0.5 else "")
+                )
+                holder = ("CN", "Asia/Shanghai", "zh-hans")
+                street, block, flat = rng.randint(1, 300), rng.randint(1, 30), rng.randint(101, 3302)
+                address = f"{rng.choice(CN_CITIES)}{street}号{block}栋{flat}室"
+                phone = f"+86138{n % 100_000_000:08d}"
+                currency = "CNY"
+            email = f"{self.prefix.lower()}{n}@example.com" if rng.random() < 0.6 else ""
+            out.cardholders.append(
+                (
+                    holder_id,
+                    f"{self.prefix}-H{n:09d}",
+                    name,
+                    "",
+                    email,
+                    address,
+                    holder[1],
+                    holder[2],
+                    holder[0],
+                    rng.random() < 0.01,
+                    rng.random() < 0.005,
+                    False,
+                    "",
+                    False,
+                    False,
+                    rng.random() < 0.01,
+                    now,
+                    now,
+                )
+            )
+            out.contact_points.append((holder_id, "phone", phone, "debtor", "", "mobile", True, True))
+
+            dpd = self.dpd()
+            product = rng.choices([p for p, _w in PRODUCTS], weights=[w for _p, w in PRODUCTS])[0]
+            limit = money(rng.randrange(5_000, 100_000, 1_000))
+            principal = money(float(limit) * rng.uniform(0.3, 1.0))
+            months = max(1, (dpd + 29) // 30)
+            overdue = min(principal, money(float(principal) * 0.1 * months)) if dpd else Decimal("0.00")
+            interest = money(float(principal) * 0.015 * min(months, 12))
+            fees = money(rng.choice([0, 0, 50, 100, 200]))
+            penalties = money(float(overdue) * 0.05)
+            cured = dpd == 0 and rng.random() < 0.2  # 1 % of all: paid up today, the case still open
+            stale = max(dpd - 1, 0)
+            missed = as_of - timedelta(days=dpd) if dpd else None
+            out.accounts.append(
+                (
+                    account_id,
+                    f"{self.prefix}-A{n:09d}",
+                    holder_id,
+                    product,
+                    currency,
+                    limit,
+                    principal,
+                    interest,
+                    fees,
+                    penalties,
+                    overdue,
+                    overdue + money(float(principal) * 0.1) if dpd else Decimal("0.00"),
+                    missed,
+                    as_of + timedelta(days=rng.randint(1, 28)),
+                    stale,
+                    bucket_for(stale, self.bounds),
+                    as_of - timedelta(days=1),
+                    None,
+                    None,
+                    as_of - timedelta(days=rng.randint(200, 3000)),
+                    now,
+                    now,
+                )
+            )
+            if dpd < 2 and not cured:
+                continue  # current, or late since yesterday only: no case yet
+            case_id = ids["case"]
+            ids["case"] += 1
+            opened = datetime.combine(
+                as_of - timedelta(days=max(dpd, 5) - 1),
+                datetime.min.time(),
+                tzinfo=timezone.get_current_timezone(),
+            )
+            draw = rng.random()
+            state = "in_progress" if cured or draw < 0.55 else "new" if draw < 0.9 else "promised"
+            out.cases.append(
+                (
+                    case_id,
+                    f"C{account_id:08d}-1",
+                    account_id,
+                    state,
+                    "",
+                    opened,
+                    None,
+                    None,
+                    None,
+                    0,
+                    None,
+                    None,
+                    None,
+                    0,
+                    0,
+                    None,
+                    1,
+                )
+            )
+            out.events.append((case_id, "opened", "", "new", None, "Account became delinquent", "{}", opened))
+            if state == "promised":
+                due = as_of + timedelta(days=rng.randint(-6, 10))
+                out.promises.append(
+                    (
+                        case_id,
+                        money(max(float(overdue) * 0.5, 100)),
+                        due,
+                        "pending",
+                        Decimal("0.00"),
+                        None,
+                        None,
+                        opened,
+                        None,
+                    )
+                )
+        return out
+
+
+TABLES = {
+    "cardholders": (
+        Cardholder,
+        "id external_ref name national_id email address time_zone language jurisdiction do_not_contact "
+        "cease_communication attorney_represented attorney_contact bankruptcy deceased vulnerable created_at "
+        "updated_at",
+    ),
+    "contact_points": (
+        ContactPoint,
+        "cardholder_id kind value party_role party_name label is_primary active",
+    ),
+    "accounts": (
+        CreditAccount,
+        "id external_ref cardholder_id product currency credit_limit principal interest fees penalties "
+        "overdue_amount minimum_due first_missed_due_date next_due_date days_past_due bucket dpd_as_of "
+        "last_payment_at last_payment_amount opened_on created_at updated_at",
+    ),
+    "cases": (
+        Case,
+        "id reference account_id state resolution_reason opened_at closed_at queue_id assigned_agent_id "
+        "priority next_action_at lease_owner_id lease_expires_at broken_promise_count broken_plan_count "
+        "last_right_party_contact_at version",
+    ),
+    "events": (CaseEvent, "case_id kind from_state to_state actor_id reason details created_at"),
+    "promises": (
+        PromiseToPay,
+        "case_id amount due_date status paid_amount contact_attempt_id created_by_id created_at settled_at",
+    ),
+}
+
+
+def _next_ids() -> dict[str, int]:
+    ids = {}
+    for key, model in (("cardholder", Cardholder), ("account", CreditAccount), ("case", Case)):
+        last = model.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        ids[key] = last + 1
+    return ids
+
+
+def _write(batch: Batch) -> None:
+    postgres = connection.vendor == "postgresql"
+    for attr, (model, columns) in TABLES.items():
+        rows = getattr(batch, attr)
+        if not rows:
+            continue
+        names = columns.split()
+        if postgres:
+            sql = f"COPY {model._meta.db_table} ({', '.join(names)}) FROM STDIN"
+            with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            objects = [model(**dict(zip(names, row, strict=True))) for row in rows]
+            model.objects.bulk_create(objects, batch_size=5000)
+
+
+def _fix_sequences() -> None:
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for model in (Cardholder, CreditAccount, Case):
+            table = model._meta.db_table
+            cursor.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))"  # noqa: S608
+            )
+
+
+def _ensure_queues() -> int:
+    specs = [
+        ("Bench early (M1-M2)", 10, ["M1", "M2"]),
+        ("Bench middle (M3-M4)", 20, ["M3", "M4"]),
+        ("Bench late (M5+)", 30, ["M5", "M6", "M6+"]),
+    ]
+    made = 0
+    for name, order, buckets in specs:
+        made += Queue.objects.get_or_create(name=name, defaults={"order": order, "buckets": buckets})[1]
+    return made
+
+
+def generate(
+    *, accounts: int, seed: int = 20260602, as_of: date | None = None, prefix: str = "GEN", out=None
+) -> dict:
+    as_of = as_of or timezone.localdate()
+    if CreditAccount.objects.filter(external_ref__startswith=f"{prefix}-A").exists():
+        raise CommandError(f"Accounts with the prefix {prefix!r} exist already; choose another --prefix.")
+    generator = PortfolioGenerator(as_of=as_of, seed=seed, prefix=prefix)
+    totals = dict.fromkeys(TABLES, 0)
+    started = time.perf_counter()
+    with transaction.atomic():
+        ids = _next_ids()
+        for start in range(0, accounts, BATCH):
+            batch = generator.batch(start, min(BATCH, accounts - start), ids)
+            _write(batch)
+            for attr in TABLES:
+                totals[attr] += len(getattr(batch, attr))
+            if out:
+                done = start + min(BATCH, accounts - start)
+                out(f"  {done:>9,} accounts ({time.perf_counter() - started:.1f} s)")
+        _fix_sequences()
+        _ensure_queues()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            for model, _columns in TABLES.values():
+                cursor.execute(f"ANALYZE {model._meta.db_table}")
+    totals["seconds"] = round(time.perf_counter() - started, 2)
+    return totals
+
+
+class Command(BaseCommand):
+    help = "Generate a synthetic portfolio for benchmarks (COPY on PostgreSQL). See the module docstring."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--accounts", type=int, required=True)
+        parser.add_argument("--seed", type=int, default=20260602, help="same seed, same portfolio")
+        parser.add_argument("--as-of", type=date.fromisoformat, help="the business date (default today)")
+        parser.add_argument("--prefix", default="GEN", help="of the generated references (default GEN)")
+
+    def handle(self, *args, accounts, seed, as_of, prefix, **options):
+        if accounts <= 0:
+            raise CommandError("--accounts must be a positive number.")
+        totals = generate(accounts=accounts, seed=seed, as_of=as_of, prefix=prefix, out=self.stdout.write)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{totals['accounts']:,} accounts, {totals['cardholders']:,} cardholders, "
+                f"{totals['cases']:,} open cases, {totals['promises']:,} pending promises in "
+                f"{totals['seconds']} s."
+            )
+        )

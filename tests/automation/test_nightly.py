@@ -1,0 +1,339 @@
+"""The nightly pipeline run in-process (manage.py run_nightly): what each step does, that a second run
+for the date changes nothing, that a run stopped midway is finished by the next one without duplicates,
+and that two runs never overlap."""
+
+import socket
+import sys
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from collections_app import nightly
+from collections_app.delinquency import bucket_for, days_past_due
+from collections_app.models import (
+    Case,
+    CaseEvent,
+    CaseState,
+    CreditAccount,
+    EventKind,
+    NightlyRun,
+    NightlyStep,
+    OutboundMessage,
+    PromiseStatus,
+    ResolutionReason,
+)
+from collections_app.nightly_models import RunStatus, StepStatus
+from tests.automation.conftest import AS_OF, snapshot
+from tests.factories import AccountFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("night", "defaults")]
+
+
+def run(**kwargs) -> NightlyRun:
+    return nightly.run_pipeline(as_of=AS_OF, **kwargs)
+
+
+# --- What the steps do ---------------------------------------------------------------------------------
+
+
+def test_dpd_and_bucket_follow_the_python_rules_for_every_account():
+    late_again = [
+        AccountFactory(first_missed_due_date=AS_OF - timedelta(days=d), days_past_due=0)
+        for d in (1, 30, 31, 60, 61, 150, 180, 181, 400)
+    ]
+    paid = AccountFactory(overdue_amount=Decimal("0.00"), days_past_due=12, bucket="M1")
+    future = AccountFactory(first_missed_due_date=AS_OF, days_past_due=3, bucket="M1")
+
+    counts = nightly.refresh_delinquency(nightly.StepContext(run=None, as_of=AS_OF, now=timezone.now()))
+
+    assert counts == {"accounts_updated": 11}
+    for account in CreditAccount.objects.filter(pk__in=[a.pk for a in late_again]):
+        expected = days_past_due(account.first_missed_due_date, AS_OF)
+        assert (account.days_past_due, account.bucket) == (expected, bucket_for(expected))
+        assert account.dpd_as_of == AS_OF
+    paid.refresh_from_db()
+    future.refresh_from_db()
+    assert (paid.days_past_due, paid.bucket) == (0, "current")  # overdue paid: not past due
+    assert (future.days_past_due, future.bucket) == (0, "current")  # due today: not yet late
+
+
+def test_dpd_refresh_is_one_update_and_writes_nothing_the_second_time():
+    for d in (5, 45, 200):
+        AccountFactory(first_missed_due_date=AS_OF - timedelta(days=d), days_past_due=0)
+    context = nightly.StepContext(run=None, as_of=AS_OF, now=timezone.now())
+    with CaptureQueriesContext(connection) as queries:
+        assert nightly.refresh_delinquency(context) == {"accounts_updated": 3}
+    updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
+    assert len(updates) == 1
+    assert nightly.refresh_delinquency(context) == {"accounts_updated": 0}
+
+
+def test_a_run_opens_resolves_breaks_places_and_plans(portfolio):
+    result = run()
+
+    assert result.status == RunStatus.SUCCEEDED
+    steps = {s.name: s for s in result.steps.all()}
+    assert [s.name for s in result.steps.order_by("position")] == nightly.STEP_NAMES
+    assert all(s.status == StepStatus.SUCCEEDED for s in steps.values())
+    assert steps["cases"].counts == {"opened": 1, "resolved": 2, "not_resolved": 0}
+    assert steps["promises_and_plans"].counts == {"promises_broken": 1, "plans_broken": 0}
+
+    new_case = Case.objects.get(account=portfolio.new_delinquent)
+    assert new_case.state == CaseState.NEW and new_case.queue.name == "Early"
+    portfolio.cured.refresh_from_db()
+    portfolio.paid_off.refresh_from_db()
+    assert (portfolio.cured.state, portfolio.cured.resolution_reason) == ("resolved", ResolutionReason.CURED)
+    assert portfolio.paid_off.resolution_reason == ResolutionReason.PAID_IN_FULL
+    assert CaseEvent.objects.filter(case=portfolio.cured, kind=EventKind.RESOLVED, actor=None).count() == 1
+    portfolio.late.refresh_from_db()
+    assert (portfolio.late.account.days_past_due, portfolio.late.account.bucket) == (75, "M3")
+    assert portfolio.late.queue.name == "Late" and portfolio.late.priority > 0
+    portfolio.promised.refresh_from_db()
+    assert portfolio.promised.promises.get().status == PromiseStatus.BROKEN
+    assert portfolio.promised.state == CaseState.IN_PROGRESS
+
+    keys = set(OutboundMessage.objects.values_list("idempotency_key", flat=True))
+    noticed = portfolio.noticed.pk
+    assert {
+        f"overdue_notice:{noticed}:2026-05-26+7:sms",
+        f"overdue_notice:{noticed}:2026-05-26+7:email",
+    } <= keys
+    assert OutboundMessage.objects.filter(run=result).count() == len(keys)
+    assert steps["reminders"].counts["planned"] == len(keys)
+
+
+def test_reminders_go_out_at_nine_local_time(portfolio):
+    run()
+    message = OutboundMessage.objects.filter(case=portfolio.noticed).first()
+    assert message.send_after == datetime(2026, 6, 2, 1, 0, tzinfo=UTC)  # 09:00 in Beijing
+
+
+# --- A second run changes nothing ----------------------------------------------------------------------
+
+
+def test_a_second_run_for_the_date_skips_every_step_and_changes_nothing(portfolio):
+    run()
+    before = snapshot()
+
+    second = run()
+
+    assert second.status == RunStatus.SUCCEEDED
+    assert {s.status for s in second.steps.all()} == {StepStatus.SKIPPED}
+    assert "Already done for 2026-06-02" in second.steps.first().note
+    assert snapshot() == before
+
+
+def test_every_step_run_again_changes_nothing(portfolio):
+    run()
+    before = snapshot()
+
+    again = run(again=True)
+
+    assert {s.status for s in again.steps.all()} == {StepStatus.SUCCEEDED}
+    assert snapshot() == before
+    counts = {s.name: s.counts for s in again.steps.all()}
+    assert counts["refresh_delinquency"] == {"accounts_updated": 0}
+    assert counts["cases"] == {"opened": 0, "resolved": 0, "not_resolved": 0}
+    assert counts["promises_and_plans"] == {"promises_broken": 0, "plans_broken": 0}
+    assert counts["queues"]["moved"] == 0 and counts["queues"]["priorities_changed"] == 0
+    assert counts["reminders"]["planned"] == 0
+
+
+# --- Stopped midway: the next run finishes ----------------------------------------------------------
+
+
+def test_a_failed_step_stops_the_run_and_the_next_run_does_only_what_is_left(portfolio, monkeypatch):
+    from tests.escalation.conftest import make_rule
+
+    make_rule([{"field": "dpd", "operator": "gte", "value": 60}], move_to_legal_review=True)
+    real = nightly.STEPS[4]
+    calls = []
+
+    def broken_queues(ctx):
+        calls.append(ctx.as_of)
+        raise RuntimeError("database went away")
+
+    steps = list(nightly.STEPS)
+    monkeypatch.setattr(
+        nightly, "STEPS", [*steps[:4], nightly.Step(real.name, broken_queues, ""), *steps[5:]]
+    )
+    first = run()
+
+    assert first.status == RunStatus.FAILED
+    assert "queues: database went away" in first.error
+    statuses = dict(first.steps.values_list("name", "status"))
+    assert statuses == {
+        "refresh_delinquency": "succeeded",
+        "cases": "succeeded",
+        "promises_and_plans": "succeeded",
+        "escalation_rules": "succeeded",
+        "queues": "failed",
+    }
+    assert "RuntimeError: database went away" in first.steps.get(name="queues").error
+
+    monkeypatch.setattr(nightly, "STEPS", steps)
+    second = run()
+
+    assert second.status == RunStatus.SUCCEEDED
+    statuses = dict(second.steps.values_list("name", "status"))
+    assert statuses == {
+        "refresh_delinquency": "skipped",
+        "cases": "skipped",
+        "promises_and_plans": "skipped",
+        "escalation_rules": "skipped",
+        "queues": "succeeded",
+        "reminders": "succeeded",
+    }
+    # No duplicates: one "opened" event per case, one escalation, one resolution, unique messages.
+    for case in Case.objects.all():
+        assert case.events.filter(kind=EventKind.OPENED).count() == 1
+        assert case.events.filter(kind=EventKind.ESCALATED).count() <= 1
+        assert case.events.filter(kind=EventKind.RESOLVED).count() <= 1
+    assert CaseEvent.objects.filter(kind=EventKind.ESCALATED).count() == 1  # the 75-day case
+    before = snapshot()
+    assert run(again=True).status == RunStatus.SUCCEEDED
+    assert snapshot() == before
+
+
+def test_escalation_step_is_skipped_and_retried_when_the_module_is_missing(portfolio, monkeypatch):
+    monkeypatch.setattr(nightly, "ESCALATION_MODULE", "collections_app.escalation_not_here")
+
+    first = run()
+
+    step = first.steps.get(name="escalation_rules")
+    assert (step.status, step.note) == ("skipped", "collections_app.escalation_not_here is not installed yet")
+    assert first.status == RunStatus.SUCCEEDED
+    monkeypatch.undo()
+    second = run()
+    assert second.steps.get(name="escalation_rules").status == StepStatus.SUCCEEDED
+    assert second.steps.get(name="queues").status == StepStatus.SKIPPED
+
+
+# --- Never two at once -------------------------------------------------------------------------------
+
+
+def _running_run(owner: str, heartbeat_age: timedelta = timedelta(0)) -> NightlyRun:
+    now = timezone.now()
+    started = now - heartbeat_age - timedelta(seconds=5)
+    return NightlyRun.objects.create(
+        run_date=AS_OF, owner=owner, started_at=started, heartbeat_at=now - heartbeat_age, trigger="test"
+    )
+
+
+def test_a_run_does_not_start_while_another_is_alive():
+    alive = _running_run(f"{socket.gethostname()}:{_own_pid()}")
+    with pytest.raises(nightly.RunInProgress, match=f"run #{alive.pk} for 2026-06-02 is running"):
+        run()
+    assert NightlyRun.objects.count() == 1
+
+
+def test_run_nightly_command_says_why_it_did_not_start():
+    from django.core.management.base import CommandError
+
+    _running_run(f"{socket.gethostname()}:{_own_pid()}")
+    with pytest.raises(CommandError, match="Not started: run #"):
+        call_command("run_nightly", "--date", "2026-06-02")
+
+
+def test_a_run_whose_process_died_is_marked_interrupted_and_taken_over(portfolio):
+    dead = _running_run(f"{socket.gethostname()}:{_dead_pid()}")
+    NightlyStep.objects.create(
+        run=dead, name="cases", position=2, status="running", started_at=timezone.now()
+    )
+
+    taken_over = run()
+
+    dead.refresh_from_db()
+    assert dead.status == RunStatus.INTERRUPTED
+    assert "Taken over by a new run for 2026-06-02" in dead.error
+    assert dead.steps.get().status == StepStatus.INTERRUPTED
+    assert taken_over.status == RunStatus.SUCCEEDED
+
+
+def test_a_silent_run_on_another_host_is_taken_over_after_the_stale_time(settings):
+    settings.COLLECTIONS_NIGHTLY_STALE_SECONDS = 300
+    recent = _running_run("elsewhere:1", heartbeat_age=timedelta(seconds=60))
+    with pytest.raises(nightly.RunInProgress):
+        run()
+    NightlyRun.objects.filter(pk=recent.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=301))
+    if connection.vendor != "postgresql":
+        # SQLite cannot tell a long step elsewhere from a dead process; it waits for the heartbeat only.
+        pass
+    assert run().status == RunStatus.SUCCEEDED
+    recent.refresh_from_db()
+    assert recent.status == RunStatus.INTERRUPTED
+
+
+def test_the_database_allows_one_running_run_only():
+    from django.db import IntegrityError, transaction
+
+    _running_run("elsewhere:1")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        _running_run("elsewhere:2")
+
+
+@pytest.mark.postgres
+def test_the_advisory_lock_keeps_a_second_process_out():
+    import psycopg
+
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    other = psycopg.connect(**params, autocommit=True)
+    try:
+        other.execute("SELECT pg_advisory_lock(%s)", [nightly.ADVISORY_LOCK_KEY])
+        with pytest.raises(nightly.RunInProgress, match="another process is running"):
+            run()
+    finally:
+        other.execute("SELECT pg_advisory_unlock(%s)", [nightly.ADVISORY_LOCK_KEY])
+        other.close()
+    assert run().status == RunStatus.SUCCEEDED
+
+
+def _own_pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+def _dead_pid() -> int:
+    import subprocess
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])  # noqa: S603
+    child.wait()
+    return child.pid
+
+
+# --- Catching up a missed night ---------------------------------------------------------------------
+
+
+def test_catch_up_runs_today_once_the_scheduled_time_has_passed_and_until_it_is_complete(portfolio, night):
+    call_command("setup_schedules", verbosity=0)
+    night.move_to("2026-06-02 01:00 +0800")
+    assert nightly.catch_up_due() is None  # before 01:30: tonight's run is still to come
+    night.move_to("2026-06-02 10:00 +0800")
+    assert nightly.catch_up_due() == AS_OF
+    run()
+    assert nightly.catch_up_due() is None
+
+
+def test_catch_up_gives_up_after_repeated_failures(settings, night):
+    call_command("setup_schedules", verbosity=0)
+    settings.COLLECTIONS_NIGHTLY_MAX_ATTEMPTS = 2
+    now = timezone.now()
+    for _ in range(2):
+        NightlyRun.objects.create(run_date=AS_OF, status="failed", started_at=now, heartbeat_at=now)
+    assert nightly.catch_up_due() is None
+
+
+def test_no_catch_up_when_the_nightly_schedule_is_disabled(night):
+    from django_celery_beat.models import PeriodicTask
+
+    call_command("setup_schedules", verbosity=0)
+    PeriodicTask.objects.filter(task=nightly.NIGHTLY_TASK).update(enabled=False)
+    assert nightly.catch_up_due() is None
