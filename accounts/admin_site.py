@@ -13,10 +13,14 @@ class CollectionsAdminSite(AdminSite):
         return has_capability(request.user, Capability.ADMINISTER)
 
     def login(self, request, extra_context=None):
-        """One sign-in page for everybody: Django's admin login checks is_staff, which roles replace."""
+        """One sign-in page for everybody (Django's admin login checks is_staff, which roles replace);
+        a signed-in user without the admin role is refused outright."""
         from django.conf import settings
         from django.contrib.auth.views import redirect_to_login
+        from django.core.exceptions import PermissionDenied
 
+        if request.user.is_authenticated:
+            raise PermissionDenied(_("Only administrators may open the administration."))
         return redirect_to_login(
             request.GET.get("next") or request.path.replace("login/", ""), settings.LOGIN_URL
         )

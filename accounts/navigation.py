@@ -21,6 +21,7 @@ NAV_ITEMS: list[NavItem] = [
     NavItem(_("Legal review"), "legal:queue", Capability.LEGAL_REVIEW),
     NavItem(_("Search"), "search", None),
     NavItem(_("Plan approvals"), "plans:approvals", Capability.APPROVE_PLANS),
+    NavItem(_("Automation"), "automation_runs", Capability.SUPERVISE),
     NavItem(_("API"), "api:docs", Capability.ADMINISTER),
     NavItem(_("Administration"), "admin:index", Capability.ADMINISTER),
 ]

@@ -820,4 +820,4 @@ class LegalReferralAdmin(CaseHistoryAdmin):
 
 
 # Admin pages that live beside their feature; importing them registers them on the site.
-from collections_app import escalation_admin  # noqa: E402, F401
+from collections_app import automation_admin, escalation_admin  # noqa: E402, F401, I001

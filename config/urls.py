@@ -10,5 +10,6 @@ urlpatterns = [
     path("api/", include("api.urls")),
     path("plans/", include("repayment_plans.urls")),
     path("legal/", include("collections_app.legal_urls")),
+    path("automation/", include("collections_app.automation_urls")),
     path("", include("collections_app.urls")),
 ]

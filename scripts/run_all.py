@@ -18,11 +18,19 @@ def manage(*args: str) -> None:
     subprocess.run([str(BIN / "python"), "manage.py", *args], cwd=ROOT, check=True)
 
 
+def _terminated(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _terminated)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     manage("migrate", "--no-input")
     manage("seed_demo", "--if-empty")
-    (ROOT / "var" / "broker").mkdir(parents=True, exist_ok=True)
+    manage("setup_schedules")
+    var = Path(os.environ.get("COLLECTIONS_VAR_DIR") or ROOT / "var")
+    for folder in ("out", "processed"):  # kombu's filesystem transport does not create them
+        (var / "broker" / folder).mkdir(parents=True, exist_ok=True)
     commands = {
         "web": [str(BIN / "python"), "manage.py", "runserver", f"{HOST}:{PORT}", "--noreload"],
         "worker": [

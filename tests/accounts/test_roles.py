@@ -57,6 +57,12 @@ def test_only_admins_open_the_admin_site(client, request, persona, status):
     assert response.status_code == status
     if status == 302:
         assert "/admin/login/" in response["Location"]
+        assert client.get(reverse("admin:index"), follow=True).status_code == 403
+
+
+def test_anonymous_admin_visitor_signs_in_on_the_one_login_page(client):
+    response = client.get(reverse("admin:index"), follow=True)
+    assert response.redirect_chain[-1][0].startswith(reverse("login"))
 
 
 def test_admin_role_can_change_users_in_the_admin(client, admin_user, agent):

@@ -76,10 +76,13 @@ def image_cmd() -> list[str]:
 
 
 def web_steps(services) -> tuple[list[str], list[str]]:
-    """The web command is `sh -c "<migrate> && exec <server>"`; returns both halves as argv."""
+    """The web command is `sh -c "<migrate> && <setup_schedules> && exec <server>"`; returns the first
+    and last steps as argv."""
     argv = as_argv(services["web"]["command"])
     assert argv[:2] == ["sh", "-c"], argv
-    first, _, second = argv[2].partition("&&")
+    steps = [step.strip() for step in argv[2].split("&&")]
+    assert "python manage.py setup_schedules" in steps, "default schedules are created on install"
+    first, second = steps[0], steps[-1]
     server = shlex.split(second)
     assert server[0] == "exec", "gunicorn replaces the shell, so it receives the stop signal"
     return shlex.split(first), server[1:]
