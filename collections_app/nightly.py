@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib
 import json
 import logging
 import os
@@ -56,10 +55,6 @@ RESOLVE_CHUNK = 500
 
 class RunInProgress(Exception):  # noqa: N818 - a refusal, named as the reason
     """Another run is working; this one does not start (or this step does not run)."""
-
-
-class StepUnavailable(Exception):  # noqa: N818
-    """The step cannot run in this installation yet; it is recorded as skipped, with the reason."""
 
 
 class StepFailed(Exception):
@@ -178,19 +173,10 @@ def _jsonable(value) -> dict:
     return json.loads(json.dumps(value, default=str))
 
 
-ESCALATION_MODULE = "collections_app.escalation"
-
-
 def run_escalation_rules(ctx: StepContext) -> dict:
     """The admins' escalation rules, in order (collections_app.escalation.run_rules)."""
-    try:
-        escalation = importlib.import_module(ESCALATION_MODULE)
-    except ModuleNotFoundError as exc:
-        # TEMPORARY: the escalation module was written alongside; until it is installed the step is
-        # skipped (recorded, and tried again by the next run for the date). Remove this guard once it is.
-        if exc.name != ESCALATION_MODULE:
-            raise
-        raise StepUnavailable(f"{ESCALATION_MODULE} is not installed yet") from None
+    from collections_app import escalation
+
     return _jsonable(escalation.run_rules(as_of=ctx.as_of))
 
 
@@ -379,11 +365,6 @@ def run_step(run: NightlyRun, name: str, *, again: bool = False) -> NightlyStep:
     )
     try:
         counts = step.run(StepContext(run=run, as_of=run.run_date, now=now))
-    except StepUnavailable as exc:
-        row.status, row.note, row.finished_at = StepStatus.SKIPPED, str(exc), timezone.now()
-        row.save(update_fields=["status", "note", "finished_at"])
-        logger.warning("nightly: step %s skipped: %s", name, exc)
-        return row
     except Exception as exc:
         finished = timezone.now()
         row.status, row.finished_at, row.error = StepStatus.FAILED, finished, traceback.format_exc()[-8000:]

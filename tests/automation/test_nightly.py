@@ -200,20 +200,6 @@ def test_a_failed_step_stops_the_run_and_the_next_run_does_only_what_is_left(por
     assert snapshot() == before
 
 
-def test_escalation_step_is_skipped_and_retried_when_the_module_is_missing(portfolio, monkeypatch):
-    monkeypatch.setattr(nightly, "ESCALATION_MODULE", "collections_app.escalation_not_here")
-
-    first = run()
-
-    step = first.steps.get(name="escalation_rules")
-    assert (step.status, step.note) == ("skipped", "collections_app.escalation_not_here is not installed yet")
-    assert first.status == RunStatus.SUCCEEDED
-    monkeypatch.undo()
-    second = run()
-    assert second.steps.get(name="escalation_rules").status == StepStatus.SUCCEEDED
-    assert second.steps.get(name="queues").status == StepStatus.SKIPPED
-
-
 # --- Never two at once -------------------------------------------------------------------------------
 
 
