@@ -1,0 +1,316 @@
+"""The contact policy at each boundary, through the service layer (and a few through the page): what
+an agent logs is refused or allowed exactly as the rules say, on every path."""
+
+import pytest
+import time_machine
+from django.urls import reverse
+
+from collections_app import services
+from collections_app.exceptions import ContactNotAllowed
+from collections_app.models import CaseEvent, EventKind
+from tests.factories import ContactPointFactory, open_case
+
+pytestmark = pytest.mark.django_db
+
+
+def call(case, actor, point, *, outcome="no_answer", role="debtor", recording="", reason="", override=""):
+    data = services.ContactInput(
+        channel="outbound_call",
+        outcome=outcome,
+        contact_point_id=point.pk,
+        party_role=role,
+        recording_ref=recording,
+        delinquency_reason=reason,
+    )
+    return services.contact_attempt_log(case_id=case.pk, actor=actor, data=data, override_reason=override)
+
+
+@pytest.fixture
+def cn_case(team_a):
+    case = open_case(team=team_a)
+    return case, ContactPointFactory(cardholder=case.account.cardholder)
+
+
+@pytest.fixture
+def us_case(team_a):
+    case = open_case(
+        team=team_a, cardholder__jurisdiction="US", cardholder__time_zone="America/New_York", currency="USD"
+    )
+    return case, ContactPointFactory(cardholder=case.account.cardholder, value="+12125550123")
+
+
+@pytest.mark.parametrize(
+    ("local_time", "allowed"),
+    [("07:59", False), ("08:00", True), ("21:59", True), ("22:00", False)],
+)
+def test_china_window_boundaries(cn_case, agent, local_time, allowed):
+    case, point = cn_case
+    with time_machine.travel(f"2026-06-02 {local_time} +0800", tick=False):
+        if allowed:
+            call(case, agent, point)
+        else:
+            with pytest.raises(ContactNotAllowed) as refused:
+                call(case, agent, point)
+            assert refused.value.rule == "contact_window"
+            assert refused.value.allowed_from is not None
+
+
+@pytest.mark.parametrize(
+    ("local_time", "allowed"),
+    [("07:59", False), ("08:00", True), ("20:59", True), ("21:00", False)],
+)
+def test_us_window_boundaries_in_the_consumers_zone(us_case, agent, local_time, allowed):
+    case, point = us_case
+    with time_machine.travel(f"2026-06-02 {local_time} -0400", tick=False):
+        if allowed:
+            call(case, agent, point)
+        else:
+            with pytest.raises(ContactNotAllowed, match="window"):
+                call(case, agent, point)
+
+
+def test_unknown_us_zone_is_judged_in_every_candidate_zone(team_a, agent):
+    case = open_case(team=team_a, cardholder__jurisdiction="US", cardholder__time_zone="")
+    point = ContactPointFactory(cardholder=case.account.cardholder, value="+15555550100")  # unplaceable code
+    # 09:00 in New York is 06:00 in Los Angeles (and earlier in Hawaii): refused.
+    with time_machine.travel("2026-06-02 09:00 -0400", tick=False), pytest.raises(ContactNotAllowed):
+        call(case, agent, point)
+
+
+def test_sixth_call_to_a_number_in_a_day_is_allowed_the_seventh_refused(cn_case, agent):
+    case, point = cn_case
+    with time_machine.travel("2026-06-02 10:00 +0800", tick=True):
+        for _ in range(6):
+            call(case, agent, point)
+        with pytest.raises(ContactNotAllowed) as refused:
+            call(case, agent, point)
+    assert refused.value.rule == "calls_per_number_per_day"
+    # the count starts again at local midnight, but the window opens only at 08:00 the next day
+    assert refused.value.allowed_from.isoformat() == "2026-06-03T00:00:00+00:00"
+
+
+def test_the_per_number_cap_counts_calls_about_the_persons_other_accounts(team_a, agent):
+    first = open_case(team=team_a)
+    point = ContactPointFactory(cardholder=first.account.cardholder)
+    second = open_case(team=team_a, cardholder=first.account.cardholder)
+    with time_machine.travel("2026-06-02 10:00 +0800", tick=True):
+        for _ in range(3):
+            call(first, agent, point)
+        for _ in range(3):
+            call(second, agent, point)
+        with pytest.raises(ContactNotAllowed, match=""):
+            call(first, agent, point)
+
+
+def test_seventh_call_in_seven_days_is_allowed_the_eighth_refused(us_case, agent):
+    case, point = us_case
+    for day in range(7):
+        with time_machine.travel(f"2026-06-0{day + 1} 10:00 -0400", tick=False):
+            call(case, agent, point)
+    with (
+        time_machine.travel("2026-06-07 15:00 -0400", tick=False),
+        pytest.raises(ContactNotAllowed) as refused,
+    ):
+        call(case, agent, point)
+    assert refused.value.rule == "calls_per_debt_per_7_days"
+
+
+def test_massachusetts_layer_allows_only_two_calls_in_seven_days(team_a, agent):
+    case = open_case(
+        team=team_a,
+        cardholder__jurisdiction="US-MA",
+        cardholder__time_zone="America/New_York",
+        currency="USD",
+    )
+    point = ContactPointFactory(cardholder=case.account.cardholder, value="+16175550123")
+    with time_machine.travel("2026-06-02 10:00 -0400", tick=True):
+        call(case, agent, point)
+        call(case, agent, point)
+        with pytest.raises(ContactNotAllowed, match=""):
+            call(case, agent, point)
+
+
+@pytest.mark.parametrize(("day", "allowed"), [("2026-06-08", False), ("2026-06-09", True)])
+def test_no_call_for_seven_days_after_a_conversation(us_case, agent, day, allowed):
+    case, point = us_case
+    with time_machine.travel("2026-06-02 10:00 -0400", tick=False):
+        call(case, agent, point, outcome="rpc", reason="job_loss")  # day 1
+    with time_machine.travel(f"{day} 10:00 -0400", tick=False):
+        if allowed:
+            call(case, agent, point)
+        else:
+            with pytest.raises(ContactNotAllowed) as refused:
+                call(case, agent, point)
+            assert refused.value.rule == "quiet_after_conversation"
+
+
+@pytest.mark.parametrize(
+    ("flag", "rule"),
+    [
+        ("do_not_contact", "do_not_contact"),
+        ("cease_communication", "cease_communication"),
+        ("bankruptcy", "bankruptcy"),
+        ("deceased", "deceased"),
+    ],
+)
+def test_each_flag_blocks_collection_calls(team_a, agent, flag, rule):
+    case = open_case(team=team_a, **{f"cardholder__{flag}": True})
+    point = ContactPointFactory(cardholder=case.account.cardholder)
+    with (
+        time_machine.travel("2026-06-02 10:00 +0800", tick=False),
+        pytest.raises(ContactNotAllowed) as refused,
+    ):
+        call(case, agent, point)
+    assert refused.value.rule == rule
+
+
+def test_an_open_dispute_blocks_collection_contact(cn_case, agent):
+    case, point = cn_case
+    with time_machine.travel("2026-06-02 10:00 +0800", tick=False):
+        services.case_hold(case_id=case.pk, actor=agent, reason="dispute")
+        with pytest.raises(ContactNotAllowed):
+            call(case, agent, point)
+
+
+def test_us_attorney_represented_consumer_is_called_through_the_attorney_only(team_a, agent):
+    case = open_case(
+        team=team_a,
+        cardholder__jurisdiction="US",
+        cardholder__time_zone="America/New_York",
+        cardholder__attorney_represented=True,
+    )
+    debtor = ContactPointFactory(cardholder=case.account.cardholder, value="+12125550100")
+    attorney = ContactPointFactory(
+        cardholder=case.account.cardholder, value="+12125550199", party_role="attorney"
+    )
+    with time_machine.travel("2026-06-02 10:00 -0400", tick=True):
+        with pytest.raises(ContactNotAllowed) as refused:
+            call(case, agent, debtor)
+        assert refused.value.rule == "attorney_represented"
+        call(case, agent, attorney, role="attorney")
+
+
+@pytest.mark.parametrize(
+    ("role", "unreachable_days", "allowed"),
+    [
+        ("guarantor", 0, True),
+        ("related_third_party", 0, True),
+        ("unrelated_third_party", 0, False),
+        ("unrelated_third_party", 8, True),
+    ],
+)
+def test_third_parties_in_the_china_profile(team_a, agent, role, unreachable_days, allowed):
+    with time_machine.travel(f"2026-06-{2 - 0:02d} 10:00 +0800", tick=False):
+        pass
+    opened = (
+        f"2026-05-{25 - unreachable_days + 7:02d} 10:00 +0800"
+        if unreachable_days
+        else "2026-06-02 09:00 +0800"
+    )
+    with time_machine.travel(opened, tick=False):
+        case = open_case(team=team_a)
+    point = ContactPointFactory(cardholder=case.account.cardholder, party_role=role)
+    with time_machine.travel("2026-06-02 10:00 +0800", tick=False):
+        if allowed:
+            call(case, agent, point, role=role)
+        else:
+            with pytest.raises(ContactNotAllowed) as refused:
+                call(case, agent, point, role=role)
+            assert refused.value.rule == "unrelated_third_party"
+
+
+def test_unrelated_third_party_is_never_texted(team_a, agent):
+    case = open_case(team=team_a)
+    point = ContactPointFactory(cardholder=case.account.cardholder, party_role="unrelated_third_party")
+    with time_machine.travel("2026-06-02 10:00 +0800", tick=False), pytest.raises(ContactNotAllowed):
+        services.contact_attempt_log(
+            case_id=case.pk,
+            actor=agent,
+            data=services.ContactInput(
+                channel="sms", outcome="sent", contact_point_id=point.pk, party_role="unrelated_third_party"
+            ),
+        )
+
+
+def test_a_completed_call_needs_a_recording_in_china(cn_case, agent):
+    case, point = cn_case
+    with time_machine.travel("2026-06-02 10:00 +0800", tick=True):
+        with pytest.raises(ContactNotAllowed) as refused:
+            call(case, agent, point, outcome="rpc", reason="forgot")
+        assert refused.value.rule == "recording_required"
+        call(case, agent, point, outcome="rpc", reason="forgot", recording="REC-1")
+
+
+def test_supervisor_may_override_a_frequency_limit_with_a_reason(cn_case, agent, supervisor):
+    case, point = cn_case
+    with time_machine.travel("2026-06-02 10:00 +0800", tick=True):
+        for _ in range(6):
+            call(case, agent, point)
+        with pytest.raises(ContactNotAllowed):
+            call(case, agent, point, override="customer asked to be called back")  # agents may not
+        attempt = call(case, supervisor, point, override="Customer asked to be called back at once")
+    assert attempt.policy_override_reason
+    override = CaseEvent.objects.get(case=case, kind=EventKind.POLICY_OVERRIDE)
+    assert override.actor == supervisor
+
+
+def test_a_window_refusal_cannot_be_overridden(cn_case, supervisor):
+    case, point = cn_case
+    with time_machine.travel("2026-06-02 23:00 +0800", tick=False), pytest.raises(ContactNotAllowed):
+        call(case, supervisor, point, override="urgent")
+
+
+def test_refusals_are_written_on_the_timeline(cn_case, agent):
+    case, point = cn_case
+    with time_machine.travel("2026-06-02 23:00 +0800", tick=False), pytest.raises(ContactNotAllowed):
+        call(case, agent, point)
+    refusal = CaseEvent.objects.get(case=case, kind=EventKind.POLICY_REFUSED)
+    assert refusal.details["rule"] == "contact_window"
+    assert not case.contact_attempts.exists()
+
+
+def test_daylight_saving_change_moves_the_us_window_with_local_time(us_case, agent):
+    case, point = us_case
+    # 2026-03-08: New York springs forward. 08:30 EDT (12:30 UTC) is inside; 12:30 UTC the day before
+    # was 07:30 EST, outside.
+    with time_machine.travel("2026-03-07 12:30 +0000", tick=False), pytest.raises(ContactNotAllowed):
+        call(case, agent, point)
+    with time_machine.travel("2026-03-09 12:30 +0000", tick=False):
+        call(case, agent, point)
+
+
+@pytest.mark.parametrize(("local_time", "refused"), [("21:59", False), ("22:00", True)])
+def test_the_page_enforces_the_window_too(client, cn_case, agent, local_time, refused):
+    case, point = cn_case
+    client.force_login(agent)
+    with time_machine.travel(f"2026-06-02 {local_time} +0800", tick=False):
+        response = client.post(
+            reverse("case_log_contact", args=[case.pk]),
+            {
+                "channel": "outbound_call",
+                "contact_point": point.pk,
+                "party_role": "debtor",
+                "outcome": "no_answer",
+            },
+            HTTP_HX_REQUEST="true",
+        )
+    html = response.content.decode()
+    assert ('data-testid="refusal"' in html) == refused
+    assert case.contact_attempts.count() == (0 if refused else 1)
+
+
+def test_a_sixth_and_seventh_call_through_the_page(client, cn_case, agent):
+    case, point = cn_case
+    client.force_login(agent)
+    form = {
+        "channel": "outbound_call",
+        "contact_point": point.pk,
+        "party_role": "debtor",
+        "outcome": "no_answer",
+    }
+    with time_machine.travel("2026-06-02 10:00 +0800", tick=True):
+        for _ in range(6):
+            client.post(reverse("case_log_contact", args=[case.pk]), form, HTTP_HX_REQUEST="true")
+        response = client.post(reverse("case_log_contact", args=[case.pk]), form, HTTP_HX_REQUEST="true")
+    assert "calls_per_number_per_day" in response.content.decode()
+    assert case.contact_attempts.count() == 6
