@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
 from collections_app import contact_rules
@@ -114,6 +114,17 @@ def passed_over_summary(queue_ids: list[int], *, now: datetime) -> dict[str, int
         )
     )
     return {k: v for k, v in summary.items() if v}
+
+
+def queue_cases(user, queue_id: int, *, limit: int = 100) -> tuple[Queue, list[Case]]:
+    """A queue's open cases in the order Next case takes them, among those the user may see."""
+    queue = Queue.objects.select_related("team").get(pk=queue_id)
+    cases = list(
+        cases_visible_to(user, _case_list(Case.objects.filter(queue=queue, state__in=OPEN_STATES)))
+        .select_related("lease_owner")
+        .order_by("-priority", F("next_action_at").asc(nulls_first=True), "pk")[:limit]
+    )
+    return queue, cases
 
 
 @dataclass

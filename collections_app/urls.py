@@ -6,6 +6,7 @@ urlpatterns = [
     path("work/", views.my_work, name="my_work"),
     path("work/next/", views.next_case, name="next_case"),
     path("search/", views.search, name="search"),
+    path("queues/<int:queue_id>/", views.queue_detail, name="queue_detail"),
     path("cases/<int:case_id>/", views.case_detail, name="case_detail"),
     path("cases/<int:case_id>/contact/", views.case_log_contact, name="case_log_contact"),
     path("cases/<int:case_id>/promise/", views.case_record_promise, name="case_record_promise"),

@@ -12,7 +12,7 @@ from datetime import datetime
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -36,7 +36,7 @@ from collections_app.forms import (
     TransitionForm,
 )
 from collections_app.masking import mask_contact_value, mask_national_id
-from collections_app.models import ResolutionReason
+from collections_app.models import Queue, ResolutionReason
 from repayment_plans.selectors import plan_for_case
 
 PASSED_OVER_LABELS = {
@@ -100,6 +100,24 @@ def next_case(request: HttpRequest) -> HttpResponse:
         messages.warning(request, _("No case in your queues can be worked right now."))
         return redirect("my_work")
     return redirect("case_detail", case_id=result.case.pk)
+
+
+@login_required
+@require_GET
+def queue_detail(request: HttpRequest, queue_id: int) -> HttpResponse:
+    """A queue's cases in the order Next case hands them out, each with why it stands there."""
+    if not (
+        has_capability(request.user, Capability.WORK_CASES)
+        or has_capability(request.user, Capability.SUPERVISE)
+    ):
+        raise PermissionDenied(_("Your role does not work queues."))
+    try:
+        queue, cases = selectors.queue_cases(request.user, queue_id)
+    except Queue.DoesNotExist:
+        raise Http404 from None
+    now = timezone.now()
+    rows = [(case, queues.priority_factors(case, now=now, rule_factors=False)) for case in cases]
+    return render(request, "collections_app/queue_detail.html", {"queue": queue, "rows": rows})
 
 
 # --- Search ------------------------------------------------------------------------------------

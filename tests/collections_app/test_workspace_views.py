@@ -208,3 +208,26 @@ def test_my_work_query_count_is_fixed(client, agent, team_a, django_assert_max_n
     client.force_login(agent)
     with django_assert_max_num_queries(20):
         assert client.get(reverse("my_work")).status_code == 200
+
+
+def test_queue_list_shows_cases_in_claim_order_with_their_reasons(
+    client, agent, team_a, django_assert_max_num_queries
+):
+    low = open_case(team=team_a, days_past_due=10)
+    high = open_case(team=team_a, days_past_due=90)
+    for _ in range(10):
+        open_case(team=team_a, days_past_due=20)
+    queues.refresh_priorities()
+    client.force_login(agent)
+    url = reverse("queue_detail", args=[high.queue_id])
+    with django_assert_max_num_queries(12):
+        html = client.get(url).content.decode()
+    assert html.index(high.reference) < html.index(low.reference)
+    assert "Days past due +90" in html
+
+
+def test_queue_list_of_another_team_shows_none_of_its_cases(client, other_agent, team_a):
+    case = open_case(team=team_a)
+    client.force_login(other_agent)
+    html = client.get(reverse("queue_detail", args=[case.queue_id])).content.decode()
+    assert case.reference not in html
