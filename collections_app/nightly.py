@@ -196,13 +196,29 @@ def plan_reminders(ctx: StepContext) -> dict:
     return {"planned": sum(planned.values()), "by_purpose": planned}
 
 
+def dashboard_snapshots(ctx: StepContext) -> dict:
+    """The dashboards' snapshots of the day that ended (open cases, month-end buckets), before DPD moves."""
+    from dashboards import rollups
+
+    return _jsonable(rollups.nightly_snapshot_step(ctx))
+
+
+def dashboard_rollups(ctx: StepContext) -> dict:
+    """The dashboards' rollup tables up to yesterday, once promises and plans are settled."""
+    from dashboards import rollups
+
+    return _jsonable(rollups.nightly_step(ctx))
+
+
 STEPS: list[Step] = [
+    Step("dashboard_snapshots", dashboard_snapshots, "Dashboard snapshots of the day that ended"),
     Step("refresh_delinquency", refresh_delinquency, "Days past due and buckets"),
     Step("cases", open_and_resolve_cases, "Open cases for new delinquencies; resolve cured ones"),
     Step("promises_and_plans", check_promises_and_plans, "Promises and installments kept or broken"),
     Step("escalation_rules", run_escalation_rules, "Escalation rules"),
     Step("queues", place_in_queues, "Queue placement and priorities"),
     Step("reminders", plan_reminders, "The day's reminders"),
+    Step("dashboard_rollups", dashboard_rollups, "Dashboard rollups (the last 7 days)"),
 ]
 STEP_NAMES = [s.name for s in STEPS]
 

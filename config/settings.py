@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "collections_app",
     "repayment_plans",
     "api",
+    "dashboards",
 ]
 
 MIDDLEWARE = [

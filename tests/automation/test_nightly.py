@@ -151,7 +151,8 @@ def test_a_failed_step_stops_the_run_and_the_next_run_does_only_what_is_left(por
     from tests.escalation.conftest import make_rule
 
     make_rule([{"field": "dpd", "operator": "gte", "value": 60}], move_to_legal_review=True)
-    real = nightly.STEPS[4]
+    at = [step.name for step in nightly.STEPS].index("queues")
+    real = nightly.STEPS[at]
     calls = []
 
     def broken_queues(ctx):
@@ -160,7 +161,7 @@ def test_a_failed_step_stops_the_run_and_the_next_run_does_only_what_is_left(por
 
     steps = list(nightly.STEPS)
     monkeypatch.setattr(
-        nightly, "STEPS", [*steps[:4], nightly.Step(real.name, broken_queues, ""), *steps[5:]]
+        nightly, "STEPS", [*steps[:at], nightly.Step(real.name, broken_queues, ""), *steps[at + 1 :]]
     )
     first = run()
 
@@ -168,6 +169,7 @@ def test_a_failed_step_stops_the_run_and_the_next_run_does_only_what_is_left(por
     assert "queues: database went away" in first.error
     statuses = dict(first.steps.values_list("name", "status"))
     assert statuses == {
+        "dashboard_snapshots": "succeeded",
         "refresh_delinquency": "succeeded",
         "cases": "succeeded",
         "promises_and_plans": "succeeded",
@@ -182,12 +184,14 @@ def test_a_failed_step_stops_the_run_and_the_next_run_does_only_what_is_left(por
     assert second.status == RunStatus.SUCCEEDED
     statuses = dict(second.steps.values_list("name", "status"))
     assert statuses == {
+        "dashboard_snapshots": "skipped",
         "refresh_delinquency": "skipped",
         "cases": "skipped",
         "promises_and_plans": "skipped",
         "escalation_rules": "skipped",
         "queues": "succeeded",
         "reminders": "succeeded",
+        "dashboard_rollups": "succeeded",
     }
     # No duplicates: one "opened" event per case, one escalation, one resolution, unique messages.
     for case in Case.objects.all():

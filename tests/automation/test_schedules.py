@@ -33,7 +33,9 @@ def test_setup_schedules_creates_the_defaults_once(capsys):
         "minutes",
     )
     assert tasks["Nightly catch-up"].task == "collections_app.tasks.nightly_catch_up"
-    assert len(tasks) == 3
+    assert tasks["Dashboards: today's rollup"].task == "dashboards.tasks.rollups_refresh_today"
+    assert tasks["Daily summary to supervisors"].task == "dashboards.tasks.daily_summaries"
+    assert len(tasks) == 5
     assert MessageTemplate.objects.count() == 42
     assert BannedPhrase.objects.filter(phrase="黑名单").exists()
     assert "none (all present)" in capsys.readouterr().out

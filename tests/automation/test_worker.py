@@ -256,12 +256,14 @@ def test_a_worker_killed_mid_step_leaves_consistent_data_and_the_next_run_finish
     assert first.steps.get(name="queues").status == StepStatus.INTERRUPTED
     assert second.status == RunStatus.SUCCEEDED, second.error
     assert dict(second.steps.values_list("name", "status")) == {
+        "dashboard_snapshots": "skipped",
         "refresh_delinquency": "skipped",
         "cases": "skipped",
         "promises_and_plans": "skipped",
         "escalation_rules": "skipped",
         "queues": "succeeded",
         "reminders": "succeeded",
+        "dashboard_rollups": "succeeded",
     }
     # Everything exactly once.
     for case in Case.objects.all():

@@ -106,8 +106,15 @@ class Command(BaseCommand):
         )
         parser.add_argument("--claims-seconds", type=float, default=0, help="measure Next case for this long")
         parser.add_argument("--agents", type=int, default=4, help="agents pressing Next case at once")
+        parser.add_argument(
+            "--dashboards-attempts",
+            type=int,
+            default=None,
+            metavar="N",
+            help="add N contact attempts, then time the dashboard panels (dashboards.bench)",
+        )
 
-    def handle(self, *args, generate, claims_seconds, agents, **options):
+    def handle(self, *args, generate, claims_seconds, agents, dashboards_attempts=None, **options):
         if connection.vendor != "postgresql":
             raise CommandError("bench measures PostgreSQL (set DATABASE_URL to a database of its own).")
         out = self.stdout.write
@@ -173,3 +180,8 @@ class Command(BaseCommand):
                 f"{figures['per_second']:.0f}/s, median {figures['median_ms']:.1f} ms, "
                 f"p99 {figures['p99_ms']:.1f} ms"
             )
+
+        if dashboards_attempts is not None:
+            from django.core.management import call_command
+
+            call_command("bench_dashboards", generate_attempts=dashboards_attempts, stdout=self.stdout)

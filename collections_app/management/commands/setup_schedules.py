@@ -35,6 +35,20 @@ def default_schedules() -> list[dict]:
             "kwargs": "{}",
             "description": "Run today's pipeline if the scheduled run was missed, failed or was interrupted.",
         },
+        {
+            "name": "Dashboards: today's rollup",
+            "task": "dashboards.tasks.rollups_refresh_today",
+            "interval": {"every": 5, "period": "minutes"},
+            "kwargs": "{}",
+            "description": "Roll up today's work so far, so that the dashboards read today in a few rows.",
+        },
+        {
+            "name": "Daily summary to supervisors",
+            "task": "dashboards.tasks.daily_summaries",
+            "crontab": {"minute": "30", "hour": "7", "timezone": settings.TIME_ZONE},
+            "kwargs": "{}",
+            "description": "E-mail each supervisor yesterday's figures of their team and what waits.",
+        },
     ]
 
 

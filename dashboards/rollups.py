@@ -1,0 +1,1047 @@
+"""The rollup tables: how each is built (`refresh`, a nightly step) and how the dashboards read them
+(`read`: rollup rows for the days up to the watermark, the same SELECT run live for the later days).
+
+Sources. Each source is a queryset over one base table for a day range, annotated with the dimension
+aliases every rollup shares (d_day, d_team, d_queue, d_agent, d_product, d_jurisdiction, d_bucket) -
+only those asked for, so that a live read joins no more tables than it needs. A rollup column is
+(source, filter, COUNT or SUM); `dashboards.kpis` names the same columns, so a KPI's drill-down list is
+exactly the source rows its number counted.
+
+Building. For a day range, a table's columns are grouped by source; each source becomes one grouped
+SELECT; the SELECTs are joined with UNION ALL and summed per dimension cell ("full" level), then the
+"case" (no agent) and "agent" (team and agent only) levels are summed from it:
+
+    DELETE FROM table WHERE day BETWEEN d1 AND d2;
+    INSERT INTO table (level, day, dims..., columns...)
+        SELECT 'full', d_day, ..., SUM(m_...) FROM (... UNION ALL ...) GROUP BY ...;
+    INSERT INTO table (...) SELECT 'case', day, ..., SUM(...) FROM table WHERE level = 'full' ... GROUP BY ...
+
+in one transaction, so running it twice gives the same rows. The SQL is compiled by the ORM (and a few
+portable statements), so it runs on PostgreSQL and SQLite alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import time as clock
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import (
+    Count,
+    DateField,
+    DecimalField,
+    Exists,
+    F,
+    IntegerField,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import (
+    Cast,
+    Coalesce,
+    ExtractHour,
+    ExtractMinute,
+    Least,
+    TruncDate,
+    TruncMonth,
+)
+from django.utils import timezone
+
+from collections_app.models import (
+    ANSWERED_OUTCOMES,
+    CALL_CHANNELS,
+    OPEN_STATES,
+    RIGHT_PARTY_OUTCOMES,
+    Case,
+    CaseEvent,
+    CaseState,
+    ContactAttempt,
+    CreditAccount,
+    EventKind,
+    LegalReferral,
+    Payment,
+    PromiseStatus,
+    PromiseToPay,
+    Queue,
+    ResolutionReason,
+)
+from dashboards.models import (
+    AccountMonthEnd,
+    ActivityDaily,
+    AgentDaily,
+    CaseFlowDaily,
+    CollectionDaily,
+    PortfolioDaily,
+    PromiseDaily,
+    ReachDaily,
+    ReasonDaily,
+    RollTransitionMonthly,
+    RollupWatermark,
+)
+from dashboards.scope import Filters, bank_today, bank_zone, day_start
+
+logger = logging.getLogger(__name__)
+
+DIMS = ("d_day", "d_team", "d_queue", "d_agent", "d_product", "d_jurisdiction", "d_bucket")
+ALL_DIMS = frozenset(DIMS)
+DIM_COLUMNS = {
+    "d_day": "day",
+    "d_team": "team_id",
+    "d_queue": "queue_id",
+    "d_agent": "agent_id",
+    "d_product": "product",
+    "d_jurisdiction": "jurisdiction",
+    "d_bucket": "bucket",
+}
+TEXT_DIMS = ("d_product", "d_jurisdiction", "d_bucket")
+NULL_TYPES = {
+    "d_day": "date",
+    "d_prev": "date",
+    "d_team": "integer",
+    "d_queue": "integer",
+    "d_agent": "integer",
+}
+# The dimensions each level keeps (the others are NULL or empty in its rows).
+LEVELS = {
+    "agent": frozenset({"d_day", "d_team", "d_agent"}),
+    "case": ALL_DIMS - {"d_agent"},
+    "full": ALL_DIMS,
+}
+REACH_LEVELS = {
+    "agent": frozenset({"d_day", "d_team", "d_agent"}),
+    "bucket": frozenset({"d_day", "d_team", "d_agent", "d_bucket"}),
+}
+
+# Days rebuilt every night (promises settle after their grace days; contacts can be logged late).
+REFRESH_DAYS = 7
+# Payments are credited to the last right-party contact by an agent within this many days.
+ATTRIBUTION_DAYS = 30
+# Resolution reasons that mean the account is current again.
+CURE_REASONS = (ResolutionReason.CURED, ResolutionReason.PAID_IN_FULL, ResolutionReason.PLAN_COMPLETED)
+COMPLAINT_TAGS = ("#complaint", "#投诉")
+REACH_LOOKBACK_DAYS = 367
+
+
+def level_for(needed: Iterable[str], levels: dict[str, frozenset] = LEVELS) -> str | None:
+    """The smallest level that keeps every needed dimension (None: no level does)."""
+    needed = set(needed) | {"d_day"}
+    for name, dims in levels.items():
+        if needed <= dims:
+            return name
+    return None
+
+
+def needed_dims(filters: Filters, group: Iterable[str] = ()) -> set[str]:
+    needed = set(filters.conditions()) | set(group)
+    if filters.teams is not None:
+        needed.add("d_team")
+    return {d for d in needed if d in ALL_DIMS}
+
+
+# --- Sources ----------------------------------------------------------------------------------------
+
+
+def _case_dims(path: str, dims: frozenset = ALL_DIMS) -> dict:
+    paths = {
+        "d_team": f"{path}queue__team_id",
+        "d_queue": f"{path}queue_id",
+        "d_product": f"{path}account__product",
+        "d_jurisdiction": f"{path}account__cardholder__jurisdiction",
+        "d_bucket": f"{path}account__bucket",
+    }
+    return {alias: F(p) for alias, p in paths.items() if alias in dims}
+
+
+def _month(moment_field: str):
+    return TruncMonth(moment_field, output_field=DateField(), tzinfo=bank_zone())
+
+
+def _bucket_then(account_ref: str, month_ref: str):
+    """The account's bucket at the last month-end before the month `month_ref` (an annotation of the
+    outer query) from AccountMonthEnd, else its bucket now. Used where the event itself changes the
+    bucket (a payment that cures the account, a closure)."""
+    return Coalesce(
+        Subquery(
+            AccountMonthEnd.objects.filter(account_id=OuterRef(account_ref), month__lt=OuterRef(month_ref))
+            .order_by("-month")
+            .values("bucket")[:1]
+        ),
+        F(f"{account_ref.removesuffix('_id')}__bucket"),
+    )
+
+
+def complaint_q(field_name: str) -> Q:
+    """A contact or note is a complaint when its text carries a complaint tag (there is no complaint
+    field yet; see docs/kpis.md)."""
+    q = Q()
+    for tag in COMPLAINT_TAGS:
+        q |= Q(**{f"{field_name}__icontains": tag})
+    return q
+
+
+def _between(field_name: str, d1: date, d2: date) -> Q:
+    return Q(**{f"{field_name}__gte": day_start(d1), f"{field_name}__lt": day_start(d2 + timedelta(days=1))})
+
+
+def not_corrected() -> Exists:
+    return ~Exists(ContactAttempt.objects.filter(corrects_id=OuterRef("pk")))
+
+
+def _with_dims(qs: QuerySet, dims: frozenset, *, day, agent, case_path: str, **special) -> QuerySet:
+    annotations = {"d_day": day, **_case_dims(case_path, dims)}
+    if "d_agent" in dims:
+        annotations["d_agent"] = agent
+    for alias, expr in special.items():
+        if alias in dims:
+            annotations[alias] = expr
+    return qs.annotate(**annotations)
+
+
+def src_attempts(d1: date, d2: date, dims: frozenset = ALL_DIMS) -> QuerySet:
+    """Contact attempts started in the days (a corrected attempt counts through its correction)."""
+    qs = ContactAttempt.objects.filter(_between("started_at", d1, d2)).filter(not_corrected())
+    return _with_dims(
+        qs, dims, day=TruncDate("started_at", tzinfo=bank_zone()), agent=F("agent_id"), case_path="case__"
+    )
+
+
+def src_refusals(d1: date, d2: date, dims: frozenset = ALL_DIMS) -> QuerySet:
+    qs = CaseEvent.objects.filter(_between("created_at", d1, d2), kind=EventKind.POLICY_REFUSED)
+    return _with_dims(
+        qs, dims, day=TruncDate("created_at", tzinfo=bank_zone()), agent=F("actor_id"), case_path="case__"
+    )
+
+
+def src_notes(d1: date, d2: date, dims: frozenset = ALL_DIMS) -> QuerySet:
+    qs = CaseEvent.objects.filter(_between("created_at", d1, d2), kind=EventKind.NOTE)
+    return _with_dims(
+        qs, dims, day=TruncDate("created_at", tzinfo=bank_zone()), agent=F("actor_id"), case_path="case__"
+    )
+
+
+def src_promises_made(d1: date, d2: date, dims: frozenset = ALL_DIMS) -> QuerySet:
+    qs = PromiseToPay.objects.filter(_between("created_at", d1, d2))
+    return _with_dims(
+        qs,
+        dims,
+        day=TruncDate("created_at", tzinfo=bank_zone()),
+        agent=F("created_by_id"),
+        case_path="case__",
+    )
+
+
+def src_promises_due(d1: date, d2: date, dims: frozenset = ALL_DIMS) -> QuerySet:
+    """Promises by their promised date; a promise replaced by another (cancelled) is left out."""
+    qs = (
+        PromiseToPay.objects.filter(due_date__gte=d1, due_date__lte=d2)
+        .exclude(status=PromiseStatus.CANCELLED)
+        .annotate(d_status=F("status"), paid_capped=Least("paid_amount", "amount"))
+    )
+    return _with_dims(qs, dims, day=F("due_date"), agent=F("created_by_id"), case_path="case__")
+
+
+def credited_agent():
+    """The agent a payment is credited to (see CollectionDaily)."""
+    window = ContactAttempt.objects.filter(
+        case_id=OuterRef("case_id"),
+        outcome__in=RIGHT_PARTY_OUTCOMES,
+        agent__isnull=False,
+        started_at__lte=OuterRef("paid_at"),
+        started_at__gte=OuterRef("paid_at") - timedelta(days=ATTRIBUTION_DAYS),
+    )
+    return Subquery(window.order_by("-started_at", "-id").values("agent_id")[:1], output_field=IntegerField())
+
+
+def src_payments(d1: date, d2: date, dims: frozenset = ALL_DIMS) -> QuerySet:
+    qs = Payment.objects.filter(_between("paid_at", d1, d2))
+    if "d_bucket" in dims:
+        qs = qs.annotate(d_month=_month("paid_at"))
+    return _with_dims(
+        qs,
+        dims - {"d_product", "d_jurisdiction", "d_bucket"},
+        day=TruncDate("paid_at", tzinfo=bank_zone()),
+        agent=credited_agent(),
+        case_path="case__",
+    ).annotate(
+        **{
+            alias: expr
+            for alias, expr in {
+                "d_product": F("account__product"),
+                "d_jurisdiction": F("account__cardholder__jurisdiction"),
+            }.items()
+            if alias in dims
+        },
+        **({"d_bucket": _bucket_then("account_id", "d_month")} if "d_bucket" in dims else {}),
+    )
+
+
+def src_cases_opened(d1: date, d2: date, dims: frozenset = ALL_DIMS) -> QuerySet:
+    qs = Case.objects.filter(_between("opened_at", d1, d2))
+    return _with_dims(
+        qs, dims, day=TruncDate("opened_at", tzinfo=bank_zone()), agent=F("assigned_agent_id"), case_path=""
+    )
+
+
+def src_cases_closed(d1: date, d2: date, dims: frozenset = ALL_DIMS) -> QuerySet:
+    qs = Case.objects.filter(_between("closed_at", d1, d2))
+    if "d_bucket" in dims:
+        qs = qs.annotate(d_month=_month("closed_at"))
+    qs = _with_dims(
+        qs,
+        dims - {"d_bucket"},
+        day=TruncDate("closed_at", tzinfo=bank_zone()),
+        agent=F("assigned_agent_id"),
+        case_path="",
+    )
+    return qs.annotate(d_bucket=_bucket_then("account_id", "d_month")) if "d_bucket" in dims else qs
+
+
+def src_referrals(d1: date, d2: date, dims: frozenset = ALL_DIMS) -> QuerySet:
+    qs = LegalReferral.objects.filter(_between("referred_at", d1, d2))
+    return _with_dims(
+        qs,
+        dims,
+        day=TruncDate("referred_at", tzinfo=bank_zone()),
+        agent=F("case__assigned_agent_id"),
+        case_path="case__",
+    )
+
+
+def src_plans_activated(d1: date, d2: date, dims: frozenset = ALL_DIMS) -> QuerySet:
+    from repayment_plans.models import RepaymentPlan
+
+    qs = RepaymentPlan.objects.filter(_between("activated_at", d1, d2))
+    return _with_dims(
+        qs,
+        dims,
+        day=TruncDate("activated_at", tzinfo=bank_zone()),
+        agent=F("proposed_by_id"),
+        case_path="case__",
+    )
+
+
+def src_plans_ended(d1: date, d2: date, dims: frozenset = ALL_DIMS) -> QuerySet:
+    from repayment_plans.models import PlanState, RepaymentPlan
+
+    qs = RepaymentPlan.objects.filter(
+        _between("ended_at", d1, d2), state__in=[PlanState.COMPLETED, PlanState.BROKEN]
+    )
+    return _with_dims(
+        qs, dims, day=TruncDate("ended_at", tzinfo=bank_zone()), agent=F("proposed_by_id"), case_path="case__"
+    )
+
+
+SOURCES: dict[str, Callable[..., QuerySet]] = {
+    "attempts": src_attempts,
+    "refusals": src_refusals,
+    "notes": src_notes,
+    "promises_made": src_promises_made,
+    "promises_due": src_promises_due,
+    "payments": src_payments,
+    "cases_opened": src_cases_opened,
+    "cases_closed": src_cases_closed,
+    "referrals": src_referrals,
+    "plans_activated": src_plans_activated,
+    "plans_ended": src_plans_ended,
+}
+
+
+# --- Tables -----------------------------------------------------------------------------------------
+
+AGENT = Q(agent__isnull=False)
+AGENT_CALL = AGENT & Q(channel__in=CALL_CHANNELS)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    source: str
+    sum_of: str = ""  # "" counts rows; else the field (or annotation) summed
+    q: Q = field(default_factory=Q)
+
+    def aggregate(self):
+        if self.sum_of:
+            return Coalesce(Sum(self.sum_of, filter=self.q or None), Value(0), output_field=self._output())
+        return Count("pk", filter=self.q or None)
+
+    def _output(self):
+        return (
+            IntegerField()
+            if self.sum_of == "duration_seconds"
+            else DecimalField(max_digits=16, decimal_places=2)
+        )
+
+
+@dataclass(frozen=True)
+class Table:
+    key: str
+    model: type
+    columns: tuple[Column, ...]
+    # Extra dimension alias -> (column, expression; None when the source annotates it already).
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def db_table(self) -> str:
+        return self.model._meta.db_table
+
+    def column(self, name: str) -> Column:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(name)
+
+    @property
+    def aliases(self) -> list[str]:
+        return [*DIMS, *self.extra, *(f"m_{c.name}" for c in self.columns)]
+
+
+TABLES: dict[str, Table] = {
+    "activity": Table(
+        "activity",
+        ActivityDaily,
+        (
+            Column("attempts", "attempts", q=AGENT),
+            Column("calls", "attempts", q=AGENT_CALL),
+            Column("answered", "attempts", q=AGENT & Q(outcome__in=ANSWERED_OUTCOMES)),
+            Column("rpc", "attempts", q=AGENT & Q(outcome__in=RIGHT_PARTY_OUTCOMES)),
+            Column("talk_seconds", "attempts", "duration_seconds", AGENT_CALL),
+            Column("handled_calls", "attempts", q=AGENT_CALL & Q(duration_seconds__gt=0)),
+            Column("overrides", "attempts", q=~Q(policy_override_reason="")),
+            Column("complaint_contacts", "attempts", q=complaint_q("notes")),
+            Column("refusals", "refusals"),
+            Column("complaint_notes", "notes", q=complaint_q("reason")),
+            Column("promises_made", "promises_made"),
+            Column("promised_amount", "promises_made", "amount"),
+        ),
+    ),
+    "promises": Table(
+        "promises",
+        PromiseDaily,
+        (
+            Column("promises", "promises_due"),
+            Column("amount", "promises_due", "amount"),
+            Column("paid_capped", "promises_due", "paid_capped"),
+        ),
+        extra={"d_status": ("status", None)},
+    ),
+    "collections": Table(
+        "collections",
+        CollectionDaily,
+        (Column("payments", "payments"), Column("amount", "payments", "amount")),
+    ),
+    "reasons": Table(
+        "reasons",
+        ReasonDaily,
+        (Column("rpc", "attempts", q=AGENT & Q(outcome__in=RIGHT_PARTY_OUTCOMES)),),
+        extra={"d_reason": ("reason", F("delinquency_reason"))},
+    ),
+    "flows": Table(
+        "flows",
+        CaseFlowDaily,
+        (
+            Column("opened", "cases_opened"),
+            Column("opened_balance", "cases_opened", "account__balance"),
+            Column("cured", "cases_closed", q=Q(resolution_reason__in=CURE_REASONS)),
+            Column(
+                "resolved_other",
+                "cases_closed",
+                q=Q(state=CaseState.RESOLVED) & ~Q(resolution_reason__in=CURE_REASONS),
+            ),
+            Column("written_off", "cases_closed", q=Q(state=CaseState.WRITTEN_OFF)),
+            Column("escalated", "referrals"),
+            Column("plans_activated", "plans_activated"),
+            Column("plans_completed", "plans_ended", q=Q(state="completed")),
+            Column("plans_broken", "plans_ended", q=Q(state="broken")),
+        ),
+    ),
+}
+# The distinct-account table has its own builder (see ReachDaily); its columns for `read`:
+REACH_ALIASES = [*DIMS, "d_scope", "d_series", "d_prev", "m_accounts"]
+
+
+def _quote(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def _sql(qs: QuerySet) -> tuple[str, tuple]:
+    sql, params = qs.query.sql_with_params()
+    return sql, tuple(params)
+
+
+def _project(qs: QuerySet, aliases: list[str]) -> tuple[str, tuple]:
+    """SELECT the aliases from a grouped source query, in order; an alias it lacks reads as 0 (a measure)
+    or NULL (a dimension)."""
+    sql, params = _sql(qs)
+    present = set(qs.query.annotation_select)
+    cols = []
+    for alias in aliases:
+        if alias in present:
+            cols.append(f"p.{_quote(alias)}")
+        elif alias.startswith("m_"):
+            cols.append(f"0 AS {_quote(alias)}")
+        else:
+            # Typed, so that a UNION of parts that all lack it still has the column's type.
+            kind = NULL_TYPES.get(alias, "varchar(24)")
+            cols.append(f"CAST(NULL AS {kind}) AS {_quote(alias)}")
+    return f"SELECT {', '.join(cols)} FROM ({sql}) p", params  # noqa: S608 - aliases are ours, values params
+
+
+def _extra_annotations(table: Table) -> dict:
+    return {alias: expr for alias, (_col, expr) in table.extra.items() if expr is not None}
+
+
+def _grouped(
+    table: Table, source: str, d1: date, d2: date, filters: Filters | None, dims: frozenset
+) -> QuerySet:
+    qs = SOURCES[source](d1, d2, dims)
+    if table.extra:
+        qs = qs.annotate(**_extra_annotations(table))
+    if filters is not None:
+        qs = qs.filter(filters.q())
+    columns = [c for c in table.columns if c.source == source]
+    keys = [d for d in DIMS if d in dims]
+    return (
+        qs.order_by().values(*keys, *table.extra).annotate(**{f"m_{c.name}": c.aggregate() for c in columns})
+    )
+
+
+def _grouped_select(
+    table: Table, d1: date, d2: date, filters: Filters | None = None, dims: frozenset = ALL_DIMS
+) -> tuple[str, tuple]:
+    """One row per dimension cell for the days, summed over the table's sources (the dimensions not in
+    `dims` are NULL or empty)."""
+    aliases = table.aliases
+    parts, params = [], []
+    for source in dict.fromkeys(c.source for c in table.columns):
+        sql, p = _project(_grouped(table, source, d1, d2, filters, dims), aliases)
+        parts.append(sql)
+        params.extend(p)
+    keys = [*DIMS, *table.extra]
+    select = [
+        f"COALESCE(u.{_quote(a)}, '') AS {_quote(a)}" if a in TEXT_DIMS else f"u.{_quote(a)}" for a in keys
+    ]
+    select += [f"SUM(u.{_quote(f'm_{c.name}')}) AS {_quote(f'm_{c.name}')}" for c in table.columns]
+    group = ", ".join(f"u.{_quote(a)}" for a in keys)
+    sql = f"SELECT {', '.join(select)} FROM ({' UNION ALL '.join(parts)}) u GROUP BY {group}"  # noqa: S608
+    return sql, tuple(params)
+
+
+def _table_columns(table: Table) -> list[str]:
+    return [
+        *(DIM_COLUMNS[a] for a in DIMS),
+        *(col for col, _expr in table.extra.values()),
+        *(c.name for c in table.columns),
+    ]
+
+
+def _reach_select(
+    d1: date,
+    d2: date,
+    filters: Filters | None = None,
+    dims: frozenset = REACH_LEVELS["bucket"],
+    scopes: tuple[str, ...] = ("case", "agent"),
+) -> tuple[str, tuple]:
+    """Reach rows for the days: accounts per (day, dims, scope, series, prev_day).
+
+    For each scope and series: the distinct (case[, agent], day) of the agents' attempts of the cases
+    touched in d1..d2, over the year before d1 as well; LAG over each case's (or case and agent's) days
+    gives the day before; the rows of d1..d2 are counted. One sort per part, no lookup per attempt."""
+    parts, params = [], []
+    touched = src_attempts(d1, d2, frozenset({"d_day"})).filter(agent__isnull=False)
+    lookback = d1 - timedelta(days=REACH_LOOKBACK_DAYS)
+    for scope in scopes:
+        for series in ("attempt", "rpc"):
+            days = src_attempts(lookback, d2, dims).filter(agent__isnull=False)
+            mine = touched
+            if series == "rpc":
+                days = days.filter(outcome__in=RIGHT_PARTY_OUTCOMES)
+                mine = mine.filter(outcome__in=RIGHT_PARTY_OUTCOMES)
+            days = days.filter(case_id__in=mine.values("case_id"))
+            if scope == "case":
+                days = days.annotate(d_agent=Cast(Value(None), IntegerField()))
+            elif "d_agent" not in dims:
+                days = days.annotate(d_agent=F("agent_id"))
+            if filters is not None:
+                days = days.filter(filters.q(skip=("d_agent",) if scope == "case" else ()))
+            keys = [d for d in DIMS if d in dims or d == "d_agent"]
+            days = days.order_by().values("case_id", *keys).distinct()
+            sql, p = _project(
+                days.annotate(d_scope=Value(scope), d_series=Value(series)), [*REACH_ALIASES[:-2]]
+            )
+            partition = "w.case_id" if scope == "case" else "w.case_id, w.d_agent"
+            sql = sql.replace("SELECT ", "SELECT p.case_id, ", 1)
+            parts.append(
+                f"SELECT v.*, 1 AS {_quote('m_accounts')} FROM ("  # noqa: S608
+                f"SELECT w.*, LAG(w.d_day) OVER (PARTITION BY {partition} ORDER BY w.d_day) AS d_prev "
+                f"FROM ({sql}) w) v WHERE v.d_day >= %s"
+            )
+            params.extend([*p, d1])
+    keys = REACH_ALIASES[:-1]
+    select = [
+        f"COALESCE(u.{_quote(a)}, '') AS {_quote(a)}" if a in TEXT_DIMS else f"u.{_quote(a)}" for a in keys
+    ]
+    group = ", ".join(f"u.{_quote(a)}" for a in keys)
+    sql = (
+        f"SELECT {', '.join(select)}, SUM(u.{_quote('m_accounts')}) AS {_quote('m_accounts')} "  # noqa: S608
+        f"FROM ({' UNION ALL '.join(parts)}) u GROUP BY {group}"
+    )
+    return sql, tuple(params)
+
+
+REACH_COLUMNS = [*(DIM_COLUMNS[a] for a in DIMS), "scope", "series", "prev_day", "accounts"]
+
+
+# --- Building ---------------------------------------------------------------------------------------
+
+
+def _insert(db_table: str, columns: list[str], select: tuple[str, tuple], level: str = "") -> int:
+    sql, params = select
+    if level:
+        columns = ["level", *columns]
+        sql = f"SELECT %s, z.* FROM ({sql}) z"  # noqa: S608
+        params = (level, *params)
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {_quote(db_table)} ({', '.join(map(_quote, columns))}) {sql}", params)
+        return cursor.rowcount
+
+
+def _roll_up(
+    db_table: str,
+    keep: frozenset,
+    extra_columns: list[str],
+    measures: list[str],
+    *,
+    source: str,
+    target: str,
+    d1: date,
+    d2: date,
+) -> int:
+    """Sum the `source` level rows of the days into `target` level rows that keep only `keep`."""
+    dim_cols = [DIM_COLUMNS[d] for d in DIMS]
+    select = []
+    for alias, col in zip(DIMS, dim_cols, strict=True):
+        if alias in keep:
+            select.append(_quote(col))
+        else:
+            select.append("''" if alias in TEXT_DIMS else "NULL")
+    group = [_quote(DIM_COLUMNS[d]) for d in DIMS if d in keep] + [_quote(c) for c in extra_columns]
+    extra = "".join(f"{_quote(c)}, " for c in extra_columns)
+    columns = ["level", *dim_cols, *extra_columns, *measures]
+    sql = (
+        f"INSERT INTO {_quote(db_table)} ({', '.join(map(_quote, columns))}) "  # noqa: S608
+        f"SELECT %s, {', '.join(select)}, {extra}"
+        f"{', '.join(f'SUM({_quote(m)})' for m in measures)} FROM {_quote(db_table)} "
+        f"WHERE level = %s AND day >= %s AND day <= %s GROUP BY {', '.join(group)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [target, source, d1, d2])
+        return cursor.rowcount
+
+
+def rebuild_days(d1: date, d2: date) -> dict[str, int]:
+    """Delete and rebuild every day-keyed rollup for the days d1..d2 (inclusive). One transaction."""
+    counts = {}
+    with transaction.atomic():
+        for table in TABLES.values():
+            table.model.objects.filter(day__gte=d1, day__lte=d2).delete()
+            counts[table.key] = _insert(
+                table.db_table, _table_columns(table), _grouped_select(table, d1, d2), level="full"
+            )
+            extra = [col for col, _expr in table.extra.values()]
+            measures = [c.name for c in table.columns]
+            for level in ("case", "agent"):
+                _roll_up(
+                    table.db_table, LEVELS[level], extra, measures, source="full", target=level, d1=d1, d2=d2
+                )
+        ReachDaily.objects.filter(day__gte=d1, day__lte=d2).delete()
+        counts["reach"] = _insert(
+            ReachDaily._meta.db_table, REACH_COLUMNS, _reach_select(d1, d2), level="bucket"
+        )
+        _roll_up(
+            ReachDaily._meta.db_table,
+            REACH_LEVELS["agent"],
+            ["scope", "series", "prev_day"],
+            ["accounts"],
+            source="bucket",
+            target="agent",
+            d1=d1,
+            d2=d2,
+        )
+        AgentDaily.objects.filter(day__gte=d1, day__lte=d2).delete()
+        counts["agents"] = _insert(
+            AgentDaily._meta.db_table,
+            ["day", "agent_id", "team_id", "active_slots", "first_at", "last_at"],
+            _agent_select(d1, d2),
+        )
+    return counts
+
+
+def _agent_query(d1: date, d2: date) -> QuerySet:
+    zone = bank_zone()
+    return (
+        src_attempts(d1, d2, frozenset({"d_day"}))
+        .filter(agent__isnull=False)
+        .annotate(
+            slot=ExtractHour("started_at", tzinfo=zone) * 4 + ExtractMinute("started_at", tzinfo=zone) / 15,
+            a_team=F("agent__team_id"),
+        )
+        .order_by()
+        .values("d_day", "agent_id", "a_team")
+        .annotate(
+            active_slots=Count("slot", distinct=True), first_at=Min("started_at"), last_at=Max("started_at")
+        )
+    )
+
+
+def _agent_select(d1: date, d2: date) -> tuple[str, tuple]:
+    sql, params = _sql(_agent_query(d1, d2))
+    cols = ["d_day", "agent_id", "a_team", "active_slots", "first_at", "last_at"]
+    return f"SELECT {', '.join('p.' + _quote(c) for c in cols)} FROM ({sql}) p", params  # noqa: S608
+
+
+def _money():
+    return DecimalField(max_digits=16, decimal_places=2)
+
+
+def snapshot_portfolio(day: date) -> int:
+    """PortfolioDaily for `day`: the open cases as they stand now (run by the nightly that closes `day`)."""
+    qs = (
+        Case.objects.filter(state__in=OPEN_STATES)
+        .annotate(
+            d_day=Value(day, output_field=DateField()), d_agent=F("assigned_agent_id"), **_case_dims("")
+        )
+        .order_by()
+        .values(*DIMS, "state")
+        .annotate(
+            m_cases=Count("pk"),
+            m_balance=Coalesce(Sum("account__balance"), Value(0), output_field=_money()),
+            m_overdue=Coalesce(Sum("account__overdue_amount"), Value(0), output_field=_money()),
+        )
+    )
+    sql, params = _sql(qs)
+    cols = [*DIMS, "state", "m_cases", "m_balance", "m_overdue"]
+    select = ", ".join(f"COALESCE(p.{_quote(c)}, '')" if c in TEXT_DIMS else f"p.{_quote(c)}" for c in cols)
+    with transaction.atomic():
+        PortfolioDaily.objects.filter(day=day).delete()
+        return _insert(
+            PortfolioDaily._meta.db_table,
+            [*(DIM_COLUMNS[a] for a in DIMS), "state", "cases", "balance", "overdue"],
+            (f"SELECT {select} FROM ({sql}) p", params),  # noqa: S608
+            level="full",
+        )
+
+
+def month_of(day: date) -> date:
+    return day.replace(day=1)
+
+
+def previous_month(month: date) -> date:
+    return (month - timedelta(days=1)).replace(day=1)
+
+
+def snapshot_month_end(month: date) -> int:
+    """AccountMonthEnd for `month`: every account's bucket now (the month's end, or so far)."""
+    a, ch = CreditAccount._meta.db_table, "collections_app_cardholder"
+    c, q = Case._meta.db_table, Queue._meta.db_table
+    sql = f"""
+        INSERT INTO {_quote(AccountMonthEnd._meta.db_table)}
+            (month, account_id, bucket, balance, team_id, queue_id, agent_id, product, jurisdiction)
+        SELECT %s, a.id, a.bucket, a.balance, q.team_id, c.queue_id, c.assigned_agent_id, a.product,
+               ch.jurisdiction
+        FROM {_quote(a)} a
+        JOIN {_quote(ch)} ch ON ch.id = a.cardholder_id
+        LEFT JOIN {_quote(c)} c ON c.account_id = a.id AND c.closed_at IS NULL
+        LEFT JOIN {_quote(q)} q ON q.id = c.queue_id
+    """  # noqa: S608 - table names from model metadata
+    with transaction.atomic():
+        AccountMonthEnd.objects.filter(month=month).delete()
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [month])
+            return cursor.rowcount
+
+
+def build_transitions(month: date) -> int:
+    """RollTransitionMonthly for `month`: bucket at the previous month's end -> bucket at this one's."""
+    table = _quote(AccountMonthEnd._meta.db_table)
+    sql = f"""
+        INSERT INTO {_quote(RollTransitionMonthly._meta.db_table)}
+            (month, team_id, queue_id, agent_id, product, jurisdiction, from_bucket, to_bucket,
+             accounts, balance)
+        SELECT %s, f.team_id, f.queue_id, f.agent_id, f.product, f.jurisdiction, f.bucket, t.bucket,
+               COUNT(*), SUM(f.balance)
+        FROM {table} f JOIN {table} t ON t.account_id = f.account_id AND t.month = %s
+        WHERE f.month = %s
+        GROUP BY f.team_id, f.queue_id, f.agent_id, f.product, f.jurisdiction, f.bucket, t.bucket
+    """  # noqa: S608 - table names from model metadata
+    with transaction.atomic():
+        RollTransitionMonthly.objects.filter(month=month).delete()
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [month, month, previous_month(month)])
+            return cursor.rowcount
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """What the rollups hold: `through` is the last day a read takes from them (today, when today's
+    intraday rows are fresh), `nightly` the last day of the nightly refresh, `today_as_of` the time of
+    the intraday rows in use (None: today is read live)."""
+
+    through: date | None
+    nightly: date | None
+    today_as_of: object = None
+    since: date | None = None
+
+
+def intraday_max_age() -> timedelta:
+    return timedelta(minutes=getattr(settings, "DASHBOARDS_INTRADAY_MAX_AGE_MINUTES", 15))
+
+
+def freshness(now=None) -> Freshness:
+    row = (
+        RollupWatermark.objects.filter(pk=1).values("since", "through", "intraday_day", "intraday_at").first()
+    )
+    if row is None:
+        return Freshness(None, None)
+    now = now or timezone.now()
+    through = row["through"]
+    today = bank_today(now)
+    if (
+        row["intraday_day"] == today
+        and through is not None
+        and through == today - timedelta(days=1)
+        and row["intraday_at"] is not None
+        and now - row["intraday_at"] <= intraday_max_age()
+    ):
+        return Freshness(today, through, row["intraday_at"], row["since"])
+    return Freshness(through, through, None, row["since"])
+
+
+def watermark(now=None) -> date | None:
+    """The last day reads take from the rollup tables (later days are computed live)."""
+    return freshness(now).through
+
+
+def _coverage(through) -> tuple[date | None, date | None]:
+    """(since, through) from a Freshness, or from a bare `through` date (then since is unknown: None)."""
+    if isinstance(through, Freshness):
+        return through.since, through.through
+    return None, through
+
+
+def refresh_today(*, now=None) -> dict:
+    """Roll up today so far (every few minutes, a beat task), so that reads of today sum a few rows
+    instead of the day's contact log, and snapshot the open cases (queue depths and aging "now").
+    Used only while the nightly refresh is up to yesterday and the rows are younger than
+    DASHBOARDS_INTRADAY_MAX_AGE_MINUTES; otherwise today is read live."""
+    now = now or timezone.now()
+    today = bank_today(now)
+    started = clock.monotonic()
+    with transaction.atomic():
+        mark = _lock_watermark()
+        counts = rebuild_days(today, today)
+        # The open cases as they stand (queue depths, aging): today's PortfolioDaily, replaced by the
+        # nightly snapshot of the day once it is over.
+        counts["portfolio"] = snapshot_portfolio(today)
+        mark.intraday_day, mark.intraday_at = today, now
+        mark.save(update_fields=["intraday_day", "intraday_at"])
+    counts["seconds"] = round(clock.monotonic() - started, 3)
+    return counts
+
+
+def refresh(*, as_of: date, days: int | None = None, snapshots: bool = True) -> dict:
+    """Rollups for business date `as_of`: rebuild the day-keyed tables for the REFRESH_DAYS days before it
+    (further back if earlier nights were missed, up to a year) and move the watermark to the day before;
+    with `snapshots`, also take the snapshots of that day (`refresh_snapshots`). Idempotent: a second
+    run rebuilds the same rows."""
+    started = clock.monotonic()
+    last = as_of - timedelta(days=1)
+    days = REFRESH_DAYS if days is None else days
+    first = last - timedelta(days=max(days, 1) - 1)
+    with transaction.atomic():
+        # The watermark row's lock serialises refreshes (a nightly one and the intraday one, or two
+        # workers): each deletes and re-inserts rows, which two at once would duplicate.
+        mark = _lock_watermark()
+        if mark.through is None:
+            # The first refresh rolls up the history too (a year at most; earlier days stay live).
+            first = min(first, max(earliest_day(last), last - timedelta(days=365)))
+        elif mark.through < first:
+            first = max(mark.through + timedelta(days=1), last - timedelta(days=365))
+        counts = rebuild_days(first, last)
+        if snapshots:
+            counts.update(_snapshots(last))
+        seconds = round(clock.monotonic() - started, 3)
+        if mark.since is None or first < mark.since:
+            mark.since = first
+        mark.through = max(filter(None, [mark.through, last]))
+        mark.refreshed_at = timezone.now()
+        mark.last_as_of = as_of
+        mark.last_counts = {**counts, "from": first.isoformat(), "to": last.isoformat()}
+        mark.last_seconds = seconds
+        mark.save()
+    logger.info("dashboards: rollups %s..%s in %.1fs %s", first, last, seconds, counts)
+    return {**counts, "from": first.isoformat(), "to": last.isoformat(), "seconds": seconds}
+
+
+def earliest_day(default: date) -> date:
+    """The first day any source has a fact on (each a MIN over an indexed column)."""
+    firsts = [
+        ContactAttempt.objects.order_by("started_at").values_list("started_at", flat=True).first(),
+        Case.objects.order_by("opened_at").values_list("opened_at", flat=True).first(),
+        Payment.objects.order_by("paid_at").values_list("paid_at", flat=True).first(),
+    ]
+    days = [timezone.localtime(moment, bank_zone()).date() for moment in firsts if moment is not None]
+    due = PromiseToPay.objects.order_by("due_date").values_list("due_date", flat=True).first()
+    if due is not None:
+        days.append(due)
+    return min([*days, default])
+
+
+def _snapshots(last: date) -> dict:
+    month = month_of(last)
+    return {
+        "portfolio": snapshot_portfolio(last),
+        "month_end": snapshot_month_end(month),
+        "transitions": build_transitions(month),
+    }
+
+
+def refresh_snapshots(*, as_of: date) -> dict:
+    """The stocks at the close of the day before `as_of` - the open cases (PortfolioDaily), every
+    account's bucket for that month's end (AccountMonthEnd) and the month's roll-rate transitions - taken
+    before the nightly pipeline moves days past due and buckets to `as_of`. Idempotent."""
+    with transaction.atomic():
+        _lock_watermark()
+        return _snapshots(as_of - timedelta(days=1))
+
+
+def _lock_watermark() -> RollupWatermark:
+    RollupWatermark.objects.get_or_create(pk=1)
+    return RollupWatermark.objects.select_for_update().get(pk=1)
+
+
+def nightly_snapshot_step(ctx) -> dict:
+    """collections_app.nightly step, FIRST in the pipeline: the day-end snapshots (ctx has `as_of`)."""
+    return refresh_snapshots(as_of=ctx.as_of)
+
+
+def nightly_step(ctx) -> dict:
+    """collections_app.nightly step, LAST in the pipeline (promises and plans are settled by then): the
+    day tables up to the day before `as_of` (ctx has `as_of`)."""
+    return refresh(as_of=ctx.as_of, snapshots=False)
+
+
+# --- Reading ----------------------------------------------------------------------------------------
+
+
+def _rollup_rows(
+    db_table: str, aliases: list[str], columns: list[str], d1: date, d2: date, filters: Filters, level: str
+):
+    where = ["level = %s", "day >= %s", "day <= %s"]
+    params: list = [level, d1, d2]
+    if filters.teams is not None:
+        if not filters.teams:
+            where.append("1 = 0")
+        else:
+            where.append(f"team_id IN ({', '.join(['%s'] * len(filters.teams))})")
+            params.extend(filters.teams)
+    for alias, value in filters.conditions().items():
+        where.append(f"{_quote(DIM_COLUMNS[alias])} = %s")
+        params.append(value)
+    select = ", ".join(
+        f"{_quote(col)} AS {_quote(alias)}" for alias, col in zip(aliases, columns, strict=True)
+    )
+    sql = f"SELECT {select} FROM {_quote(db_table)} WHERE {' AND '.join(where)}"  # noqa: S608
+    return sql, tuple(params)
+
+
+def _union(
+    table_key: str, d1: date, d2: date, filters: Filters, through, group: Iterable[str]
+) -> tuple[str, tuple]:
+    """Rows of `table_key` for d1..d2: rollup rows up to the watermark `through` (at the smallest level
+    that keeps the dimensions the read needs), live rows after it (joining only what those need)."""
+    needed = needed_dims(filters, group)
+    if table_key == "reach":
+        aliases, columns, db_table = REACH_ALIASES, REACH_COLUMNS, ReachDaily._meta.db_table
+        level = level_for(needed, REACH_LEVELS)
+        live_dims = REACH_LEVELS[level] if level else ALL_DIMS
+    else:
+        table = TABLES[table_key]
+        aliases, columns, db_table = table.aliases, _table_columns(table), table.db_table
+        level = level_for(needed)
+        live_dims = frozenset(needed | {"d_day"})
+    since, through = _coverage(through)
+    if level is None:  # a reach read on dimensions it does not keep: all live
+        since = through = None
+    segments = []  # (first day, last day, from the rollups?)
+    if through is None:
+        segments.append((d1, d2, False))
+    else:
+        start = d1 if since is None else max(d1, since)
+        if d1 < start:
+            segments.append((d1, min(d2, start - timedelta(days=1)), False))
+        if start <= min(d2, through):
+            segments.append((start, min(d2, through), True))
+        if through < d2:
+            segments.append((max(d1, through + timedelta(days=1)), d2, False))
+    parts, params = [], []
+    for first, last, rolled in segments:
+        if first > last:
+            continue
+        if rolled:
+            sql, p = _rollup_rows(db_table, aliases, columns, first, last, filters, level)
+        elif table_key == "reach":
+            # A read counts one scope (kpis.reach_where): per agent when it filters or groups on agents.
+            scope = "agent" if "d_agent" in needed else "case"
+            sql, p = _reach_select(first, last, filters, live_dims, scopes=(scope,))
+        else:
+            sql, p = _grouped_select(TABLES[table_key], first, last, filters, live_dims)
+        parts.append(sql)
+        params.extend(p)
+    return " UNION ALL ".join(parts), tuple(params)
+
+
+def read(
+    table_key: str,
+    filters: Filters,
+    d1: date,
+    d2: date,
+    *,
+    measures: dict[str, str],
+    group: tuple[str, ...] = (),
+    where: tuple[tuple[str, tuple], ...] = (),
+    through=...,
+) -> list[dict]:
+    """Aggregate a table over d1..d2 within `filters`. `measures`: output name -> SQL over the aliases
+    (e.g. "SUM(x.m_attempts)"); `group`: aliases to group by; `where`: extra (sql, params) conditions;
+    `through`: the watermark if the caller has read it already (one query saved per call)."""
+    if through is ...:
+        through = freshness()
+    union, params = _union(table_key, d1, d2, filters, through, group)
+    select = [f"x.{_quote(g)} AS {_quote(g)}" for g in group]
+    select += [f"{expr} AS {_quote(name)}" for name, expr in measures.items()]
+    sql = f"SELECT {', '.join(select)} FROM ({union}) x"  # noqa: S608
+    all_params = list(params)
+    if where:
+        sql += " WHERE " + " AND ".join(f"({w})" for w, _p in where)
+        for _w, p in where:
+            all_params.extend(p)
+    if group:
+        sql += " GROUP BY " + ", ".join(f"x.{_quote(g)}" for g in group)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, all_params)
+        names = [c[0] for c in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def today() -> date:
+    return bank_today()
