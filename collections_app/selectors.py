@@ -17,7 +17,6 @@ from collections_app.models import (
     Case,
     CaseEvent,
     CaseHold,
-    CaseState,
     ContactPoint,
     PromiseStatus,
     Queue,
@@ -193,6 +192,3 @@ def search_cases(user, query: str, *, limit: int = 50) -> list[Case]:
         holders = ContactPoint.objects.filter(kind="phone", value__endswith=query).values("cardholder_id")
         match |= Q(account__cardholder_id__in=holders)
     return list(scope.filter(match).order_by("-opened_at")[:limit])
-
-
-__all__ = ["CaseState", "case_page", "case_timeline", "my_work", "search_cases"]

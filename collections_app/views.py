@@ -14,7 +14,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -403,7 +402,3 @@ def case_release(request: HttpRequest, case_id: int) -> HttpResponse:
 def case_renew_lease(request: HttpRequest, case_id: int) -> HttpResponse:
     renewed = services.case_lease_renew(case_id=case_id, actor=request.user)
     return HttpResponse(status=204 if renewed else 409)
-
-
-def case_url(case) -> str:
-    return reverse("case_detail", args=[case.pk])
