@@ -3,7 +3,7 @@
     {"code": "...", "rule": "...", "message": "...", "details": {...},
      "field": "..." (validation), "allowed_from": "..." (contact policy)}
 
-Domain refusals (collections_app.exceptions.DomainError) keep their own `http_status`: 403 not allowed,
+Domain refusals (core.exceptions.DomainError) keep their own `http_status`: 403 not allowed,
 409 a conflict with the state or with another writer, 422 the contact policy or a business rule.
 DRF's own errors get the same envelope: 400 unreadable body, 401 no or bad credentials, 403, 404,
 405, 415, 422 for input that fails the serializer (code `validation_failed`, `details` per field),
@@ -18,7 +18,7 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from collections_app.exceptions import ConcurrentUpdate, DomainError, ValidationFailed
+from core.exceptions import ConcurrentUpdate, DomainError, ValidationFailed
 
 
 class PreconditionFailed(ConcurrentUpdate):

@@ -8,7 +8,7 @@ from django.db.models import Q
 from django_filters.fields import IsoDateTimeField
 
 from api.serializers import EARLIEST, LATEST, time_in_range
-from collections_app.messaging_models import MessageChannel, MessageStatus, Purpose
+from automation.models import NightlyRun, RunStatus
 from collections_app.models import (
     OPEN_STATES,
     Bucket,
@@ -20,17 +20,15 @@ from collections_app.models import (
     ContactAttempt,
     ContactPoint,
     CreditAccount,
-    EscalationRule,
     EventKind,
-    NightlyRun,
-    OutboundMessage,
     Outcome,
     Payment,
     Product,
     PromiseStatus,
     PromiseToPay,
 )
-from collections_app.nightly_models import RunStatus
+from escalation.models import EscalationRule
+from messaging.models import MessageChannel, MessageStatus, OutboundMessage, Purpose
 from repayment_plans.calculator import PlanKind
 from repayment_plans.models import PlanState, RepaymentPlan
 

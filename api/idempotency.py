@@ -26,7 +26,7 @@ from rest_framework.response import Response
 
 from api.errors import IdempotencyKeyInUse, IdempotencyKeyReused
 from api.models import IdempotencyKey
-from collections_app.exceptions import ValidationFailed
+from core.exceptions import ValidationFailed
 
 HEADER = "Idempotency-Key"
 # A reservation whose request died (worker killed) is taken over after this long.

@@ -14,8 +14,7 @@ from rest_framework import serializers
 
 from accounts.models import Role, User
 from accounts.permissions import capabilities_of
-from collections_app.masking import mask_address, mask_contact_value, mask_email, mask_national_id
-from collections_app.messaging import mask_recipient
+from automation.models import NightlyRun, NightlyStep
 from collections_app.models import (
     Cardholder,
     Case,
@@ -26,11 +25,7 @@ from collections_app.models import (
     ContactPoint,
     CreditAccount,
     DelinquencyReason,
-    EscalationRule,
     HoldReason,
-    NightlyRun,
-    NightlyStep,
-    OutboundMessage,
     Outcome,
     PartyRole,
     Payment,
@@ -39,6 +34,10 @@ from collections_app.models import (
     ResolutionReason,
 )
 from collections_app.services import REVEALABLE_FIELDS, USER_TRANSITIONS
+from core.masking import mask_address, mask_contact_value, mask_email, mask_national_id
+from escalation.models import EscalationRule
+from messaging.models import OutboundMessage
+from messaging.services import mask_recipient
 from repayment_plans.calculator import Frequency, PlanKind
 from repayment_plans.models import Installment, RepaymentPlan
 

@@ -34,7 +34,7 @@ SPECTACULAR_SETTINGS = {
         "EventKindEnum": "collections_app.models.EventKind",
         "ContactPointKindEnum": "collections_app.models.ContactPointKind",
         "ContactChannelEnum": "collections_app.models.Channel",
-        "MessageChannelEnum": "collections_app.messaging_models.MessageChannel",
+        "MessageChannelEnum": "messaging.models.MessageChannel",
         "RoleEnum": "accounts.models.Role",
     },
 }

@@ -46,9 +46,9 @@ from api.idempotency import idempotent
 from api.pagination import ApiCursorPagination, TimelinePagination
 from api.permissions import HasCapability, IsAdministrator
 from api.throttling import AuthThrottle, ImportThrottle, UserThrottle
-from collections_app import contact_rules, escalation, imports, services
+from automation.models import NightlyRun, NightlyStep
+from collections_app import services
 from collections_app.access import case_scope, cases_visible_to, get_case_for_user
-from collections_app.exceptions import ConcurrentUpdate, NotAllowed, ValidationFailed
 from collections_app.models import (
     Cardholder,
     Case,
@@ -56,15 +56,17 @@ from collections_app.models import (
     ContactAttempt,
     ContactPoint,
     CreditAccount,
-    EscalationRule,
-    NightlyRun,
-    NightlyStep,
-    OutboundMessage,
     Payment,
     PromiseStatus,
     PromiseToPay,
     Queue,
 )
+from collections_app.services import contactability
+from core.exceptions import ConcurrentUpdate, NotAllowed, ValidationFailed
+from escalation import services as escalation
+from escalation.models import EscalationRule
+from imports import services as imports
+from messaging.models import OutboundMessage
 from repayment_plans import services as plan_services
 from repayment_plans.models import Installment, RepaymentPlan
 from repayment_plans.selectors import plan_actions
@@ -718,7 +720,7 @@ class CaseCallbackView(CaseActionView):
         if isinstance(raw, str) and _has_offset(raw):
             return parsed
         naive = timezone.make_naive(parsed) if timezone.is_aware(parsed) else parsed
-        return naive.replace(tzinfo=zoneinfo.ZoneInfo(contact_rules.primary_zone(case)))
+        return naive.replace(tzinfo=zoneinfo.ZoneInfo(contactability.primary_zone(case)))
 
 
 def _has_offset(raw: str) -> bool:

@@ -11,8 +11,8 @@ from django.http import Http404
 
 from accounts.models import Role
 from accounts.permissions import Capability, has_capability
-from collections_app.exceptions import NotAllowed
 from collections_app.models import LEGAL_STATES, Case
+from core.exceptions import NotAllowed
 
 
 def case_scope(user) -> Q | None:

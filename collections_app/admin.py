@@ -7,30 +7,24 @@ their choices. Large lists skip the full count and estimate the unfiltered one (
 What the services own stays read-only here. A case's state and assignment, contacts, promises, payments,
 holds, legal referrals and the timeline are written by collections_app.services only, which check the
 rules and write the audit trail; the case list offers the transitions as actions that call those
-services, with a reason. Personal data is shown masked in lists (collections_app.masking).
+services, with a reason. Personal data is shown masked in lists (core.masking).
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
-from django.db import connection
 from django.db.models import Count, IntegerField, OuterRef, Prefetch, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.functional import cached_property
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Language
 from collections_app import services
-from collections_app.exceptions import DomainError
-from collections_app.masking import mask_contact_value, mask_national_id, mask_phone
 from collections_app.models import (
     OPEN_STATES,
     Bucket,
@@ -42,53 +36,19 @@ from collections_app.models import (
     ContactAttempt,
     ContactPoint,
     ContactPointKind,
-    ContactPolicy,
     CreditAccount,
-    LegalDecision,
-    LegalReferral,
     Payment,
     Product,
     PromiseToPay,
     Queue,
     ResolutionReason,
 )
+from contact_policy.models import ContactPolicy
+from core.admin_tools import LargeTablePaginator, ReadOnlyAdmin
+from core.exceptions import DomainError
+from core.masking import mask_contact_value, mask_national_id, mask_phone
 
 # --- Shared pieces ----------------------------------------------------------------------------------
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """For records that only services write (the history of a case): view, filter, search - no edits.
-    Corrections are new records made through the service, never edits here."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class LargeTablePaginator(Paginator):
-    """COUNT(*) over tens of millions of contacts or events takes seconds. Unfiltered, the page count
-    comes from PostgreSQL's row estimate (kept by autovacuum); filtered, it is counted."""
-
-    ESTIMATE_ABOVE = 100_000
-
-    @cached_property
-    def count(self) -> int:
-        queryset = self.object_list
-        if connection.vendor == "postgresql" and not queryset.query.where:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
-                    [queryset.model._meta.db_table],
-                )
-                row = cursor.fetchone()
-            if row and row[0] > self.ESTIMATE_ABOVE:
-                return int(row[0])
-        return super().count
 
 
 class LanguageFilter(admin.SimpleListFilter):
@@ -128,7 +88,7 @@ class AccountJurisdictionFilter(JurisdictionFilter):
     field_path = "cardholder__jurisdiction"
 
 
-def _case_link(case_id: int | None, reference: str):
+def case_admin_link(case_id: int | None, reference: str):
     if case_id is None:
         return "-"
     return format_html(
@@ -419,41 +379,6 @@ class QueueAdmin(admin.ModelAdmin):
         return "; ".join(parts) or _("everything")
 
 
-@admin.register(ContactPolicy)
-class ContactPolicyAdmin(admin.ModelAdmin):
-    list_display = [
-        "code",
-        "name",
-        "parent",
-        "window_start",
-        "window_end",
-        "max_calls_per_number_per_day",
-        "max_calls_per_debt_per_7_days",
-        "quiet_days_after_conversation",
-        "updated_at",
-    ]
-    list_select_related = ["parent"]
-    search_fields = ["code", "name"]
-    autocomplete_fields = ["parent"]
-    readonly_fields = ["rules_in_force", "updated_at"]
-
-    @admin.display(description=_("rules in force (this layer merged with its parents)"))
-    def rules_in_force(self, obj):
-        if obj is None or obj.pk is None:
-            return "-"
-        try:
-            rules = obj.to_rules()
-        except ValidationError as error:
-            return "; ".join(error.messages)
-        values = asdict(rules)
-        values["allowed_channels"] = ", ".join(sorted(values["allowed_channels"]))
-        values["fallback_time_zones"] = ", ".join(values["fallback_time_zones"])
-        return format_html(
-            "<table>{}</table>",
-            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", sorted(values.items())),
-        )
-
-
 # --- The case ----------------------------------------------------------------------------------------
 
 EVENTS_SHOWN = 50
@@ -535,23 +460,15 @@ class CaseActionForm(forms.Form):
 
 
 def case_action_run(action: CaseAction, *, case_id: int, actor, data: dict) -> None:
-    """One case, one service call: the same path as the case page and the API."""
-    if action.name == "approve_litigation":
-        # case_transition has no court reference to pass; legal_decide is the operation.
-        services.legal_decide(
-            case_id=case_id,
-            actor=actor,
-            decision=LegalDecision.LITIGATION,
-            note=data["reason"],
-            court_reference=data["court_reference"],
-        )
-        return
+    """One case, one service call: the same path as the case page and the API (legal transitions go to
+    legal.services through the kernel's transition handlers)."""
     services.case_transition(
         case_id=case_id,
         name=action.name,
         actor=actor,
         reason=data["reason"],
         resolution_reason=data.get("resolution_reason", ""),
+        court_reference=data.get("court_reference", ""),
     )
 
 
@@ -725,7 +642,7 @@ class CaseHistoryAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("case"), ordering="case__reference")
     def case_link(self, obj):
-        return _case_link(obj.case_id, obj.case.reference)
+        return case_admin_link(obj.case_id, obj.case.reference)
 
 
 @admin.register(CaseEvent)
@@ -789,7 +706,7 @@ class PaymentAdmin(CaseHistoryAdmin):
 
     @admin.display(description=_("case"), ordering="case__reference")
     def case_link(self, obj):
-        return _case_link(obj.case_id, obj.case.reference if obj.case_id else "")
+        return case_admin_link(obj.case_id, obj.case.reference if obj.case_id else "")
 
 
 @admin.register(CaseHold)
@@ -798,26 +715,3 @@ class CaseHoldAdmin(CaseHistoryAdmin):
     list_filter = ["reason", ("released_at", admin.EmptyFieldListFilter)]
     list_select_related = ["case", "opened_by", "released_by"]
     search_fields = ["=case__reference"]
-
-
-@admin.register(LegalReferral)
-class LegalReferralAdmin(CaseHistoryAdmin):
-    list_display = [
-        "case_link",
-        "decision",
-        "referred_at",
-        "referred_by",
-        "rule_name",
-        "reviewer",
-        "decided_at",
-        "court_reference",
-        "limitation_date",
-    ]
-    list_filter = ["decision", "rule_name"]
-    list_select_related = ["case", "referred_by", "reviewer"]
-    search_fields = ["=case__reference", "=court_reference"]
-    date_hierarchy = "referred_at"
-
-
-# Admin pages that live beside their feature; importing them registers them on the site.
-from collections_app import automation_admin, escalation_admin  # noqa: E402, F401, I001

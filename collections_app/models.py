@@ -4,8 +4,6 @@ Money is Decimal in the account's currency. Times are stored in UTC. Every chang
 through `collections_app.services`, which writes the `CaseEvent` timeline in the same transaction.
 """
 
-from decimal import Decimal
-
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -13,15 +11,13 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
-ZERO = Decimal("0.00")
-MONEY = {"max_digits": 14, "decimal_places": 2}
-
+from core.money import MONEY, ZERO
 
 # --- People -------------------------------------------------------------------------------------
 
 
 class Cardholder(models.Model):
-    """A person who owes the bank. Flags change what may be done (see collections_app.policy)."""
+    """A person who owes the bank. Flags change what may be done (see contact_policy.engine)."""
 
     external_ref = models.CharField(_("external reference"), max_length=64, unique=True)
     name = models.CharField(_("name"), max_length=200)
@@ -184,12 +180,12 @@ class CreditAccount(models.Model):
         return self.overdue_amount > 0 and self.first_missed_due_date is not None
 
 
-# --- Queues (criteria and ordering; see collections_app.queues) ----------------------------------
+# --- Queues (criteria and ordering; see collections_app.services.queues) ----------------------------------
 
 
 class Queue(models.Model):
     """A work queue. Open cases matching the criteria are placed in the queue with the lowest `order`
-    whose criteria they meet (set-based, collections_app.queues.place_cases_in_queues)."""
+    whose criteria they meet (set-based, collections_app.services.queues.place_cases_in_queues)."""
 
     name = models.CharField(_("name"), max_length=100, unique=True)
     order = models.PositiveIntegerField(_("order"), default=100, help_text=_("Lower is evaluated first."))
@@ -249,6 +245,32 @@ class ResolutionReason(models.TextChoices):
     DECEASED = "deceased", _("Deceased")
     BANKRUPTCY = "bankruptcy", _("Bankruptcy discharge")
     LIMITATION_EXPIRED = "limitation_expired", _("Limitation period expired")
+
+
+# Transitions a person may ask for by name (API "transition" endpoint, case page buttons, admin actions).
+# The rest happen as a consequence of an operation (a promise, a payment, a plan) or of a nightly check.
+USER_TRANSITIONS = frozenset(
+    {
+        "start_work",
+        "release_hold",
+        "escalate_to_legal",
+        "return_from_legal",
+        "approve_litigation",
+        "resolve",
+        "write_off",
+    }
+)
+
+# What a transition changes besides the state, written once: the transition methods below apply it to
+# one case, collections_app.services.kernel.bulk_transition to many in SQL.
+INCREMENT = object()  # the column goes up by one
+NOW = object()  # the column takes the time of the transition
+TRANSITION_EFFECTS: dict[str, dict[str, object]] = {
+    "break_promise": {"broken_promise_count": INCREMENT},
+    "break_plan": {"broken_plan_count": INCREMENT},
+    "resolve": {"closed_at": NOW},
+    "write_off": {"closed_at": NOW},
+}
 
 
 # Transition permissions: pure predicates of (case, user); user None is the system (nightly jobs,
@@ -372,7 +394,15 @@ class Case(ConcurrentTransitionMixin, models.Model):
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
 
-    # Transition methods change fields only; services write the event and save.
+    def _take_effects(self, name: str) -> None:
+        now = timezone.now()
+        for field_name, value in TRANSITION_EFFECTS[name].items():
+            if value is INCREMENT:
+                setattr(self, field_name, getattr(self, field_name) + 1)
+            else:
+                setattr(self, field_name, now if value is NOW else value)
+
+    # Transition methods change fields only; collections_app.services.kernel writes the event and saves.
     @transition(field=state, source=CaseState.NEW, target=CaseState.IN_PROGRESS, permission=_worker)
     def start_work(self):
         pass
@@ -388,7 +418,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
 
     @transition(field=state, source=CaseState.PROMISED, target=CaseState.IN_PROGRESS, permission=_system_only)
     def break_promise(self):
-        self.broken_promise_count += 1
+        self._take_effects("break_promise")
 
     @transition(field=state, source=CaseState.PROMISED, target=CaseState.IN_PROGRESS, permission=_system_only)
     def keep_promise(self):
@@ -409,7 +439,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
 
     @transition(field=state, source=CaseState.ON_PLAN, target=CaseState.IN_PROGRESS, permission=_worker)
     def break_plan(self):
-        self.broken_plan_count += 1
+        self._take_effects("break_plan")
 
     @transition(
         field=state,
@@ -444,11 +474,11 @@ class Case(ConcurrentTransitionMixin, models.Model):
 
     @transition(field=state, source=list(OPEN_STATES), target=CaseState.RESOLVED, permission=_resolver)
     def resolve(self):
-        self.closed_at = timezone.now()
+        self._take_effects("resolve")
 
     @transition(field=state, source=list(OPEN_STATES), target=CaseState.WRITTEN_OFF, permission=_writer_off)
     def write_off(self):
-        self.closed_at = timezone.now()
+        self._take_effects("write_off")
 
 
 class HoldReason(models.TextChoices):
@@ -722,76 +752,3 @@ class CaseEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.created_at:%Y-%m-%d %H:%M}"
-
-
-class LegalDecision(models.TextChoices):
-    PENDING = "pending", _("Pending review")
-    LITIGATION = "litigation", _("Litigation approved")
-    RETURNED = "returned", _("Returned to collections")
-    SETTLEMENT = "settlement", _("Settlement proposed")
-    WRITE_OFF = "write_off", _("Written off")
-
-
-class LegalReferral(models.Model):
-    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="legal_referrals")
-    reason = models.TextField(_("reason"))
-    rule_name = models.CharField(_("escalation rule"), max_length=100, blank=True)
-    # The rule that referred the case (None: a person did). rule_name keeps the name it had then.
-    rule = models.ForeignKey(
-        "collections_app.EscalationRule",
-        verbose_name=_("rule"),
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="referrals",
-    )
-    # The limitation date as computed at referral (collections_app.legal.limitation_for), for the record.
-    limitation_date = models.DateField(_("limitation date at referral"), null=True, blank=True)
-    referred_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    referred_at = models.DateTimeField(_("referred"), default=timezone.now)
-    reviewer = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="legal_reviews",
-    )
-    decision = models.CharField(
-        _("decision"), max_length=12, choices=LegalDecision.choices, default=LegalDecision.PENDING
-    )
-    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
-    decision_note = models.TextField(_("decision note"), blank=True)
-    court_reference = models.CharField(_("court or agency reference"), max_length=100, blank=True)
-
-    class Meta:
-        verbose_name = _("legal referral")
-        verbose_name_plural = _("legal referrals")
-        constraints = [
-            models.UniqueConstraint(
-                fields=["case"], condition=Q(decision="pending"), name="one_pending_referral_per_case"
-            ),
-            models.CheckConstraint(
-                condition=Q(decision__in=LegalDecision.values), name="referral_decision_valid"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.case_id} {self.get_decision_display()}"
-
-
-# Escalation rules live beside their field catalogue; imported here so Django registers them.
-from collections_app.escalation_models import EscalationFiring, EscalationRule  # noqa: E402, F401
-
-# Stored contact policies live beside the pure rules engine; imported here so Django registers them.
-from collections_app.policy_models import ContactPolicy  # noqa: E402, F401
-
-# isort: split
-# Nightly run records and reminders (collections_app.nightly, collections_app.messaging).
-from collections_app.messaging_models import (  # noqa: E402, F401
-    BannedPhrase,
-    MessageTemplate,
-    OutboundMessage,
-)
-from collections_app.nightly_models import NightlyRun, NightlyStep  # noqa: E402, F401

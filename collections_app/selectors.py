@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
-from collections_app import contact_rules
 from collections_app.access import cases_visible_to
 from collections_app.models import (
     OPEN_STATES,
@@ -21,7 +20,7 @@ from collections_app.models import (
     PromiseStatus,
     Queue,
 )
-from collections_app.services import CLAIMABLE_STATES, agent_queue_ids
+from collections_app.services import CLAIMABLE_STATES, agent_queue_ids, contactability
 
 CALLBACK_GRACE = timedelta(minutes=15)  # a callback later than this is overdue
 TIMELINE_PAGE_SIZE = 25
@@ -108,7 +107,7 @@ def passed_over_summary(queue_ids: list[int], *, now: datetime) -> dict[str, int
     summary["callback_later"] = claimable.filter(next_action_at__gt=now).count()
     summary["leased"] = claimable.filter(lease_expires_at__gte=now).count()
     summary.update(
-        contact_rules.blocked_counts(
+        contactability.blocked_counts(
             claimable.filter(Q(next_action_at__isnull=True) | Q(next_action_at__lte=now)), now=now
         )
     )

@@ -20,10 +20,9 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.permissions import Capability, capability_required, has_capability
-from collections_app import contact_rules, queues, selectors, services
+from collections_app import selectors, services
 from collections_app.access import get_case_for_user
 from collections_app.delinquency import RiskClass, risk_class_cn
-from collections_app.exceptions import DomainError, NotAllowed
 from collections_app.forms import (
     CallbackForm,
     ContactForm,
@@ -34,8 +33,10 @@ from collections_app.forms import (
     ReleaseHoldForm,
     TransitionForm,
 )
-from collections_app.masking import mask_contact_value, mask_national_id
 from collections_app.models import Queue, ResolutionReason
+from collections_app.services import contactability, queues
+from core.exceptions import DomainError, NotAllowed
+from core.masking import mask_contact_value, mask_national_id
 from repayment_plans.selectors import plan_for_case
 
 PASSED_OVER_LABELS = {
@@ -139,7 +140,7 @@ def _case_context(
     now = timezone.now()
     page_no = _int(request.GET.get("page"), 1)
     data = selectors.case_page(case, page=page_no)
-    compliance = contact_rules.compliance_status(case=case, contact_points=data.contact_points, now=now)
+    compliance = contactability.compliance_status(case=case, contact_points=data.contact_points, now=now)
     for point in data.contact_points:
         point.masked = mask_contact_value(point.kind, point.value)
     points = [
@@ -281,7 +282,7 @@ def case_schedule_callback(request: HttpRequest, case_id: int) -> HttpResponse:
 
     def action(data):
         # The form speaks the cardholder's local time; store the instant.
-        zone = contact_rules.primary_zone(case)
+        zone = contactability.primary_zone(case)
         naive = timezone.make_naive(data["at"]) if timezone.is_aware(data["at"]) else data["at"]
         at = datetime.combine(naive.date(), naive.time(), tzinfo=zoneinfo.ZoneInfo(zone))
         services.callback_schedule(case_id=case_id, actor=request.user, at=at, note=data["note"])

@@ -46,11 +46,19 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_fsm",
+    # Domain apps, lowest layer first (the import contracts in pyproject.toml hold this order).
     "accounts",
+    "contact_policy",
     "collections_app",
     "repayment_plans",
-    "api",
+    "legal",
+    "escalation",
+    "messaging",
+    "imports",
     "dashboards",
+    "automation",
+    "api",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -227,7 +235,7 @@ COLLECTIONS_PROMISE_GRACE_DAYS = env_int("COLLECTIONS_PROMISE_GRACE_DAYS", 1)
 # Days an installment may stay short after its due date before the plan is broken.
 COLLECTIONS_PLAN_GRACE_DAYS = env_int("COLLECTIONS_PLAN_GRACE_DAYS", 3)
 COLLECTIONS_LEASE_MINUTES = env_int("COLLECTIONS_LEASE_MINUTES", 15)
-# Legal review (collections_app.legal): the limitation period in years (restarted by each proven demand
+# Legal review (legal.services): the limitation period in years (restarted by each proven demand
 # or payment) and the principal above which a malicious-overdraft referral may be considered.
 COLLECTIONS_LIMITATION_YEARS = env_int("COLLECTIONS_LIMITATION_YEARS", 3)
 COLLECTIONS_MALICIOUS_OVERDRAFT_THRESHOLD = Decimal(
@@ -236,8 +244,8 @@ COLLECTIONS_MALICIOUS_OVERDRAFT_THRESHOLD = Decimal(
 
 # --- Automation (docs/automation.md) ------------------------------------------------------------
 CELERY_TASK_ROUTES = {
-    "collections_app.tasks.nightly_*": {"queue": "nightly"},
-    "collections_app.tasks.message*": {"queue": "messages"},
+    "automation.tasks.nightly_*": {"queue": "nightly"},
+    "automation.tasks.message*": {"queue": "messages"},
 }
 COLLECTIONS_NIGHTLY_AT = env_str("COLLECTIONS_NIGHTLY_AT", "01:30")
 COLLECTIONS_NIGHTLY_STALE_SECONDS = env_int("COLLECTIONS_NIGHTLY_STALE_SECONDS", 300)

@@ -10,7 +10,7 @@ urlpatterns = [
     path("api/", include("api.urls")),
     path("plans/", include("repayment_plans.urls")),
     path("dashboards/", include("dashboards.urls")),
-    path("legal/", include("collections_app.legal_urls")),
-    path("automation/", include("collections_app.automation_urls")),
+    path("legal/", include("legal.urls")),
+    path("automation/", include("automation.urls")),
     path("", include("collections_app.urls")),
 ]

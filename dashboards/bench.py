@@ -23,8 +23,9 @@ from django.utils import timezone
 
 from accounts.models import Role, Team, User
 from collections_app.models import Case, ContactAttempt, Queue
+from core.clock import bank_today, day_start
 from dashboards import kpis, rollups, selectors
-from dashboards.scope import Filters, Period, bank_today, day_start
+from dashboards.scope import Filters, Period
 
 TEAMS = 10
 AGENTS_PER_TEAM = 20

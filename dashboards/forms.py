@@ -57,7 +57,7 @@ class DashboardFilterForm(forms.Form):
 
     def __init__(self, data=None, *, user, **kwargs):
         super().__init__(data, **kwargs)
-        from collections_app.policy_models import ContactPolicy
+        from contact_policy.models import ContactPolicy
 
         self.user = user
         reach = teams_for(user)

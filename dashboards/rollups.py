@@ -68,13 +68,13 @@ from collections_app.models import (
     ContactAttempt,
     CreditAccount,
     EventKind,
-    LegalReferral,
     Payment,
     PromiseStatus,
     PromiseToPay,
     Queue,
     ResolutionReason,
 )
+from core.clock import bank_today, bank_zone, day_start
 from dashboards.models import (
     AccountMonthEnd,
     ActivityDaily,
@@ -88,7 +88,8 @@ from dashboards.models import (
     RollTransitionMonthly,
     RollupWatermark,
 )
-from dashboards.scope import Filters, bank_today, bank_zone, day_start
+from dashboards.scope import Filters
+from legal.models import LegalReferral
 
 logger = logging.getLogger(__name__)
 
@@ -930,12 +931,12 @@ def _lock_watermark() -> RollupWatermark:
 
 
 def nightly_snapshot_step(ctx) -> dict:
-    """collections_app.nightly step, FIRST in the pipeline: the day-end snapshots (ctx has `as_of`)."""
+    """automation.pipeline step, FIRST in the pipeline: the day-end snapshots (ctx has `as_of`)."""
     return refresh_snapshots(as_of=ctx.as_of)
 
 
 def nightly_step(ctx) -> dict:
-    """collections_app.nightly step, LAST in the pipeline (promises and plans are settled by then): the
+    """automation.pipeline step, LAST in the pipeline (promises and plans are settled by then): the
     day tables up to the day before `as_of` (ctx has `as_of`)."""
     return refresh(as_of=ctx.as_of, snapshots=False)
 

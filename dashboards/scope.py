@@ -7,31 +7,14 @@ scopes cases); an admin sees every team and may choose one. Filters narrow that 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, timedelta
 
-from django.conf import settings
 from django.db.models import Q
 
 from accounts.models import Role, Team
+from core.clock import day_start
 
 MAX_PERIOD_DAYS = 366  # the distinct-account rollup (ReachDaily) looks back one year at most
-
-
-def bank_zone() -> ZoneInfo:
-    """Days are the bank's days (settings.TIME_ZONE), whoever looks: a figure must not move with the
-    viewer's time zone."""
-    return ZoneInfo(settings.TIME_ZONE)
-
-
-def day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=bank_zone())
-
-
-def bank_today(now: datetime | None = None) -> date:
-    from django.utils import timezone
-
-    return timezone.localtime(now or timezone.now(), bank_zone()).date()
 
 
 @dataclass(frozen=True)

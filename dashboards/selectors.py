@@ -25,13 +25,13 @@ from collections_app.models import (
     ContactAttempt,
     CreditAccount,
     EventKind,
-    LegalDecision,
-    LegalReferral,
     Queue,
 )
+from core.clock import bank_date, bank_today, day_start
 from dashboards import kpis, rollups
 from dashboards.models import AccountMonthEnd, AgentDaily, AgentStatus, Availability, PortfolioDaily
-from dashboards.scope import Filters, Period, bank_today, day_start
+from dashboards.scope import Filters, Period
+from legal.models import LegalDecision, LegalReferral
 
 User = get_user_model()
 
@@ -268,7 +268,7 @@ def inbox_escalations(user, filters: Filters) -> list[CaseEvent]:
 def inbox_override_requests(user, filters: Filters, *, now: datetime) -> list[CaseEvent]:
     """Refusals that a supervisor may override (a frequency limit, and nothing else failing), logged by
     an agent in the last day, not yet overridden on that case since, nor answered."""
-    from collections_app.policy import OVERRIDABLE_RULES
+    from contact_policy.engine import OVERRIDABLE_RULES
 
     overridable = [str(r) for r in OVERRIDABLE_RULES]
     overridden_since = CaseEvent.objects.filter(
@@ -635,7 +635,7 @@ def _band(days: int) -> int:
 def legal_dashboard(
     user, filters: Filters, period: Period, *, as_of: date, horizon_days: int = 90
 ) -> LegalDashboard:
-    from collections_app import legal
+    from legal import services as legal
 
     cases = cases_visible_to(user, Case.objects.filter(case_q(filters.without("bucket", "agent"))))
     pending = LegalReferral.objects.filter(
@@ -643,7 +643,7 @@ def legal_dashboard(
     ).values_list("rule_name", "referred_at")
     table: dict[str, list[int]] = {}
     for rule_name, referred_at in pending:
-        days = (as_of - legal.bank_date(referred_at)).days
+        days = (as_of - bank_date(referred_at)).days
         table.setdefault(rule_name or "", [0] * len(AGE_BANDS))[_band(days)] += 1
     by_reason = [
         {"reason": reason, "counts": counts, "total": sum(counts)}

@@ -15,9 +15,10 @@ from django.db import IntegrityError, transaction
 from accounts.permissions import Capability, has_capability
 from collections_app import services
 from collections_app.access import ensure_can_act
-from collections_app.exceptions import InvalidTransition, NotAllowed, ValidationFailed
 from collections_app.models import CaseEvent, EventKind
+from core.exceptions import InvalidTransition, NotAllowed, ValidationFailed
 from dashboards.models import InboxClosure, InboxDecision
+from legal.services import legal_refer
 
 INBOX_KINDS = (EventKind.ESCALATION_REQUESTED, EventKind.POLICY_REFUSED)
 # Timeline texts are written in English, like every service's (the page translates the event kind).
@@ -45,7 +46,7 @@ def _close(event: CaseEvent, *, actor, decision: str, note: str) -> InboxClosure
 
 
 def inbox_escalate(*, event_id: int, actor, reason: str) -> InboxClosure:
-    """Grant an escalation request: the case goes to legal review (services.case_escalate_to_legal,
+    """Grant an escalation request: the case goes to legal review (legal.services.legal_refer,
     which writes the ESCALATED event and the referral) and the request leaves the inbox."""
     event = _inbox_event(event_id, actor)
     if event.kind != EventKind.ESCALATION_REQUESTED:
@@ -54,7 +55,7 @@ def inbox_escalate(*, event_id: int, actor, reason: str) -> InboxClosure:
         )
     reason = (reason or "").strip() or event.reason
     with transaction.atomic():
-        services.case_escalate_to_legal(case_id=event.case_id, actor=actor, reason=reason)
+        legal_refer(case_id=event.case_id, actor=actor, reason=reason)
         return _close(event, actor=actor, decision=InboxDecision.ESCALATED, note=reason)
 
 
@@ -68,7 +69,7 @@ def inbox_close(*, event_id: int, actor, decision: str, note: str) -> InboxClosu
         raise ValidationFailed("Say why the request is declined.", field="note", rule="reason_required")
     event = _inbox_event(event_id, actor)
     with transaction.atomic():
-        case = services._lock_case(event.case_id)
+        case = services.lock_case(event.case_id)
         closure = _close(event, actor=actor, decision=decision, note=note)
         label = "Escalation request" if event.kind == EventKind.ESCALATION_REQUESTED else "Refused contact"
         services.event_write(

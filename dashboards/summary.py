@@ -1,5 +1,5 @@
 """The daily summary e-mailed to each supervisor: yesterday's figures of their team and what waits for
-them, in their language, through the e-mail provider of collections_app.messaging (the file outbox by
+them, in their language, through the e-mail provider of messaging.services (the file outbox by
 default, SMTP when COLLECTIONS_EMAIL_PROVIDER=smtp).
 
 One DailySummary row per supervisor and day is claimed before the provider is called, so a retried task
@@ -19,11 +19,11 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.models import Role, User
-from collections_app import messaging
-from collections_app.messaging_models import MessageChannel
 from dashboards import kpis, selectors
 from dashboards.models import DailySummary, SummaryStatus
 from dashboards.scope import Filters, Period, teams_for
+from messaging import services as messaging
+from messaging.models import MessageChannel
 
 logger = logging.getLogger(__name__)
 

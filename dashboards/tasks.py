@@ -10,9 +10,9 @@ from datetime import date, timedelta
 
 from celery import shared_task
 
-from collections_app import messaging
+from core.clock import bank_today
 from dashboards import rollups, summary
-from dashboards.scope import bank_today
+from messaging import services as messaging
 
 DAILY_SUMMARY_TASK = "dashboards.tasks.daily_summaries"
 

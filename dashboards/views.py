@@ -2,7 +2,7 @@
 
 Pages are GET views that render the full page or, for an HTMX request, the fragment that changed; every
 table has a CSV twin at the same URL with ?export=<table>. Actions are POST views that call one service
-(collections_app.team, dashboards.services) and go back where they came from with a message."""
+(dashboards.team, dashboards.services) and go back where they came from with a message."""
 
 from __future__ import annotations
 
@@ -23,10 +23,10 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.permissions import Capability, capability_required, has_capability
-from collections_app import team
 from collections_app.access import get_case_for_user
-from collections_app.exceptions import DomainError, NotAllowed
-from dashboards import kpis, rollups, selectors, services
+from core.clock import bank_today
+from core.exceptions import DomainError, NotAllowed
+from dashboards import kpis, rollups, selectors, services, team
 from dashboards.forms import (
     AgentSettingsForm,
     BulkReassignForm,
@@ -35,7 +35,7 @@ from dashboards.forms import (
     ReassignForm,
 )
 from dashboards.models import AgentStatus, Availability
-from dashboards.scope import Filters, Period, bank_today, teams_for
+from dashboards.scope import Filters, Period, teams_for
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 AGENT_COLUMN_LABELS = [

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from collections_app.models import ZERO, Case, EventKind, Payment
+from collections_app.models import Case, EventKind, Payment
 from collections_app.services import event_write
+from core.money import ZERO
 from repayment_plans.models import Installment, InstallmentStatus, PlanAllocation, PlanState, RepaymentPlan
 from repayment_plans.services import plan_complete
 

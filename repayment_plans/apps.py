@@ -5,3 +5,13 @@ from django.utils.translation import gettext_lazy as _
 class RepaymentPlansConfig(AppConfig):
     name = "repayment_plans"
     verbose_name = _("Repayment plans")
+
+    def ready(self) -> None:
+        # The case kernel calls these inside its own transaction; it does not import this app (the
+        # dependencies point one way: repayment_plans -> collections_app).
+        from collections_app.services import kernel
+        from repayment_plans.allocation import allocate_payment_to_plan
+        from repayment_plans.services import plans_cancel_for_closed_case
+
+        kernel.on_payment_recorded(allocate_payment_to_plan)
+        kernel.on_case_closed(plans_cancel_for_closed_case)

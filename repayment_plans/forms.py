@@ -10,7 +10,8 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from collections_app.models import ZERO, Case
+from collections_app.models import Case
+from core.money import ZERO
 from repayment_plans.calculator import Frequency, PlanKind
 from repayment_plans.services import MAX_INSTALLMENTS, PlanInput
 

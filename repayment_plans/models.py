@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
 from accounts.models import Role
-from collections_app.models import MONEY, ZERO
+from core.money import MONEY, ZERO
 from repayment_plans.calculator import (
     PERSONALISED_MAX_TERM_MONTHS,
     Frequency,

@@ -1,12 +1,12 @@
 """Operations on repayment plans: the one entry point for pages, API, admin actions, commands and tasks.
 
 Every function is keyword-only with an explicit `actor` (None = the system). It locks the case first
-(`collections_app.services._lock_case`) and then the plan - always in that order, so a payment, a page
+(`collections_app.services.lock_case`) and then the plan - always in that order, so a payment, a page
 and the nightly check queue up behind one another instead of deadlocking - checks the actor's reach, runs
 the plan's state machine, and writes the case timeline (`CaseEvent` kind "plan", details
 `{"plan", "action", "from", "to", ...}`) in the same transaction. Case transitions (`start_plan`,
-`resolve`, `end_plan`) go through `collections_app.services._apply_transition` and write their own
-event. Refusals are `collections_app.exceptions`.
+`resolve`, `end_plan`) go through `collections_app.services.transition` and write their own
+event. Refusals are `core.exceptions`.
 
 Cancelling an active plan needs the case transition `end_plan` (on_plan -> in_progress, not counted as a
 broken plan); until collections_app declares it, that one operation is refused with a clear message.
@@ -28,10 +28,8 @@ from django_fsm import can_proceed, has_transition_perm
 from accounts.models import Role
 from accounts.permissions import Capability, has_capability
 from collections_app.access import can_see_case, ensure_can_act
-from collections_app.exceptions import InvalidTransition, NotAllowed, ValidationFailed
 from collections_app.models import (
     OPEN_STATES,
-    ZERO,
     Case,
     CaseEvent,
     CaseState,
@@ -39,7 +37,9 @@ from collections_app.models import (
     PromiseStatus,
     ResolutionReason,
 )
-from collections_app.services import _apply_transition, _lock_case, _start_work_if_new, event_write
+from collections_app.services import event_write, lock_case, start_work_if_new, transition
+from core.exceptions import InvalidTransition, NotAllowed, ValidationFailed
+from core.money import ZERO
 from repayment_plans.calculator import (
     Frequency,
     PlanInputError,
@@ -269,7 +269,7 @@ def _lock_plan(plan_id: int) -> tuple[RepaymentPlan, Case]:
     case_id = RepaymentPlan.objects.filter(pk=plan_id).values_list("case_id", flat=True).first()
     if case_id is None:
         raise ValidationFailed("No such repayment plan.", field="plan", rule="no_such_plan")
-    case = _lock_case(case_id)
+    case = lock_case(case_id)
     plan = RepaymentPlan.objects.select_for_update().get(pk=plan_id)
     plan.case = case
     return plan, case
@@ -406,7 +406,7 @@ def _propose(
     quote = _quote(case=case, actor=actor, data=data, today=today)
     if not quote.approvable:
         raise _limit_failed(quote.beyond_every_limit[0])
-    _start_work_if_new(case, actor=actor)  # negotiating a plan is working the case
+    start_work_if_new(case, actor=actor)  # negotiating a plan is working the case
     plan = _create_plan(case=case, actor=actor, quote=quote, reason=reason, counter_to=counter_to)
     details = _terms_details(plan)
     if counter_to is not None:
@@ -437,7 +437,7 @@ def _activate_case(plan: RepaymentPlan, case: Case, *, actor) -> None:
         case.promises.filter(pk__in=replaced).update(
             status=PromiseStatus.CANCELLED, settled_at=timezone.now()
         )
-    _apply_transition(
+    transition(
         case,
         "start_plan",
         actor=actor,
@@ -492,7 +492,7 @@ def plan_propose(
         raise NotAllowed("Your role may not propose repayment plans.", rule="work_cases")
     today = today or timezone.localdate()
     with transaction.atomic():
-        case = _lock_case(case_id)
+        case = lock_case(case_id)
         ensure_can_act(actor, case)
         return _propose(
             case=case,
@@ -608,7 +608,7 @@ def plan_cancel(*, plan_id: int, actor, reason: str) -> RepaymentPlan:
         from_state = _run(plan, "cancel", actor=actor, by=actor, at=timezone.now(), note=reason)
         _plan_event(plan, case, action="cancelled", actor=actor, from_state=from_state, reason=reason)
         if was_active and case.state == CaseState.ON_PLAN:
-            _apply_transition(
+            transition(
                 case, "end_plan", actor=actor, reason="Repayment plan cancelled", details={"plan": plan.pk}
             )
     return plan
@@ -645,7 +645,7 @@ def plan_complete(plan: RepaymentPlan, case: Case, *, payment_id: int | None = N
         case.resolution_reason = (
             ResolutionReason.SETTLED if plan.kind == PlanKind.SETTLEMENT else ResolutionReason.PLAN_COMPLETED
         )
-        _apply_transition(
+        transition(
             case,
             "resolve",
             actor=None,

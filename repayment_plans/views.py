@@ -22,9 +22,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.permissions import Capability, capability_required
 from collections_app.access import get_case_for_user
-from collections_app.exceptions import DomainError, NotAllowed, ValidationFailed
-from collections_app.masking import mask_national_id
 from collections_app.models import Case
+from core.exceptions import DomainError, NotAllowed, ValidationFailed
+from core.masking import mask_national_id
 from repayment_plans import selectors, services
 from repayment_plans.calculator import PlanKind
 from repayment_plans.forms import (

@@ -1,4 +1,4 @@
-"""Indexes on collections_app and repayment_plans tables that only the dashboards need: the nightly
+"""Indexes on collections_app, repayment_plans and legal tables that only the dashboards need: the nightly
 rollup and the live "today" reads select one day of each table by time, and the supervisor inbox reads
 escalation requests and refusals by time. (Kept here, beside the queries that use them, so that the
 owning apps' models do not carry dashboard concerns; plain SQL that PostgreSQL and SQLite both accept.)"""
@@ -26,7 +26,7 @@ INDEXES = [
     ),
     ("dash_plan_activated_idx", "repayment_plans_repaymentplan", "(activated_at)", ""),
     ("dash_plan_ended_idx", "repayment_plans_repaymentplan", "(ended_at)", "WHERE ended_at IS NOT NULL"),
-    ("dash_referral_time_idx", "collections_app_legalreferral", "(referred_at)", ""),
+    ("dash_referral_time_idx", "legal_legalreferral", "(referred_at)", ""),
 ]
 
 
@@ -35,6 +35,7 @@ class Migration(migrations.Migration):
         ("dashboards", "0001_initial"),
         ("collections_app", "0001_initial"),
         ("repayment_plans", "0001_initial"),
+        ("legal", "0001_initial"),
     ]
 
     operations = [

@@ -16,6 +16,7 @@ from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from collections_app import services
+from legal import services as legal_services
 from repayment_plans.models import ApprovalLimit
 from tests.factories import ContactPointFactory, open_case
 
@@ -102,7 +103,7 @@ def case_b(team_b, other_agent):
 @pytest.fixture
 def legal_case(team_a, supervisor):
     case = open_case(team=team_a)
-    services.case_escalate_to_legal(case_id=case.pk, actor=supervisor, reason="Refuses to pay, 120 DPD")
+    legal_services.legal_refer(case_id=case.pk, actor=supervisor, reason="Refuses to pay, 120 DPD")
     case.refresh_from_db()
     return case
 

@@ -12,8 +12,10 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from collections_app import messaging, services
-from collections_app.models import Case, CaseEvent, ContactAttempt, OutboundMessage, PromiseToPay
+from collections_app import services
+from collections_app.models import Case, CaseEvent, ContactAttempt, PromiseToPay
+from messaging import services as messaging
+from messaging.models import OutboundMessage
 from repayment_plans import services as plan_services
 from repayment_plans.models import RepaymentPlan
 

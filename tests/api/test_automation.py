@@ -6,8 +6,11 @@ from decimal import Decimal
 
 import pytest
 
-from collections_app import messaging, nightly, services
-from collections_app.models import EscalationRule, OutboundMessage
+from automation import pipeline as nightly
+from collections_app import services
+from escalation.models import EscalationRule
+from messaging import services as messaging
+from messaging.models import OutboundMessage
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from collections_app import messaging, nightly, queues, services
-from collections_app.models import Case, EscalationRule
+from automation import pipeline as nightly
+from collections_app import services
+from collections_app.models import Case
+from collections_app.services import queues
+from escalation.models import EscalationRule
+from messaging import services as messaging
 from repayment_plans import services as plan_services
 from tests.factories import AccountFactory, ContactPointFactory, QueueFactory
 

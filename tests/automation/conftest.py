@@ -16,16 +16,11 @@ from types import SimpleNamespace
 import pytest
 import time_machine
 
-from collections_app import messaging, services
-from collections_app.models import (
-    Case,
-    CaseEvent,
-    ContactAttempt,
-    ContactPolicy,
-    CreditAccount,
-    OutboundMessage,
-    PromiseToPay,
-)
+from collections_app import services
+from collections_app.models import Case, CaseEvent, ContactAttempt, CreditAccount, PromiseToPay
+from contact_policy.models import ContactPolicy
+from messaging import services as messaging
+from messaging.models import OutboundMessage
 from tests.factories import AccountFactory, ContactPointFactory, QueueFactory, open_case
 
 AS_OF = date(2026, 6, 2)  # a Tuesday

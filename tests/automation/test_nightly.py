@@ -13,7 +13,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from collections_app import nightly
+from automation import pipeline as nightly
+from automation.models import NightlyRun, NightlyStep, RunStatus, StepStatus
 from collections_app.delinquency import bucket_for, days_past_due
 from collections_app.models import (
     Case,
@@ -21,13 +22,10 @@ from collections_app.models import (
     CaseState,
     CreditAccount,
     EventKind,
-    NightlyRun,
-    NightlyStep,
-    OutboundMessage,
     PromiseStatus,
     ResolutionReason,
 )
-from collections_app.nightly_models import RunStatus, StepStatus
+from messaging.models import OutboundMessage
 from tests.automation.conftest import AS_OF, snapshot
 from tests.factories import AccountFactory
 

@@ -3,7 +3,8 @@
 import pytest
 from django.urls import reverse
 
-from collections_app import messaging, nightly
+from automation import pipeline as nightly
+from messaging import services as messaging
 from tests.automation.conftest import AS_OF, overdue
 from tests.factories import ContactPointFactory, UserFactory, open_case
 

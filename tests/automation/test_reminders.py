@@ -12,15 +12,12 @@ from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
 from django.utils import timezone
 
-from collections_app import messaging, services, tasks
-from collections_app.messaging_models import PLACEHOLDERS
-from collections_app.models import (
-    CaseEvent,
-    ContactAttempt,
-    EventKind,
-    OutboundMessage,
-)
+from automation import tasks
+from collections_app import services
+from collections_app.models import CaseEvent, ContactAttempt, EventKind
 from collections_app.services import ContactInput
+from messaging import services as messaging
+from messaging.models import PLACEHOLDERS, OutboundMessage
 from tests.automation.conftest import AS_OF, overdue, sms_gateway
 from tests.factories import ContactPointFactory, open_case
 

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django_celery_beat.models import PeriodicTask
 
-from collections_app.models import BannedPhrase, MessageTemplate
+from messaging.models import BannedPhrase, MessageTemplate
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +19,7 @@ def test_setup_schedules_creates_the_defaults_once(capsys):
 
     tasks = {t.name: t for t in PeriodicTask.objects.select_related("crontab", "interval")}
     nightly = tasks["Nightly pipeline"]
-    assert nightly.task == "collections_app.tasks.nightly_start"
+    assert nightly.task == "automation.tasks.nightly_start"
     assert (nightly.crontab.hour, nightly.crontab.minute, str(nightly.crontab.timezone)) == (
         "1",
         "30",
@@ -28,11 +28,11 @@ def test_setup_schedules_creates_the_defaults_once(capsys):
     assert json.loads(nightly.kwargs) == {"trigger": "schedule"}
     sending = tasks["Send due messages"]
     assert (sending.task, sending.interval.every, sending.interval.period) == (
-        "collections_app.tasks.messages_send_due",
+        "automation.tasks.messages_send_due",
         1,
         "minutes",
     )
-    assert tasks["Nightly catch-up"].task == "collections_app.tasks.nightly_catch_up"
+    assert tasks["Nightly catch-up"].task == "automation.tasks.nightly_catch_up"
     assert tasks["Dashboards: today's rollup"].task == "dashboards.tasks.rollups_refresh_today"
     assert tasks["Daily summary to supervisors"].task == "dashboards.tasks.daily_summaries"
     assert len(tasks) == 5
@@ -76,6 +76,6 @@ def test_tasks_are_routed_to_their_queues():
         return getattr(queue, "name", queue)
 
     for name in ("nightly_start", "nightly_step", "nightly_finish", "nightly_catch_up"):
-        assert queue_of(f"collections_app.tasks.{name}") == "nightly"
+        assert queue_of(f"automation.tasks.{name}") == "nightly"
     for name in ("messages_send_due", "message_send"):
-        assert queue_of(f"collections_app.tasks.{name}") == "messages"
+        assert queue_of(f"automation.tasks.{name}") == "messages"

@@ -4,7 +4,7 @@ a jurisdiction requires, banned phrases; and the shipped defaults pass the same 
 import pytest
 from django.core.exceptions import ValidationError
 
-from collections_app.messaging_models import (
+from messaging.models import (
     BannedPhrase,
     MessageTemplate,
     TemplateSyntaxProblem,

@@ -25,15 +25,11 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from collections_app import messaging, nightly
-from collections_app.models import (
-    Case,
-    CaseEvent,
-    EventKind,
-    NightlyRun,
-    OutboundMessage,
-)
-from collections_app.nightly_models import RunStatus, StepStatus
+from automation import pipeline as nightly
+from automation.models import NightlyRun, RunStatus, StepStatus
+from collections_app.models import Case, CaseEvent, EventKind
+from messaging import services as messaging
+from messaging.models import OutboundMessage
 from tests.automation.conftest import AS_OF, build_portfolio, sms_gateway
 from tests.factories import ContactPointFactory, open_case
 
@@ -144,7 +140,7 @@ def finished_run(as_of, *, exclude=(), timeout=90) -> NightlyRun:
 
 
 def test_the_pipeline_runs_as_a_chain_on_a_real_worker(workers, team_a, agent):
-    from collections_app.tasks import nightly_start
+    from automation.tasks import nightly_start
 
     portfolio = build_portfolio(team_a)
     messaging.ensure_defaults()
@@ -173,7 +169,7 @@ def _children(worker: Worker) -> list[int]:
 
 
 def test_reminders_are_sent_by_a_real_worker_retrying_a_busy_gateway(workers, tmp_path, always_open):
-    from collections_app.tasks import messages_send_due
+    from automation.tasks import messages_send_due
 
     messaging.ensure_defaults()
     yesterday = timezone.localdate() - timedelta(days=1)
@@ -219,7 +215,7 @@ def test_reminders_are_sent_by_a_real_worker_retrying_a_busy_gateway(workers, tm
 def test_a_worker_killed_mid_step_leaves_consistent_data_and_the_next_run_finishes(workers, team_a, agent):
     """The worker is killed (SIGKILL) while step "queues" waits for a row lock; a second worker and a second
     run take over: the steps finished before the kill are not repeated, the interrupted one is redone."""
-    from collections_app.tasks import nightly_start
+    from automation.tasks import nightly_start
     from tests.escalation.conftest import make_rule
 
     portfolio = build_portfolio(team_a)

@@ -7,4 +7,4 @@ from config.urls import urlpatterns as project_urlpatterns
 
 urlpatterns = list(project_urlpatterns)
 if not any(str(getattr(p, "pattern", "")) == "automation/" for p in urlpatterns):
-    urlpatterns.append(path("automation/", include("collections_app.automation_urls")))
+    urlpatterns.append(path("automation/", include("automation.urls")))

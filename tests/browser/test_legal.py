@@ -13,7 +13,7 @@ import pytest
 import time_machine
 from playwright.sync_api import expect
 
-from collections_app import services
+from legal import services as legal_services
 from tests.browser.conftest import login, screenshot
 from tests.factories import TEST_PASSWORD, open_case
 
@@ -38,7 +38,7 @@ def test_legal_reviewer_approves_litigation_from_the_queue(
     page, live_server, team_a, supervisor, legal, morning
 ):
     case = open_case(team=team_a, days_past_due=150, principal=Decimal("62000.00"))
-    services.case_escalate_to_legal(case_id=case.pk, actor=supervisor, reason="150 DPD, refuses to pay")
+    legal_services.legal_refer(case_id=case.pk, actor=supervisor, reason="150 DPD, refuses to pay")
 
     login(page, live_server, legal.username, TEST_PASSWORD)
     page.goto(f"{live_server.url}/legal/")
@@ -66,13 +66,13 @@ def test_legal_reviewer_approves_litigation_from_the_queue(
 @pytest.mark.django_db(transaction=True)
 def test_admin_previews_an_escalation_rule_before_saving_it(page, live_server, team_a, admin_user, morning):
     """The Preview button posts the unsaved form into the frame under the fields; nothing is saved."""
-    import collections_app.escalation_admin  # noqa: F401 - registered once collections_app.admin imports it
-    from collections_app.escalation_models import EscalationRule
+    import escalation.admin  # noqa: F401 - registered once collections_app.admin imports it
+    from escalation.models import EscalationRule
 
     for dpd in (40, 100, 130):
         open_case(team=team_a, days_past_due=dpd)
     login(page, live_server, admin_user.username, TEST_PASSWORD)
-    page.goto(f"{live_server.url}/admin/collections_app/escalationrule/add/")
+    page.goto(f"{live_server.url}/admin/escalation/escalationrule/add/")
     page.locator("#id_name").fill("Over 90 days")
     page.locator("#id_conditions").fill('[{"field": "dpd", "operator": "gt", "value": 90}]')
     page.locator("#id_move_to_legal_review").check()

@@ -9,7 +9,7 @@ import pytest
 import time_machine
 from playwright.sync_api import expect
 
-from collections_app import queues
+from collections_app.services import queues
 from tests.browser.conftest import login, screenshot
 from tests.factories import TEST_PASSWORD, ContactPointFactory, UserFactory, open_case
 

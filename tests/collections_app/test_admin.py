@@ -23,14 +23,15 @@ from collections_app.models import (
     CaseState,
     ContactAttempt,
     ContactPoint,
-    ContactPolicy,
     CreditAccount,
     EventKind,
-    LegalReferral,
     Payment,
     PromiseToPay,
     Queue,
 )
+from contact_policy.models import ContactPolicy
+from legal import services as legal_services
+from legal.models import LegalReferral
 from tests.factories import open_case
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -56,13 +57,13 @@ QUERY_BUDGET = 8
 
 
 def changelist(model) -> str:
-    return reverse(f"admin:collections_app_{model._meta.model_name}_changelist")
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
 
 
 @pytest.fixture(scope="class")
 def portfolio(django_db_setup, django_db_blocker):
     """A demo portfolio (every model has rows), rolled back after the class."""
-    from collections_app.demo import seed_portfolio
+    from demo.seed import seed_portfolio
 
     with django_db_blocker.unblock(), transaction.atomic():
         with time_machine.travel(NOW, tick=False):
@@ -232,7 +233,7 @@ def test_resolving_needs_a_resolution_reason_and_records_it(client, admin_user):
 
 def test_litigation_is_approved_with_the_court_reference(client, admin_user):
     case = open_case()
-    services.case_escalate_to_legal(case_id=case.pk, actor=None, reason="M4 without contact")
+    legal_services.legal_refer(case_id=case.pk, actor=None, reason="M4 without contact")
     client.force_login(admin_user)
     _action(
         client, "approve_litigation", [case], reason="File complete", court_reference="(2026)沪0115民初1号"
@@ -246,7 +247,7 @@ def test_an_unfiltered_big_list_takes_its_count_from_the_planner_estimate(monkey
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from collections_app.admin import LargeTablePaginator
+    from core.admin_tools import LargeTablePaginator
 
     open_case()
     open_case()

@@ -10,8 +10,9 @@ from django.db import connection
 from django.utils import timezone
 
 from collections_app import services
-from collections_app.exceptions import ConcurrentUpdate, InvalidTransition, NotAllowed, ValidationFailed
 from collections_app.models import Case, CaseEvent, CaseState, EventKind, PromiseStatus
+from core.exceptions import ConcurrentUpdate, InvalidTransition, NotAllowed, ValidationFailed
+from legal import services as legal_services
 from tests.factories import AccountFactory, open_case
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("office_hours")]
@@ -151,9 +152,9 @@ def test_hold_and_release(team_a, agent):
 def test_agents_cannot_escalate_directly_but_may_request_it(team_a, agent, supervisor):
     case = open_case(team=team_a)
     with pytest.raises(NotAllowed):
-        services.case_escalate_to_legal(case_id=case.pk, actor=agent, reason="Refuses to pay")
+        legal_services.legal_refer(case_id=case.pk, actor=agent, reason="Refuses to pay")
     services.escalation_request(case_id=case.pk, actor=agent, target="legal", reason="Refuses to pay")
-    services.case_escalate_to_legal(case_id=case.pk, actor=supervisor, reason="Refuses to pay")
+    legal_services.legal_refer(case_id=case.pk, actor=supervisor, reason="Refuses to pay")
     case.refresh_from_db()
     assert case.state == CaseState.LEGAL_REVIEW
     assert case.legal_referrals.get().referred_by == supervisor
@@ -163,20 +164,20 @@ def test_legal_escalation_is_refused_while_a_dispute_is_open(team_a, agent, supe
     case = open_case(team=team_a)
     services.case_hold(case_id=case.pk, actor=agent, reason="dispute")
     with pytest.raises(InvalidTransition, match="dispute"):
-        services.case_escalate_to_legal(case_id=case.pk, actor=supervisor, reason="x")
+        legal_services.legal_refer(case_id=case.pk, actor=supervisor, reason="x")
 
 
 def test_legal_decisions(team_a, supervisor, legal, agent):
     returned = open_case(team=team_a)
     sued = open_case(team=team_a)
     for case in (returned, sued):
-        services.case_escalate_to_legal(case_id=case.pk, actor=supervisor, reason="120 DPD, no contact")
+        legal_services.legal_refer(case_id=case.pk, actor=supervisor, reason="120 DPD, no contact")
     with pytest.raises(NotAllowed):
-        services.legal_decide(case_id=returned.pk, actor=agent, decision="returned", note="x")
-    services.legal_decide(case_id=returned.pk, actor=legal, decision="returned", note="Contact found")
+        legal_services.legal_decide(case_id=returned.pk, actor=agent, decision="returned", note="x")
+    legal_services.legal_decide(case_id=returned.pk, actor=legal, decision="returned", note="Contact found")
     with pytest.raises(ValidationFailed):
-        services.legal_decide(case_id=sued.pk, actor=legal, decision="litigation")
-    services.legal_decide(
+        legal_services.legal_decide(case_id=sued.pk, actor=legal, decision="litigation")
+    legal_services.legal_decide(
         case_id=sued.pk, actor=legal, decision="litigation", court_reference="(2026)京0105民初1号"
     )
     returned.refresh_from_db()
@@ -359,7 +360,7 @@ def test_two_writers_at_once_one_wins_the_other_is_refused(team_a, supervisor, a
             target=run,
             args=(
                 name,
-                lambda actor=actor: services.case_escalate_to_legal(case_id=case.pk, actor=actor, reason="x"),
+                lambda actor=actor: legal_services.legal_refer(case_id=case.pk, actor=actor, reason="x"),
             ),
         )
         for name, actor in (("supervisor", supervisor), ("system", None))
@@ -382,7 +383,7 @@ def test_escalation_from_hold_is_refused(team_a, agent, supervisor):
     case = open_case(team=team_a)
     services.case_hold(case_id=case.pk, actor=agent, reason="hardship")
     with pytest.raises(InvalidTransition):
-        services.case_escalate_to_legal(case_id=case.pk, actor=supervisor, reason="x")
+        legal_services.legal_refer(case_id=case.pk, actor=supervisor, reason="x")
 
 
 def test_a_written_off_account_is_not_reopened_by_the_sweep(team_a, supervisor):

@@ -6,8 +6,8 @@ import time_machine
 from django.urls import reverse
 
 from collections_app import services
-from collections_app.exceptions import ContactNotAllowed
 from collections_app.models import CaseEvent, EventKind
+from core.exceptions import ContactNotAllowed
 from tests.factories import ContactPointFactory, open_case
 
 pytestmark = pytest.mark.django_db

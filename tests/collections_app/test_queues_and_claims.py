@@ -8,8 +8,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from collections_app import queues, services
+from collections_app import services
 from collections_app.models import Case
+from collections_app.services import queues
 from tests.factories import QueueFactory, UserFactory, open_case
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("office_hours")]

@@ -7,8 +7,9 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from collections_app import queues, services
+from collections_app import services
 from collections_app.models import CaseEvent, CaseState, EventKind
+from collections_app.services import queues
 from tests.factories import ContactPointFactory, open_case
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("office_hours")]

@@ -9,12 +9,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from collections_app import services
-from collections_app.exceptions import InvalidTransition, NotAllowed
 from collections_app.models import Case, CaseEvent, EventKind
+from core.exceptions import InvalidTransition, NotAllowed
 from dashboards import selectors
 from dashboards import services as inbox
 from dashboards.models import InboxClosure
 from dashboards.scope import Filters
+from legal import services as legal_services
 from tests.factories import open_case
 
 pytestmark = pytest.mark.django_db
@@ -76,7 +77,7 @@ def test_answering_from_the_home_page(team_a, agent, supervisor):
 def test_a_case_already_in_legal_review_leaves_the_inbox(team_a, agent, supervisor):
     case = open_case(team=team_a)
     _request(case, agent)
-    services.case_escalate_to_legal(case_id=case.pk, actor=supervisor, reason="Escalated from the case page")
+    legal_services.legal_refer(case_id=case.pk, actor=supervisor, reason="Escalated from the case page")
     assert selectors.inbox_escalations(supervisor, Filters(teams=(team_a.pk,))) == []
 
 

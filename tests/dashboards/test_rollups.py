@@ -9,8 +9,8 @@ import pytest
 import time_machine
 
 from collections_app import services
-from collections_app.exceptions import ContactNotAllowed
 from collections_app.models import CreditAccount, EventKind
+from core.exceptions import ContactNotAllowed
 from dashboards import kpis, rollups, selectors
 from dashboards.models import ActivityDaily, ReachDaily
 from dashboards.scope import Filters, Period

@@ -1,4 +1,4 @@
-"""Team management services (collections_app.team): reassignment one by one and in bulk, agents' queues
+"""Team management services (dashboards.team): reassignment one by one and in bulk, agents' queues
 and availability, stale leases. Every case change is on the case timeline."""
 
 from datetime import timedelta
@@ -9,9 +9,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from collections_app import selectors as work_selectors
-from collections_app import team
-from collections_app.exceptions import NotAllowed, ValidationFailed
 from collections_app.models import Case, CaseEvent, EventKind
+from core.exceptions import NotAllowed, ValidationFailed
+from dashboards import team
 from dashboards.models import AgentSettingChange, AgentStatus
 from tests.factories import QueueFactory, UserFactory, open_case
 

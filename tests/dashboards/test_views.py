@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from collections_app import services
 from collections_app.models import Case, CaseEvent, EventKind
-from dashboards.scope import bank_today
+from core.clock import bank_today
+from legal import services as legal_services
 from tests.dashboards.conftest import at, call, case_on, nightly_promises, promise
 from tests.factories import UserFactory, open_case
 
@@ -350,7 +351,7 @@ def test_release_a_stuck_lease_from_home(supervisor, team_a, agent):
 
 def test_the_legal_dashboard_counts_cases_in_review_by_age(legal, supervisor, team_a):
     case = open_case(team=team_a)
-    services.case_escalate_to_legal(case_id=case.pk, actor=supervisor, reason="Refuses to pay for months")
+    legal_services.legal_refer(case_id=case.pk, actor=supervisor, reason="Refuses to pay for months")
     data = client_for(legal).get(reverse("dashboards:legal")).context["data"]
     assert data.in_review == 1
     assert data.by_reason[0]["counts"][0] == 1

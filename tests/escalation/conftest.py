@@ -9,8 +9,8 @@ import pytest
 import time_machine
 
 # Registers the rule admin even before collections_app.admin imports it (it does once wired in).
-import collections_app.escalation_admin  # noqa: F401
-from collections_app.escalation_models import EscalationRule
+import escalation.admin  # noqa: F401
+from escalation.models import EscalationRule
 
 AS_OF = date(2026, 6, 2)
 

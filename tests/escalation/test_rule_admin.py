@@ -9,14 +9,14 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from collections_app.escalation_models import EscalationRule
+from escalation.models import EscalationRule
 from tests.escalation.conftest import DPD_OVER_90, make_rule
 from tests.factories import QueueFactory, open_case
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
-ADD = "admin:collections_app_escalationrule_add"
-PREVIEW_NEW = "admin:collections_app_escalationrule_preview_new"
+ADD = "admin:escalation_escalationrule_add"
+PREVIEW_NEW = "admin:escalation_escalationrule_preview_new"
 
 
 def form_data(**overrides) -> dict:
@@ -47,7 +47,7 @@ def test_the_list_shows_enabled_and_dry_run_within_its_query_budget(
         make_rule(DPD_OVER_90, name=f"rule {n}", dry_run=n % 2 == 0, raise_priority=n + 1)
     client.force_login(admin_user)
     with django_assert_max_num_queries(6):
-        response = client.get(reverse("admin:collections_app_escalationrule_changelist"))
+        response = client.get(reverse("admin:escalation_escalationrule_changelist"))
     assert response.status_code == 200
     page = response.content.decode()
     assert "column-enabled" in page and "column-dry_run" in page
@@ -79,10 +79,10 @@ def test_a_good_rule_is_saved_with_who_changed_it(client, admin_user):
 def test_the_change_form_offers_the_field_catalogue_and_a_preview(client, admin_user, as_of):
     rule = make_rule(DPD_OVER_90, raise_priority=5)
     client.force_login(admin_user)
-    page = client.get(reverse("admin:collections_app_escalationrule_change", args=[rule.pk])).content.decode()
+    page = client.get(reverse("admin:escalation_escalationrule_change", args=[rule.pk])).content.decode()
     assert 'data-testid="rule-catalogue"' in page
     assert "days_since_last_rpc" in page
-    assert reverse("admin:collections_app_escalationrule_preview", args=[rule.pk]) in page
+    assert reverse("admin:escalation_escalationrule_preview", args=[rule.pk]) in page
     assert 'formtarget="rule-preview"' in page
 
 
@@ -101,7 +101,7 @@ def test_preview_of_the_unsaved_form_counts_the_cases_and_shows_a_sample(client,
 def test_preview_of_a_saved_rule_uses_the_form_values_not_the_saved_ones(client, admin_user, cases):
     rule = make_rule([{"field": "dpd", "operator": "gt", "value": 500}], raise_priority=5)
     client.force_login(admin_user)
-    url = reverse("admin:collections_app_escalationrule_preview", args=[rule.pk])
+    url = reverse("admin:escalation_escalationrule_preview", args=[rule.pk])
     response = client.post(
         url, form_data(name=rule.name, conditions='[{"field": "dpd", "operator": "gte", "value": 120}]')
     )
@@ -138,6 +138,6 @@ def test_only_admins_preview_and_only_by_post(client, admin_user, supervisor):
 
 def test_firings_are_read_only_in_the_admin(client, admin_user):
     client.force_login(admin_user)
-    response = client.get(reverse("admin:collections_app_escalationfiring_changelist"))
+    response = client.get(reverse("admin:escalation_escalationfiring_changelist"))
     assert response.status_code == 200
-    assert client.get(reverse("admin:collections_app_escalationfiring_add")).status_code == 403
+    assert client.get(reverse("admin:escalation_escalationfiring_add")).status_code == 403

@@ -4,7 +4,7 @@ the condition and what is wrong, and a valid rule is stored normalised (money as
 import pytest
 from django.core.exceptions import ValidationError
 
-from collections_app.escalation_models import EscalationRule
+from escalation.models import EscalationRule
 from tests.escalation.conftest import DPD_OVER_90, make_rule
 from tests.factories import QueueFactory
 

@@ -11,9 +11,13 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from collections_app import escalation, legal, services
-from collections_app.escalation_models import EscalationFiring
-from collections_app.models import Case, CaseEvent, CaseState, EventKind, LegalReferral
+from collections_app import services
+from collections_app.models import Case, CaseEvent, CaseState, EventKind
+from escalation import services as escalation
+from escalation.models import EscalationFiring
+from legal import services as legal
+from legal import services as legal_services
+from legal.models import LegalReferral
 from tests.escalation.conftest import AS_OF, DPD_OVER_90, make_rule
 from tests.factories import QueueFactory, open_case
 
@@ -79,7 +83,7 @@ def test_conditions_over_the_account_and_the_case(case_at):
 
 def test_cases_with_legal_or_closed_are_never_matched(case_at, supervisor):
     with_legal = case_at(120)
-    services.case_escalate_to_legal(case_id=with_legal.pk, actor=supervisor, reason="by hand")
+    legal_services.legal_refer(case_id=with_legal.pk, actor=supervisor, reason="by hand")
     closed = case_at(120)
     services.case_close(case_id=closed.pk, actor=supervisor, write_off=True, resolution_reason="charged_off")
     assert matched(make_rule(DPD_OVER_90, save=False, **LEGAL_OVER_90)) == set()
@@ -203,7 +207,7 @@ def test_a_rule_never_fires_twice_on_a_case_for_the_same_reason(case_at, legal):
     ) == counts
 
     # Legal sends it back: the same rule, the same reason, so it stays with collections ...
-    services.legal_decide(case_id=case.pk, actor=legal, decision="returned", note="Contact found")
+    legal_services.legal_decide(case_id=case.pk, actor=legal, decision="returned", note="Contact found")
     assert escalation.run_rules(as_of=AS_OF + timedelta(days=1))["fired"] == 0
     # ... until the rule says something new (a new version is a new reason).
     rule.conditions = [{"field": "dpd", "operator": "gt", "value": 100}]

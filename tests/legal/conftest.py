@@ -12,6 +12,7 @@ import pytest
 import time_machine
 
 from collections_app import services
+from legal import services as legal_services
 from tests.factories import ContactPointFactory, open_case
 from tests.repayment_plans.conftest import ensure_default_tiers
 
@@ -77,6 +78,6 @@ def referred_case(today, team_a, agent, supervisor):
     log_contact(case, agent, date(2026, 2, 2), recording="REC-0202")
     log_contact(case, agent, date(2026, 2, 10), channel="sms", outcome="sent")
     log_contact(case, agent, date(2026, 3, 5), channel="sms", outcome="delivered")
-    services.case_escalate_to_legal(case_id=case.pk, actor=supervisor, reason="150 DPD, refuses to pay")
+    legal_services.legal_refer(case_id=case.pk, actor=supervisor, reason="150 DPD, refuses to pay")
     case.refresh_from_db()
     return case

@@ -11,10 +11,12 @@ from decimal import Decimal
 
 import pytest
 
-from collections_app import legal as legal_ops
 from collections_app import services
-from collections_app.exceptions import InvalidTransition, NotAllowed, ValidationFailed
-from collections_app.models import CaseEvent, EventKind, LegalReferral
+from collections_app.models import CaseEvent, EventKind
+from core.exceptions import InvalidTransition, NotAllowed, ValidationFailed
+from legal import services as legal_ops
+from legal import services as legal_services
+from legal.models import LegalReferral
 from repayment_plans.models import PlanState, RepaymentPlan
 from tests.factories import open_case
 from tests.legal.conftest import TODAY, log_contact
@@ -31,7 +33,7 @@ def referral(case) -> LegalReferral:
 
 def test_a_supervisor_escalates_with_the_limitation_date_on_the_referral(today, team_a, supervisor):
     case = open_case(team=team_a, days_past_due=120, first_missed_due_date=date(2026, 2, 2))
-    legal_ops.legal_escalate(case_id=case.pk, actor=supervisor, reason="120 DPD, no contact")
+    legal_ops.legal_refer(case_id=case.pk, actor=supervisor, reason="120 DPD, no contact")
     case.refresh_from_db()
     assert case.state == "legal_review"
     assert referral(case).limitation_date == date(2029, 2, 2)
@@ -40,7 +42,7 @@ def test_a_supervisor_escalates_with_the_limitation_date_on_the_referral(today, 
 def test_escalation_past_the_limitation_date_is_refused_with_the_reason(today, team_a, supervisor):
     case = open_case(team=team_a, days_past_due=1300, first_missed_due_date=date(2023, 1, 5))
     with pytest.raises(InvalidTransition) as refused:
-        legal_ops.legal_escalate(case_id=case.pk, actor=supervisor, reason="old debt")
+        legal_ops.legal_refer(case_id=case.pk, actor=supervisor, reason="old debt")
     assert refused.value.rule == "limitation_expired"
     assert (
         "past its limitation date (2026-01-05; the period last started on 2023-01-05" in refused.value.message
@@ -53,7 +55,7 @@ def test_escalation_is_refused_while_a_dispute_is_open(today, team_a, supervisor
     case = open_case(team=team_a, days_past_due=120)
     services.case_hold(case_id=case.pk, actor=agent, reason="dispute")
     with pytest.raises(InvalidTransition) as refused:
-        legal_ops.legal_escalate(case_id=case.pk, actor=supervisor, reason="x")
+        legal_ops.legal_refer(case_id=case.pk, actor=supervisor, reason="x")
     assert (refused.value.rule, refused.value.message) == (
         "open_dispute",
         "Legal escalation is refused while a dispute is open.",
@@ -65,9 +67,9 @@ def test_escalation_is_refused_while_a_dispute_is_open(today, team_a, supervisor
 
 def test_approving_litigation_needs_the_court_reference(referred_case, legal):
     with pytest.raises(ValidationFailed) as refused:
-        legal_ops.legal_decide_case(case_id=referred_case.pk, actor=legal, decision="litigation")
+        legal_ops.legal_decide(case_id=referred_case.pk, actor=legal, decision="litigation")
     assert refused.value.field == "court_reference"
-    case = legal_ops.legal_decide_case(
+    case = legal_ops.legal_decide(
         case_id=referred_case.pk,
         actor=legal,
         decision="litigation",
@@ -81,19 +83,17 @@ def test_approving_litigation_needs_the_court_reference(referred_case, legal):
 
 def test_litigation_is_refused_past_the_limitation_date(today, team_a, supervisor, legal):
     case = open_case(team=team_a, days_past_due=1000, first_missed_due_date=TODAY - timedelta(days=1000))
-    services.case_escalate_to_legal(case_id=case.pk, actor=supervisor, reason="referred before the rule")
+    legal_services.legal_refer(case_id=case.pk, actor=supervisor, reason="referred before the rule")
     case.account.__class__.objects.filter(pk=case.account_id).update(first_missed_due_date=date(2023, 5, 1))
     with pytest.raises(InvalidTransition) as refused:
-        legal_ops.legal_decide_case(
-            case_id=case.pk, actor=legal, decision="litigation", court_reference="X-1"
-        )
+        legal_ops.legal_decide(case_id=case.pk, actor=legal, decision="litigation", court_reference="X-1")
     assert refused.value.rule == "limitation_expired"
 
 
 def test_returning_to_collections_needs_a_note(referred_case, legal):
     with pytest.raises(ValidationFailed):
-        legal_ops.legal_decide_case(case_id=referred_case.pk, actor=legal, decision="returned", note=" ")
-    case = legal_ops.legal_decide_case(
+        legal_ops.legal_decide(case_id=referred_case.pk, actor=legal, decision="returned", note=" ")
+    case = legal_ops.legal_decide(
         case_id=referred_case.pk, actor=legal, decision="returned", note="New employer found; call again"
     )
     assert case.state == "in_progress"
@@ -105,8 +105,8 @@ def test_returning_to_collections_needs_a_note(referred_case, legal):
 
 def test_writing_off_needs_a_reason(referred_case, legal):
     with pytest.raises(ValidationFailed):
-        legal_ops.legal_decide_case(case_id=referred_case.pk, actor=legal, decision="write_off")
-    case = legal_ops.legal_decide_case(
+        legal_ops.legal_decide(case_id=referred_case.pk, actor=legal, decision="write_off")
+    case = legal_ops.legal_decide(
         case_id=referred_case.pk, actor=legal, decision="write_off", note="Debtor deceased, no estate"
     )
     assert (case.state, case.resolution_reason) == ("written_off", "uncollectable")
@@ -154,17 +154,17 @@ def test_a_settlement_no_one_may_grant_leaves_the_case_with_legal(referred_case,
 def test_only_legal_legals_decide(referred_case, supervisor, agent):
     for actor in (supervisor, agent):
         with pytest.raises(NotAllowed):
-            legal_ops.legal_decide_case(case_id=referred_case.pk, actor=actor, decision="returned", note="x")
+            legal_ops.legal_decide(case_id=referred_case.pk, actor=actor, decision="returned", note="x")
         with pytest.raises(NotAllowed):
             legal_ops.legal_package_export(case_id=referred_case.pk, actor=actor)
 
 
 def test_a_decision_on_a_case_not_in_legal_review_is_refused(today, team_a, legal, supervisor):
     case = open_case(team=team_a)
-    services.case_escalate_to_legal(case_id=case.pk, actor=supervisor, reason="x")
-    legal_ops.legal_decide_case(case_id=case.pk, actor=legal, decision="litigation", court_reference="X-1")
+    legal_services.legal_refer(case_id=case.pk, actor=supervisor, reason="x")
+    legal_ops.legal_decide(case_id=case.pk, actor=legal, decision="litigation", court_reference="X-1")
     with pytest.raises(InvalidTransition):
-        legal_ops.legal_decide_case(case_id=case.pk, actor=legal, decision="returned", note="again")
+        legal_ops.legal_decide(case_id=case.pk, actor=legal, decision="returned", note="again")
 
 
 # --- Export ----------------------------------------------------------------------------------------------
@@ -209,9 +209,9 @@ def test_the_export_is_logged_on_the_timeline(referred_case, legal):
 
 def test_csv_cells_that_a_spreadsheet_would_run_are_quoted(referred_case, legal, agent, supervisor):
     case = referred_case
-    services.legal_decide(case_id=case.pk, actor=legal, decision="returned", note="one more call")
+    legal_services.legal_decide(case_id=case.pk, actor=legal, decision="returned", note="one more call")
     log_contact(case, agent, TODAY, recording="REC-X", notes='=HYPERLINK("http://evil")')
-    services.case_escalate_to_legal(case_id=case.pk, actor=supervisor, reason="again")
+    legal_services.legal_refer(case_id=case.pk, actor=supervisor, reason="again")
     contacts = csv_rows(
         read_zip(legal_ops.legal_package_export(case_id=case.pk, actor=legal).content)["contacts.csv"]
     )

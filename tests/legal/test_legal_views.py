@@ -13,9 +13,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from collections_app import services
-from collections_app.escalation_models import EscalationRule
 from collections_app.models import Case, CaseEvent
+from escalation.models import EscalationRule
+from legal import services as legal_services
+from legal.models import LegalReferral
 from repayment_plans.models import RepaymentPlan
 from tests.factories import open_case
 from tests.legal.conftest import TODAY
@@ -75,9 +76,9 @@ def test_the_queue_lists_cases_in_legal_review_oldest_first(
 ):
     time_machine.move_to("2026-06-05 10:00 +0800", tick=False)
     newer = open_case(team=team_a, days_past_due=100, first_missed_due_date=date(2023, 7, 20))
-    services.case_escalate_to_legal(
-        case_id=newer.pk, actor=None, reason="Escalation rule «M4»", rule_name="M4, no contact"
-    )
+    legal_services.legal_refer(case_id=newer.pk, actor=None, reason="Escalation rule «M4»")
+    # As the rule engine records it (escalation.services names the rule on the referral).
+    LegalReferral.objects.filter(case=newer).update(rule_name="M4, no contact")
     client.force_login(legal)
     page = client.get(reverse(QUEUE)).content.decode()
     assert page.index(referred_case.reference) < page.index(newer.reference)
@@ -90,7 +91,7 @@ def test_the_queue_lists_cases_in_legal_review_oldest_first(
 
 
 def test_the_queue_does_not_list_returned_or_closed_cases(client, legal, referred_case):
-    services.legal_decide(case_id=referred_case.pk, actor=legal, decision="returned", note="back")
+    legal_services.legal_decide(case_id=referred_case.pk, actor=legal, decision="returned", note="back")
     client.force_login(legal)
     assert 'data-testid="legal-queue-empty"' in client.get(reverse(QUEUE)).content.decode()
 
@@ -101,9 +102,11 @@ def test_the_queue_has_a_query_budget(
     def fill(n):
         for _ in range(n):
             case = open_case(team=team_a, days_past_due=120)
-            services.case_escalate_to_legal(case_id=case.pk, actor=supervisor, reason="x")
+            legal_services.legal_refer(case_id=case.pk, actor=supervisor, reason="x")
         litigated = Case.objects.filter(state="legal_review").first()
-        services.legal_decide(case_id=litigated.pk, actor=legal, decision="litigation", court_reference="L-1")
+        legal_services.legal_decide(
+            case_id=litigated.pk, actor=legal, decision="litigation", court_reference="L-1"
+        )
 
     client.force_login(legal)
     fill(3)
@@ -119,7 +122,7 @@ def test_the_queue_has_a_query_budget(
 def test_the_queue_pages_with_htmx(client, legal, today, team_a, supervisor):
     for _ in range(3):
         case = open_case(team=team_a)
-        services.case_escalate_to_legal(case_id=case.pk, actor=supervisor, reason="x")
+        legal_services.legal_refer(case_id=case.pk, actor=supervisor, reason="x")
     client.force_login(legal)
     response = client.get(reverse(QUEUE), {"fragment": "queue"}, HTTP_HX_REQUEST="true")
     body = response.content.decode()
@@ -149,7 +152,7 @@ def test_the_package_shows_what_a_court_will_ask_for(client, legal, referred_cas
 
 
 def test_the_package_names_the_rule_that_referred_the_case(client, legal, today, team_a):
-    from collections_app import escalation
+    from escalation import services as escalation
 
     rule = EscalationRule(
         name="M5 refusers",
@@ -197,7 +200,7 @@ def test_returning_and_writing_off_through_the_page(client, legal, referred_case
     assert Case.objects.get(pk=referred_case.pk).state == "in_progress"
 
     other = open_case(team=team_a)
-    services.case_escalate_to_legal(case_id=other.pk, actor=supervisor, reason="x")
+    legal_services.legal_refer(case_id=other.pk, actor=supervisor, reason="x")
     assert decide(client, other, "write_off", note="").status_code == 422
     response = decide(client, other, "write_off", note="Bankruptcy discharge")
     assert response.status_code == 302
@@ -268,7 +271,7 @@ def test_the_package_costs_the_same_queries_however_long_the_history(
     client.force_login(legal)
     with CaptureQueriesContext(connection) as short:
         assert client.get(package_url(referred_case)).status_code == 200
-    services.legal_decide(case_id=referred_case.pk, actor=legal, decision="returned", note="more work")
+    legal_services.legal_decide(case_id=referred_case.pk, actor=legal, decision="returned", note="more work")
     for day in range(10):
         log_contact(
             referred_case,
@@ -278,7 +281,7 @@ def test_the_package_costs_the_same_queries_however_long_the_history(
             outcome="delivered",
         )
         pay(referred_case, date(2026, 4, 1) + timedelta(days=day), "10.00")
-    services.case_escalate_to_legal(case_id=referred_case.pk, actor=supervisor, reason="again")
+    legal_services.legal_refer(case_id=referred_case.pk, actor=supervisor, reason="again")
     with CaptureQueriesContext(connection) as long:
         page = client.get(package_url(referred_case)).content.decode()
     assert page.count("signed return") >= 10

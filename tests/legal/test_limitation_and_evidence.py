@@ -9,8 +9,9 @@ from decimal import Decimal
 import pytest
 import time_machine
 
-from collections_app import legal, services
+from collections_app import services
 from collections_app.models import Case
+from legal import services as legal
 from tests.factories import open_case
 from tests.legal.conftest import TODAY, at, log_contact, pay
 

@@ -7,4 +7,4 @@ from config.urls import urlpatterns as project_urlpatterns
 
 urlpatterns = list(project_urlpatterns)
 if not any(getattr(pattern, "namespace", None) == "legal" for pattern in urlpatterns):
-    urlpatterns.append(path("legal/", include("collections_app.legal_urls")))
+    urlpatterns.append(path("legal/", include("legal.urls")))

@@ -16,8 +16,9 @@ from django.db import IntegrityError, connection, transaction
 from django.test import override_settings
 
 from collections_app import services as case_services
-from collections_app.exceptions import InvalidTransition, NotAllowed, ValidationFailed
 from collections_app.models import Case, CaseEvent, CaseState, EventKind, PromiseStatus
+from core.exceptions import InvalidTransition, NotAllowed, ValidationFailed
+from legal import services as legal_services
 from repayment_plans import services
 from repayment_plans.models import (
     ApprovalLimit,
@@ -240,7 +241,7 @@ def test_legal_does_not_propose_plans(case, legal):
 
 
 def test_no_plan_on_a_case_in_legal_review(case, supervisor):
-    case_services.case_escalate_to_legal(case_id=case.pk, actor=supervisor, reason="Fraud suspected")
+    legal_services.legal_refer(case_id=case.pk, actor=supervisor, reason="Fraud suspected")
     with pytest.raises(InvalidTransition) as refused:
         propose(case, supervisor)
     assert refused.value.rule == "case_state"

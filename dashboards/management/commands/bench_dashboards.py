@@ -11,8 +11,9 @@ from django.db.models import Count
 
 from accounts.models import Role, User
 from collections_app.models import ContactAttempt
+from core.clock import bank_today
 from dashboards import bench, rollups
-from dashboards.scope import Filters, Period, bank_today
+from dashboards.scope import Filters, Period
 
 
 class Command(BaseCommand):

@@ -1,0 +1,482 @@
+"""The nightly pipeline: ordered, set-based, idempotent steps over the whole portfolio for one business date.
+
+    refresh_delinquency   DPD and bucket of every account, in one UPDATE of the rows that change
+    cases                 open cases for newly delinquent accounts; resolve those of cured accounts
+    promises_and_plans    break promises and plans past their grace days
+    escalation_rules      the admins' escalation rules (escalation.services)
+    queues                place open cases in queues; refresh priorities
+    reminders             plan the day's reminders (messaging.services)
+
+Two ways to run it, one implementation:
+- `run_pipeline(as_of=...)` runs every step in this process (`manage.py run_nightly`);
+- `run_begin` + `run_step` x N + `run_finish` are what the Celery chain calls (automation.tasks).
+
+Guarantees:
+- Each step commits in its own transaction(s) and is idempotent: run again, it changes nothing. A run that
+  stops midway (an error, a killed worker) leaves consistent data; the next run for the same date skips the
+  steps already finished for that date and does the rest.
+- Runs never overlap. At most one NightlyRun is `running` (a unique constraint). On PostgreSQL whoever works
+  on a run holds a session advisory lock while it does; a running run whose lock is free and whose
+  heartbeat is older than COLLECTIONS_NIGHTLY_STALE_SECONDS belongs to a dead process, and the next run
+  marks it interrupted and takes over. (On SQLite, which has no advisory locks, a run is alive while its
+  process is, or while its heartbeat is fresh.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import socket
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Case as SqlCase
+from django.db.models import DateField, F, Func, IntegerField, Q, Value, When
+from django.utils import timezone
+
+from automation.models import NightlyRun, NightlyStep, RunStatus, StepStatus
+from collections_app import delinquency, services
+from collections_app.models import OPEN_STATES, Case, CreditAccount, ResolutionReason
+from collections_app.services import queues
+from core.exceptions import DomainError
+from messaging import services as messaging
+
+logger = logging.getLogger(__name__)
+
+# pg_try_advisory_lock key of the pipeline ("coll" + 1): one lock, whatever the date.
+ADVISORY_LOCK_KEY = 0x636F6C6C0001
+RESOLVE_CHUNK = 500
+
+
+class RunInProgress(Exception):  # noqa: N818 - a refusal, named as the reason
+    """Another run is working; this one does not start (or this step does not run)."""
+
+
+class StepFailed(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class StepContext:
+    run: NightlyRun
+    as_of: date
+    now: datetime
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    run: Callable[[StepContext], dict]
+    description: str
+
+
+# --- The steps ----------------------------------------------------------------------------------------
+
+
+class DaysBetween(Func):
+    """Whole days from `start` to `end` (two dates), as an integer, on PostgreSQL and SQLite."""
+
+    output_field = IntegerField()
+    arity = 2
+
+    def as_sql(self, compiler, connection, **extra):
+        end, start = self.source_expressions
+        end_sql, end_params = compiler.compile(end)
+        start_sql, start_params = compiler.compile(start)
+        return f"(CAST({end_sql} AS date) - {start_sql})", (*end_params, *start_params)
+
+    def as_sqlite(self, compiler, connection, **extra):
+        end, start = self.source_expressions
+        end_sql, end_params = compiler.compile(end)
+        start_sql, start_params = compiler.compile(start)
+        return f"CAST(julianday({end_sql}) - julianday({start_sql}) AS INTEGER)", (*end_params, *start_params)
+
+
+def dpd_sql(as_of: date):
+    """`delinquency.days_past_due` of a delinquent account (overdue amount above zero) as SQL; 0 otherwise."""
+    return SqlCase(
+        When(
+            Q(overdue_amount__gt=0, first_missed_due_date__lt=as_of),
+            then=DaysBetween(Value(as_of, output_field=DateField()), F("first_missed_due_date")),
+        ),
+        default=Value(0),
+        output_field=IntegerField(),
+    )
+
+
+def refresh_delinquency(ctx: StepContext) -> dict:
+    """Days past due and bucket of every account as of the date: one UPDATE, of the rows that change
+    only (an unchanged row is not rewritten, so a second run writes nothing). `dpd_as_of` is the date of
+    the last change: every night for an overdue account, the day it became current for the others."""
+    dpd = dpd_sql(ctx.as_of)
+    bucket = delinquency.bucket_sql(dpd)
+    with transaction.atomic():
+        updated = CreditAccount.objects.filter(~Q(days_past_due=dpd) | ~Q(bucket=bucket)).update(
+            days_past_due=dpd, bucket=bucket, dpd_as_of=ctx.as_of, updated_at=ctx.now
+        )
+    return {"accounts_updated": updated}
+
+
+def open_and_resolve_cases(ctx: StepContext) -> dict:
+    """Open a case for every delinquent account without one (set-based, one transaction so that no case
+    is left without its "opened" event), then resolve the open cases of accounts whose overdue amount is
+    paid, through services.case_close (paid in full when the balance is nil, else cured), in chunks of
+    RESOLVE_CHUNK cases per transaction."""
+    with transaction.atomic():
+        opened = services.cases_open_for_delinquent_accounts(now=ctx.now)
+    cured = list(
+        Case.objects.filter(state__in=OPEN_STATES, account__overdue_amount=0)
+        .order_by("pk")
+        .values_list("pk", "account__balance")
+    )
+    resolved = skipped = 0
+    for start in range(0, len(cured), RESOLVE_CHUNK):
+        with transaction.atomic():
+            for case_id, balance in cured[start : start + RESOLVE_CHUNK]:
+                reason = ResolutionReason.PAID_IN_FULL if balance == 0 else ResolutionReason.CURED
+                try:
+                    # case_close runs in a savepoint: a refusal rolls back that case only.
+                    services.case_close(
+                        case_id=case_id,
+                        actor=None,
+                        write_off=False,
+                        resolution_reason=reason,
+                        reason="Overdue amount paid (nightly check).",
+                    )
+                    resolved += 1
+                except DomainError as exc:
+                    skipped += 1
+                    logger.warning("nightly: case %s not resolved: %s", case_id, exc)
+    return {"opened": opened, "resolved": resolved, "not_resolved": skipped}
+
+
+def check_promises_and_plans(ctx: StepContext) -> dict:
+    """Break promises and repayment plans whose date plus grace days has passed (each check is one
+    transaction, compare-and-swap, so a second run changes nothing)."""
+    from repayment_plans.services import plans_check_broken
+
+    promises = services.promises_check_broken(as_of=ctx.as_of)
+    plans = plans_check_broken(as_of=ctx.as_of)
+    return {"promises_broken": promises, "plans_broken": plans}
+
+
+def _jsonable(value) -> dict:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    if not isinstance(value, dict):
+        value = {"result": value}
+    return json.loads(json.dumps(value, default=str))
+
+
+def run_escalation_rules(ctx: StepContext) -> dict:
+    """The admins' escalation rules, in order (escalation.services.run_rules)."""
+    from escalation import services as escalation
+
+    return _jsonable(escalation.run_rules(as_of=ctx.as_of))
+
+
+def place_in_queues(ctx: StepContext) -> dict:
+    """Every open case into the first queue whose criteria it meets; priorities recomputed. One UPDATE
+    per queue and per score; unchanged rows are not rewritten."""
+    with transaction.atomic():
+        moved = queues.place_cases_in_queues()
+    with transaction.atomic():
+        reprioritised = queues.refresh_priorities(now=ctx.now)
+    return {"moved": sum(moved.values()), "moved_by_queue": moved, "priorities_changed": reprioritised}
+
+
+def plan_reminders(ctx: StepContext) -> dict:
+    """The day's reminders, planned (sent later by the every-minute dispatcher, under the contact policy)."""
+    planned = messaging.plan_reminders(as_of=ctx.as_of, run_id=ctx.run.pk)
+    return {"planned": sum(planned.values()), "by_purpose": planned}
+
+
+def dashboard_snapshots(ctx: StepContext) -> dict:
+    """The dashboards' snapshots of the day that ended (open cases, month-end buckets), before DPD moves."""
+    from dashboards import rollups
+
+    return _jsonable(rollups.nightly_snapshot_step(ctx))
+
+
+def dashboard_rollups(ctx: StepContext) -> dict:
+    """The dashboards' rollup tables up to yesterday, once promises and plans are settled."""
+    from dashboards import rollups
+
+    return _jsonable(rollups.nightly_step(ctx))
+
+
+STEPS: list[Step] = [
+    Step("dashboard_snapshots", dashboard_snapshots, "Dashboard snapshots of the day that ended"),
+    Step("refresh_delinquency", refresh_delinquency, "Days past due and buckets"),
+    Step("cases", open_and_resolve_cases, "Open cases for new delinquencies; resolve cured ones"),
+    Step("promises_and_plans", check_promises_and_plans, "Promises and installments kept or broken"),
+    Step("escalation_rules", run_escalation_rules, "Escalation rules"),
+    Step("queues", place_in_queues, "Queue placement and priorities"),
+    Step("reminders", plan_reminders, "The day's reminders"),
+    Step("dashboard_rollups", dashboard_rollups, "Dashboard rollups (the last 7 days)"),
+]
+STEP_NAMES = [s.name for s in STEPS]
+
+
+def step_named(name: str) -> Step:
+    for step in STEPS:
+        if step.name == name:
+            return step
+    raise KeyError(f"no nightly step {name!r}; the steps are {', '.join(STEP_NAMES)}")
+
+
+# --- Who may work: the advisory lock and the running row --------------------------------------------
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _stale_after() -> timedelta:
+    return timedelta(seconds=getattr(settings, "COLLECTIONS_NIGHTLY_STALE_SECONDS", 300))
+
+
+@contextlib.contextmanager
+def working() -> Iterator[None]:
+    """Hold the pipeline's session advisory lock (PostgreSQL) while working on a run; RunInProgress if
+    someone else holds it. The lock goes with the connection, so a killed process cannot keep it."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
+        if not cursor.fetchone()[0]:
+            raise RunInProgress("another process is running the nightly pipeline right now")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_KEY])
+
+
+def _pid_alive(owner: str) -> bool | None:
+    """True / False for a process of this host; None when it runs elsewhere (cannot tell)."""
+    host, _sep, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed process nobody has reaped yet is a zombie: dead all the same
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def run_is_alive(run: NightlyRun, now: datetime) -> bool:
+    """Whether a `running` run still has a process working on it (called while holding the lock, so on
+    PostgreSQL nobody else is inside a step right now)."""
+    alive = _pid_alive(run.owner)
+    if alive is False:
+        return False  # its process (on this host) is gone
+    if now - run.heartbeat_at < _stale_after():
+        return True  # between two steps of a chain, or just started
+    # On PostgreSQL the caller holds the lock, so nobody is inside a step: a silent run is dead. SQLite
+    # cannot tell a long step from a dead process on another host; a live process on this host counts.
+    return connection.vendor != "postgresql" and bool(alive)
+
+
+def _interrupt(run: NightlyRun, now: datetime, by: str) -> None:
+    steps = NightlyStep.objects.filter(run=run, status=StepStatus.RUNNING)
+    steps.update(status=StepStatus.INTERRUPTED, finished_at=now, error=f"The process stopped. {by}")
+    run.status, run.finished_at = RunStatus.INTERRUPTED, now
+    run.error = (
+        f"The process working on this run stopped (last sign of life {run.heartbeat_at:%Y-%m-%d %H:%M:%S} "
+        f"UTC). {by}"
+    )
+    run.save(update_fields=["status", "finished_at", "error"])
+
+
+def run_begin(*, as_of: date, trigger: str) -> NightlyRun:
+    """Start a run for `as_of` (call inside `working()`). A running run of a dead process is marked
+    interrupted; a live one makes this raise RunInProgress."""
+    now = timezone.now()
+    with transaction.atomic():
+        current = NightlyRun.objects.select_for_update().filter(status=RunStatus.RUNNING).first()
+        if current is not None:
+            if run_is_alive(current, now):
+                raise RunInProgress(
+                    f"run #{current.pk} for {current.run_date} is running ({current.owner}, last sign of "
+                    f"life {current.heartbeat_at:%H:%M:%S} UTC)"
+                )
+            _interrupt(current, now, by=f"Taken over by a new run for {as_of} ({trigger}).")
+        try:
+            with transaction.atomic():
+                run = NightlyRun.objects.create(
+                    run_date=as_of, trigger=trigger, owner=_owner(), started_at=now, heartbeat_at=now
+                )
+        except IntegrityError:
+            raise RunInProgress("another run started at the same moment") from None
+    logger.info("nightly: run #%s for %s started (%s)", run.pk, as_of, trigger)
+    return run
+
+
+def _touch(run: NightlyRun) -> None:
+    run.heartbeat_at, run.owner = timezone.now(), _owner()
+    NightlyRun.objects.filter(pk=run.pk).update(heartbeat_at=run.heartbeat_at, owner=run.owner)
+
+
+def finished_steps(as_of: date) -> dict[str, int]:
+    """Step name -> the run that finished it, for the steps done for this date."""
+    rows = NightlyStep.objects.filter(run__run_date=as_of, status=StepStatus.SUCCEEDED).values_list(
+        "name", "run_id"
+    )
+    return dict(rows)
+
+
+def date_is_complete(as_of: date) -> bool:
+    return set(STEP_NAMES) <= set(finished_steps(as_of))
+
+
+def run_step(run: NightlyRun, name: str, *, again: bool = False) -> NightlyStep:
+    """Run one step of a running run (call inside `working()`), unless an earlier run finished it for this
+    date (then it is recorded as skipped) - or `again`, which runs it anyway (steps are idempotent).
+    A failure is recorded on the step and the run, then raised as StepFailed."""
+    step = step_named(name)
+    position = STEP_NAMES.index(name) + 1
+    now = timezone.now()
+    _touch(run)
+    done_by = finished_steps(run.run_date).get(name)
+    if done_by is not None and done_by != run.pk and not again:
+        row, _created = NightlyStep.objects.update_or_create(
+            run=run,
+            name=name,
+            defaults={
+                "position": position,
+                "status": StepStatus.SKIPPED,
+                "started_at": now,
+                "finished_at": now,
+                "note": f"Already done for {run.run_date} by run #{done_by}.",
+            },
+        )
+        return row
+    if done_by == run.pk and not again:
+        return NightlyStep.objects.get(run=run, name=name)
+    row, _created = NightlyStep.objects.update_or_create(
+        run=run,
+        name=name,
+        defaults={
+            "position": position,
+            "status": StepStatus.RUNNING,
+            "started_at": now,
+            "finished_at": None,
+            "counts": {},
+            "note": "",
+            "error": "",
+        },
+    )
+    try:
+        counts = step.run(StepContext(run=run, as_of=run.run_date, now=now))
+    except Exception as exc:
+        finished = timezone.now()
+        row.status, row.finished_at, row.error = StepStatus.FAILED, finished, traceback.format_exc()[-8000:]
+        row.save(update_fields=["status", "finished_at", "error"])
+        run.status, run.finished_at, run.error = RunStatus.FAILED, finished, f"{name}: {exc}"[:2000]
+        run.save(update_fields=["status", "finished_at", "error"])
+        logger.exception("nightly: step %s of run #%s failed", name, run.pk)
+        raise StepFailed(f"step {name} failed: {exc}") from exc
+    row.status, row.finished_at, row.counts = StepStatus.SUCCEEDED, timezone.now(), _jsonable(counts)
+    row.save(update_fields=["status", "finished_at", "counts"])
+    _touch(run)
+    logger.info("nightly: step %s done %s", name, row.counts)
+    return row
+
+
+def run_finish(run: NightlyRun) -> NightlyRun:
+    """Close a run whose steps all ran: succeeded."""
+    run.refresh_from_db()
+    if run.status == RunStatus.RUNNING:
+        run.status, run.finished_at = RunStatus.SUCCEEDED, timezone.now()
+        run.save(update_fields=["status", "finished_at"])
+        logger.info("nightly: run #%s for %s finished", run.pk, run.run_date)
+    return run
+
+
+def business_date(now: datetime | None = None) -> date:
+    """Today in the bank's time zone (settings.TIME_ZONE): the date a run is "as of"."""
+    return timezone.localdate(now)
+
+
+def run_pipeline(
+    *, as_of: date | None = None, trigger: str = "command", again: bool = False, only: list[str] | None = None
+) -> NightlyRun:
+    """Run the pipeline for a date in this process, step after step. Returns the run (failed if a step
+    failed). Raises RunInProgress if another run is working."""
+    as_of = as_of or business_date()
+    names = [n for n in STEP_NAMES if only is None or n in only]
+    with working():
+        run = run_begin(as_of=as_of, trigger=trigger)
+        try:
+            for name in names:
+                run_step(run, name, again=again)
+        except StepFailed:
+            run.refresh_from_db()
+            return run
+        except BaseException as exc:
+            # Interrupted from outside (Ctrl-C, a time limit): leave a record, not a running row.
+            NightlyStep.objects.filter(run=run, status=StepStatus.RUNNING).update(
+                status=StepStatus.INTERRUPTED, finished_at=timezone.now(), error=repr(exc)
+            )
+            NightlyRun.objects.filter(pk=run.pk).update(
+                status=RunStatus.INTERRUPTED, finished_at=timezone.now(), error=repr(exc)
+            )
+            raise
+        return run_finish(run)
+
+
+# --- Catching up ------------------------------------------------------------------------------------
+
+
+def scheduled_time_passed(now: datetime) -> bool:
+    """Whether today's scheduled nightly run time (the enabled beat schedule of the pipeline) has passed.
+    No schedule, a disabled one or an irregular crontab: False (nothing to catch up with)."""
+    import zoneinfo
+
+    from django_celery_beat.models import PeriodicTask
+
+    task = (
+        PeriodicTask.objects.filter(task=NIGHTLY_TASK, enabled=True, crontab__isnull=False)
+        .select_related("crontab")
+        .first()
+    )
+    if task is None:
+        return False
+    cron = task.crontab
+    if not (cron.hour.isdigit() and cron.minute.isdigit()):
+        return False
+    local = now.astimezone(zoneinfo.ZoneInfo(str(cron.timezone)))
+    return (local.hour, local.minute) >= (int(cron.hour), int(cron.minute))
+
+
+NIGHTLY_TASK = "automation.tasks.nightly_start"
+
+
+def catch_up_due(now: datetime | None = None) -> date | None:
+    """The date to run now, if today's run was missed (the machine was off at the scheduled time, or the
+    run failed or its worker died): the scheduled time has passed, today is not complete, fewer than
+    COLLECTIONS_NIGHTLY_MAX_ATTEMPTS runs for today failed. Else None. (Whether another run is working is
+    for run_begin to decide.)"""
+    now = now or timezone.now()
+    as_of = business_date(now)
+    if not scheduled_time_passed(now) or date_is_complete(as_of):
+        return None
+    failed = NightlyRun.objects.filter(run_date=as_of, status=RunStatus.FAILED).count()
+    if failed >= getattr(settings, "COLLECTIONS_NIGHTLY_MAX_ATTEMPTS", 3):
+        return None
+    return as_of

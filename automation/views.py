@@ -1,0 +1,142 @@
+"""Automation pages for supervisors and admins: the nightly run records and the outbound message log.
+
+Run records hold no personal data and are shown to every supervisor; the message log is scoped like cases
+(a supervisor sees the messages of their team's cases, an admin all) and masks every recipient."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import wraps
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count, Prefetch
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_GET
+
+from accounts.permissions import Capability, has_capability
+from automation.models import NightlyRun, NightlyStep
+from automation.pipeline import STEPS
+from collections_app.access import cases_visible_to
+from messaging.models import MessageChannel, MessageStatus, OutboundMessage, Purpose
+from messaging.services import mask_recipient
+
+RUNS_PER_PAGE = 20
+MESSAGES_PER_PAGE = 50
+
+
+def supervisor_or_admin(view):
+    """Anonymous users go to the login page; a role with neither SUPERVISE nor ADMINISTER gets 403."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not (
+            has_capability(request.user, Capability.SUPERVISE)
+            or has_capability(request.user, Capability.ADMINISTER)
+        ):
+            raise PermissionDenied("Automation pages are for supervisors and admins.")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _counts_lines(counts: dict) -> list[tuple[str, str]]:
+    """A step's counts as (label, value) lines: nested dicts one level deep, lists as their length."""
+    lines = []
+    for key, value in counts.items():
+        if isinstance(value, dict):
+            lines += [
+                (f"{key} · {k or '—'}", str(v)) for k, v in value.items() if not isinstance(v, dict | list)
+            ]
+        elif isinstance(value, list):
+            lines.append((key, str(len(value))))
+        else:
+            lines.append((key, str(value)))
+    return lines
+
+
+@supervisor_or_admin
+@require_GET
+def run_list(request: HttpRequest) -> HttpResponse:
+    runs = NightlyRun.objects.prefetch_related(
+        Prefetch("steps", queryset=NightlyStep.objects.order_by("position"))
+    ).order_by("-started_at", "-id")
+    page = Paginator(runs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
+    descriptions = {s.name: s.description for s in STEPS}
+    for run in page:
+        for step in run.steps.all():
+            step.count_lines = _counts_lines(step.counts)
+            step.description = descriptions.get(step.name, "")
+    context = {"page": page}
+    template = "automation/run_list.html"
+    if request.htmx:
+        template += "#runs"
+    return render(request, template, context)
+
+
+FILTERS = {
+    "status": (MessageStatus, _("Any status")),
+    "purpose": (Purpose, _("Any purpose")),
+    "channel": (MessageChannel, _("Any channel")),
+}
+
+
+@supervisor_or_admin
+@require_GET
+def message_list(request: HttpRequest) -> HttpResponse:
+    visible = OutboundMessage.objects.filter(case__in=cases_visible_to(request.user).values("pk"))
+    chosen = {}
+    messages = visible
+    for name, (choices, _any) in FILTERS.items():
+        value = request.GET.get(name, "")
+        if value in choices.values:
+            chosen[name] = value
+            messages = messages.filter(**{name: value})
+    reference = request.GET.get("case", "").strip()
+    if reference:
+        chosen["case"] = reference
+        messages = messages.filter(case__reference=reference)
+    # No COUNT over a table that grows by the day: fetch one row more than a page to know if there is a next.
+    # Newest first by ID (the primary key's index; IDs grow with planning time).
+    try:
+        number = max(1, int(request.GET.get("page", "1")))
+    except ValueError:
+        number = 1
+    start = (number - 1) * MESSAGES_PER_PAGE
+    rows = list(
+        messages.select_related("case__account__cardholder").order_by("-id")[
+            start : start + MESSAGES_PER_PAGE + 1
+        ]
+    )
+    has_next = len(rows) > MESSAGES_PER_PAGE
+    rows = rows[:MESSAGES_PER_PAGE]
+    for message in rows:
+        message.recipient_masked = (
+            mask_recipient(message.channel, message.recipient) if message.recipient else ""
+        )
+    since = timezone.now() - timedelta(hours=24)
+    summary = dict(
+        visible.filter(created_at__gte=since).values_list("status").annotate(n=Count("pk")).order_by()
+    )
+    context = {
+        "rows": rows,
+        "page_number": number,
+        "has_next": has_next,
+        "chosen": chosen,
+        "query": "&".join(f"{k}={v}" for k, v in chosen.items()),
+        "filters": [
+            (name, any_label, choices.choices, chosen.get(name, ""))
+            for name, (choices, any_label) in FILTERS.items()
+        ],
+        "summary": [(label, summary.get(value, 0)) for value, label in MessageStatus.choices],
+    }
+    template = "automation/message_list.html"
+    if request.htmx:
+        template += "#messages"
+    return render(request, template, context)

@@ -1,8 +1,0 @@
-from django.urls import path
-
-from collections_app import automation_views
-
-urlpatterns = [
-    path("runs/", automation_views.run_list, name="automation_runs"),
-    path("messages/", automation_views.message_list, name="automation_messages"),
-]

@@ -1,0 +1,282 @@
+"""Operations on one case: open, hold, release, close, notes, escalation requests, transitions by name,
+revealing personal data. Each locks the case, checks the actor's reach, and writes the timeline."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+from django.utils.translation import gettext_noop
+
+from collections_app.access import ensure_can_act
+from collections_app.models import (
+    CLOSED_STATES,
+    Case,
+    CaseEvent,
+    CaseHold,
+    CaseState,
+    ContactPoint,
+    CreditAccount,
+    EventKind,
+    HoldReason,
+    ResolutionReason,
+)
+from collections_app.services.kernel import (
+    USER_TRANSITIONS,
+    bump_version,
+    case_closed,
+    event_write,
+    lock_case,
+    next_case_reference,
+    transition,
+    transition_handler,
+)
+from core.exceptions import (
+    InvalidTransition,
+    NotAllowed,
+    ValidationFailed,
+)
+
+
+def cases_open_for_delinquent_accounts(
+    *, account_ids: Iterable[int] | None = None, now: datetime | None = None
+) -> int:
+    """Open a case for every delinquent account (overdue amount > 0 since a missed due date) that has no
+    open case. An account whose debt was written off is not reopened by the sweep: charge-off is final
+    until a person opens a case. Set-based: one read, two bulk inserts. Returns how many were opened."""
+    now = now or timezone.now()
+    accounts = (
+        CreditAccount.objects.filter(overdue_amount__gt=0, first_missed_due_date__isnull=False)
+        .exclude(cases__state__in=[s for s in CaseState.values if s not in CLOSED_STATES])
+        .exclude(cases__state=CaseState.WRITTEN_OFF)
+    )
+    if account_ids is not None:
+        accounts = accounts.filter(pk__in=list(account_ids))
+    rows = list(accounts.annotate(case_count=Count("cases")).values_list("pk", "case_count"))
+    if not rows:
+        return 0
+    cases = Case.objects.bulk_create(
+        [Case(account_id=pk, reference=next_case_reference(pk, n), opened_at=now) for pk, n in rows],
+        batch_size=2000,
+    )
+    CaseEvent.objects.bulk_create(
+        [
+            CaseEvent(
+                case=c,
+                kind=EventKind.OPENED,
+                to_state=CaseState.NEW,
+                created_at=now,
+                reason=gettext_noop("Account became delinquent"),
+            )
+            for c in cases
+        ],
+        batch_size=2000,
+    )
+    return len(cases)
+
+
+def case_open(*, account: CreditAccount, actor=None, reason: str = "") -> Case:
+    """Open a case for one delinquent account. Refused if it already has an open case."""
+    if not account.is_delinquent:
+        raise ValidationFailed("The account is not overdue.", field="account", rule="not_delinquent")
+    with transaction.atomic():
+        CreditAccount.objects.select_for_update().get(pk=account.pk)
+        if account.cases.filter(closed_at__isnull=True).exists():
+            raise InvalidTransition("The account already has an open case.", rule="one_open_case_per_account")
+        case = Case.objects.create(
+            account=account, reference=next_case_reference(account.pk, account.cases.count())
+        )
+        event_write(
+            case=case,
+            kind=EventKind.OPENED,
+            actor=actor,
+            to_state=CaseState.NEW,
+            reason=reason or gettext_noop("Account became delinquent"),
+        )
+    return case
+
+
+def case_transition(
+    *,
+    case_id: int,
+    name: str,
+    actor,
+    reason: str = "",
+    expected_version: int | None = None,
+    resolution_reason: str = "",
+    court_reference: str = "",
+) -> Case:
+    """Run one of USER_TRANSITIONS on a case, as a person asked for it."""
+    if name not in USER_TRANSITIONS:
+        raise InvalidTransition(f"'{name}' is not a transition that can be asked for.", rule="state_machine")
+    if name == "release_hold":
+        return case_release_hold(case_id=case_id, actor=actor, note=reason, expected_version=expected_version)
+    handler = transition_handler(name)
+    if handler is not None:  # a transition another app carries out (legal: referral, limitation check)
+        return handler(
+            case_id=case_id,
+            actor=actor,
+            reason=reason,
+            expected_version=expected_version,
+            resolution_reason=resolution_reason,
+            court_reference=court_reference,
+        )
+    if name in ("resolve", "write_off"):
+        return case_close(
+            case_id=case_id,
+            actor=actor,
+            write_off=name == "write_off",
+            reason=reason,
+            resolution_reason=resolution_reason,
+            expected_version=expected_version,
+        )
+    with transaction.atomic():
+        case = lock_case(case_id, expected_version=expected_version)
+        ensure_can_act(actor, case)
+        transition(case, name, actor=actor, reason=reason)
+    return case
+
+
+def available_transitions(case: Case, user) -> list[str]:
+    """The transitions this user may ask for on this case now (the buttons a page shows)."""
+    return sorted(
+        t.name for t in case.get_available_user_state_transitions(user) if t.name in USER_TRANSITIONS
+    )
+
+
+def note_add(*, case_id: int, actor, text: str) -> CaseEvent:
+    text = (text or "").strip()
+    if not text:
+        raise ValidationFailed("A note cannot be empty.", field="text")
+    with transaction.atomic():
+        case = lock_case(case_id)
+        ensure_can_act(actor, case)
+        bump_version(case)
+        return event_write(case=case, kind=EventKind.NOTE, actor=actor, reason=text)
+
+
+def case_hold(
+    *, case_id: int, actor, reason: str, note: str = "", expected_version: int | None = None
+) -> CaseHold:
+    """Put a case on hold (dispute, hardship, cease-communication, bankruptcy ...)."""
+    if reason not in HoldReason.values:
+        raise ValidationFailed("Unknown hold reason.", field="reason")
+    with transaction.atomic():
+        case = lock_case(case_id, expected_version=expected_version)
+        ensure_can_act(actor, case)
+        transition(
+            case, "hold", actor=actor, kind=EventKind.HOLD, reason=note, details={"hold_reason": reason}
+        )
+        return CaseHold.objects.create(case=case, reason=reason, note=note, opened_by=actor)
+
+
+def case_release_hold(*, case_id: int, actor, note: str = "", expected_version: int | None = None) -> Case:
+    with transaction.atomic():
+        case = lock_case(case_id, expected_version=expected_version)
+        ensure_can_act(actor, case)
+        hold = case.holds.select_for_update().filter(released_at__isnull=True).first()
+        transition(
+            case,
+            "release_hold",
+            actor=actor,
+            kind=EventKind.HOLD_RELEASED,
+            reason=note,
+            details={"hold_reason": hold.reason if hold else ""},
+        )
+        if hold:
+            hold.released_at = timezone.now()
+            hold.released_by = actor
+            hold.release_note = note
+            hold.save(update_fields=["released_at", "released_by", "release_note"])
+    return case
+
+
+def escalation_request(*, case_id: int, actor, target: str, reason: str) -> CaseEvent:
+    """An agent asks a supervisor (or legal, through the supervisor) to escalate. The request waits in
+    the supervisor's inbox; nothing changes state until they act."""
+    if target not in ("supervisor", "legal"):
+        raise ValidationFailed("Escalate to 'supervisor' or 'legal'.", field="target")
+    if not (reason or "").strip():
+        raise ValidationFailed("Say why the case should be escalated.", field="reason")
+    with transaction.atomic():
+        case = lock_case(case_id)
+        ensure_can_act(actor, case)
+        if not case.is_open:
+            raise InvalidTransition("The case is closed.", rule="case_closed")
+        bump_version(case)
+        return event_write(
+            case=case,
+            kind=EventKind.ESCALATION_REQUESTED,
+            actor=actor,
+            reason=reason,
+            details={"target": target},
+        )
+
+
+def case_close(
+    *,
+    case_id: int,
+    actor,
+    write_off: bool,
+    resolution_reason: str,
+    reason: str = "",
+    expected_version: int | None = None,
+) -> Case:
+    """Resolve or write off a case, with a resolution reason (DESIGN section 3)."""
+    if resolution_reason not in ResolutionReason.values:
+        raise ValidationFailed("Choose a resolution reason.", field="resolution_reason")
+    with transaction.atomic():
+        case = lock_case(case_id, expected_version=expected_version)
+        ensure_can_act(actor, case)
+        case.resolution_reason = resolution_reason
+        transition(
+            case,
+            "write_off" if write_off else "resolve",
+            actor=actor,
+            kind=EventKind.WRITTEN_OFF if write_off else EventKind.RESOLVED,
+            reason=reason,
+            details={"resolution_reason": resolution_reason},
+        )
+        case_closed(case, actor=actor, reason=reason or str(ResolutionReason(resolution_reason).label))
+    return case
+
+
+REVEALABLE_FIELDS = ("national_id", "email", "address", "phone")
+
+
+def pii_reveal(*, case_id: int, actor, field: str, contact_point_id: int | None = None) -> str:
+    """Return one unmasked value of the case's cardholder and log the reveal on the timeline.
+    Agents may reveal on a case they are working (lease or assignment); supervisors and admins on
+    any case they can see; legal reviewers on cases in legal review."""
+    from accounts.permissions import Capability, has_capability
+
+    if field not in REVEALABLE_FIELDS:
+        raise ValidationFailed("That field cannot be revealed.", field="field")
+    if not has_capability(actor, Capability.REVEAL_PII):
+        raise NotAllowed("Your role may not reveal personal data.", rule="reveal_pii")
+    with transaction.atomic():
+        case = lock_case(case_id)
+        ensure_can_act(actor, case)
+        working = actor.pk in (case.lease_owner_id, case.assigned_agent_id)
+        if not working and not has_capability(actor, Capability.SUPERVISE) and actor.role != "legal":
+            raise NotAllowed(
+                "Take the case (Next case) before revealing its personal data.", rule="reveal_pii"
+            )
+        holder = case.account.cardholder
+        if field == "phone":
+            point = ContactPoint.objects.filter(pk=contact_point_id, cardholder=holder).first()
+            if point is None:
+                raise ValidationFailed("No such number for this cardholder.", field="contact_point")
+            value = point.value
+        else:
+            value = getattr(holder, field)
+        event_write(
+            case=case,
+            kind=EventKind.PII_REVEAL,
+            actor=actor,
+            details={"field": field, "contact_point": contact_point_id},
+        )
+    return value

@@ -1,0 +1,178 @@
+"""Logging a contact attempt, after the contact policy allows it (the one path for pages, API and jobs)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from collections_app.access import ensure_can_act
+from collections_app.models import (
+    RIGHT_PARTY_OUTCOMES,
+    Case,
+    Channel,
+    ContactAttempt,
+    ContactPoint,
+    EventKind,
+    Outcome,
+    PartyRole,
+)
+from collections_app.services.kernel import (
+    bump_version,
+    event_write,
+    lock_case,
+    start_work_if_new,
+)
+from core.exceptions import (
+    ContactNotAllowed,
+    InvalidTransition,
+    ValidationFailed,
+)
+
+
+@dataclass(frozen=True)
+class ContactInput:
+    channel: str
+    outcome: str
+    contact_point_id: int | None = None
+    party_role: str = PartyRole.DEBTOR
+    person_reached: str = ""
+    delinquency_reason: str = ""
+    duration_seconds: int = 0
+    notes: str = ""
+    recording_ref: str = ""
+    started_at: datetime | None = None
+
+
+def _validate_contact(case: Case, data: ContactInput) -> ContactPoint | None:
+    if data.channel not in Channel.values:
+        raise ValidationFailed("Unknown channel.", field="channel")
+    if data.outcome not in Outcome.values:
+        raise ValidationFailed("Unknown outcome.", field="outcome")
+    if data.duration_seconds < 0:
+        raise ValidationFailed("The duration cannot be negative.", field="duration_seconds")
+    if data.outcome in RIGHT_PARTY_OUTCOMES and not data.delinquency_reason:
+        raise ValidationFailed(
+            "A right-party contact needs the reason for delinquency.",
+            field="delinquency_reason",
+            rule="reason_required",
+        )
+    point = None
+    if data.contact_point_id is not None:
+        point = ContactPoint.objects.filter(
+            pk=data.contact_point_id, cardholder_id=case.account.cardholder_id
+        ).first()
+        if point is None:
+            raise ValidationFailed(
+                "That number or address is not one of this cardholder's.", field="contact_point"
+            )
+    return point
+
+
+class _PolicyRefusal(Exception):
+    def __init__(self, decision):
+        self.decision = decision
+
+
+def contact_attempt_log(
+    *,
+    case_id: int,
+    actor,
+    data: ContactInput,
+    override_reason: str = "",
+    expected_version: int | None = None,
+) -> ContactAttempt:
+    """Record a contact on a case (append-only), after the contact policy allows it.
+
+    A refusal raises ContactNotAllowed naming the rule and when it will be allowed, and is itself
+    written on the timeline (POLICY_REFUSED) for the compliance figures. A supervisor may override a
+    frequency limit with a reason (POLICY_OVERRIDE event). A first contact starts work on a new case;
+    a right-party contact updates the case's last RPC time. Writes a CONTACT event."""
+    from accounts.permissions import Capability, has_capability
+    from collections_app.services import contactability
+
+    try:
+        with transaction.atomic():
+            case = lock_case(case_id, expected_version=expected_version)
+            ensure_can_act(actor, case)
+            if not case.is_open:
+                raise InvalidTransition("The case is closed.", rule="case_closed")
+            point = _validate_contact(case, data)
+            started_at = data.started_at or timezone.now()
+            decision = contactability.decide(
+                case=case,
+                channel=data.channel,
+                now=started_at,
+                contact_point=point,
+                party_role=data.party_role,
+                outcome=data.outcome,
+                recording_ref=data.recording_ref,
+            )
+            overridden = False
+            if not decision.allowed:
+                can_override = has_capability(actor, Capability.OVERRIDE_CONTACT_POLICY)
+                if not (override_reason.strip() and decision.overridable and can_override):
+                    raise _PolicyRefusal(decision)
+                overridden = True
+            attempt = ContactAttempt.objects.create(
+                case=case,
+                cardholder_id=case.account.cardholder_id,
+                channel=data.channel,
+                contact_point=point,
+                party_role=data.party_role or (point.party_role if point else ""),
+                person_reached=data.person_reached,
+                outcome=data.outcome,
+                delinquency_reason=data.delinquency_reason,
+                started_at=started_at,
+                duration_seconds=data.duration_seconds,
+                agent=actor,
+                notes=data.notes,
+                recording_ref=data.recording_ref,
+                policy_override_reason=override_reason if overridden else "",
+            )
+            if overridden:
+                event_write(
+                    case=case,
+                    kind=EventKind.POLICY_OVERRIDE,
+                    actor=actor,
+                    reason=override_reason,
+                    details={**decision.details, "contact_attempt": attempt.pk},
+                )
+            start_work_if_new(case, actor=actor)
+            if data.outcome in RIGHT_PARTY_OUTCOMES:
+                case.last_right_party_contact_at = max(
+                    filter(None, [case.last_right_party_contact_at, started_at])
+                )
+            bump_version(case, "last_right_party_contact_at")
+            event_write(
+                case=case,
+                kind=EventKind.CONTACT,
+                actor=actor,
+                reason=data.notes,
+                details={
+                    "contact_attempt": attempt.pk,
+                    "channel": data.channel,
+                    "outcome": data.outcome,
+                    "delinquency_reason": data.delinquency_reason,
+                },
+            )
+        return attempt
+    except _PolicyRefusal as refusal:
+        decision = refusal.decision
+        # The refused attempt rolled back; the refusal itself is kept (its own transaction).
+        with transaction.atomic():
+            event_write(
+                case=Case.objects.get(pk=case_id),
+                kind=EventKind.POLICY_REFUSED,
+                actor=actor,
+                reason=decision.text,
+                details={**decision.details, "channel": data.channel},
+            )
+        raise ContactNotAllowed(
+            decision.text,
+            rule=str(decision.rule),
+            allowed_from=decision.allowed_from,
+            details=decision.details,
+        ) from None

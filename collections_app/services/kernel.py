@@ -1,0 +1,274 @@
+"""The case kernel: the only code that changes a case's state.
+
+- One case: `lock_case`, then `transition(case, name, actor=...)` inside the caller's transaction (state
+  machine guard, permission, the change, the event).
+- Many cases (nightly jobs, escalation rules): `bulk_transition(queryset, name, reason=...)`, set-based,
+  with one event per case written by the same SQL statement.
+
+The transition table is written once, on the model (`Case` transition methods and
+`collections_app.models.TRANSITION_EFFECTS`); both paths read it.
+
+Extension points: apps above the kernel (repayment plans, legal, escalation) take part in its operations
+without the kernel importing them, so dependencies point one way. Each registers its handlers once, in its
+AppConfig.ready(); handlers run inside the kernel's transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+from django_fsm import can_proceed, has_transition_perm
+
+from collections_app.models import (
+    INCREMENT,
+    NOW,
+    TRANSITION_EFFECTS,
+    USER_TRANSITIONS,
+    Case,
+    CaseEvent,
+    CaseState,
+    EventKind,
+)
+from core.exceptions import ConcurrentUpdate, InvalidTransition, NotAllowed
+
+__all__ = [
+    "USER_TRANSITIONS",
+    "bulk_transition",
+    "case_closed",
+    "payment_recorded",
+    "bump_version",
+    "event_write",
+    "lock_case",
+    "next_case_reference",
+    "on_case_closed",
+    "on_payment_recorded",
+    "register_transition_handler",
+    "start_work_if_new",
+    "transition",
+    "transition_handler",
+]
+
+
+def lock_case(case_id: int, *, expected_version: int | None = None) -> Case:
+    # The row lock serialises two agents (or an agent and a worker) acting on one case: the second
+    # waits, then re-reads the state and is refused cleanly if its action no longer applies.
+    # Only the case row is locked (of=self): payments lock the account, then the case; locking the
+    # account here too would take the two locks in the opposite order and risk a deadlock.
+    case = (
+        Case.objects.select_for_update(of=("self",))
+        .select_related("account", "account__cardholder")
+        .get(pk=case_id)
+    )
+    if expected_version is not None and case.version != expected_version:
+        raise ConcurrentUpdate(
+            "The case was changed by someone else; reload it and try again.",
+            details={"expected_version": expected_version, "current_version": case.version},
+        )
+    return case
+
+
+def event_write(
+    *,
+    case: Case,
+    kind: str,
+    actor=None,
+    reason: str = "",
+    details: dict | None = None,
+    from_state: str = "",
+    to_state: str = "",
+) -> CaseEvent:
+    return CaseEvent.objects.create(
+        case=case,
+        kind=kind,
+        actor=actor,
+        reason=reason,
+        details=details or {},
+        from_state=from_state,
+        to_state=to_state,
+    )
+
+
+def transition(
+    case: Case,
+    name: str,
+    *,
+    actor,
+    reason: str = "",
+    kind: str = EventKind.TRANSITION,
+    details: dict | None = None,
+) -> CaseEvent:
+    """Run transition `name` (a transition method of Case) on a case locked by `lock_case`, inside the
+    caller's transaction: check the state machine and the actor's permission, change the state, bump the
+    version, save, and write the event. Raises InvalidTransition or NotAllowed."""
+    method = getattr(case, name)
+    if not can_proceed(method):
+        raise InvalidTransition(
+            f"A case in state '{case.get_state_display()}' cannot do '{name}'.",
+            rule="state_machine",
+            details={"state": case.state, "transition": name},
+        )
+    if not has_transition_perm(method, actor):
+        raise NotAllowed(
+            f"Your role may not '{name}' a case.", rule="transition_permission", details={"transition": name}
+        )
+    from_state = case.state
+    method()
+    case.version += 1
+    case.save()
+    return event_write(
+        case=case,
+        kind=kind,
+        actor=actor,
+        reason=reason,
+        details=details,
+        from_state=from_state,
+        to_state=case.state,
+    )
+
+
+def start_work_if_new(case: Case, *, actor) -> None:
+    """The first work on a new case (a contact, a callback, a plan) starts it."""
+    if case.state == CaseState.NEW:
+        transition(case, "start_work", actor=actor)
+
+
+def bump_version(case: Case, *fields: str) -> None:
+    """Save a locked case's changed fields (never its state) and bump its version (the API's ETag)."""
+    case.version += 1
+    case.save(update_fields=["version", *fields])
+
+
+def next_case_reference(account_id: int, existing: int) -> str:
+    return f"C{account_id:08d}-{existing + 1}"
+
+
+# --- Many cases at once ---------------------------------------------------------------------------
+
+
+def _sources_and_target(name: str) -> tuple[list[str], str]:
+    """The states transition `name` leaves from, and the one it goes to, as declared on Case (django-fsm
+    keeps one entry per source state)."""
+    found = [t for t in Case._meta.get_field("state").get_all_transitions(Case) if t.name == name]
+    if not found:
+        raise InvalidTransition(f"'{name}' is not a case transition.", rule="state_machine")
+    return sorted({t.source for t in found}), found[0].target
+
+
+def bulk_transition(
+    cases: QuerySet[Case],
+    name: str,
+    *,
+    reason: str,
+    kind: str = EventKind.TRANSITION,
+    details: dict | None = None,
+    values: dict | None = None,
+    now: datetime | None = None,
+) -> list[int]:
+    """Run transition `name` on every case of `cases` whose state allows it, as the system (actor None):
+    one UPDATE and one INSERT of events, whatever the number of cases. Cases whose state does not allow
+    the transition are left alone (so a second run changes nothing). `values` sets other case columns
+    (e.g. a resolution reason); the transition's own effects (TRANSITION_EFFECTS) are applied too.
+    Returns the ids of the cases moved, each with one event."""
+    sources, target = _sources_and_target(name)
+    now = now or timezone.now()
+    table, events = Case._meta.db_table, CaseEvent._meta.db_table
+    assignments, params = ["state = %s", "version = c.version + 1"], [target]
+    for field_name, value in {**TRANSITION_EFFECTS.get(name, {}), **(values or {})}.items():
+        column = Case._meta.get_field(field_name).column
+        if value is INCREMENT:
+            assignments.append(f"{column} = c.{column} + 1")
+        else:
+            assignments.append(f"{column} = %s")
+            params.append(now if value is NOW else value)
+    selected_sql, selected_params = cases.filter(state__in=sources).values("pk").query.sql_with_params()
+    set_clause = ", ".join(assignments)
+    event_values = [kind, target, reason, json.dumps(details or {}), now]
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # One statement: lock the rows (re-checking their state once locked), move them, and write one
+            # event each from the rows actually moved - a case changed meanwhile by an agent is skipped.
+            # Table and column names come from the model; every value is a parameter.
+            sql = f"""
+                WITH src AS (
+                    SELECT c.id, c.state FROM {table} c
+                    WHERE c.id IN ({selected_sql}) AND c.state = ANY(%s)
+                    FOR UPDATE OF c
+                ), moved AS (
+                    UPDATE {table} c SET {set_clause} FROM src WHERE c.id = src.id
+                    RETURNING c.id, src.state AS from_state
+                )
+                INSERT INTO {events}
+                    (case_id, kind, from_state, to_state, actor_id, reason, details, created_at)
+                SELECT moved.id, %s, moved.from_state, %s, NULL, %s, %s::jsonb, %s FROM moved
+                RETURNING case_id
+            """  # noqa: S608
+            with connection.cursor() as cursor:
+                cursor.execute(sql, [*selected_params, sources, *params, *event_values])
+                return [row[0] for row in cursor.fetchall()]
+        # SQLite (the embedded default) has one writer at a time, so the events written from the rows as
+        # they are and the UPDATE that follows see the same cases.
+        ids = list(cases.filter(state__in=sources).values_list("pk", flat=True))
+        if not ids:
+            return []
+        placeholders = ", ".join(["%s"] * len(sources))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {events} (case_id, kind, from_state, to_state, actor_id, reason, details, "  # noqa: S608
+                "created_at) "
+                f"SELECT c.id, %s, c.state, %s, NULL, %s, %s, %s FROM {table} c "
+                f"WHERE c.id IN ({selected_sql}) AND c.state IN ({placeholders})",
+                [*event_values, *selected_params, *sources],
+            )
+            cursor.execute(
+                f"UPDATE {table} AS c SET {set_clause} WHERE c.id IN ({selected_sql}) "  # noqa: S608
+                f"AND c.state IN ({placeholders})",
+                [*params, *selected_params, *sources],
+            )
+        return ids
+
+
+# --- Extension points -----------------------------------------------------------------------------
+
+_case_closed_handlers: list[Callable] = []
+_payment_handlers: list[Callable] = []
+_transition_handlers: dict[str, Callable] = {}
+
+
+def on_case_closed(handler: Callable) -> Callable:
+    """Register `handler(case=, actor=, reason=)`, called when a case is resolved or written off by a
+    person or a payment (repayment plans cancel the live plan)."""
+    _case_closed_handlers.append(handler)
+    return handler
+
+
+def case_closed(case: Case, *, actor, reason: str) -> None:
+    for handler in _case_closed_handlers:
+        handler(case=case, actor=actor, reason=reason)
+
+
+def on_payment_recorded(handler: Callable) -> Callable:
+    """Register `handler(case=, payment=, actor=)`, called for a payment on an open case before promises
+    are settled (repayment plans allocate it to the installments)."""
+    _payment_handlers.append(handler)
+    return handler
+
+
+def payment_recorded(case: Case, *, payment, actor) -> None:
+    for handler in _payment_handlers:
+        handler(case=case, payment=payment, actor=actor)
+
+
+def register_transition_handler(name: str, handler: Callable) -> None:
+    """The operation that carries out the user transition `name` when it is asked for by name (API, case
+    page, admin action): `handler(case_id=, actor=, reason=, expected_version=, resolution_reason=,
+    court_reference=)`. Legal registers its transitions, which need a referral and a limitation check."""
+    _transition_handlers[name] = handler
+
+
+def transition_handler(name: str) -> Callable | None:
+    return _transition_handlers.get(name)

@@ -1,0 +1,188 @@
+"""Queues: which open cases belong where, and in which order agents get them.
+
+The priority score is a sum of named factors so that it can be explained on the case page and in the
+queue list ("DPD 45 -> 45 points, 2 broken promises -> 40 points ..."). The same factors exist twice:
+`priority_factors` (Python, for one case, to explain) and `priority_sql` (SQL, for the set-based
+nightly update); a test holds them equal.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Case as SqlCase
+from django.db.models import Expression, ExpressionWrapper, F, IntegerField, Q, Value, When
+from django.db.models.functions import Cast, Floor, Least
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from collections_app.models import OPEN_STATES, Case, Queue
+
+# Weights of the priority score (points). Kept together so a collections manager can read them.
+DPD_POINTS_PER_DAY = 1
+DPD_CAP_DAYS = 180
+AMOUNT_POINTS_PER_THOUSAND = 5
+AMOUNT_CAP_POINTS = 100
+BROKEN_PROMISE_POINTS = 20
+BROKEN_PLAN_POINTS = 30
+CALLBACK_DUE_POINTS = 200
+
+
+@dataclass(frozen=True)
+class PriorityFactor:
+    label: str
+    detail: str
+    points: int
+
+
+@dataclass(frozen=True)
+class PrioritySource:
+    """Points and queue pins that an app above the kernel adds (escalation rules: "raise priority", "move
+    to queue"). Registered once from that app's AppConfig.ready(), so that the nightly placement keeps
+    them and the kernel does not import the app."""
+
+    label: str
+    points_sql: Callable[[], Expression]  # the points of each case, an expression over Case (0 if none)
+    factors: Callable[[Case], list[tuple[str, int]]]  # (detail, points) lines for one case
+    pinned_q: Callable[[], Q]  # open cases that stay in the queue they were moved to
+
+
+_priority_sources: list[PrioritySource] = []
+
+
+def register_priority_source(source: PrioritySource) -> None:
+    _priority_sources.append(source)
+
+
+def priority_factors(case: Case, *, now=None, rule_factors: bool = True) -> list[PriorityFactor]:
+    """The score's parts for one case. `rule_factors=False` leaves out the points escalation rules added
+    (one query per case), for lists; the total is `case.priority` either way."""
+    now = now or timezone.now()
+    account = case.account
+    dpd = min(account.days_past_due, DPD_CAP_DAYS)
+    amount_points = min(
+        int(account.overdue_amount // Decimal("1000")) * AMOUNT_POINTS_PER_THOUSAND, AMOUNT_CAP_POINTS
+    )
+    factors = [
+        PriorityFactor(str(_("Days past due")), str(account.days_past_due), dpd * DPD_POINTS_PER_DAY),
+        PriorityFactor(
+            str(_("Overdue amount")), f"{account.overdue_amount} {account.currency}", amount_points
+        ),
+    ]
+    if case.broken_promise_count:
+        factors.append(
+            PriorityFactor(
+                str(_("Broken promises")),
+                str(case.broken_promise_count),
+                case.broken_promise_count * BROKEN_PROMISE_POINTS,
+            )
+        )
+    if case.broken_plan_count:
+        factors.append(
+            PriorityFactor(
+                str(_("Broken plans")),
+                str(case.broken_plan_count),
+                case.broken_plan_count * BROKEN_PLAN_POINTS,
+            )
+        )
+    for source in _priority_sources if rule_factors else ():
+        for detail, points in source.factors(case):
+            factors.append(PriorityFactor(str(source.label), detail, points))
+    if case.next_action_at and case.next_action_at <= now:
+        factors.append(
+            PriorityFactor(
+                str(_("Callback due")), f"{case.next_action_at:%Y-%m-%d %H:%M}", CALLBACK_DUE_POINTS
+            )
+        )
+    return factors
+
+
+def priority_score(case: Case, *, now=None) -> int:
+    return sum(f.points for f in priority_factors(case, now=now))
+
+
+def priority_sql(*, now=None):
+    """The same score as `priority_score`, as one SQL expression over a Case queryset."""
+    now = now or timezone.now()
+    dpd = Least(F("account__days_past_due"), Value(DPD_CAP_DAYS)) * DPD_POINTS_PER_DAY
+    # Cast alone rounds in PostgreSQL; floor first for parity with Python's //.
+    thousands = Cast(Floor(F("account__overdue_amount") / Value(Decimal("1000"))), IntegerField())
+    amount = Least(thousands * AMOUNT_POINTS_PER_THOUSAND, Value(AMOUNT_CAP_POINTS))
+    callback = SqlCase(When(next_action_at__lte=now, then=Value(CALLBACK_DUE_POINTS)), default=Value(0))
+    return ExpressionWrapper(
+        dpd
+        + amount
+        + F("broken_promise_count") * BROKEN_PROMISE_POINTS
+        + F("broken_plan_count") * BROKEN_PLAN_POINTS
+        + callback
+        + sum((source.points_sql() for source in _priority_sources), Value(0)),
+        output_field=IntegerField(),
+    )
+
+
+def refresh_priorities(*, now=None) -> int:
+    """Recompute the score of every open case whose score changed (set-based)."""
+    now = now or timezone.now()
+    open_cases = Case.objects.filter(state__in=OPEN_STATES)
+    # UPDATE ... WHERE id IN (SELECT ...) with the joined expression computed per row.
+    annotated = open_cases.annotate(new_priority=priority_sql(now=now)).exclude(priority=F("new_priority"))
+    ids = list(annotated.values_list("pk", "new_priority"))
+    if not ids:
+        return 0
+    by_score: dict[int, list[int]] = {}
+    for pk, score in ids:
+        by_score.setdefault(score, []).append(pk)
+    for score, pks in by_score.items():
+        Case.objects.filter(pk__in=pks).update(priority=score)
+    return len(ids)
+
+
+def queue_criteria(queue: Queue) -> Q:
+    """The Case filter a queue stands for."""
+    q = Q()
+    if queue.buckets:
+        q &= Q(account__bucket__in=queue.buckets)
+    if queue.min_dpd is not None:
+        q &= Q(account__days_past_due__gte=queue.min_dpd)
+    if queue.max_dpd is not None:
+        q &= Q(account__days_past_due__lte=queue.max_dpd)
+    if queue.min_balance is not None:
+        q &= Q(account__balance__gte=queue.min_balance)
+    if queue.max_balance is not None:
+        q &= Q(account__balance__lte=queue.max_balance)
+    if queue.products:
+        q &= Q(account__product__in=queue.products)
+    if queue.jurisdictions:
+        q &= Q(account__cardholder__jurisdiction__in=queue.jurisdictions)
+    if queue.states:
+        q &= Q(state__in=queue.states)
+    return q
+
+
+def place_cases_in_queues() -> dict[str, int]:
+    """Put every open case in the first active queue (by `order`) whose criteria it meets; cases that
+    meet none leave their queue. One UPDATE per queue; cases already in the right queue are not
+    rewritten, so a second run changes nothing."""
+    # A case an escalation rule moved to a queue stays there until the rule's firing is superseded.
+    open_cases = Case.objects.filter(state__in=OPEN_STATES)
+    for source in _priority_sources:
+        open_cases = open_cases.exclude(source.pinned_q())
+    earlier = Q()
+    moved: dict[str, int] = {}
+    queues = list(Queue.objects.filter(active=True).order_by("order", "pk"))
+    for queue in queues:
+        criteria = queue_criteria(queue)
+        matching = open_cases.exclude(earlier) if earlier else open_cases
+        if criteria:
+            matching = matching.filter(criteria)
+        moved[queue.name] = Case.objects.filter(pk__in=matching.exclude(queue=queue).values("pk")).update(
+            queue=queue
+        )
+        if not criteria:  # a catch-all queue: nothing is left for the queues after it
+            return moved
+        earlier = earlier | criteria if earlier else criteria
+    unplaced = open_cases.exclude(earlier) if earlier else open_cases
+    moved[""] = Case.objects.filter(pk__in=unplaced.filter(queue__isnull=False).values("pk")).update(
+        queue=None
+    )
+    return moved
