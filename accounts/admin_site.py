@@ -1,4 +1,7 @@
+from django.conf import settings
 from django.contrib.admin import AdminSite
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext_lazy as _
 
 from accounts.permissions import Capability, has_capability
@@ -15,10 +18,6 @@ class CollectionsAdminSite(AdminSite):
     def login(self, request, extra_context=None):
         """One sign-in page for everybody (Django's admin login checks is_staff, which roles replace);
         a signed-in user without the admin role is refused outright."""
-        from django.conf import settings
-        from django.contrib.auth.views import redirect_to_login
-        from django.core.exceptions import PermissionDenied
-
         if request.user.is_authenticated:
             raise PermissionDenied(_("Only administrators may open the administration."))
         return redirect_to_login(

@@ -1,5 +1,6 @@
 import zoneinfo
 
+from django.conf import settings
 from django.utils import timezone, translation
 
 
@@ -34,8 +35,6 @@ class MalformedSessionCookieMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        from django.conf import settings
-
         key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
         if key is not None and not (key.isascii() and key.isalnum() and len(key) <= 40):
             del request.COOKIES[settings.SESSION_COOKIE_NAME]

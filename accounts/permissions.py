@@ -1,7 +1,7 @@
 """Who may do what: the one place where roles become capabilities.
 
-Views (`capability_required`), the API (`HasCapability`), the admin site and the services all ask
-`has_capability`; nothing else compares roles. Which *objects* a user may reach (team scoping) is
+Views (`capability_required`), DRF endpoints (`HasCapability`), the admin site and the services all
+ask `has_capability`; nothing else compares roles. Which *objects* a user may reach (team scoping) is
 decided in `collections_app.access`, on top of these capabilities.
 """
 
@@ -10,6 +10,7 @@ from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from rest_framework.permissions import BasePermission
 
 from accounts.models import Role
 
@@ -73,3 +74,18 @@ def capability_required(capability: Capability):
         return wrapped
 
     return decorator
+
+
+class HasCapability(BasePermission):
+    """A DRF permission: `permission_classes = [IsAuthenticated, HasCapability.of(Capability.SUPERVISE)]`.
+    A role without the capability gets 403 (which objects it reaches is collections_app.access)."""
+
+    capability: Capability | None = None
+    message = "Your role may not use this endpoint."
+
+    @classmethod
+    def of(cls, capability: Capability) -> type["HasCapability"]:
+        return type(f"Has{capability.name.title().replace('_', '')}", (cls,), {"capability": capability})
+
+    def has_permission(self, request, view) -> bool:
+        return self.capability is not None and has_capability(request.user, self.capability)

@@ -90,7 +90,8 @@ def envelope(
 
 
 def exception_handler(exc, context):
-    """REST_FRAMEWORK["EXCEPTION_HANDLER"] for the API views (set on api.views.ApiView)."""
+    """The exception handler of the API views (set on api.views.base.ApiMixin) and, through
+    REST_FRAMEWORK["EXCEPTION_HANDLER"], of every other DRF endpoint (automation.api)."""
     if isinstance(exc, DomainError):
         set_rollback()
         return Response(exc.as_dict(), status=exc.http_status)

@@ -8,7 +8,6 @@ from django.db.models import Q
 from django_filters.fields import IsoDateTimeField
 
 from api.serializers import EARLIEST, LATEST, time_in_range
-from automation.models import NightlyRun, RunStatus
 from collections_app.models import (
     OPEN_STATES,
     Bucket,
@@ -203,15 +202,6 @@ class OutboundMessageFilter(filters.FilterSet):
 
     class Meta:
         model = OutboundMessage
-        fields = []
-
-
-class NightlyRunFilter(filters.FilterSet):
-    run_date = BoundedDateFilter()
-    status = filters.MultipleChoiceFilter(choices=RunStatus.choices)
-
-    class Meta:
-        model = NightlyRun
         fields = []
 
 

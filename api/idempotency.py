@@ -34,7 +34,7 @@ LOCK_SECONDS = 120
 
 
 def key_ttl() -> timedelta:
-    return timedelta(hours=getattr(settings, "API_IDEMPOTENCY_KEY_HOURS", 24))
+    return timedelta(hours=settings.API_IDEMPOTENCY_KEY_HOURS)
 
 
 def _canonical(data) -> str:

@@ -14,7 +14,6 @@ from rest_framework import serializers
 
 from accounts.models import Role, User
 from accounts.permissions import capabilities_of
-from automation.models import NightlyRun, NightlyStep
 from collections_app.models import (
     Cardholder,
     Case,
@@ -542,45 +541,6 @@ class OutboundMessageSerializer(serializers.ModelSerializer):
         return mask_recipient(message.channel, message.recipient) if message.recipient else ""
 
 
-class NightlyStepSerializer(serializers.ModelSerializer):
-    duration_seconds = serializers.FloatField(allow_null=True, read_only=True)
-
-    class Meta:
-        model = NightlyStep
-        fields = [
-            "name",
-            "position",
-            "status",
-            "started_at",
-            "finished_at",
-            "duration_seconds",
-            "counts",
-            "note",
-            "error",
-        ]
-
-
-class NightlyRunSerializer(serializers.ModelSerializer):
-    duration_seconds = serializers.FloatField(allow_null=True, read_only=True)
-    steps = NightlyStepSerializer(many=True, read_only=True)
-
-    class Meta:
-        model = NightlyRun
-        fields = [
-            "id",
-            "run_date",
-            "status",
-            "trigger",
-            "owner",
-            "started_at",
-            "finished_at",
-            "heartbeat_at",
-            "duration_seconds",
-            "error",
-            "steps",
-        ]
-
-
 # --- Repayment plans -----------------------------------------------------------------------------
 
 
@@ -694,6 +654,13 @@ class TransitionInputSerializer(serializers.Serializer):
         allow_blank=True,
         default="",
         help_text="Required for `resolve` and `write_off`.",
+    )
+    court_reference = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=100,
+        help_text="The court or agency reference: required for `approve_litigation`.",
     )
 
 

@@ -31,6 +31,7 @@ import logging
 import os
 import socket
 import traceback
+import zoneinfo
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -40,19 +41,21 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Case as SqlCase
 from django.db.models import DateField, F, Func, IntegerField, Q, Value, When
 from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
 
 from automation.models import NightlyRun, NightlyStep, RunStatus, StepStatus
 from collections_app import delinquency, services
-from collections_app.models import OPEN_STATES, Case, CreditAccount, ResolutionReason
-from collections_app.services import queues
-from core.exceptions import DomainError
+from collections_app.models import OPEN_STATES, Case, CreditAccount, EventKind, ResolutionReason
+from collections_app.services import kernel, queues
+from dashboards import rollups
+from escalation import services as escalation
 from messaging import services as messaging
+from repayment_plans.services import plans_check_broken
 
 logger = logging.getLogger(__name__)
 
 # pg_try_advisory_lock key of the pipeline ("coll" + 1): one lock, whatever the date.
 ADVISORY_LOCK_KEY = 0x636F6C6C0001
-RESOLVE_CHUNK = 500
 
 
 class RunInProgress(Exception):  # noqa: N818 - a refusal, named as the reason
@@ -124,44 +127,42 @@ def refresh_delinquency(ctx: StepContext) -> dict:
     return {"accounts_updated": updated}
 
 
+CURED_REASON = "Overdue amount paid (nightly check)."
+
+
 def open_and_resolve_cases(ctx: StepContext) -> dict:
     """Open a case for every delinquent account without one (set-based, one transaction so that no case
     is left without its "opened" event), then resolve the open cases of accounts whose overdue amount is
-    paid, through services.case_close (paid in full when the balance is nil, else cured), in chunks of
-    RESOLVE_CHUNK cases per transaction."""
+    paid - paid in full when the balance is nil, else cured - set-based through the case kernel
+    (`bulk_transition`, "resolve": one RESOLVED event per case, as `case_close` writes), and cancel their
+    live repayment plans (`kernel.cases_closed`, as `case_close` does for one case), in one transaction."""
     with transaction.atomic():
         opened = services.cases_open_for_delinquent_accounts(now=ctx.now)
-    cured = list(
-        Case.objects.filter(state__in=OPEN_STATES, account__overdue_amount=0)
-        .order_by("pk")
-        .values_list("pk", "account__balance")
-    )
-    resolved = skipped = 0
-    for start in range(0, len(cured), RESOLVE_CHUNK):
-        with transaction.atomic():
-            for case_id, balance in cured[start : start + RESOLVE_CHUNK]:
-                reason = ResolutionReason.PAID_IN_FULL if balance == 0 else ResolutionReason.CURED
-                try:
-                    # case_close runs in a savepoint: a refusal rolls back that case only.
-                    services.case_close(
-                        case_id=case_id,
-                        actor=None,
-                        write_off=False,
-                        resolution_reason=reason,
-                        reason="Overdue amount paid (nightly check).",
-                    )
-                    resolved += 1
-                except DomainError as exc:
-                    skipped += 1
-                    logger.warning("nightly: case %s not resolved: %s", case_id, exc)
-    return {"opened": opened, "resolved": resolved, "not_resolved": skipped}
+    cured = Case.objects.filter(state__in=OPEN_STATES, account__overdue_amount=0)
+    resolved: list[int] = []
+    with transaction.atomic():
+        candidates = cured.count()
+        for resolution_reason, accounts in (
+            (ResolutionReason.PAID_IN_FULL, Q(account__balance=0)),
+            (ResolutionReason.CURED, ~Q(account__balance=0)),
+        ):
+            resolved += kernel.bulk_transition(
+                cured.filter(accounts),
+                "resolve",
+                reason=CURED_REASON,
+                kind=EventKind.RESOLVED,
+                details={"resolution_reason": resolution_reason},
+                values={"resolution_reason": resolution_reason},
+                now=ctx.now,
+            )
+        kernel.cases_closed(resolved, actor=None, reason=CURED_REASON)
+    # A case counted but not resolved was changed (closed) by someone else between the two statements.
+    return {"opened": opened, "resolved": len(resolved), "not_resolved": max(candidates - len(resolved), 0)}
 
 
 def check_promises_and_plans(ctx: StepContext) -> dict:
     """Break promises and repayment plans whose date plus grace days has passed (each check is one
     transaction, compare-and-swap, so a second run changes nothing)."""
-    from repayment_plans.services import plans_check_broken
-
     promises = services.promises_check_broken(as_of=ctx.as_of)
     plans = plans_check_broken(as_of=ctx.as_of)
     return {"promises_broken": promises, "plans_broken": plans}
@@ -177,8 +178,6 @@ def _jsonable(value) -> dict:
 
 def run_escalation_rules(ctx: StepContext) -> dict:
     """The admins' escalation rules, in order (escalation.services.run_rules)."""
-    from escalation import services as escalation
-
     return _jsonable(escalation.run_rules(as_of=ctx.as_of))
 
 
@@ -200,15 +199,11 @@ def plan_reminders(ctx: StepContext) -> dict:
 
 def dashboard_snapshots(ctx: StepContext) -> dict:
     """The dashboards' snapshots of the day that ended (open cases, month-end buckets), before DPD moves."""
-    from dashboards import rollups
-
     return _jsonable(rollups.nightly_snapshot_step(ctx))
 
 
 def dashboard_rollups(ctx: StepContext) -> dict:
     """The dashboards' rollup tables up to yesterday, once promises and plans are settled."""
-    from dashboards import rollups
-
     return _jsonable(rollups.nightly_step(ctx))
 
 
@@ -240,7 +235,7 @@ def _owner() -> str:
 
 
 def _stale_after() -> timedelta:
-    return timedelta(seconds=getattr(settings, "COLLECTIONS_NIGHTLY_STALE_SECONDS", 300))
+    return timedelta(seconds=settings.COLLECTIONS_NIGHTLY_STALE_SECONDS)
 
 
 @contextlib.contextmanager
@@ -446,10 +441,6 @@ def run_pipeline(
 def scheduled_time_passed(now: datetime) -> bool:
     """Whether today's scheduled nightly run time (the enabled beat schedule of the pipeline) has passed.
     No schedule, a disabled one or an irregular crontab: False (nothing to catch up with)."""
-    import zoneinfo
-
-    from django_celery_beat.models import PeriodicTask
-
     task = (
         PeriodicTask.objects.filter(task=NIGHTLY_TASK, enabled=True, crontab__isnull=False)
         .select_related("crontab")
@@ -477,6 +468,6 @@ def catch_up_due(now: datetime | None = None) -> date | None:
     if not scheduled_time_passed(now) or date_is_complete(as_of):
         return None
     failed = NightlyRun.objects.filter(run_date=as_of, status=RunStatus.FAILED).count()
-    if failed >= getattr(settings, "COLLECTIONS_NIGHTLY_MAX_ATTEMPTS", 3):
+    if failed >= settings.COLLECTIONS_NIGHTLY_MAX_ATTEMPTS:
         return None
     return as_of

@@ -2,16 +2,22 @@
 
 - agent: cases in the queues of their own team, and cases assigned to them;
 - supervisor: the cases of their team's queues (and those assigned to their team's agents);
-- legal reviewer: cases in legal states (legal review, litigation);
+- legal reviewer: cases in legal states (legal review, litigation) - and, where a row waits for an
+  approval at legal's level (a repayment plan outside a supervisor's limits), that row on any case;
 - admin: every case.
+
+Rows that hang off a case (contacts, promises, payments, plans, messages) are reached through their
+case (`visible_through_case`); cardholders and accounts through any case of theirs
+(`with_visible_case`); queues are those of the user's team (`queues_visible_to`). Pages, API and
+services ask here, so that one module answers "who may see what".
 """
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 
 from accounts.models import Role
 from accounts.permissions import Capability, has_capability
-from collections_app.models import LEGAL_STATES, Case
+from collections_app.models import LEGAL_STATES, Case, Queue
 from core.exceptions import NotAllowed
 
 
@@ -33,6 +39,56 @@ def cases_visible_to(user, queryset: QuerySet[Case] | None = None) -> QuerySet[C
     queryset = Case.objects.all() if queryset is None else queryset
     scope = case_scope(user)
     return queryset.none() if scope is None else queryset.filter(scope)
+
+
+def visible_through_case(
+    user, queryset: QuerySet, *, case_path: str = "case", approval_role_path: str | None = None
+) -> QuerySet:
+    """The rows of `queryset` that hang off a case `user` may reach (`case_path` names the case from
+    the row: "case", "account__cases"); all of them for an admin, none for an anonymous or inactive
+    user. One subquery, whatever the page size.
+
+    `approval_role_path` names the row's field holding the role whose approval the row waits for (a
+    plan's `approval_role`): a legal reviewer who may approve also reaches the rows waiting at legal's
+    level, on cases outside legal states they do not otherwise see. The queryset twin of
+    repayment_plans.services.can_review_plan."""
+    scope = case_scope(user)
+    if scope is None:
+        return queryset.none()
+    if not scope:  # an empty Q: every case
+        return queryset
+    reach = Q(**{f"{case_path}__in": cases_visible_to(user)})
+    if approval_role_path and _approves_at_legal_level(user):
+        reach |= Q(**{approval_role_path: Role.LEGAL})
+    return queryset.filter(reach)
+
+
+def with_visible_case(user, queryset: QuerySet, *, case_link: str) -> QuerySet:
+    """The rows of `queryset` (cardholders, accounts) with at least one case `user` may reach:
+    `case_link` is the path from a case to the row ("account", "account__cardholder"). All of them for
+    an admin; an EXISTS per row, not a join, so a row with several cases comes once."""
+    scope = case_scope(user)
+    if scope is None:
+        return queryset.none()
+    if not scope:
+        return queryset
+    return queryset.filter(Exists(cases_visible_to(user).filter(**{case_link: OuterRef("pk")})))
+
+
+def queues_visible_to(user) -> QuerySet[Queue]:
+    """The queues `user` may list: every queue for an admin; otherwise those the user works and those
+    of the user's team. None for an anonymous or inactive user."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return Queue.objects.none()
+    if has_capability(user, Capability.ADMINISTER):
+        return Queue.objects.all()
+    mine = Queue.objects.filter(agents=user).values("pk")
+    scope = Q(pk__in=mine) | (Q(team_id=user.team_id) if user.team_id else Q(pk__in=[]))
+    return Queue.objects.filter(scope)
+
+
+def _approves_at_legal_level(user) -> bool:
+    return user.role == Role.LEGAL and has_capability(user, Capability.APPROVE_PLANS)
 
 
 def can_see_case(user, case: Case) -> bool:

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
+from accounts.permissions import Capability, has_capability
 from core.money import MONEY, ZERO
 
 # --- People -------------------------------------------------------------------------------------
@@ -276,8 +277,6 @@ TRANSITION_EFFECTS: dict[str, dict[str, object]] = {
 # Transition permissions: pure predicates of (case, user); user None is the system (nightly jobs,
 # payment feed). Roles are read through accounts.permissions, never compared here.
 def _worker(case, user) -> bool:
-    from accounts.permissions import Capability, has_capability
-
     return (
         user is None
         or has_capability(user, Capability.WORK_CASES)
@@ -290,26 +289,18 @@ def _system_only(case, user) -> bool:
 
 
 def _escalator(case, user) -> bool:
-    from accounts.permissions import Capability, has_capability
-
     return user is None or has_capability(user, Capability.ESCALATE_TO_LEGAL)
 
 
 def _legal(case, user) -> bool:
-    from accounts.permissions import Capability, has_capability
-
     return user is None or has_capability(user, Capability.LEGAL_REVIEW)
 
 
 def _writer_off(case, user) -> bool:
-    from accounts.permissions import Capability, has_capability
-
     return user is None or has_capability(user, Capability.WRITE_OFF)
 
 
 def _resolver(case, user) -> bool:
-    from accounts.permissions import Capability, has_capability
-
     return (
         user is None
         or has_capability(user, Capability.SUPERVISE)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import zoneinfo
 from datetime import datetime
+from functools import partial
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -33,11 +34,11 @@ from collections_app.forms import (
     ReleaseHoldForm,
     TransitionForm,
 )
-from collections_app.models import Queue, ResolutionReason
+from collections_app.models import CaseState, Queue, ResolutionReason
+from collections_app.panels import case_panels
 from collections_app.services import contactability, queues
 from core.exceptions import DomainError, NotAllowed
 from core.masking import mask_contact_value, mask_national_id
-from repayment_plans.selectors import plan_for_case
 
 PASSED_OVER_LABELS = {
     "do_not_contact": gettext_lazy("do-not-contact flag"),
@@ -76,8 +77,6 @@ def my_work(request: HttpRequest) -> HttpResponse:
 
 
 def _state_label(key: str) -> str:
-    from collections_app.models import CaseState
-
     if key.startswith("state:"):
         state = key.removeprefix("state:")
         return _("state: %(state)s") % {
@@ -162,7 +161,9 @@ def _case_context(
         "transitions": transitions,
         "resolution_reasons": ResolutionReason.choices,
         "holds_lease": case.lease_owner_id == request.user.pk,
-        "plan": plan_for_case(case),
+        # What the apps above the kernel show on the case (the repayment plan): rendered by the template
+        # only when it renders the case body (Django calls a callable context value).
+        "panels": partial(case_panels, request, case),
         "can_override": has_capability(request.user, Capability.OVERRIDE_CONTACT_POLICY),
         "can_work": has_capability(request.user, Capability.WORK_CASES),
         "errors": errors or {},

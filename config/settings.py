@@ -190,11 +190,18 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 # --- REST framework -----------------------------------------------------------------------------
+# Project-wide API conventions: every DRF view, including those an app mounts under /api/v1/ itself
+# (automation's nightly runs), authenticates, paginates and answers errors the same way.
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "knox.auth.TokenAuthentication",  # token first: anonymous gets 401, not 403
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.ApiCursorPagination",
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
 }
 # The schema's title, hooks, enum names and the locally served Swagger UI (no CDN).
 from api.spectacular_settings import SPECTACULAR_SETTINGS  # noqa: E402, F401

@@ -7,6 +7,8 @@ urlpatterns = [
     path("", account_views.home, name="home"),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
+    # Automation's endpoint under the API's prefix, before the API's catch-all 404 (they are siblings).
+    path("api/v1/", include("automation.api_urls")),
     path("api/", include("api.urls")),
     path("plans/", include("repayment_plans.urls")),
     path("dashboards/", include("dashboards.urls")),

@@ -8,7 +8,7 @@ from contact_policy import engine
 
 
 def stored_values(rules: engine.PolicyRules, *, code: str = "") -> dict:
-    country_zones = engine.COUNTRY_ZONES.get((code or rules.code).split("-", 1)[0].upper(), ())
+    country_zones = engine.COUNTRY_ZONES.get(engine.country_of(code or rules.code), ())
     if len(rules.fallback_time_zones) == 1:
         fallback = rules.fallback_time_zones[0]
     elif not rules.fallback_time_zones or rules.fallback_time_zones == country_zones:

@@ -1,9 +1,16 @@
 """The contact-policy rules engine: may this person be contacted now, through this channel?
 
-Pure on purpose: no database and no clock. The caller (collections_app.services.contactability)
-reads the contact ledger, builds a `ContactContext` with the counts and the instant `now`, calls
-`evaluate()` and records the `Decision`. The same function runs for the agent's screen, the API and
-again inside a Celery task at send time, so a flag set after scheduling still stops the send.
+Pure on purpose: no ORM, no clock, and nothing about cases. Facts in, `Decision` out: the caller hands
+`evaluate()` a `PolicyRules` (what a jurisdiction allows) and a `ContactContext` (the facts about one
+intended contact: channel, the instant `now`, the person's flags, the counts from the ledger) and gets a
+`Decision` back (allowed, rule, allowed_from, details). The module is the one home of every rule: the
+windows, the caps, the flags and holds, the third-party limits, and how layered profiles merge.
+
+Who does what around it:
+- contact_policy.models (configuration): the stored profiles a bank edits, turned into `PolicyRules`;
+- collections_app.services.contactability (facts): reads the ledger for a case, builds the context,
+  asks `evaluate()`. The same path serves the agent's screen, the API and the reminder sent by a Celery
+  task at send time, so a flag set after scheduling still stops the send.
 
 Rule IDs in comments (US-01, CN-05 ...) refer to the project's compliance research
 (`compliance-rules.md`), which cites the regulation behind each. Rules the research could not verify
@@ -18,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
@@ -298,16 +305,24 @@ US_MA_RULES = PolicyRules(code="US-MA", max_calls_per_debt_per_7_days=2, sms_cou
 BUILTIN_LAYERS: dict[str, PolicyRules] = {"CN": CHINA_RULES, "US": US_RULES, "US-MA": US_MA_RULES}
 
 
+def country_of(jurisdiction: str) -> str:
+    """The country part of a jurisdiction code: "us-ma" -> "US"."""
+    return jurisdiction.strip().upper().split("-", 1)[0]
+
+
+def profile_codes(jurisdiction: str) -> tuple[str, ...]:
+    """The profile codes that may hold a jurisdiction's rules, most specific first: "us-ny" gives
+    ("US-NY", "US"), "CN" gives ("CN",). A region with no profile of its own is governed by its country."""
+    return tuple(dict.fromkeys((jurisdiction.strip().upper(), country_of(jurisdiction))))
+
+
 def builtin_rules(jurisdiction: str) -> PolicyRules:
-    """The built-in rules for a jurisdiction code ("CN", "US", "US-MA"; "US-NY" falls back to "US")."""
-    code = jurisdiction.strip().upper()
-    country = code.split("-", 1)[0]
-    if country not in BUILTIN_LAYERS:
+    """The built-in rules for a jurisdiction code ("CN", "US", "US-MA"; "US-NY" falls back to "US"): the
+    country's layer, tightened by the region's when there is one."""
+    codes = profile_codes(jurisdiction)
+    if codes[-1] not in BUILTIN_LAYERS:
         raise LookupError(f"no built-in contact policy for jurisdiction {jurisdiction!r}")
-    layers = [BUILTIN_LAYERS[country]]
-    if code != country and code in BUILTIN_LAYERS:
-        layers.append(BUILTIN_LAYERS[code])
-    return merge_strictest(*layers)
+    return merge_strictest(*(BUILTIN_LAYERS[code] for code in reversed(codes) if code in BUILTIN_LAYERS))
 
 
 # --- Context and decision -------------------------------------------------------------------------
@@ -322,11 +337,6 @@ class CardholderFlags:
     deceased: bool = False
     # No effect on the gate: a vulnerable customer is routed to a specialist queue instead (UK-10).
     vulnerable: bool = False
-
-    @classmethod
-    def of(cls, cardholder: Any) -> CardholderFlags:
-        """Read the flags from a Cardholder (or anything with the same attributes)."""
-        return cls(**{f.name: bool(getattr(cardholder, f.name)) for f in fields(cls)})
 
 
 def _require_aware(name: str, value: datetime | None) -> None:

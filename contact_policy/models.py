@@ -1,8 +1,11 @@
-"""A contact policy as stored data: one row per jurisdiction profile, layered through `parent`.
+"""The contact policy as configuration: one row per jurisdiction profile, layered through `parent`, and
+the code that turns rows into the engine's `PolicyRules`.
 
-The rules engine itself is contact_policy.engine (pure); this model only keeps the values a bank may
-configure and turns a chain of rows into `PolicyRules`. A layer (a state or province on top of a country,
-or a portfolio on top of a jurisdiction) can only tighten what it sits on: the strictest value wins
+No rule lives here: the rules engine is contact_policy.engine (pure), and the facts about a case are
+gathered by collections_app.services.contactability. This module keeps the values a bank may configure,
+checks them (`clean`), merges a chain of layers (`to_rules`, `resolve`) and finds the profile that governs
+a jurisdiction code (`PolicyBook`). A layer (a state or province on top of a country, or a portfolio on
+top of a jurisdiction) can only tighten what it sits on: the strictest value wins
 (`policy.merge_strictest`).
 
 Empty rule fields contribute nothing at their layer, so a child row inherits the value of its parent
@@ -167,7 +170,7 @@ class ContactPolicy(models.Model):
     def _fallback_zones(self) -> tuple[str, ...]:
         if self.fallback_time_zone:
             return (self.fallback_time_zone,)
-        return policy.COUNTRY_ZONES.get(self.code.split("-", 1)[0].upper(), ())
+        return policy.COUNTRY_ZONES.get(policy.country_of(self.code), ())
 
     def chain(self) -> list["ContactPolicy"]:
         """This profile and its ancestors, root first. Follows `parent` (one query per layer unless the
@@ -215,3 +218,42 @@ class ContactPolicy(models.Model):
         if errors:
             raise ValidationError(errors)
         self.chain()  # raises on a loop of parents
+
+
+class PolicyBook:
+    """The rules in force for each jurisdiction, read from the stored profiles in one query the first time
+    any is asked for, then answered from memory.
+
+    A book lives for one request or one batch (a Next-case press, a page, a nightly planning run, one
+    send): create it, pass it to every policy question of that unit of work, drop it. Twenty cases of one
+    jurisdiction cost one query for the rules, not twenty. It is never kept between requests, so an
+    admin's edit is in force from the next request or batch on in every process (web and Celery workers
+    alike); a process-wide cache could only learn of an edit made in another process by asking the
+    database, which is what a new book does.
+
+    A jurisdiction is governed by its own profile if there is a row for it, else by its country's
+    (`policy.profile_codes`); a country with no row at all falls back to the built-in rules
+    (`policy.builtin_rules`, which raises LookupError for an unknown country).
+    """
+
+    def __init__(self) -> None:
+        self._profiles: dict[str, ContactPolicy] | None = None
+        self._rules: dict[str, PolicyRules] = {}
+
+    def _load(self) -> dict[str, ContactPolicy]:
+        if self._profiles is None:
+            rows = {row.pk: row for row in ContactPolicy.objects.all()}
+            for row in rows.values():
+                if row.parent_id is not None:
+                    row.parent = rows[row.parent_id]  # chain() then follows parents in memory
+            self._profiles = {row.code: row for row in rows.values()}
+        return self._profiles
+
+    def rules_for(self, jurisdiction: str) -> PolicyRules:
+        """The merged rules of the profile governing `jurisdiction` ("US-NY" with no row uses "US")."""
+        codes = policy.profile_codes(jurisdiction)
+        if codes[0] not in self._rules:
+            profiles = self._load()
+            row = next((profiles[code] for code in codes if code in profiles), None)
+            self._rules[codes[0]] = row.to_rules() if row is not None else policy.builtin_rules(codes[0])
+        return self._rules[codes[0]]

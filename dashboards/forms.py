@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Role, Team, User
 from collections_app.models import OPEN_STATES, Bucket, CaseState, Product, Queue
+from contact_policy.models import ContactPolicy
 from dashboards.models import Availability
 from dashboards.scope import MAX_PERIOD_DAYS, Filters, Period, teams_for
 
@@ -57,8 +58,6 @@ class DashboardFilterForm(forms.Form):
 
     def __init__(self, data=None, *, user, **kwargs):
         super().__init__(data, **kwargs)
-        from contact_policy.models import ContactPolicy
-
         self.user = user
         reach = teams_for(user)
         teams = Team.objects.all() if reach is None else Team.objects.filter(pk__in=reach)

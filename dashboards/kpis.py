@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db.models import Count, Q, QuerySet, Sum
@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 
 from collections_app.models import Bucket, Case, PromiseStatus
 from dashboards import rollups
+from dashboards.models import PortfolioDaily, RollTransitionMonthly
 from dashboards.scope import Filters, Period
 
 ZERO = Decimal("0.00")
@@ -551,8 +552,6 @@ def _next_month(month: date) -> date:
 
 
 def transitions(filters: Filters, months: list[date]) -> QuerySet:
-    from dashboards.models import RollTransitionMonthly
-
     qs = RollTransitionMonthly.objects.filter(month__in=months)
     if filters.teams is not None:
         qs = qs.filter(team_id__in=filters.teams)
@@ -619,10 +618,6 @@ def roll_matrix(filters: Filters, month: date, *, by: str = "accounts") -> RollM
 def open_balance_at_start(filters: Filters, period: Period) -> Decimal | None:
     """The balance of the open cases in the nightly snapshot of the day before the period (None: no
     snapshot of that day)."""
-    from datetime import timedelta
-
-    from dashboards.models import PortfolioDaily
-
     day = period.start - timedelta(days=1)
     qs = PortfolioDaily.objects.filter(day=day)
     if not qs.exists():

@@ -90,6 +90,7 @@ from dashboards.models import (
 )
 from dashboards.scope import Filters
 from legal.models import LegalReferral
+from repayment_plans.models import PlanState, RepaymentPlan
 
 logger = logging.getLogger(__name__)
 
@@ -319,8 +320,6 @@ def src_referrals(d1: date, d2: date, dims: frozenset = ALL_DIMS) -> QuerySet:
 
 
 def src_plans_activated(d1: date, d2: date, dims: frozenset = ALL_DIMS) -> QuerySet:
-    from repayment_plans.models import RepaymentPlan
-
     qs = RepaymentPlan.objects.filter(_between("activated_at", d1, d2))
     return _with_dims(
         qs,
@@ -332,8 +331,6 @@ def src_plans_activated(d1: date, d2: date, dims: frozenset = ALL_DIMS) -> Query
 
 
 def src_plans_ended(d1: date, d2: date, dims: frozenset = ALL_DIMS) -> QuerySet:
-    from repayment_plans.models import PlanState, RepaymentPlan
-
     qs = RepaymentPlan.objects.filter(
         _between("ended_at", d1, d2), state__in=[PlanState.COMPLETED, PlanState.BROKEN]
     )
@@ -804,7 +801,7 @@ class Freshness:
 
 
 def intraday_max_age() -> timedelta:
-    return timedelta(minutes=getattr(settings, "DASHBOARDS_INTRADAY_MAX_AGE_MINUTES", 15))
+    return timedelta(minutes=settings.DASHBOARDS_INTRADAY_MAX_AGE_MINUTES)
 
 
 def freshness(now=None) -> Freshness:

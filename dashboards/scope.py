@@ -11,7 +11,8 @@ from datetime import date, datetime, timedelta
 
 from django.db.models import Q
 
-from accounts.models import Role, Team
+from accounts.models import Team
+from accounts.permissions import Capability, has_capability
 from core.clock import day_start
 
 MAX_PERIOD_DAYS = 366  # the distinct-account rollup (ReachDaily) looks back one year at most
@@ -85,10 +86,16 @@ class Filters:
         return {attr: str(getattr(self, attr)) for attr in self.ALIASES.values() if getattr(self, attr)}
 
 
+def sees_every_team(user) -> bool:
+    """Whether `user` reaches every team's figures and people (those who administer), not just their own
+    team's - the same test as collections_app.access.queues_visible_to."""
+    return has_capability(user, Capability.ADMINISTER)
+
+
 def teams_for(user) -> tuple[int, ...] | None:
     """The teams whose figures `user` may see: None for an admin (all), the user's own team for a
     supervisor (none if they have no team)."""
-    if user.role == Role.ADMIN:
+    if sees_every_team(user):
         return None
     return (user.team_id,) if user.team_id else ()
 

@@ -24,14 +24,20 @@ from collections_app.models import (
     CaseState,
     ContactAttempt,
     CreditAccount,
+    DelinquencyReason,
     EventKind,
     Queue,
+    ResolutionReason,
 )
+from contact_policy.engine import OVERRIDABLE_RULES
 from core.clock import bank_date, bank_today, day_start
 from dashboards import kpis, rollups
 from dashboards.models import AccountMonthEnd, AgentDaily, AgentStatus, Availability, PortfolioDaily
 from dashboards.scope import Filters, Period
 from legal.models import LegalDecision, LegalReferral
+from legal.services import limitation_date_for, with_limitation
+from repayment_plans.models import PlanState, RepaymentPlan
+from repayment_plans.selectors import inbox_rows
 
 User = get_user_model()
 
@@ -268,8 +274,6 @@ def inbox_escalations(user, filters: Filters) -> list[CaseEvent]:
 def inbox_override_requests(user, filters: Filters, *, now: datetime) -> list[CaseEvent]:
     """Refusals that a supervisor may override (a frequency limit, and nothing else failing), logged by
     an agent in the last day, not yet overridden on that case since, nor answered."""
-    from contact_policy.engine import OVERRIDABLE_RULES
-
     overridable = [str(r) for r in OVERRIDABLE_RULES]
     overridden_since = CaseEvent.objects.filter(
         case_id=OuterRef("case_id"), kind=EventKind.POLICY_OVERRIDE, created_at__gte=OuterRef("created_at")
@@ -293,8 +297,6 @@ def inbox_override_requests(user, filters: Filters, *, now: datetime) -> list[Ca
 
 
 def team_now(user, filters: Filters, *, now: datetime | None = None, through=...) -> TeamNow:
-    from repayment_plans.selectors import inbox_rows
-
     now = now or timezone.now()
     if through is ...:
         through = rollups.freshness()
@@ -488,8 +490,6 @@ def aging(user, filters: Filters, *, fresh=None) -> list[dict]:
 
 
 def reasons(filters: Filters, period: Period, *, through) -> list[dict]:
-    from collections_app.models import DelinquencyReason
-
     rows = rollups.read(
         "reasons",
         filters,
@@ -515,8 +515,6 @@ def reasons(filters: Filters, period: Period, *, through) -> list[dict]:
 
 
 def plans_active(user, filters: Filters) -> int:
-    from repayment_plans.models import PlanState, RepaymentPlan
-
     # The same cases as its drill-down ("plans_active"): the filters' cases, as in the rollups.
     return RepaymentPlan.objects.filter(
         state=PlanState.ACTIVE, case__in=Case.objects.filter(case_q(filters)).values("pk")
@@ -540,8 +538,6 @@ def drill_queryset(key: str, filters: Filters, period: Period) -> tuple[str, Que
     if key in ("cure_cured", "cure_base"):
         return "accounts", cure_accounts(filters, period, cured_only=key == "cure_cured")
     if key == "plans_active":
-        from repayment_plans.models import PlanState, RepaymentPlan
-
         plans = RepaymentPlan.objects.filter(
             state=PlanState.ACTIVE, case__in=Case.objects.filter(case_q(filters))
         )
@@ -635,8 +631,6 @@ def _band(days: int) -> int:
 def legal_dashboard(
     user, filters: Filters, period: Period, *, as_of: date, horizon_days: int = 90
 ) -> LegalDashboard:
-    from legal import services as legal
-
     cases = cases_visible_to(user, Case.objects.filter(case_q(filters.without("bucket", "agent"))))
     pending = LegalReferral.objects.filter(
         decision=LegalDecision.PENDING, case__in=cases.filter(state=CaseState.LEGAL_REVIEW)
@@ -682,8 +676,6 @@ def legal_dashboard(
         .annotate(n=Count("pk"))
         .order_by("state", "resolution_reason")
     )
-    from collections_app.models import ResolutionReason
-
     reasons = dict(ResolutionReason.choices)
     outcomes = [
         {
@@ -696,10 +688,8 @@ def legal_dashboard(
     ]
     horizon = as_of + timedelta(days=horizon_days)
     coming = []
-    for case in legal.with_limitation(
-        cases.filter(state__in=LEGAL_STATES).select_related("account__cardholder")
-    ):
-        limit = legal.limitation_date_for(case.limitation_restart)
+    for case in with_limitation(cases.filter(state__in=LEGAL_STATES).select_related("account__cardholder")):
+        limit = limitation_date_for(case.limitation_restart)
         if limit is not None and limit <= horizon:
             coming.append({"case": case, "limitation_date": limit, "days_left": (limit - as_of).days})
     coming.sort(key=lambda r: r["limitation_date"])

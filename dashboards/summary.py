@@ -22,6 +22,7 @@ from accounts.models import Role, User
 from dashboards import kpis, selectors
 from dashboards.models import DailySummary, SummaryStatus
 from dashboards.scope import Filters, Period, teams_for
+from dashboards.templatetags.dashboard_tags import kpi_value
 from messaging import services as messaging
 from messaging.models import MessageChannel
 
@@ -50,8 +51,6 @@ def recipients():
 
 
 def _format(value, unit: str) -> str:
-    from dashboards.templatetags.dashboard_tags import kpi_value
-
     return kpi_value(value, unit)
 
 

@@ -24,6 +24,8 @@ from collections_app.access import cases_visible_to, ensure_can_act
 from collections_app.models import OPEN_STATES, Case, CaseEvent, EventKind, Queue
 from collections_app.services import event_write, lock_case
 from core.exceptions import NotAllowed, ValidationFailed
+from dashboards.models import AgentSettingChange, AgentStatus, Availability
+from dashboards.scope import sees_every_team
 
 MAX_BULK = 10_000  # cases per bulk reassignment: one transaction must stay short
 
@@ -37,7 +39,7 @@ def agents_managed_by(actor) -> QuerySet[User]:
     """The active people who work cases and whom `actor` manages: their team's (every team's for an
     admin)."""
     agents = User.objects.filter(is_active=True, role__in=[Role.AGENT, Role.SUPERVISOR])
-    if actor.role == Role.ADMIN:
+    if sees_every_team(actor):
         return agents
     return agents.filter(team_id=actor.team_id) if actor.team_id else agents.none()
 
@@ -207,7 +209,7 @@ def _managed_agent(actor, agent_id: int) -> User:
 
 def queues_managed_by(actor) -> QuerySet[Queue]:
     queues = Queue.objects.filter(active=True)
-    if actor.role == Role.ADMIN:
+    if sees_every_team(actor):
         return queues
     return queues.filter(team_id=actor.team_id) if actor.team_id else queues.none()
 
@@ -216,8 +218,6 @@ def agent_set_queues(*, actor, agent_id: int, queue_ids: Iterable[int]) -> list[
     """Name the queues an agent takes cases from (among the actor's team's queues; the agent's other
     queues are left alone). An agent named on no queue works all their team's queues (see
     services.agent_queue_ids). Recorded in AgentSettingChange. Returns the agent's queues now."""
-    from dashboards.models import AgentSettingChange
-
     agent = _managed_agent(actor, agent_id)
     wanted = {int(q) for q in queue_ids}
     with transaction.atomic():
@@ -241,8 +241,6 @@ def agent_set_queues(*, actor, agent_id: int, queue_ids: Iterable[int]) -> list[
 def agent_set_availability(*, actor, agent_id: int, availability: str, note: str = ""):
     """Set an agent's availability (available, on a break, in training, off duty), shown on the
     supervisor's home. Recorded in AgentSettingChange."""
-    from dashboards.models import AgentSettingChange, AgentStatus, Availability
-
     if availability not in Availability.values:
         raise ValidationFailed("Unknown availability.", field="availability")
     agent = _managed_agent(actor, agent_id)

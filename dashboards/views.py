@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from datetime import date
 
 from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -22,6 +23,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.models import Role, User
 from accounts.permissions import Capability, capability_required, has_capability
 from collections_app.access import get_case_for_user
 from core.clock import bank_today
@@ -468,9 +470,7 @@ def drill(request: HttpRequest, key: str) -> HttpResponse:
         kind, qs = selectors.drill_queryset(key, filters, period)
         agents: dict = {}
         if kind == "payments":
-            from django.contrib.auth import get_user_model
-
-            agents = {u.pk: str(u) for u in get_user_model().objects.filter(role__in=["agent", "supervisor"])}
+            agents = {u.pk: str(u) for u in User.objects.filter(role__in=[Role.AGENT, Role.SUPERVISOR])}
         return csv_response(
             f"{key}-{period.start}-{period.end}.csv",
             DRILL_HEADERS[kind],
@@ -701,14 +701,16 @@ def inbox_answer(request: HttpRequest, event_id: int) -> HttpResponse:
 def legal_page(request: HttpRequest) -> HttpResponse:
     user = request.user
     if not user.is_authenticated:
-        from django.contrib.auth.views import redirect_to_login
-
         return redirect_to_login(request.get_full_path())
     if not (has_capability(user, Capability.LEGAL_REVIEW) or has_capability(user, Capability.SUPERVISE)):
         raise PermissionDenied("Your role may not use this page.")
     form, filters, period, choice = _filter_form(request)
-    if user.role == "legal":
-        filters = Filters(teams=None)  # legal reviewers see every case in a legal state
+    # A legal reviewer who supervises no team sees every case in a legal state, without team filters.
+    is_legal = has_capability(user, Capability.LEGAL_REVIEW) and not has_capability(
+        user, Capability.SUPERVISE
+    )
+    if is_legal:
+        filters = Filters(teams=None)
     data = selectors.legal_dashboard(user, filters, period, as_of=bank_today())
     export = request.GET.get("export")
     if export == "age":
@@ -747,5 +749,5 @@ def legal_page(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "dashboards/legal.html",
-        {"form": form, "data": data, "period": period, "tab": "legal", "is_legal": user.role == "legal"},
+        {"form": form, "data": data, "period": period, "tab": "legal", "is_legal": is_legal},
     )

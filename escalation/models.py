@@ -4,8 +4,6 @@ A rule is data: a list of conditions over a fixed catalogue of case fields (`FIE
 any-of, and the actions to take on the open cases it matches. What a rule may say is checked here, on the
 model (`EscalationRule.clean`), so that the admin form, an API or a data migration get the same clear
 errors; how a rule becomes a query and runs lives in `escalation.services`.
-
-Imported at the end of collections_app.models so that Django registers the models with the app.
 """
 
 from __future__ import annotations
@@ -22,7 +20,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from collections_app.models import LEGAL_STATES, OPEN_STATES, Bucket, CaseState, Product
+from collections_app.models import LEGAL_STATES, OPEN_STATES, Bucket, CaseState, Product, Queue
+from contact_policy.models import ContactPolicy
 
 # Rules work the collections department's cases: open, and not yet with legal (legal review and
 # litigation are the legal reviewers' to decide).
@@ -68,8 +67,6 @@ class FieldKind:
 
 
 def _jurisdiction_codes() -> list[str]:
-    from contact_policy.models import ContactPolicy
-
     return list(ContactPolicy.objects.order_by("code").values_list("code", flat=True))
 
 
@@ -469,8 +466,6 @@ class EscalationRule(models.Model):
                 _("At most %(n)s points.") % {"n": MAX_PRIORITY_POINTS}
             )
         if self.target_queue_id:
-            from collections_app.models import Queue
-
             queue = Queue.objects.filter(pk=self.target_queue_id).first()
             if queue is None:
                 errors.setdefault("target_queue", []).append(

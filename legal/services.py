@@ -35,8 +35,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.permissions import Capability, has_capability
-from collections_app.access import ensure_can_act
+from collections_app.access import cases_visible_to, ensure_can_act
 from collections_app.models import (
+    LEGAL_STATES,
     RIGHT_PARTY_OUTCOMES,
     Case,
     CaseEvent,
@@ -64,9 +65,12 @@ from collections_app.services.kernel import (
 )
 from core.clock import bank_date, bank_today, bank_zone
 from core.exceptions import InvalidTransition, NotAllowed, ValidationFailed
-from core.masking import mask_contact_value, mask_national_id
+from core.masking import mask_contact_value
 from core.money import ZERO
 from legal.models import LegalDecision, LegalReferral
+from repayment_plans import services as plan_services
+from repayment_plans.calculator import PlanKind
+from repayment_plans.models import RepaymentPlan
 
 LIMITATION_WARNING_DAYS = 90
 EFFECTIVE_SPACING_DAYS = 30
@@ -79,11 +83,11 @@ DEBTOR_ROLES = (PartyRole.DEBTOR, "")
 
 
 def limitation_years() -> int:
-    return int(getattr(settings, "COLLECTIONS_LIMITATION_YEARS", 3))
+    return int(settings.COLLECTIONS_LIMITATION_YEARS)
 
 
 def malicious_overdraft_threshold() -> Decimal:
-    return Decimal(str(getattr(settings, "COLLECTIONS_MALICIOUS_OVERDRAFT_THRESHOLD", "50000.00")))
+    return Decimal(str(settings.COLLECTIONS_MALICIOUS_OVERDRAFT_THRESHOLD))
 
 
 # --- Date arithmetic (pure) ------------------------------------------------------------------------
@@ -416,10 +420,8 @@ def cases_escalate_to_legal_bulk(
     """Move locked cases to legal review, set-based: one compare-and-swap UPDATE, then the referrals and
     the timeline events in bulk. `rows` are (case id, current state, limitation restart date) read under
     the row locks the caller holds. Returns the ids moved (a case whose state changed meanwhile is not)."""
-    from escalation.models import RULE_STATES
-
-    escalatable = [s for s in RULE_STATES if s != CaseState.ON_HOLD]
-    by_id = {pk: (state, restart) for pk, state, restart in rows if state in escalatable}
+    # bulk_transition moves only the cases whose state allows escalate_to_legal (not on hold, not in legal).
+    by_id = {pk: (state, restart) for pk, state, restart in rows}
     if not by_id:
         return []
     details = {"rule": rule.name, "rule_id": rule.pk, "rule_version": rule.version}
@@ -570,9 +572,6 @@ def legal_propose_settlement(
     by the reviewer through repayment_plans (a draft waiting for the cardholder's acceptance when inside
     legal's limits; pending approval otherwise). All or nothing: if the plan is refused, the case stays
     in legal review. Returns the plan."""
-    from repayment_plans import services as plan_services
-    from repayment_plans.calculator import PlanKind
-
     _legal_reviewer(actor)
     note = (note or "").strip()
     if not note:
@@ -607,7 +606,7 @@ def legal_propose_settlement(
         )
         # repayment_plans' one entry point for a proposal, minus plan_propose's WORK_CASES check (legal
         # reviewers do not work queues) and its own lock (held here already).
-        plan = plan_services._propose(
+        plan = plan_services.plan_propose_on_locked_case(
             case=case,
             actor=actor,
             data=terms,
@@ -651,8 +650,6 @@ class LegalPackage:
 
 def legal_package(case: Case, *, as_of: date) -> LegalPackage:
     """Everything a reviewer (and counsel) needs on one case; a fixed number of queries."""
-    from escalation.models import EscalationFiring
-
     account = case.account
     referrals = list(
         case.legal_referrals.select_related("rule", "referred_by", "reviewer").order_by("-referred_at", "-pk")
@@ -679,20 +676,13 @@ def legal_package(case: Case, *, as_of: date) -> LegalPackage:
         (_("Minimum due"), account.minimum_due),
         (_("Credit limit"), account.credit_limit),
     ]
-    try:
-        from repayment_plans.models import RepaymentPlan
-
-        plans = list(
-            RepaymentPlan.objects.filter(case=case)
-            .select_related("proposed_by")
-            .order_by("-proposed_at", "-pk")
-        )
-    except ImportError:  # pragma: no cover - the plans app is part of the project
-        plans = []
+    plans = list(
+        RepaymentPlan.objects.filter(case=case).select_related("proposed_by").order_by("-proposed_at", "-pk")
+    )
+    # The escalation rules that acted on the case, read through the case's reverse relation: escalation
+    # sits above legal and is not imported here.
     firings = list(
-        EscalationFiring.objects.filter(case=case, dry_run=False)
-        .select_related("rule")
-        .order_by("-created_at")[:20]
+        case.escalation_firings.filter(dry_run=False).select_related("rule").order_by("-created_at")[:20]
     )
     return LegalPackage(
         case=case,
@@ -743,8 +733,6 @@ def _referral_field(name: str, **filters):
 def legal_queue(user, *, as_of: date, state: str = CaseState.LEGAL_REVIEW) -> QuerySet[Case]:
     """Cases in `state` that `user` may see, oldest referral first, with the referral and the limitation
     restart date annotated: one query whatever the page size (see `legal_queue_rows`)."""
-    from collections_app.access import cases_visible_to
-
     pending = {"decision": LegalDecision.PENDING} if state == CaseState.LEGAL_REVIEW else {}
     cases = cases_visible_to(user, Case.objects.filter(state=state)).select_related("account__cardholder")
     cases = with_limitation(cases).annotate(
@@ -852,162 +840,6 @@ def payments_csv(package: LegalPackage) -> bytes:
     return _csv(["reference", "paid_at", "amount", "currency", "source", "case", "allocation"], rows)
 
 
-_FONT = "STSong-Light"
-
-
-def _register_font() -> str:
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-
-    if _FONT not in pdfmetrics.getRegisteredFontNames():
-        # A CID font built into reportlab and every PDF reader: Chinese text with no font file to ship.
-        pdfmetrics.registerFont(UnicodeCIDFont(_FONT))
-    return _FONT
-
-
-def statement_pdf(package: LegalPackage, *, prepared_by: str) -> bytes:
-    from reportlab.lib import colors
-    from reportlab.lib.pagesizes import A4
-    from reportlab.lib.styles import ParagraphStyle
-    from reportlab.lib.units import mm
-    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
-
-    cjk = _register_font()
-    case, account = package.case, package.case.account
-    holder = account.cardholder
-    body = ParagraphStyle("body", fontName="Helvetica", fontSize=9, leading=12)
-    title = ParagraphStyle(
-        "title", parent=body, fontName="Helvetica-Bold", fontSize=15, leading=19, spaceAfter=4
-    )
-    heading = ParagraphStyle(
-        "heading",
-        parent=body,
-        fontName="Helvetica-Bold",
-        fontSize=11,
-        leading=15,
-        spaceBefore=8,
-        spaceAfter=4,
-    )
-
-    def para(text, style=body):
-        # The CID font carries Chinese but sets Latin text poorly (and lacks some punctuation); Helvetica
-        # the reverse. Each paragraph takes the one its text needs.
-        text = str(text)
-        if any(ord(ch) > 0xFF for ch in text):
-            style = ParagraphStyle(f"{style.name}-cjk", parent=style, fontName=cjk)
-        return Paragraph(_escape(text), style)
-
-    def table(rows, widths=None):
-        t = Table([[para(v) for v in row] for row in rows], colWidths=widths)
-        t.setStyle(
-            TableStyle(
-                [
-                    ("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
-                    ("BACKGROUND", (0, 0), (-1, 0), colors.whitesmoke),
-                    ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ]
-            )
-        )
-        return t
-
-    limitation = package.limitation
-    story = [
-        para(_("Statement of account"), title),
-        para(
-            (
-                _("Case %(case)s, account %(account)s, as of %(as_of)s, prepared by %(who)s")
-                % {
-                    "case": case.reference,
-                    "account": account.external_ref,
-                    "as_of": package.as_of,
-                    "who": prepared_by,
-                }
-            ),
-            body,
-        ),
-        Spacer(1, 4 * mm),
-        table(
-            [
-                [_("Cardholder"), holder.name],
-                [_("National ID"), mask_national_id(holder.national_id) if holder.national_id else "—"],
-                [_("Product"), account.get_product_display()],
-                [_("Currency"), account.currency],
-                [_("First missed due date"), account.first_missed_due_date or "—"],
-                [_("Days past due"), account.days_past_due],
-                [_("Case state"), case.get_state_display()],
-                [
-                    _("Limitation date"),
-                    f"{limitation.limitation_date or '—'}"
-                    + (f" ({limitation.cause_label} {limitation.restart})" if limitation.restart else ""),
-                ],
-            ],
-            widths=[55 * mm, 115 * mm],
-        ),
-        para(_("Amounts"), heading),
-        table(
-            [[_("Item"), _("Amount")], *[[label, amount] for label, amount in package.statement]],
-            [85 * mm, 85 * mm],
-        ),
-        para(_("Payments"), heading),
-        table(
-            [[_("Date"), _("Amount"), _("Reference"), _("Source")]]
-            + [
-                [bank_date(p.paid_at), f"{p.amount} {p.currency}", p.external_ref, p.source]
-                for p in package.payments
-            ]
-            + [[_("Total"), f"{package.total_paid} {account.currency}", "", ""]],
-        ),
-        para(_("Effective collections (delivery proven)"), heading),
-        table(
-            [[_("Date"), _("Channel"), _("Evidence")]]
-            + [
-                [bank_date(row.contact.started_at), row.contact.get_channel_display(), row.why]
-                for row in package.effective
-            ]
-            or [[_("none"), "", ""]],
-        ),
-        para(_("Malicious-overdraft referral checklist"), heading),
-        table(
-            [[_("Requirement"), _("Met"), _("Detail")]]
-            + [[label, _("yes") if ok else _("no"), detail] for label, ok, detail in package.evidence.checks]
-        ),
-    ]
-    if package.referral is not None:
-        referral = package.referral
-        story += [
-            para(_("Referral"), heading),
-            table(
-                [
-                    [
-                        _("Referred"),
-                        timezone.localtime(referral.referred_at, bank_zone()).strftime("%Y-%m-%d"),
-                    ],
-                    [_("Reason"), referral.reason],
-                    [_("Rule"), referral.rule_name or _("referred by a person")],
-                    [_("Decision"), referral.get_decision_display()],
-                    [_("Court or agency reference"), referral.court_reference or "—"],
-                ],
-                widths=[55 * mm, 115 * mm],
-            ),
-        ]
-    buffer = io.BytesIO()
-    SimpleDocTemplate(
-        buffer,
-        pagesize=A4,
-        title=f"{case.reference} statement of account",
-        leftMargin=18 * mm,
-        rightMargin=18 * mm,
-        topMargin=16 * mm,
-        bottomMargin=16 * mm,
-    ).build(story)
-    return buffer.getvalue()
-
-
-def _escape(text: str) -> str:
-    # Paragraph reads a small XML markup; the data is text.
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 @dataclass(frozen=True)
 class LegalExport:
     filename: str
@@ -1019,7 +851,8 @@ def legal_package_export(*, case_id: int, actor, as_of: date | None = None) -> L
     """The package for outside counsel as a ZIP (statement.pdf, contacts.csv, payments.csv). Legal
     reviewers only, on cases in legal states. The export is written on the timeline (a NOTE event with
     details {"action": "legal_package_exported", files and their SHA-256}) in the same transaction."""
-    from collections_app.models import LEGAL_STATES
+    # reportlab takes a good part of a second to import: only an export loads it (see legal.pdf).
+    from legal.pdf import statement_pdf
 
     _legal_reviewer(actor)
     as_of = as_of or bank_today()

@@ -7,6 +7,8 @@ one URL and calls one service in legal.services; a refusal comes back beside the
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -140,8 +142,6 @@ def _package_context(request: HttpRequest, case, *, forms: dict | None = None, e
 
 def _initial(decision: str, as_of) -> dict:
     if decision == LegalDecision.SETTLEMENT:
-        from datetime import timedelta
-
         return {"first_due_date": as_of + timedelta(days=14)}
     return {}
 

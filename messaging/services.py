@@ -5,14 +5,21 @@ The life of a message (messaging.models.OutboundMessage):
 
     plan_reminders()   one row per purpose x case x subject x channel, status planned, unique key
     dispatch_due()     every minute: queue a send task for each message whose send_after has come
-    message_send()     reload; still applicable? an address? the contact policy:
+    message_send()     reload; still applicable? an address? the contact policy (asked once, in _prepare):
                          - outside the contact window -> deferred to policy.next_allowed_time (never dropped)
                          - a flag, a hold or a cap -> suppressed, with the rule as the reason
                        then render in the cardholder's language and hand it to the channel's provider:
-                         - accepted -> sent (a ContactAttempt in the ledger)
+                         - accepted -> sent, and recorded in the contact ledger by
+                           collections_app.services.contacts.contact_attempt_record_sent (the attempt,
+                           the CONTACT event, the start of work on a new case, as for a person's contact)
                          - a temporary failure -> planned again later (exponential back-off), then failed
                          - a permanent failure -> failed
     Every outcome but "planned" writes a REMINDER event on the case timeline.
+
+One decision per send: `_prepare` asks collections_app.services.contactability.decide for the message's
+channel and recipient at send time, and that answer alone decides whether it goes out now, waits for the
+window or is suppressed. Planning does not judge the policy (it reads the profile only for the zone of
+the send time), and the contact service does not judge it again when the sent message is recorded.
 
 No reminder is sent twice: the idempotency key is unique, a send attempt claims the row under a lock
 before it calls the provider, and a message whose attempt died in the middle is resent only through a
@@ -41,6 +48,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.mail import EmailMessage, get_connection
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -50,15 +58,19 @@ from collections_app.models import (
     OPEN_STATES,
     Case,
     CaseState,
-    ContactAttempt,
     ContactPoint,
     EventKind,
     Outcome,
     PartyRole,
     PromiseStatus,
+    PromiseToPay,
 )
+from collections_app.services import contactability, event_write
+from collections_app.services.contacts import contact_attempt_record_sent
 from contact_policy import engine as policy
+from contact_policy.models import PolicyBook
 from core.masking import mask_address, mask_email, mask_phone
+from legal.models import LegalDecision, LegalReferral
 from messaging.models import (
     FINAL_STATUSES,
     WAITING_STATUSES,
@@ -73,6 +85,7 @@ from messaging.models import (
     TemplateSyntaxProblem,
     render_text,
 )
+from repayment_plans.models import Installment, InstallmentStatus, PlanState, RepaymentPlan
 
 logger = logging.getLogger(__name__)
 
@@ -89,9 +102,13 @@ RETRIES_EXHAUSTED = "retries_exhausted"
 OUTCOME_UNKNOWN = "outcome_unknown"
 TEMPORARY_FAILURE = "temporary_failure"
 
-
-def _setting(name: str, default):
-    return getattr(settings, name, default)
+# Sending: how long an attempt owns a message it is sending before another attempt may take it over; how
+# late a reminder may still go out; how many due messages one dispatcher run queues; and after how long
+# a queued message that was never sent is taken for lost and queued again.
+CLAIM_SECONDS = 300
+MAX_AGE = timedelta(days=2)
+DISPATCH_BATCH = 10_000
+REDISPATCH_AFTER = timedelta(minutes=30)
 
 
 # Which channels each purpose uses (COLLECTIONS_REMINDER_CHANNELS overrides it, purpose by purpose).
@@ -107,7 +124,7 @@ DEFAULT_REMINDER_CHANNELS: dict[str, tuple[str, ...]] = {
 
 
 def reminder_channels() -> dict[str, tuple[str, ...]]:
-    configured = _setting("COLLECTIONS_REMINDER_CHANNELS", {}) or {}
+    configured = settings.COLLECTIONS_REMINDER_CHANNELS
     channels = {**DEFAULT_REMINDER_CHANNELS, **{k: tuple(v) for k, v in configured.items()}}
     for purpose, values in channels.items():
         if purpose not in Purpose.values or any(v not in MessageChannel.values for v in values):
@@ -143,7 +160,7 @@ _HOLDER = ("account__cardholder__jurisdiction", "account__cardholder__time_zone"
 
 
 def _before_due(as_of: date) -> Iterator[Candidate]:
-    due = as_of + timedelta(days=_setting("COLLECTIONS_REMINDER_BEFORE_DUE_DAYS", 3))
+    due = as_of + timedelta(days=settings.COLLECTIONS_REMINDER_BEFORE_DUE_DAYS)
     rows = _open_cases().filter(account__next_due_date=due).values_list("pk", *_HOLDER)
     for pk, jurisdiction, zone in rows.iterator(chunk_size=PLAN_CHUNK):
         yield Candidate(pk, due.isoformat(), {"due_date": due.isoformat()}, jurisdiction, zone)
@@ -156,7 +173,7 @@ def _due_today(as_of: date) -> Iterator[Candidate]:
 
 
 def overdue_notice_days() -> list[int]:
-    return sorted({int(d) for d in _setting("COLLECTIONS_OVERDUE_NOTICE_DPD", [1, 7, 15, 30, 60, 90])})
+    return sorted({int(d) for d in settings.COLLECTIONS_OVERDUE_NOTICE_DPD})
 
 
 def _overdue_notice(as_of: date) -> Iterator[Candidate]:
@@ -174,9 +191,7 @@ def _overdue_notice(as_of: date) -> Iterator[Candidate]:
 
 
 def _promise_reminder(as_of: date) -> Iterator[Candidate]:
-    from collections_app.models import PromiseToPay
-
-    due = as_of + timedelta(days=_setting("COLLECTIONS_PROMISE_REMINDER_DAYS_BEFORE", 1))
+    due = as_of + timedelta(days=settings.COLLECTIONS_PROMISE_REMINDER_DAYS_BEFORE)
     rows = PromiseToPay.objects.filter(
         status=PromiseStatus.PENDING, due_date=due, case__state__in=OPEN_STATES
     ).values_list(
@@ -188,9 +203,7 @@ def _promise_reminder(as_of: date) -> Iterator[Candidate]:
 
 
 def _installment_reminder(as_of: date) -> Iterator[Candidate]:
-    from repayment_plans.models import Installment, InstallmentStatus, PlanState
-
-    due = as_of + timedelta(days=_setting("COLLECTIONS_INSTALLMENT_REMINDER_DAYS_BEFORE", 3))
+    due = as_of + timedelta(days=settings.COLLECTIONS_INSTALLMENT_REMINDER_DAYS_BEFORE)
     rows = Installment.objects.filter(
         due_date=due,
         status__in=(InstallmentStatus.DUE, InstallmentStatus.PARTLY_PAID),
@@ -210,13 +223,11 @@ def _installment_reminder(as_of: date) -> Iterator[Candidate]:
 def _recent_start(as_of: date) -> datetime:
     # Plans broken and referrals made in the last few days: a day missed by the pipeline is caught up,
     # and a fresh installation does not write to everyone whose plan broke last year.
-    days = _setting("COLLECTIONS_REMINDER_LOOKBACK_DAYS", 7)
+    days = settings.COLLECTIONS_REMINDER_LOOKBACK_DAYS
     return datetime.combine(as_of - timedelta(days=days), time(0), tzinfo=timezone.get_current_timezone())
 
 
 def _plan_broken(as_of: date) -> Iterator[Candidate]:
-    from repayment_plans.models import PlanState, RepaymentPlan
-
     rows = RepaymentPlan.objects.filter(
         state=PlanState.BROKEN, ended_at__gte=_recent_start(as_of), case__state__in=OPEN_STATES
     ).values_list(
@@ -227,8 +238,6 @@ def _plan_broken(as_of: date) -> Iterator[Candidate]:
 
 
 def _escalation_notice(as_of: date) -> Iterator[Candidate]:
-    from legal.models import LegalDecision, LegalReferral
-
     rows = LegalReferral.objects.filter(
         decision=LegalDecision.PENDING,
         referred_at__gte=_recent_start(as_of),
@@ -256,7 +265,7 @@ class _SendTimes:
     date, in the cardholder's zone, else in the first zone of their jurisdiction's policy."""
 
     def __init__(self, as_of: date):
-        raw = _setting("COLLECTIONS_REMINDER_SEND_AT", "09:00")
+        raw = settings.COLLECTIONS_REMINDER_SEND_AT
         try:
             self.wall = time.fromisoformat(raw)
         except ValueError:
@@ -264,13 +273,13 @@ class _SendTimes:
         self.as_of = as_of
         self._by_zone: dict[str, datetime] = {}
         self._zone_of_jurisdiction: dict[str, str] = {}
+        # One read of the stored contact policies for the whole planning run.
+        self._policies = PolicyBook()
 
     def _fallback_zone(self, jurisdiction: str) -> str:
-        from collections_app.services import contactability
-
         if jurisdiction not in self._zone_of_jurisdiction:
             try:
-                zones = contactability.rules_for(jurisdiction).fallback_time_zones
+                zones = contactability.rules_for(jurisdiction, policies=self._policies).fallback_time_zones
             except LookupError:
                 zones = ()
             self._zone_of_jurisdiction[jurisdiction] = zones[0] if zones else settings.TIME_ZONE
@@ -422,10 +431,11 @@ BANK_TEXTS: dict[str, dict[str, object]] = {
 
 def bank_texts(language: str, channel: str) -> dict[str, str]:
     texts = dict(BANK_TEXTS[language])
-    texts.update((_setting("COLLECTIONS_BANK_TEXTS", {}) or {}).get(language, {}))
-    for key, name in (("bank_name", "COLLECTIONS_BANK_NAME"), ("bank_contact", "COLLECTIONS_BANK_CONTACT")):
-        if _setting(name, ""):
-            texts[key] = _setting(name, "")
+    texts.update(settings.COLLECTIONS_BANK_TEXTS.get(language, {}))
+    if settings.COLLECTIONS_BANK_NAME:
+        texts["bank_name"] = settings.COLLECTIONS_BANK_NAME
+    if settings.COLLECTIONS_BANK_CONTACT:
+        texts["bank_contact"] = settings.COLLECTIONS_BANK_CONTACT
     opt_out = texts.pop("opt_out")
     texts["opt_out"] = opt_out.get(channel, "") if isinstance(opt_out, dict) else str(opt_out)
     return {k: str(v) for k, v in texts.items()}
@@ -454,8 +464,7 @@ def format_date(value: date, language: str) -> str:
 def template_for(*, purpose: str, channel: str, language: str, jurisdiction: str) -> MessageTemplate | None:
     """The most specific active template: the jurisdiction's own ("US-MA"), its country's ("US"), then the
     one for every jurisdiction (blank)."""
-    code = (jurisdiction or "").strip().upper()
-    order = list(dict.fromkeys([code, code.split("-", 1)[0], ""]))
+    order = list(dict.fromkeys([*policy.profile_codes(jurisdiction or ""), ""]))
     found = {
         t.jurisdiction: t
         for t in MessageTemplate.objects.filter(
@@ -475,13 +484,9 @@ def _amount_and_date(message: OutboundMessage, case: Case) -> tuple[Decimal, dat
         promise = case.promises.get(pk=about["promise"])
         return promise.amount - promise.paid_amount, promise.due_date
     if message.purpose == Purpose.INSTALLMENT_REMINDER:
-        from repayment_plans.models import Installment
-
         line = Installment.objects.get(pk=about["installment"])
         return line.amount - line.paid_amount, line.due_date
     if message.purpose == Purpose.PLAN_BROKEN:
-        from repayment_plans.models import Installment, InstallmentStatus
-
         first_late = (
             Installment.objects.filter(plan_id=about["plan"])
             .exclude(status=InstallmentStatus.PAID)
@@ -570,9 +575,7 @@ class FileProvider(Provider):
     idempotent = True
 
     def __init__(self, directory: str | Path | None = None):
-        self.directory = Path(
-            directory or _setting("COLLECTIONS_OUTBOX_DIR", "") or settings.VAR_DIR / "outbox"
-        )
+        self.directory = Path(directory or settings.COLLECTIONS_OUTBOX_DIR or settings.VAR_DIR / "outbox")
 
     def send(self, message: Outgoing) -> str:
         folder = self.directory / message.channel
@@ -606,15 +609,13 @@ class SmtpEmailProvider(Provider):
     idempotent = False
 
     def send(self, message: Outgoing) -> str:
-        from django.core.mail import EmailMessage, get_connection
-
-        connection = get_connection(backend=_setting("COLLECTIONS_EMAIL_BACKEND", None) or None)
-        domain = _setting("COLLECTIONS_EMAIL_DOMAIN", "collections.invalid")
+        connection = get_connection(backend=settings.COLLECTIONS_EMAIL_BACKEND or None)
+        domain = settings.COLLECTIONS_EMAIL_DOMAIN
         message_id = make_msgid(idstring=re.sub(r"[^A-Za-z0-9.-]", ".", message.key), domain=domain)
         email = EmailMessage(
             subject=message.subject,
             body=message.body,
-            from_email=_setting("COLLECTIONS_EMAIL_FROM", None) or settings.DEFAULT_FROM_EMAIL,
+            from_email=settings.COLLECTIONS_EMAIL_FROM or settings.DEFAULT_FROM_EMAIL,
             to=[message.recipient],
             headers={"Message-ID": message_id, "X-Collections-Key": message.key},
             connection=connection,
@@ -645,15 +646,15 @@ class HttpSmsProvider(Provider):
     idempotent = True
 
     def __init__(self, url: str | None = None, *, token: str = "", user: str = "", password: str = ""):
-        self.url = url or _setting("COLLECTIONS_SMS_GATEWAY_URL", "")
+        self.url = url or settings.COLLECTIONS_SMS_GATEWAY_URL
         if not self.url.startswith(("http://", "https://")):
             raise ImproperlyConfigured(
                 "COLLECTIONS_SMS_GATEWAY_URL must be an http(s) URL for the http provider"
             )
-        self.token = token or _setting("COLLECTIONS_SMS_GATEWAY_TOKEN", "")
-        self.user = user or _setting("COLLECTIONS_SMS_GATEWAY_USER", "")
-        self.password = password or _setting("COLLECTIONS_SMS_GATEWAY_PASSWORD", "")
-        self.timeout = _setting("COLLECTIONS_SMS_GATEWAY_TIMEOUT", 10)
+        self.token = token or settings.COLLECTIONS_SMS_GATEWAY_TOKEN
+        self.user = user or settings.COLLECTIONS_SMS_GATEWAY_USER
+        self.password = password or settings.COLLECTIONS_SMS_GATEWAY_PASSWORD
+        self.timeout = settings.COLLECTIONS_SMS_GATEWAY_TIMEOUT
 
     def send(self, message: Outgoing) -> str:
         headers = {"Content-Type": "application/json", "Idempotency-Key": message.key}
@@ -703,7 +704,12 @@ _PROVIDER_SETTING = {
 def provider_for(channel: str) -> Provider:
     """The provider of a channel: "file" (default), "smtp" (e-mail), "http" (SMS) or a dotted path to a
     Provider subclass."""
-    name = _setting(_PROVIDER_SETTING[channel], "file") or "file"
+    configured = {
+        MessageChannel.SMS: settings.COLLECTIONS_SMS_PROVIDER,
+        MessageChannel.EMAIL: settings.COLLECTIONS_EMAIL_PROVIDER,
+        MessageChannel.LETTER: settings.COLLECTIONS_LETTER_PROVIDER,
+    }
+    name = configured[channel] or "file"
     cls = PROVIDERS.get(name) or import_string(name)
     provider = cls()
     if channel not in provider.channels:
@@ -723,18 +729,14 @@ class RetryLater(Exception):  # noqa: N818 - an instruction to the task, not an 
 
 
 def max_attempts() -> int:
-    return _setting("COLLECTIONS_MESSAGE_MAX_ATTEMPTS", 5)
+    return settings.COLLECTIONS_MESSAGE_MAX_ATTEMPTS
 
 
 def backoff_seconds(attempts: int) -> int:
     """Exponential back-off with jitter: base, 2 x base, 4 x base ... (capped at an hour)."""
-    base = _setting("COLLECTIONS_MESSAGE_RETRY_SECONDS", 60)
+    base = settings.COLLECTIONS_MESSAGE_RETRY_SECONDS
     delay = min(3600, base * 2 ** max(0, attempts - 1))
     return max(1, int(delay * random.uniform(0.8, 1.2)))  # noqa: S311 - jitter, not security
-
-
-def _claim_seconds() -> int:
-    return _setting("COLLECTIONS_MESSAGE_CLAIM_SECONDS", 300)
 
 
 def _recipient(channel: str, cardholder) -> tuple[ContactPoint | None, str]:
@@ -759,8 +761,6 @@ def _still_applies(message: OutboundMessage, case: Case, now: datetime) -> str |
     if message.purpose == Purpose.PROMISE_REMINDER:
         applies = case.promises.filter(pk=about.get("promise"), status=PromiseStatus.PENDING).exists()
     elif message.purpose == Purpose.INSTALLMENT_REMINDER:
-        from repayment_plans.models import Installment, InstallmentStatus, PlanState
-
         applies = Installment.objects.filter(
             pk=about.get("installment"),
             plan__state=PlanState.ACTIVE,
@@ -773,11 +773,10 @@ def _still_applies(message: OutboundMessage, case: Case, now: datetime) -> str |
     if not applies:
         return NOT_APPLICABLE
     # A reminder about a day long gone (the pipeline or the workers were down for days) is not sent late.
-    max_age = timedelta(days=_setting("COLLECTIONS_REMINDER_MAX_AGE_DAYS", 2))
     if (
         message.status == MessageStatus.PLANNED
         and message.attempts == 0
-        and now - message.send_after > max_age
+        and now - message.send_after > MAX_AGE
     ):
         return EXPIRED
     return None
@@ -793,8 +792,6 @@ SUMMARIES = {
 
 def _record(message: OutboundMessage, *, status: str, reason: str = "", detail: str = "", **fields) -> None:
     """Change the status (on a row locked by the caller), save, and write the timeline event."""
-    from collections_app.services import event_write
-
     message.status, message.reason, message.detail = status, reason, detail
     for name, value in fields.items():
         setattr(message, name, value)
@@ -867,7 +864,7 @@ def message_send(*, message_id: int, now: datetime | None = None) -> str:
         provider = provider_for(message.channel)
         message.status = MessageStatus.SENDING
         message.attempts += 1
-        message.claimed_until = now + timedelta(seconds=_claim_seconds())
+        message.claimed_until = now + timedelta(seconds=CLAIM_SECONDS)
         message.provider = provider.name
         message.save()
         outgoing = Outgoing(
@@ -896,15 +893,15 @@ def message_send(*, message_id: int, now: datetime | None = None) -> str:
         if message.status != MessageStatus.SENDING or message.attempts != attempts:
             return message.status
         sent_at = timezone.now()
-        ContactAttempt.objects.create(
-            case=message.case,
-            cardholder_id=message.case.account.cardholder_id,
+        # The contact ledger's record of the send, written as every contact is (the policy decided this
+        # send in _prepare, once; it is not asked again for a message already delivered).
+        contact_attempt_record_sent(
+            case_id=message.case_id,
             channel=message.channel,
-            contact_point=message.contact_point,
-            party_role=PartyRole.DEBTOR,
-            outcome=Outcome.SENT,
-            started_at=sent_at,
+            sent_at=sent_at,
+            contact_point_id=message.contact_point_id,
             notes=f"Reminder ({Purpose(message.purpose).label}), message {message.pk}",
+            details={"message": message.pk},
         )
         _record(
             message,
@@ -919,9 +916,9 @@ def message_send(*, message_id: int, now: datetime | None = None) -> str:
 
 def _prepare(message: OutboundMessage, now: datetime) -> str | None:
     """Check, judge and render a due message (row locked). Returns the final or deferred status when it
-    does not go out now; None when it is ready to send (recipient, subject, body filled in)."""
-    from collections_app.services import contactability
+    does not go out now; None when it is ready to send (recipient, subject, body filled in).
 
+    This is where the contact policy decides a send (contactability.decide, once per attempt)."""
     case = message.case
     holder = case.account.cardholder
     reason = _still_applies(message, case, now)
@@ -1029,8 +1026,8 @@ def due_message_ids(*, now: datetime | None = None, limit: int | None = None) ->
     # A morning's reminders (tens of thousands) are queued within a few minutes; the workers of the
     # `messages` queue then send them as fast as they can. A message still unsent half an hour after it
     # was queued is taken for lost (a purged queue, a lost retry) and queued again - harmless if not.
-    limit = limit or _setting("COLLECTIONS_MESSAGE_DISPATCH_BATCH", 10_000)
-    lost = now - timedelta(seconds=_setting("COLLECTIONS_MESSAGE_REDISPATCH_SECONDS", 1800))
+    limit = limit or DISPATCH_BATCH
+    lost = now - REDISPATCH_AFTER
     not_queued = Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=lost)
     with transaction.atomic():
         ids = list(

@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
 from accounts.models import Role
+from accounts.permissions import Capability, has_capability
 from core.money import MONEY, ZERO
 from repayment_plans.calculator import (
     PERSONALISED_MAX_TERM_MONTHS,
@@ -69,15 +70,11 @@ def _system_only(plan, user) -> bool:
 
 
 def _has(user, *capabilities) -> bool:
-    from accounts.permissions import has_capability
-
     return any(has_capability(user, capability) for capability in capabilities)
 
 
 def _caseworker(plan, user) -> bool:
     """Proposes, records acceptance, cancels: whoever works the case (legal works cases in legal review)."""
-    from accounts.permissions import Capability
-
     return user is None or _has(
         user, Capability.WORK_CASES, Capability.APPROVE_PLANS, Capability.LEGAL_REVIEW
     )
@@ -86,8 +83,6 @@ def _caseworker(plan, user) -> bool:
 def _approver(plan, user) -> bool:
     """Four eyes: an approver never approves their own proposal. The approval *level* (supervisor, legal)
     is compared by the service, which knows the configured tiers."""
-    from accounts.permissions import Capability
-
     return user is not None and _has(user, Capability.APPROVE_PLANS) and user.pk != plan.proposed_by_id
 
 

@@ -8,7 +8,6 @@ from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from accounts.models import Role
 from accounts.permissions import Capability, has_capability
 from collections_app.access import can_see_case, cases_visible_to
 from collections_app.models import Case
@@ -69,11 +68,12 @@ def plans_awaiting_approval(user) -> QuerySet[RepaymentPlan]:
         .select_related("case__account__cardholder", "proposed_by", "counter_to")
         .order_by("proposed_at", "pk")
     )
-    if user.role == Role.ADMIN:
+    if has_capability(user, Capability.ADMINISTER):
         return pending
+    # The approval level is a role (a plan waits for "supervisor" or "legal"): the user's own.
     pending = pending.filter(approval_role=user.role)
-    if user.role == Role.LEGAL:
-        return pending
+    if has_capability(user, Capability.LEGAL_REVIEW):
+        return pending  # legal reviewers approve at their level on any team's case
     return pending.filter(case__in=cases_visible_to(user))
 
 

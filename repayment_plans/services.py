@@ -5,11 +5,10 @@ Every function is keyword-only with an explicit `actor` (None = the system). It 
 and the nightly check queue up behind one another instead of deadlocking - checks the actor's reach, runs
 the plan's state machine, and writes the case timeline (`CaseEvent` kind "plan", details
 `{"plan", "action", "from", "to", ...}`) in the same transaction. Case transitions (`start_plan`,
-`resolve`, `end_plan`) go through `collections_app.services.transition` and write their own
-event. Refusals are `core.exceptions`.
-
-Cancelling an active plan needs the case transition `end_plan` (on_plan -> in_progress, not counted as a
-broken plan); until collections_app declares it, that one operation is refused with a clear message.
+`resolve`, `end_plan`, and `break_plan` for many cases at once) go through the case kernel
+(`collections_app.services.transition` / `bulk_transition`), which holds the case state machine and
+writes their events; this module never decides by itself which case states allow them.
+Refusals are `core.exceptions`.
 """
 
 from __future__ import annotations
@@ -32,12 +31,18 @@ from collections_app.models import (
     OPEN_STATES,
     Case,
     CaseEvent,
-    CaseState,
     EventKind,
     PromiseStatus,
     ResolutionReason,
 )
-from collections_app.services import event_write, lock_case, start_work_if_new, transition
+from collections_app.services import (
+    bulk_transition,
+    event_write,
+    lock_case,
+    start_work_if_new,
+    transition,
+)
+from collections_app.services.kernel import transition_sources
 from core.exceptions import InvalidTransition, NotAllowed, ValidationFailed
 from core.money import ZERO
 from repayment_plans.calculator import (
@@ -62,8 +67,9 @@ from repayment_plans.models import (
     RepaymentPlan,
 )
 
-# Case states from which a plan can start (the case's `start_plan` transition).
-PLAN_START_STATES = (CaseState.NEW, CaseState.IN_PROGRESS, CaseState.PROMISED)
+# Case states from which a plan can start, read from the case's `start_plan` transition (for filters and
+# templates; with a case in hand, ask `can_proceed(case.start_plan)`).
+PLAN_START_STATES = transition_sources("start_plan")
 
 # Which form field a limit points at, so a page shows the message beside the input that broke it.
 VIOLATION_FIELDS = {
@@ -93,7 +99,7 @@ FIELD_LABELS = {
 
 
 def plan_grace_days() -> int:
-    return getattr(settings, "COLLECTIONS_PLAN_GRACE_DAYS", 3)
+    return settings.COLLECTIONS_PLAN_GRACE_DAYS
 
 
 # --- Input and quotes ---------------------------------------------------------------------------
@@ -382,18 +388,26 @@ def _create_plan(
     return plan
 
 
-def _propose(
+def plan_propose_on_locked_case(
     *,
     case: Case,
     actor,
     data: PlanInput,
     reason: str,
     today: date,
-    cardholder_accepted: bool,
-    acceptance_note: str,
+    cardholder_accepted: bool = False,
+    acceptance_note: str = "",
     counter_to: RepaymentPlan | None = None,
 ) -> RepaymentPlan:
-    if case.state not in PLAN_START_STATES:
+    """Propose a plan on a case the caller has locked (`lock_case`), inside the caller's transaction - for
+    an operation of another app that proposes a plan as part of its own work (legal's settlement offer).
+
+    The caller has already decided that `actor` may act on this case (`ensure_can_act`, and whatever
+    capability its own operation needs: `plan_propose` asks for WORK_CASES, legal for LEGAL_REVIEW).
+    Everything else is checked here, as in `plan_propose`: the case must be able to go on plan (its
+    `start_plan` transition), one live plan per case, terms within some approver's limits. Writes the
+    same plan events; with `cardholder_accepted` records the acceptance too. Returns the new plan."""
+    if not can_proceed(case.start_plan):
         raise InvalidTransition(
             f"A plan cannot be proposed on a case in state '{case.get_state_display()}'.",
             rule="case_state",
@@ -494,7 +508,7 @@ def plan_propose(
     with transaction.atomic():
         case = lock_case(case_id)
         ensure_can_act(actor, case)
-        return _propose(
+        return plan_propose_on_locked_case(
             case=case,
             actor=actor,
             data=data,
@@ -577,7 +591,7 @@ def plan_send_back(
                 "Only a plan waiting for approval can be sent back.", rule="plan_state_machine"
             )
         _reject(plan, case, actor=actor, reason=note, action="sent_back")
-        return _propose(
+        return plan_propose_on_locked_case(
             case=case,
             actor=actor,
             data=data,
@@ -600,14 +614,9 @@ def plan_cancel(*, plan_id: int, actor, reason: str) -> RepaymentPlan:
         plan, case = _lock_plan(plan_id)
         _ensure_reach(actor, plan, case)
         was_active = plan.state == PlanState.ACTIVE
-        if was_active and case.state == CaseState.ON_PLAN and not hasattr(case, "end_plan"):
-            raise InvalidTransition(
-                "An active plan cannot be cancelled yet (the case has no 'end_plan' transition).",
-                rule="end_plan_missing",
-            )
         from_state = _run(plan, "cancel", actor=actor, by=actor, at=timezone.now(), note=reason)
         _plan_event(plan, case, action="cancelled", actor=actor, from_state=from_state, reason=reason)
-        if was_active and case.state == CaseState.ON_PLAN:
+        if was_active and can_proceed(case.end_plan):  # an on-plan case goes back to work
             transition(
                 case, "end_plan", actor=actor, reason="Repayment plan cancelled", details={"plan": plan.pk}
             )
@@ -625,6 +634,37 @@ def plans_cancel_for_closed_case(*, case: Case, actor, reason: str) -> Repayment
     from_state = _run(plan, "cancel", actor=actor, by=actor, at=timezone.now(), note=reason)
     _plan_event(plan, case, action="cancelled", actor=actor, from_state=from_state, reason=reason)
     return plan
+
+
+def plans_cancel_for_closed_cases(*, case_ids: list[int], actor, reason: str) -> int:
+    """`plans_cancel_for_closed_case` for many cases closed at once (`kernel.on_cases_closed`: the nightly
+    pipeline resolves cured cases in bulk), set-based: their live plans are cancelled with `reason` - the
+    plan's `cancel` transition (from any live state; its fields: who, when, why) as one compare-and-swap
+    UPDATE - and each gets the same "cancelled" plan event. Inside the caller's transaction, which holds
+    the cases locked. Returns the number of plans cancelled."""
+    now = timezone.now()
+    live = RepaymentPlan.objects.filter(case_id__in=case_ids, state__in=LIVE_STATES)
+    rows = list(live.select_for_update().values_list("pk", "case_id", "state"))
+    if not rows:
+        return 0
+    RepaymentPlan.objects.filter(pk__in=[pk for pk, _case, _state in rows], state__in=LIVE_STATES).update(
+        state=PlanState.CANCELLED, ended_by=actor, ended_at=now, end_note=reason, updated_at=now
+    )
+    CaseEvent.objects.bulk_create(
+        [
+            CaseEvent(
+                case_id=case_id,
+                kind=EventKind.PLAN,
+                actor=actor,
+                reason=reason,
+                created_at=now,
+                details={"plan": pk, "action": "cancelled", "from": state, "to": PlanState.CANCELLED},
+            )
+            for pk, case_id, state in rows
+        ],
+        batch_size=2000,
+    )
+    return len(rows)
 
 
 def plan_complete(plan: RepaymentPlan, case: Case, *, payment_id: int | None = None) -> None:
@@ -662,10 +702,12 @@ def plans_check_broken(*, as_of: date) -> int:
     its due date (due 1 June, 3 grace days: still kept on 4 June, broken on 5 June); mark unpaid past-due
     installments late. Plans of closed cases are left alone.
 
-    Set-based and idempotent: a handful of statements whatever the portfolio size; plans and cases move by
+    Set-based and idempotent: a handful of statements whatever the portfolio size; plans move by
     compare-and-swap (`filter(state=old).update(...)`), so a second run changes nothing. An on-plan case
-    returns to in_progress; every case of a broken plan counts it (broken_plan_count). Writes a "broken"
-    plan event per plan and a transition event per case moved. Returns the number of plans broken."""
+    returns to in_progress through the case kernel (`bulk_transition`, "break_plan", which counts the
+    broken plan and writes the transition event, details `{"plan"}`); a case elsewhere (put on hold, sent
+    to legal) keeps its state and only counts it. Writes a "broken" plan event per plan. Returns the
+    number of plans broken."""
     cutoff = as_of - timedelta(days=plan_grace_days())
     now = timezone.now()
     active = {"plan__state": PlanState.ACTIVE, "plan__case__state__in": OPEN_STATES}
@@ -674,12 +716,11 @@ def plans_check_broken(*, as_of: date) -> int:
             **active, due_date__lt=as_of, status__in=(InstallmentStatus.DUE, InstallmentStatus.PARTLY_PAID)
         ).update(status=InstallmentStatus.LATE)
         short = Installment.objects.filter(**active, due_date__lt=cutoff, status__in=UNPAID_STATUSES)
-        case_ids = list(short.values_list("plan__case_id", flat=True).distinct())
-        if not case_ids:
-            return 0
         # Lock the cases first, as every plan operation does, so a payment being allocated to one of these
         # plans finishes (or waits) instead of deadlocking; then re-read what is still short under the lock.
-        list(Case.objects.select_for_update().filter(pk__in=case_ids).order_by("pk").values_list("pk"))
+        locked = Case.objects.select_for_update().filter(pk__in=short.values("plan__case_id")).order_by("pk")
+        if not list(locked.values_list("pk")):
+            return 0
         rows = list(
             short.values("plan_id", "plan__case_id").annotate(
                 missed=Count("pk"),
@@ -687,28 +728,15 @@ def plans_check_broken(*, as_of: date) -> int:
                 first_missed=Min("due_date"),
             )
         )
-        plan_ids = [row["plan_id"] for row in rows]
-        RepaymentPlan.objects.filter(pk__in=plan_ids, state=PlanState.ACTIVE).update(
+        if not rows:
+            return 0
+        RepaymentPlan.objects.filter(pk__in=[row["plan_id"] for row in rows], state=PlanState.ACTIVE).update(
             state=PlanState.BROKEN, ended_at=now, updated_at=now
         )
-        broken_case_ids = [row["plan__case_id"] for row in rows]
-        moved = set(
-            Case.objects.filter(pk__in=broken_case_ids, state=CaseState.ON_PLAN).values_list("pk", flat=True)
-        )
-        Case.objects.filter(pk__in=moved, state=CaseState.ON_PLAN).update(
-            state=CaseState.IN_PROGRESS,
-            broken_plan_count=F("broken_plan_count") + 1,
-            version=F("version") + 1,
-        )
-        Case.objects.filter(pk__in=set(broken_case_ids) - moved).update(
-            broken_plan_count=F("broken_plan_count") + 1, version=F("version") + 1
-        )
-        events = []
-        for row in rows:
-            case_id = row["plan__case_id"]
-            events.append(
+        CaseEvent.objects.bulk_create(
+            [
                 CaseEvent(
-                    case_id=case_id,
+                    case_id=row["plan__case_id"],
                     kind=EventKind.PLAN,
                     created_at=now,
                     reason="Installment unpaid after the grace days",
@@ -720,24 +748,27 @@ def plans_check_broken(*, as_of: date) -> int:
                         "as_of": as_of.isoformat(),
                         "grace_days": plan_grace_days(),
                         "missed_installments": row["missed"],
-                        "short_by": str(row["short_by"]),
+                        # in cents: SQLite sums the differences as floats
+                        "short_by": str(row["short_by"].quantize(ZERO)),
                         "first_missed_due_date": row["first_missed"].isoformat(),
                     },
                 )
-            )
-            if case_id in moved:
-                events.append(
-                    CaseEvent(
-                        case_id=case_id,
-                        kind=EventKind.TRANSITION,
-                        created_at=now,
-                        from_state=CaseState.ON_PLAN,
-                        to_state=CaseState.IN_PROGRESS,
-                        reason="Repayment plan broken",
-                        details={"plan": row["plan_id"]},
-                    )
-                )
-        CaseEvent.objects.bulk_create(events, batch_size=2000)
+                for row in rows
+            ],
+            batch_size=2000,
+        )
+        plan_of_case = {row["plan__case_id"]: row["plan_id"] for row in rows}  # one live plan per case
+        moved = bulk_transition(
+            Case.objects.filter(pk__in=list(plan_of_case)),
+            "break_plan",
+            reason="Repayment plan broken",
+            details_by_case={case_id: {"plan": plan_id} for case_id, plan_id in plan_of_case.items()},
+            now=now,
+        )
+        # Not a state change: a case no longer on plan (on hold, in legal review) still counts the plan.
+        Case.objects.filter(pk__in=set(plan_of_case) - set(moved)).update(
+            broken_plan_count=F("broken_plan_count") + 1, version=F("version") + 1
+        )
     return len(rows)
 
 
@@ -752,8 +783,10 @@ __all__ = [
     "plan_cancel",
     "plan_complete",
     "plan_propose",
+    "plan_propose_on_locked_case",
     "plan_reject",
     "plan_send_back",
     "plans_cancel_for_closed_case",
+    "plans_cancel_for_closed_cases",
     "plans_check_broken",
 ]

@@ -17,6 +17,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -177,6 +178,16 @@ def _plan_page(request: HttpRequest, case: Case, plan: RepaymentPlan | None) -> 
         request,
         "repayment_plans/plan_detail.html",
         {"case": case, "plan": plan, "history": history, "balance": _balance(case)},
+    )
+
+
+def case_plan_panel(request: HttpRequest, case: Case) -> SafeString:
+    """The plan panel of the case page (registered with collections_app.panels by RepaymentPlansConfig):
+    the case's live (or latest) plan and the buttons the user gets. The case page has checked access."""
+    return render_to_string(
+        "repayment_plans/_case_plan.html",
+        {"case": case, "plan": selectors.plan_for_case(case)},
+        request=request,
     )
 
 

@@ -37,7 +37,7 @@ from collections_app.services.claims import (
     case_lease_renew,
     case_release,
 )
-from collections_app.services.contacts import ContactInput, contact_attempt_log
+from collections_app.services.contacts import ContactInput, contact_attempt_log, contact_attempt_record_sent
 from collections_app.services.kernel import (
     USER_TRANSITIONS,
     bulk_transition,
@@ -72,6 +72,7 @@ __all__ = [
     "case_transition",
     "cases_open_for_delinquent_accounts",
     "contact_attempt_log",
+    "contact_attempt_record_sent",
     "escalation_request",
     "event_write",
     "lock_case",

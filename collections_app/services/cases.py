@@ -11,6 +11,7 @@ from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
+from accounts.permissions import Capability, has_capability
 from collections_app.access import ensure_can_act
 from collections_app.models import (
     CLOSED_STATES,
@@ -251,8 +252,6 @@ def pii_reveal(*, case_id: int, actor, field: str, contact_point_id: int | None 
     """Return one unmasked value of the case's cardholder and log the reveal on the timeline.
     Agents may reveal on a case they are working (lease or assignment); supervisors and admins on
     any case they can see; legal reviewers on cases in legal review."""
-    from accounts.permissions import Capability, has_capability
-
     if field not in REVEALABLE_FIELDS:
         raise ValidationFailed("That field cannot be revealed.", field="field")
     if not has_capability(actor, Capability.REVEAL_PII):
@@ -261,7 +260,12 @@ def pii_reveal(*, case_id: int, actor, field: str, contact_point_id: int | None 
         case = lock_case(case_id)
         ensure_can_act(actor, case)
         working = actor.pk in (case.lease_owner_id, case.assigned_agent_id)
-        if not working and not has_capability(actor, Capability.SUPERVISE) and actor.role != "legal":
+        # Legal reviewers reach cases in legal review only (ensure_can_act) and reveal on any of them.
+        if not (
+            working
+            or has_capability(actor, Capability.SUPERVISE)
+            or has_capability(actor, Capability.LEGAL_REVIEW)
+        ):
             raise NotAllowed(
                 "Take the case (Next case) before revealing its personal data.", rule="reveal_pii"
             )

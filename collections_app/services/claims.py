@@ -11,18 +11,22 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
+from accounts.permissions import Capability, has_capability
 from collections_app.access import ensure_can_act
 from collections_app.models import (
     Case,
     CaseState,
     EventKind,
+    Queue,
 )
+from collections_app.services import contactability
 from collections_app.services.kernel import (
     bump_version,
     event_write,
     lock_case,
     start_work_if_new,
 )
+from contact_policy.models import PolicyBook
 from core.exceptions import (
     InvalidTransition,
     NotAllowed,
@@ -45,8 +49,6 @@ class ClaimResult:
 
 def agent_queue_ids(agent) -> list[int]:
     """The agent's queues: those they are named on, else their team's active queues."""
-    from collections_app.models import Queue
-
     named = list(agent.work_queues.filter(active=True).values_list("pk", flat=True))
     if named or agent.team_id is None:
         return named
@@ -63,9 +65,6 @@ def case_claim_next(*, actor, now: datetime | None = None) -> ClaimResult:
     One transaction with SELECT ... FOR UPDATE SKIP LOCKED: two agents pressing Next at the same
     moment lock different rows, so no case is handed out twice. Cases the contact policy blocks now are
     skipped and counted by rule. The agent's current lease (if any) is released first."""
-    from accounts.permissions import Capability, has_capability
-    from collections_app.services import contactability
-
     if not has_capability(actor, Capability.WORK_CASES):
         raise NotAllowed("Your role does not take cases from queues.", rule="work_cases")
     now = now or timezone.now()
@@ -87,11 +86,12 @@ def case_claim_next(*, actor, now: datetime | None = None) -> ClaimResult:
         )
         # Lock one row at a time: locking a batch would hide the whole batch from the other agents.
         skipped: list[int] = list(released)
+        policies = PolicyBook()  # the profiles are read once for this press, however many are passed over
         for _ in range(CLAIM_CANDIDATES):
             case = claimable.exclude(pk__in=skipped).first()
             if case is None:
                 break
-            blocked = contactability.claim_block(case=case, now=now)
+            blocked = contactability.claim_block(case=case, now=now, policies=policies)
             if blocked is not None:
                 passed_over[blocked] = passed_over.get(blocked, 0) + 1
                 skipped.append(case.pk)
@@ -127,8 +127,6 @@ def case_release(*, case_id: int, actor) -> bool:
 def callback_schedule(*, case_id: int, actor, at: datetime, note: str = "") -> Case:
     """Schedule a callback: only inside the cardholder's contact window (the refusal says when it opens).
     The callback is the scheduling agent's: the case is assigned to them and comes back at `at`."""
-    from collections_app.services import contactability
-
     with transaction.atomic():
         case = lock_case(case_id)
         ensure_can_act(actor, case)

@@ -1,24 +1,35 @@
-"""Applies the contact policy (contact_policy.engine, the pure rules engine) to a concrete case.
+"""The contact policy applied to a concrete case: read the facts, ask the engine.
 
-It loads the jurisdiction profile's rules (stored `ContactPolicy` layers, else the built-ins), works
-out the candidate time zones, counts what the rules count from the contact ledger, and asks
-`policy.evaluate`. Every path that contacts a cardholder comes through here: logging a contact,
-Next case, callbacks, reminders.
+Three modules, one job each:
+- contact_policy.engine: the rules (pure: facts in, `Decision` out; nothing about cases);
+- contact_policy.models: the configuration (stored profiles turned into `PolicyRules`, `PolicyBook`);
+- this module: the facts about one case - the cardholder's flags and candidate time zones, the holds,
+  and the counts the rules need from the contact ledger - gathered into a `ContactContext` for
+  `policy.evaluate`. No rule is decided here: every refusal, and when it lifts, comes from the engine.
+
+Every path that contacts a cardholder asks through here: logging a contact (services.contacts), Next case
+and callbacks (services.claims), a reminder at send time (messaging.services), the compliance panel.
+
+Every function takes an optional `policies` (a `PolicyBook`): pass one book to every call of a request
+or batch and the stored profiles are read once for all of them; without one, each call reads them
+(one query).
 """
 
 from __future__ import annotations
 
 import zoneinfo
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, fields
 from datetime import datetime
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from collections_app.models import (
     CALL_CHANNELS,
     RIGHT_PARTY_OUTCOMES,
+    Cardholder,
     Case,
     CaseHold,
     CaseState,
@@ -30,41 +41,68 @@ from collections_app.models import (
     PartyRole,
 )
 from contact_policy import engine as policy
-from contact_policy.models import ContactPolicy
+from contact_policy.models import PolicyBook
+from core.exceptions import ContactNotAllowed
+from core.masking import mask_phone
 
 # Reg F 1006.14(b)(3): attempts that never connected do not count towards the 7-in-7 limit.
 NOT_CONNECTED = (Outcome.BUSY, Outcome.DISCONNECTED, Outcome.FAILED)
 UNANSWERED = (Outcome.NO_ANSWER, Outcome.BUSY, Outcome.VOICEMAIL, Outcome.DISCONNECTED, Outcome.FAILED)
+# A cardholder without a jurisdiction is under the model's default profile.
+DEFAULT_JURISDICTION: str = Cardholder._meta.get_field("jurisdiction").default
+FLAG_NAMES = tuple(f.name for f in fields(policy.CardholderFlags))
 
 
-def rules_for(jurisdiction: str) -> policy.PolicyRules:
-    """The rules of a jurisdiction profile: the stored layers (admins edit them) or the built-ins.
-    "US-NY" with no row of its own uses "US"."""
-    code = (jurisdiction or "CN").strip().upper()
-    for candidate in (code, code.split("-", 1)[0]):
-        row = ContactPolicy.objects.select_related("parent__parent").filter(code=candidate).first()
-        if row is not None:
-            return row.to_rules()
-    return policy.builtin_rules(code)
+def rules_for(jurisdiction: str, *, policies: PolicyBook | None = None) -> policy.PolicyRules:
+    """The rules in force for a jurisdiction code: the stored profiles (admins edit them), else the
+    built-ins. "US-NY" with no row of its own uses "US". Raises LookupError for an unknown country."""
+    return (policies or PolicyBook()).rules_for(jurisdiction or DEFAULT_JURISDICTION)
+
+
+def flags_of(holder: Cardholder) -> policy.CardholderFlags:
+    """The cardholder's flags, as the engine reads them."""
+    return policy.CardholderFlags(**{name: bool(getattr(holder, name)) for name in FLAG_NAMES})
 
 
 def zones_for(case: Case, rules: policy.PolicyRules, phones: list[str] | None = None) -> tuple[str, ...]:
+    """The time zones a contact with the case's cardholder is judged in."""
     holder = case.account.cardholder
     if phones is None:
-        phones = list(
-            ContactPoint.objects.filter(
-                cardholder=holder, kind="phone", party_role=PartyRole.DEBTOR
-            ).values_list("value", flat=True)
-        )
+        # Unevaluated: the engine reads the numbers only when they can move the zones (a US person of
+        # unknown zone), and only then is the query run.
+        phones = ContactPoint.objects.filter(
+            cardholder=holder, kind="phone", party_role=PartyRole.DEBTOR
+        ).values_list("value", flat=True)
     return policy.candidate_time_zones(
         rules, known_zone=holder.time_zone, jurisdiction=holder.jurisdiction, phone_numbers=phones
     )
 
 
-def primary_zone(case: Case) -> str:
+def primary_zone(case: Case, *, policies: PolicyBook | None = None) -> str:
     """The zone in which a form's local time is read (the cardholder's, else the profile's first)."""
-    rules = rules_for(case.account.cardholder.jurisdiction)
+    rules = rules_for(case.account.cardholder.jurisdiction, policies=policies)
     return zones_for(case, rules)[0]
+
+
+def _ledger() -> QuerySet[ContactAttempt]:
+    # A correction row restates another attempt; counting it would count that attempt twice.
+    return ContactAttempt.objects.filter(corrects__isnull=True)
+
+
+def calls_to_numbers_today(
+    rules: policy.PolicyRules, zones: tuple[str, ...], now: datetime, points: list[ContactPoint]
+) -> dict[int, int]:
+    """Outbound calls to each of these numbers today, as the per-number cap counts them (only unanswered
+    ones when the profile says so). Empty when the profile has no per-number cap."""
+    if rules.max_calls_per_number_per_day is None or not points:
+        return {}
+    day_start = policy.counting_window_start(rules, zones, now, days=1)
+    calls = _ledger().filter(
+        contact_point__in=points, channel=Channel.OUTBOUND_CALL, started_at__gte=day_start
+    )
+    if rules.count_unanswered_only:
+        calls = calls.filter(outcome__in=UNANSWERED)
+    return dict(calls.values_list("contact_point_id").annotate(n=Count("pk")))
 
 
 def _open_dispute(case: Case) -> bool:
@@ -83,24 +121,22 @@ def build_context(
     completed_call: bool = False,
     has_recording: bool = False,
     purpose: str = policy.PURPOSE_COLLECTION,
+    calls_to_number_today: int | None = None,
 ) -> policy.ContactContext:
-    """Count what the rules count, from the ledger, for one intended contact."""
+    """Count what the rules count, from the ledger, for one intended contact (`calls_to_number_today`
+    when the caller has counted it already)."""
     holder = case.account.cardholder
-    attempts = ContactAttempt.objects.filter(corrects__isnull=True)
-    calls_today = 0
-    if contact_point is not None and rules.max_calls_per_number_per_day is not None:
-        day_start = policy.counting_window_start(rules, zones, now, days=1)
-        today = attempts.filter(
-            contact_point=contact_point, channel=Channel.OUTBOUND_CALL, started_at__gte=day_start
-        )
-        if rules.count_unanswered_only:
-            today = today.filter(outcome__in=UNANSWERED)
-        calls_today = today.count()
+    if calls_to_number_today is None:
+        calls_to_number_today = 0
+        if contact_point is not None:
+            counts = calls_to_numbers_today(rules, zones, now, [contact_point])
+            calls_to_number_today = counts.get(contact_point.pk, 0)
     debt_times: tuple[datetime, ...] = ()
     if rules.max_calls_per_debt_per_7_days is not None:
         week_start = policy.counting_window_start(rules, zones, now, days=policy.DEBT_WINDOW_DAYS)
         debt_times = tuple(
-            attempts.filter(
+            _ledger()
+            .filter(
                 case__account_id=case.account_id,
                 channel__in=rules.debt_cap_channels,
                 started_at__gte=week_start,
@@ -114,7 +150,8 @@ def build_context(
     if rules.quiet_days_after_conversation:
         # Only calls we placed start the waiting period; the consumer calling us does not.
         last_conversation = (
-            attempts.filter(
+            _ledger()
+            .filter(
                 case__account_id=case.account_id,
                 channel=Channel.OUTBOUND_CALL,
                 outcome__in=RIGHT_PARTY_OUTCOMES,
@@ -129,9 +166,9 @@ def build_context(
         channel=channel,
         now=now,
         party_role=party_role or PartyRole.DEBTOR,
-        flags=policy.CardholderFlags.of(holder),
+        flags=flags_of(holder),
         zones=zones,
-        calls_to_number_today=calls_today,
+        calls_to_number_today=calls_to_number_today,
         calls_on_debt_last_7_days=len(debt_times),
         debt_call_times=debt_times,
         last_conversation_at=last_conversation,
@@ -154,9 +191,11 @@ def decide(
     outcome: str = "",
     recording_ref: str = "",
     purpose: str = policy.PURPOSE_COLLECTION,
+    policies: PolicyBook | None = None,
 ) -> policy.Decision:
-    """The policy's answer for one contact of `case` at `now`."""
-    rules = rules_for(case.account.cardholder.jurisdiction)
+    """The policy's answer for one contact of `case` at `now`: the one question every contact path asks
+    (a person's contact in services.contacts, Next case, a reminder at send time)."""
+    rules = rules_for(case.account.cardholder.jurisdiction, policies=policies)
     zones = zones_for(case, rules)
     completed = channel in CALL_CHANNELS and outcome not in ("", *UNANSWERED)
     ctx = build_context(
@@ -174,23 +213,23 @@ def decide(
     return policy.evaluate(rules, ctx)
 
 
-def claim_block(*, case: Case, now: datetime) -> str | None:
+def claim_block(*, case: Case, now: datetime, policies: PolicyBook | None = None) -> str | None:
     """The rule that stops Next case from handing this case out now (an outbound call to the
-    debtor's primary number), or None."""
+    debtor's primary number), or None. Next case passes one book for all the candidates it looks at."""
     point = (
         ContactPoint.objects.filter(cardholder_id=case.account.cardholder_id, kind="phone", active=True)
         .order_by("-is_primary", "pk")
         .first()
     )
-    decision = decide(case=case, channel=Channel.OUTBOUND_CALL, now=now, contact_point=point)
+    decision = decide(
+        case=case, channel=Channel.OUTBOUND_CALL, now=now, contact_point=point, policies=policies
+    )
     return None if decision.allowed else str(decision.rule)
 
 
-def enforce_window(*, case: Case, at: datetime) -> None:
+def enforce_window(*, case: Case, at: datetime, policies: PolicyBook | None = None) -> None:
     """Refuse a time outside the cardholder's contact window (callbacks), saying when it opens."""
-    from core.exceptions import ContactNotAllowed
-
-    rules = rules_for(case.account.cardholder.jurisdiction)
+    rules = rules_for(case.account.cardholder.jurisdiction, policies=policies)
     zones = zones_for(case, rules)
     if not policy.window_status(rules, zones, at).open:
         opens = policy.next_allowed_time(rules, zones, at)
@@ -206,34 +245,30 @@ def enforce_window(*, case: Case, at: datetime) -> None:
 # --- What the pages show ------------------------------------------------------------------------------
 
 
-def blocked_counts(claimable: QuerySet[Case], *, now: datetime) -> dict[str, int]:
+def blocked_counts(
+    claimable: QuerySet[Case], *, now: datetime, policies: PolicyBook | None = None
+) -> dict[str, int]:
     """For My work: how many of these cases Next case passes over now because of a cardholder flag or
-    the contact window. (Frequency caps are judged case by case when Next is pressed.)"""
-    flags = claimable.aggregate(
-        do_not_contact=Count("pk", filter=Q(account__cardholder__do_not_contact=True)),
-        cease_communication=Count(
-            "pk",
-            filter=Q(
-                account__cardholder__cease_communication=True, account__cardholder__do_not_contact=False
-            ),
-        ),
-    )
-    counts = {k: v for k, v in flags.items() if v}
-    contactable = claimable.filter(
-        account__cardholder__do_not_contact=False, account__cardholder__cease_communication=False
-    )
-    groups = contactable.values_list(
-        "account__cardholder__jurisdiction", "account__cardholder__time_zone"
-    ).annotate(n=Count("pk"))
-    closed = 0
-    for jurisdiction, zone, n in groups:
-        rules = rules_for(jurisdiction)
+    the contact window, by rule. Set-based: the cases are grouped by what these rules read (jurisdiction,
+    known zone, flags) and the engine judges each group once. Frequency caps, disputes and the numbers'
+    area codes are judged case by case when Next is pressed."""
+    policies = policies or PolicyBook()
+    holder_fields = ["account__cardholder__jurisdiction", "account__cardholder__time_zone"]
+    holder_fields += [f"account__cardholder__{name}" for name in FLAG_NAMES]
+    counts: Counter[str] = Counter()
+    for jurisdiction, zone, *flags, n in claimable.values_list(*holder_fields).annotate(n=Count("pk")):
+        rules = rules_for(jurisdiction, policies=policies)
         zones = policy.candidate_time_zones(rules, known_zone=zone or "", jurisdiction=jurisdiction)
-        if not policy.window_status(rules, zones, now).open:
-            closed += n
-    if closed:
-        counts["contact_window"] = closed
-    return counts
+        context = policy.ContactContext(
+            channel=Channel.OUTBOUND_CALL,
+            now=now,
+            flags=policy.CardholderFlags(**dict(zip(FLAG_NAMES, map(bool, flags), strict=True))),
+            zones=zones,
+        )
+        decision = policy.evaluate(rules, context)
+        if not decision.allowed:
+            counts[str(decision.rule)] += n
+    return dict(counts)
 
 
 @dataclass
@@ -259,32 +294,34 @@ class ComplianceStatus:
 
 
 def compliance_status(
-    *, case: Case, contact_points: list[ContactPoint], now: datetime | None = None
+    *,
+    case: Case,
+    contact_points: list[ContactPoint],
+    now: datetime | None = None,
+    policies: PolicyBook | None = None,
 ) -> ComplianceStatus:
     """The compliance panel: local time and window, attempts used against each cap, the waiting period,
     channels allowed, and whether a call to the primary number is allowed now (and if not, from when)."""
-    from core.masking import mask_phone
-
     now = now or timezone.now()
     holder = case.account.cardholder
-    rules = rules_for(holder.jurisdiction)
+    rules = rules_for(holder.jurisdiction, policies=policies)
     phones = [p for p in contact_points if p.kind == "phone"]
     zones = zones_for(case, rules, phones=[p.value for p in phones if p.party_role == PartyRole.DEBTOR])
     window = policy.window_status(rules, zones, now)
     local_zone = zoneinfo.ZoneInfo(zones[0])
     primary = phones[0] if phones else None
+    used = calls_to_numbers_today(rules, zones, now, phones)
     ctx = build_context(
-        case=case, rules=rules, zones=zones, channel=Channel.OUTBOUND_CALL, now=now, contact_point=primary
+        case=case,
+        rules=rules,
+        zones=zones,
+        channel=Channel.OUTBOUND_CALL,
+        now=now,
+        contact_point=primary,
+        calls_to_number_today=used.get(primary.pk, 0) if primary else 0,
     )
     number_caps = []
-    if rules.max_calls_per_number_per_day is not None and phones:
-        day_start = policy.counting_window_start(rules, zones, now, days=1)
-        today = ContactAttempt.objects.filter(
-            contact_point__in=phones, channel=Channel.OUTBOUND_CALL, started_at__gte=day_start
-        )
-        if rules.count_unanswered_only:
-            today = today.filter(outcome__in=UNANSWERED)
-        used = dict(today.values_list("contact_point_id").annotate(n=Count("pk")))
+    if rules.max_calls_per_number_per_day is not None:
         number_caps = [
             NumberCap(mask_phone(p.value), used.get(p.pk, 0), rules.max_calls_per_number_per_day)
             for p in phones

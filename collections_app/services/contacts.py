@@ -1,4 +1,13 @@
-"""Logging a contact attempt, after the contact policy allows it (the one path for pages, API and jobs)."""
+"""Recording contacts with a cardholder: the one path that writes the contact ledger.
+
+Two entry points, one way of writing (`_record_attempt`: the append-only attempt, the CONTACT event,
+the start of work on a new case, the case's last right-party contact time):
+- `contact_attempt_log`: a person's contact (pages, API, imports); it asks the contact policy
+  (`contactability.decide`) here, records a refusal, and lets a supervisor override a frequency limit;
+- `contact_attempt_record_sent`: a message the system has sent (messaging.services). The policy was
+  asked by its caller for that very send (`messaging.services.message_send`, through `_prepare`), once;
+  it is not asked again here.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +17,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.permissions import Capability, has_capability
 from collections_app.access import ensure_can_act
 from collections_app.models import (
     RIGHT_PARTY_OUTCOMES,
@@ -19,12 +29,14 @@ from collections_app.models import (
     Outcome,
     PartyRole,
 )
+from collections_app.services import contactability
 from collections_app.services.kernel import (
     bump_version,
     event_write,
     lock_case,
     start_work_if_new,
 )
+from contact_policy.engine import Decision
 from core.exceptions import (
     ContactNotAllowed,
     InvalidTransition,
@@ -76,6 +88,71 @@ class _PolicyRefusal(Exception):
         self.decision = decision
 
 
+def _record_attempt(
+    case: Case,
+    *,
+    actor,
+    channel: str,
+    outcome: str,
+    started_at: datetime,
+    contact_point: ContactPoint | None = None,
+    party_role: str = "",
+    person_reached: str = "",
+    delinquency_reason: str = "",
+    duration_seconds: int = 0,
+    notes: str = "",
+    recording_ref: str = "",
+    override: Decision | None = None,
+    override_reason: str = "",
+    details: dict | None = None,
+) -> ContactAttempt:
+    """Write one contact on a locked case, in the caller's transaction: the attempt, the POLICY_OVERRIDE
+    event when a supervisor overrode the policy's `override` refusal, the start of work on a new case,
+    the last right-party contact time and the CONTACT event."""
+    attempt = ContactAttempt.objects.create(
+        case=case,
+        cardholder_id=case.account.cardholder_id,
+        channel=channel,
+        contact_point=contact_point,
+        party_role=party_role or (contact_point.party_role if contact_point else ""),
+        person_reached=person_reached,
+        outcome=outcome,
+        delinquency_reason=delinquency_reason,
+        started_at=started_at,
+        duration_seconds=duration_seconds,
+        agent=actor,
+        notes=notes,
+        recording_ref=recording_ref,
+        policy_override_reason=override_reason if override is not None else "",
+    )
+    if override is not None:
+        event_write(
+            case=case,
+            kind=EventKind.POLICY_OVERRIDE,
+            actor=actor,
+            reason=override_reason,
+            details={**override.details, "contact_attempt": attempt.pk},
+        )
+    start_work_if_new(case, actor=actor)
+    if outcome in RIGHT_PARTY_OUTCOMES:
+        case.last_right_party_contact_at = max(filter(None, [case.last_right_party_contact_at, started_at]))
+    bump_version(case, "last_right_party_contact_at")
+    event_write(
+        case=case,
+        kind=EventKind.CONTACT,
+        actor=actor,
+        reason=notes,
+        details={
+            "contact_attempt": attempt.pk,
+            "channel": channel,
+            "outcome": outcome,
+            "delinquency_reason": delinquency_reason,
+            **(details or {}),
+        },
+    )
+    return attempt
+
+
 def contact_attempt_log(
     *,
     case_id: int,
@@ -90,9 +167,6 @@ def contact_attempt_log(
     written on the timeline (POLICY_REFUSED) for the compliance figures. A supervisor may override a
     frequency limit with a reason (POLICY_OVERRIDE event). A first contact starts work on a new case;
     a right-party contact updates the case's last RPC time. Writes a CONTACT event."""
-    from accounts.permissions import Capability, has_capability
-    from collections_app.services import contactability
-
     try:
         with transaction.atomic():
             case = lock_case(case_id, expected_version=expected_version)
@@ -116,47 +190,21 @@ def contact_attempt_log(
                 if not (override_reason.strip() and decision.overridable and can_override):
                     raise _PolicyRefusal(decision)
                 overridden = True
-            attempt = ContactAttempt.objects.create(
-                case=case,
-                cardholder_id=case.account.cardholder_id,
+            attempt = _record_attempt(
+                case,
+                actor=actor,
                 channel=data.channel,
-                contact_point=point,
-                party_role=data.party_role or (point.party_role if point else ""),
-                person_reached=data.person_reached,
                 outcome=data.outcome,
-                delinquency_reason=data.delinquency_reason,
                 started_at=started_at,
+                contact_point=point,
+                party_role=data.party_role,
+                person_reached=data.person_reached,
+                delinquency_reason=data.delinquency_reason,
                 duration_seconds=data.duration_seconds,
-                agent=actor,
                 notes=data.notes,
                 recording_ref=data.recording_ref,
-                policy_override_reason=override_reason if overridden else "",
-            )
-            if overridden:
-                event_write(
-                    case=case,
-                    kind=EventKind.POLICY_OVERRIDE,
-                    actor=actor,
-                    reason=override_reason,
-                    details={**decision.details, "contact_attempt": attempt.pk},
-                )
-            start_work_if_new(case, actor=actor)
-            if data.outcome in RIGHT_PARTY_OUTCOMES:
-                case.last_right_party_contact_at = max(
-                    filter(None, [case.last_right_party_contact_at, started_at])
-                )
-            bump_version(case, "last_right_party_contact_at")
-            event_write(
-                case=case,
-                kind=EventKind.CONTACT,
-                actor=actor,
-                reason=data.notes,
-                details={
-                    "contact_attempt": attempt.pk,
-                    "channel": data.channel,
-                    "outcome": data.outcome,
-                    "delinquency_reason": data.delinquency_reason,
-                },
+                override=decision if overridden else None,
+                override_reason=override_reason,
             )
         return attempt
     except _PolicyRefusal as refusal:
@@ -176,3 +224,41 @@ def contact_attempt_log(
             allowed_from=decision.allowed_from,
             details=decision.details,
         ) from None
+
+
+def contact_attempt_record_sent(
+    *,
+    case_id: int,
+    channel: str,
+    sent_at: datetime,
+    contact_point_id: int | None = None,
+    notes: str = "",
+    details: dict | None = None,
+    actor=None,
+) -> ContactAttempt:
+    """Record a message the system has sent to the debtor (an SMS, an e-mail, a letter): outcome SENT,
+    written exactly as a person's contact is (attempt, CONTACT event, start of work on a new case).
+
+    The contact policy is not asked here: the caller decided this very send with the policy just before
+    handing it to the provider (messaging.services.message_send), and a message already delivered is a
+    fact for the ledger, not a request. `details` is added to the CONTACT event (e.g. the message ID).
+    `actor` is None for the system."""
+    if channel not in Channel.values:
+        raise ValidationFailed("Unknown channel.", field="channel")
+    with transaction.atomic():
+        case = lock_case(case_id)
+        ensure_can_act(actor, case)
+        point = None
+        if contact_point_id is not None:
+            point = ContactPoint.objects.get(pk=contact_point_id, cardholder_id=case.account.cardholder_id)
+        return _record_attempt(
+            case,
+            actor=actor,
+            channel=channel,
+            outcome=Outcome.SENT,
+            started_at=sent_at,
+            contact_point=point,
+            party_role=PartyRole.DEBTOR,
+            notes=notes,
+            details=details,
+        )

@@ -40,17 +40,20 @@ __all__ = [
     "USER_TRANSITIONS",
     "bulk_transition",
     "case_closed",
+    "cases_closed",
     "payment_recorded",
     "bump_version",
     "event_write",
     "lock_case",
     "next_case_reference",
     "on_case_closed",
+    "on_cases_closed",
     "on_payment_recorded",
     "register_transition_handler",
     "start_work_if_new",
     "transition",
     "transition_handler",
+    "transition_sources",
 ]
 
 
@@ -159,6 +162,12 @@ def _sources_and_target(name: str) -> tuple[list[str], str]:
     return sorted({t.source for t in found}), found[0].target
 
 
+def transition_sources(name: str) -> tuple[str, ...]:
+    """The case states from which transition `name` may run, as declared on Case - for a filter over
+    many cases; for one case in hand ask `django_fsm.can_proceed(getattr(case, name))`."""
+    return tuple(_sources_and_target(name)[0])
+
+
 def bulk_transition(
     cases: QuerySet[Case],
     name: str,
@@ -168,12 +177,15 @@ def bulk_transition(
     details: dict | None = None,
     values: dict | None = None,
     now: datetime | None = None,
+    details_by_case: dict[int, dict] | None = None,
 ) -> list[int]:
     """Run transition `name` on every case of `cases` whose state allows it, as the system (actor None):
     one UPDATE and one INSERT of events, whatever the number of cases. Cases whose state does not allow
     the transition are left alone (so a second run changes nothing). `values` sets other case columns
     (e.g. a resolution reason); the transition's own effects (TRANSITION_EFFECTS) are applied too.
-    Returns the ids of the cases moved, each with one event."""
+    Every event gets `details`; `details_by_case` (case id -> dict) adds what is particular to a case
+    (e.g. which plan broke), merged over `details`. Returns the ids of the cases moved, each with one
+    event."""
     sources, target = _sources_and_target(name)
     now = now or timezone.now()
     table, events = Case._meta.db_table, CaseEvent._meta.db_table
@@ -187,7 +199,8 @@ def bulk_transition(
             params.append(now if value is NOW else value)
     selected_sql, selected_params = cases.filter(state__in=sources).values("pk").query.sql_with_params()
     set_clause = ", ".join(assignments)
-    event_values = [kind, target, reason, json.dumps(details or {}), now]
+    event_values = [kind, target, reason, json.dumps(details or {})]
+    by_case = json.dumps({str(pk): extra for pk, extra in (details_by_case or {}).items()})
     with transaction.atomic():
         if connection.vendor == "postgresql":
             # One statement: lock the rows (re-checking their state once locked), move them, and write one
@@ -204,11 +217,13 @@ def bulk_transition(
                 )
                 INSERT INTO {events}
                     (case_id, kind, from_state, to_state, actor_id, reason, details, created_at)
-                SELECT moved.id, %s, moved.from_state, %s, NULL, %s, %s::jsonb, %s FROM moved
+                SELECT moved.id, %s, moved.from_state, %s, NULL, %s,
+                    %s::jsonb || COALESCE(%s::jsonb -> moved.id::text, '{{}}'::jsonb), %s
+                FROM moved
                 RETURNING case_id
             """  # noqa: S608
             with connection.cursor() as cursor:
-                cursor.execute(sql, [*selected_params, sources, *params, *event_values])
+                cursor.execute(sql, [*selected_params, sources, *params, *event_values, by_case, now])
                 return [row[0] for row in cursor.fetchall()]
         # SQLite (the embedded default) has one writer at a time, so the events written from the rows as
         # they are and the UPDATE that follows see the same cases.
@@ -220,9 +235,10 @@ def bulk_transition(
             cursor.execute(
                 f"INSERT INTO {events} (case_id, kind, from_state, to_state, actor_id, reason, details, "  # noqa: S608
                 "created_at) "
-                f"SELECT c.id, %s, c.state, %s, NULL, %s, %s, %s FROM {table} c "
-                f"WHERE c.id IN ({selected_sql}) AND c.state IN ({placeholders})",
-                [*event_values, *selected_params, *sources],
+                "SELECT c.id, %s, c.state, %s, NULL, %s, "
+                "json_patch(%s, COALESCE(json_extract(%s, '$.\"' || c.id || '\"'), '{}')), %s "
+                f"FROM {table} c WHERE c.id IN ({selected_sql}) AND c.state IN ({placeholders})",
+                [*event_values, by_case, now, *selected_params, *sources],
             )
             cursor.execute(
                 f"UPDATE {table} AS c SET {set_clause} WHERE c.id IN ({selected_sql}) "  # noqa: S608
@@ -235,6 +251,7 @@ def bulk_transition(
 # --- Extension points -----------------------------------------------------------------------------
 
 _case_closed_handlers: list[Callable] = []
+_cases_closed_handlers: list[Callable] = []
 _payment_handlers: list[Callable] = []
 _transition_handlers: dict[str, Callable] = {}
 
@@ -249,6 +266,22 @@ def on_case_closed(handler: Callable) -> Callable:
 def case_closed(case: Case, *, actor, reason: str) -> None:
     for handler in _case_closed_handlers:
         handler(case=case, actor=actor, reason=reason)
+
+
+def on_cases_closed(handler: Callable) -> Callable:
+    """Register `handler(case_ids=, actor=, reason=)`, the set-based counterpart of `on_case_closed`: called
+    after `bulk_transition` has resolved or written off many cases (the nightly pipeline), inside the same
+    transaction, with the ids it moved (repayment plans cancel their live plans in bulk)."""
+    _cases_closed_handlers.append(handler)
+    return handler
+
+
+def cases_closed(case_ids: list[int], *, actor, reason: str) -> None:
+    """Tell the `on_cases_closed` handlers that the cases `case_ids` have just been closed in bulk."""
+    if not case_ids:
+        return
+    for handler in _cases_closed_handlers:
+        handler(case_ids=case_ids, actor=actor, reason=reason)
 
 
 def on_payment_recorded(handler: Callable) -> Callable:

@@ -47,6 +47,7 @@ def payment_record(
     paid_at: datetime,
     source: str = "",
     actor=None,
+    currency: str = "",
 ) -> PaymentResult:
     """Record a payment and apply it. Idempotent by `external_ref`: replaying the same payment returns
     the first one (created=False); the same reference with other figures is refused.
@@ -54,9 +55,16 @@ def payment_record(
     The amount pays the overdue amount first (and the minimum due), then the balance components in
     COLLECTIONS_ALLOCATION_ORDER; anything beyond the balance is kept as unapplied credit. A pending
     promise counts the payment; once the overdue amount is paid the account is cured and its open
-    case resolved (paid in full when the balance is nil)."""
+    case resolved (paid in full when the balance is nil).
+
+    `currency`, when the sender names one, must be the account's (no conversion here): another is
+    refused (ValidationFailed, rule currency_mismatch); empty means the account's."""
     if amount is None or amount <= 0:
         raise ValidationFailed("A payment amount must be positive.", field="amount")
+    if currency and currency != account.currency:
+        raise ValidationFailed(
+            f"The account is in {account.currency}.", field="currency", rule="currency_mismatch"
+        )
     if paid_at > timezone.now() + timedelta(minutes=5):
         raise ValidationFailed(
             "A payment cannot be dated in the future.", field="paid_at", rule="paid_in_future"

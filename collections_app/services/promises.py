@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_noop
+from django_fsm import can_proceed
 
 from collections_app.access import ensure_can_act
 from collections_app.models import (
@@ -21,6 +22,7 @@ from collections_app.models import (
     PromiseToPay,
 )
 from collections_app.services.kernel import (
+    bulk_transition,
     bump_version,
     event_write,
     lock_case,
@@ -44,7 +46,8 @@ def promise_record(
 ) -> PromiseToPay:
     """Record a promise to pay. Amount positive and not above the balance; date from today up to
     COLLECTIONS_PROMISE_HORIZON_DAYS ahead. A pending promise is replaced (cancelled, with an event).
-    Moves the case to `promised`."""
+    `contact_attempt_id`, when given, must be a contact attempt of this case. Moves the case to
+    `promised`."""
     today = today or timezone.localdate()
     horizon = settings.COLLECTIONS_PROMISE_HORIZON_DAYS
     with transaction.atomic():
@@ -69,10 +72,20 @@ def promise_record(
                 rule="date_beyond_horizon",
                 details={"horizon_days": horizon},
             )
-        if case.state not in (CaseState.NEW, CaseState.IN_PROGRESS, CaseState.PROMISED):
+        # A promised case takes a new promise in place of the pending one (no transition); any other case
+        # must be able to go to `promised` (Case.promise).
+        if case.state != CaseState.PROMISED and not can_proceed(case.promise):
             raise InvalidTransition(
                 f"A promise cannot be recorded on a case in state '{case.get_state_display()}'.",
                 rule="state_machine",
+                details={"state": case.state, "transition": "promise"},
+            )
+        attempts = case.contact_attempts
+        if contact_attempt_id is not None and not attempts.filter(pk=contact_attempt_id).exists():
+            raise ValidationFailed(
+                "That contact attempt is not on this case.",
+                field="contact_attempt",
+                rule="attempt_not_on_case",
             )
         replaced = list(case.promises.select_for_update().filter(status=PromiseStatus.PENDING))
         for old in replaced:
@@ -99,34 +112,30 @@ def promise_record(
 
 def promises_check_broken(*, as_of: date) -> int:
     """Break every pending promise still short after its date plus COLLECTIONS_PROMISE_GRACE_DAYS.
-    Set-based and idempotent: a compare-and-swap on (status, state) so a second run changes nothing."""
+
+    Set-based and idempotent: a handful of statements whatever the portfolio size, and a second run
+    changes nothing (the promises are no longer pending). Each promise gets a PROMISE_BROKEN event; a
+    promised case goes back to in_progress through the kernel (`bulk_transition`, "break_promise", which
+    counts the broken promise and writes the transition event); a case elsewhere (put on hold, sent to
+    legal) keeps its state and only counts it. Returns the number of promises broken."""
     cutoff = as_of - timedelta(days=settings.COLLECTIONS_PROMISE_GRACE_DAYS)
     now = timezone.now()
+    due = PromiseToPay.objects.filter(status=PromiseStatus.PENDING, due_date__lt=cutoff)
     with transaction.atomic():
-        due = PromiseToPay.objects.select_for_update(skip_locked=False).filter(
-            status=PromiseStatus.PENDING, due_date__lt=cutoff
-        )
-        rows = list(due.values_list("pk", "case_id", "amount", "paid_amount"))
+        # Lock the cases first, then their promises - the order promise_record and payment_record take
+        # them in - so a promise being recorded or paid right now finishes (or waits) instead of
+        # deadlocking; then read what is still pending under the locks.
+        locked = Case.objects.select_for_update().filter(pk__in=due.values("case_id")).order_by("pk")
+        if not list(locked.values_list("pk")):
+            return 0
+        rows = list(due.select_for_update().values_list("pk", "case_id", "amount", "paid_amount"))
         if not rows:
             return 0
         PromiseToPay.objects.filter(pk__in=[r[0] for r in rows], status=PromiseStatus.PENDING).update(
             status=PromiseStatus.BROKEN, settled_at=now
         )
-        case_ids = [r[1] for r in rows]
-        moved = set(
-            Case.objects.filter(pk__in=case_ids, state=CaseState.PROMISED).values_list("pk", flat=True)
-        )
-        Case.objects.filter(pk__in=moved, state=CaseState.PROMISED).update(
-            state=CaseState.IN_PROGRESS,
-            broken_promise_count=F("broken_promise_count") + 1,
-            version=F("version") + 1,
-        )
-        Case.objects.filter(pk__in=set(case_ids) - moved).update(
-            broken_promise_count=F("broken_promise_count") + 1, version=F("version") + 1
-        )
-        events = []
-        for pk, case_id, amount, paid in rows:
-            events.append(
+        CaseEvent.objects.bulk_create(
+            [
                 CaseEvent(
                     case_id=case_id,
                     kind=EventKind.PROMISE_BROKEN,
@@ -138,17 +147,19 @@ def promises_check_broken(*, as_of: date) -> int:
                         "as_of": as_of.isoformat(),
                     },
                 )
-            )
-            if case_id in moved:
-                events.append(
-                    CaseEvent(
-                        case_id=case_id,
-                        kind=EventKind.TRANSITION,
-                        created_at=now,
-                        from_state=CaseState.PROMISED,
-                        to_state=CaseState.IN_PROGRESS,
-                        reason=gettext_noop("Promise broken"),
-                    )
-                )
-        CaseEvent.objects.bulk_create(events, batch_size=2000)
+                for pk, case_id, amount, paid in rows
+            ],
+            batch_size=2000,
+        )
+        broken_case_ids = {r[1] for r in rows}
+        moved = bulk_transition(
+            Case.objects.filter(pk__in=broken_case_ids),
+            "break_promise",
+            reason=gettext_noop("Promise broken"),
+            now=now,
+        )
+        # Not a state change: a case no longer promised (on hold, in legal review) still counts the promise.
+        Case.objects.filter(pk__in=broken_case_ids - set(moved)).update(
+            broken_promise_count=F("broken_promise_count") + 1, version=F("version") + 1
+        )
     return len(rows)

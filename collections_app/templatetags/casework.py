@@ -1,5 +1,10 @@
+from datetime import datetime
+
 from django import template
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+
+from collections_app.models import CaseState, Channel, Outcome
 
 register = template.Library()
 
@@ -21,15 +26,11 @@ def transition_label(name: str) -> str:
 
 @register.filter
 def outcome_label(value: str) -> str:
-    from collections_app.models import Outcome
-
     return str(Outcome(value).label) if value in Outcome.values else value
 
 
 @register.filter
 def channel_label(value: str) -> str:
-    from collections_app.models import Channel
-
     return str(Channel(value).label) if value in Channel.values else value
 
 
@@ -37,8 +38,6 @@ def channel_label(value: str) -> str:
 def iso_local(value: str):
     """An ISO timestamp stored in event details, as an aware datetime (the `date` filter then shows it
     in the viewer's time zone)."""
-    from datetime import datetime
-
     try:
         return datetime.fromisoformat(value)
     except (TypeError, ValueError):
@@ -47,8 +46,6 @@ def iso_local(value: str):
 
 @register.filter
 def state_label(value: str) -> str:
-    from collections_app.models import CaseState
-
     return str(CaseState(value).label) if value in CaseState.values else value
 
 
@@ -56,6 +53,4 @@ def state_label(value: str) -> str:
 def system_text(value: str) -> str:
     """Reasons the system writes (marked with gettext_noop where they are written) shown in the viewer's
     language; a person's own words come back unchanged."""
-    from django.utils.translation import gettext
-
     return gettext(value) if value else value

@@ -6,6 +6,7 @@ from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
 
 from accounts.permissions import Capability, has_capability
+from dashboards.kpis import MEASURES
 
 register = template.Library()
 
@@ -53,8 +54,6 @@ def kpi_value(value, unit: str) -> str:
 
 @register.filter
 def part_value(value, key: str) -> str:
-    from dashboards.kpis import MEASURES
-
     if value is None:
         return "—"
     measure = MEASURES.get(key)

@@ -11,6 +11,7 @@ from collections_app import services
 from escalation.models import EscalationRule
 from messaging import services as messaging
 from messaging.models import OutboundMessage
+from tests.factories import open_case
 
 pytestmark = pytest.mark.django_db
 
@@ -40,8 +41,6 @@ def test_other_roles_may_not_read_escalation_rules(persona, clients, rule):
 
 
 def test_a_rule_preview_counts_the_cases_it_would_act_on(clients, team_a, case_a):
-    from tests.factories import open_case
-
     deep = open_case(team=team_a, days_past_due=120)
     rule = EscalationRule.objects.create(
         name="120+", conditions=[{"field": "dpd", "operator": "gte", "value": 100}], notify_supervisor=True
@@ -113,3 +112,29 @@ def test_nightly_runs_filter_by_date(clients, run):
     later = (date(2026, 6, 1) + timedelta(days=1)).isoformat()
 
     assert clients["admin"].get(f"/api/v1/nightly-runs/?run_date={later}").json()["results"] == []
+
+
+@pytest.mark.parametrize(
+    ("persona", "status_code", "code"),
+    [("anonymous", 401, "not_authenticated"), ("agent", 403, "permission_denied")],
+)
+def test_nightly_run_refusals_use_the_api_envelope(persona, status_code, code, clients, run):
+    response = clients[persona].get(f"/api/v1/nightly-runs/{run.pk}/")
+
+    assert response.status_code == status_code
+    assert response.json()["code"] == code
+    assert response.json()["rule"] == code
+
+
+def test_an_unknown_nightly_run_is_a_404_in_the_envelope(clients, run):
+    response = clients["admin"].get(f"/api/v1/nightly-runs/{run.pk + 1}/")
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+
+
+def test_a_nightly_run_date_out_of_range_is_422(clients, run):
+    response = clients["admin"].get("/api/v1/nightly-runs/?run_date=1999-12-31")
+
+    assert response.status_code == 422
+    assert response.json()["field"] == "run_date"

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from collections_app import services
 from collections_app.models import CaseEvent, CaseState, ContactAttempt, EventKind, PromiseToPay
 from tests.api.conftest import etag, work_case
 from tests.factories import open_case
@@ -137,8 +138,6 @@ def test_a_promise_above_the_balance_is_422(clients, case_a):
 
 
 def test_a_promise_may_point_only_at_a_contact_of_the_same_case(clients, case_a, case_b, other_agent):
-    from collections_app import services
-
     foreign = services.contact_attempt_log(
         case_id=case_b.pk,
         actor=other_agent,
@@ -151,7 +150,7 @@ def test_a_promise_may_point_only_at_a_contact_of_the_same_case(clients, case_a,
     )
 
     assert response.status_code == 422
-    assert response.json()["field"] == "contact_attempt"
+    assert (response.json()["field"], response.json()["rule"]) == ("contact_attempt", "attempt_not_on_case")
     assert not PromiseToPay.objects.exists()
 
 

@@ -1,6 +1,8 @@
 """Every refusal has the same body - {code, rule, message, details} (+ field, allowed_from) - whether a
 service refused (DomainError) or DRF did (authentication, parsing, validation, throttling)."""
 
+import base64
+
 import pytest
 
 pytestmark = pytest.mark.django_db
@@ -141,8 +143,6 @@ def test_404_bad_cursor(clients, case_a):
 
 
 def test_404_forged_cursor_position(clients, case_a):
-    import base64
-
     forged = base64.b64encode(b"o=0&r=0&p=not-a-date").decode()
 
     response = clients["agent"].get(f"/api/v1/cases/?ordering=opened_at&cursor={forged}")

@@ -2,16 +2,21 @@
 for the date changes nothing, that a run stopped midway is finished by the next one without duplicates,
 and that two runs never overlap."""
 
+import os
 import socket
+import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import psycopg
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.core.management.base import CommandError
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
 
 from automation import pipeline as nightly
 from automation.models import NightlyRun, NightlyStep, RunStatus, StepStatus
@@ -26,8 +31,11 @@ from collections_app.models import (
     ResolutionReason,
 )
 from messaging.models import OutboundMessage
-from tests.automation.conftest import AS_OF, snapshot
-from tests.factories import AccountFactory
+from repayment_plans import services as plan_services
+from repayment_plans.models import PlanState
+from tests.automation.conftest import AS_OF, overdue, snapshot
+from tests.escalation.conftest import make_rule
+from tests.factories import AccountFactory, open_case
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("night", "defaults")]
 
@@ -87,7 +95,13 @@ def test_a_run_opens_resolves_breaks_places_and_plans(portfolio):
     portfolio.paid_off.refresh_from_db()
     assert (portfolio.cured.state, portfolio.cured.resolution_reason) == ("resolved", ResolutionReason.CURED)
     assert portfolio.paid_off.resolution_reason == ResolutionReason.PAID_IN_FULL
-    assert CaseEvent.objects.filter(case=portfolio.cured, kind=EventKind.RESOLVED, actor=None).count() == 1
+    (resolved,) = CaseEvent.objects.filter(case=portfolio.cured, kind=EventKind.RESOLVED, actor=None)
+    assert (resolved.from_state, resolved.to_state) == (CaseState.NEW, CaseState.RESOLVED)
+    assert (resolved.reason, resolved.details) == (
+        "Overdue amount paid (nightly check).",
+        {"resolution_reason": ResolutionReason.CURED},
+    )
+    assert portfolio.cured.closed_at == resolved.created_at
     portfolio.late.refresh_from_db()
     assert (portfolio.late.account.days_past_due, portfolio.late.account.bucket) == (75, "M3")
     assert portfolio.late.queue.name == "Late" and portfolio.late.priority > 0
@@ -103,6 +117,60 @@ def test_a_run_opens_resolves_breaks_places_and_plans(portfolio):
     } <= keys
     assert OutboundMessage.objects.filter(run=result).count() == len(keys)
     assert steps["reminders"].counts["planned"] == len(keys)
+
+
+def cured_cases(team, agent, count: int) -> list[Case]:
+    """`count` open cases whose accounts the bank's file now says are current; the first is on a repayment
+    plan (active, made through the plan services)."""
+    cases = [open_case(team=team, **overdue(20)) for _ in range(count)]
+    plan_services.plan_propose(
+        case_id=cases[0].pk,
+        actor=agent,
+        data=plan_services.PlanInput(
+            kind="installment",
+            amount=Decimal("1200.00"),
+            installments=12,
+            first_due_date=AS_OF + timedelta(days=7),
+        ),
+        cardholder_accepted=True,
+    )
+    CreditAccount.objects.filter(pk__in=[c.account_id for c in cases]).update(
+        overdue_amount=Decimal("0.00"), minimum_due=Decimal("0.00"), first_missed_due_date=None
+    )
+    return cases
+
+
+def test_cured_cases_are_resolved_in_bulk_and_their_live_plan_is_cancelled(team_a, agent):
+    on_plan, *others = cured_cases(team_a, agent, 3)
+    plan = on_plan.repayment_plans.get()
+    assert (Case.objects.get(pk=on_plan.pk).state, plan.state) == (CaseState.ON_PLAN, PlanState.ACTIVE)
+    context = nightly.StepContext(run=None, as_of=AS_OF, now=timezone.now())
+
+    assert nightly.open_and_resolve_cases(context) == {"opened": 0, "resolved": 3, "not_resolved": 0}
+
+    for case in [on_plan, *others]:
+        case.refresh_from_db()
+        assert (case.state, case.resolution_reason) == (CaseState.RESOLVED, ResolutionReason.CURED)
+        assert case.events.filter(kind=EventKind.RESOLVED).count() == 1
+    assert on_plan.events.get(kind=EventKind.RESOLVED).from_state == CaseState.ON_PLAN
+    plan.refresh_from_db()
+    assert (plan.state, plan.end_note) == (PlanState.CANCELLED, "Overdue amount paid (nightly check).")
+    cancelled = [e for e in on_plan.events.filter(kind=EventKind.PLAN) if e.details["action"] == "cancelled"]
+    assert [(e.details["from"], e.details["to"], e.actor) for e in cancelled] == [
+        ("active", "cancelled", None)
+    ]
+    assert nightly.open_and_resolve_cases(context) == {"opened": 0, "resolved": 0, "not_resolved": 0}
+
+
+def test_resolving_cured_cases_is_set_based(team_a, agent):
+    context = nightly.StepContext(run=None, as_of=AS_OF, now=timezone.now())
+    cured_cases(team_a, agent, 2)
+    with CaptureQueriesContext(connection) as few:
+        assert nightly.open_and_resolve_cases(context)["resolved"] == 2
+    cured_cases(team_a, agent, 8)
+    with CaptureQueriesContext(connection) as many:
+        assert nightly.open_and_resolve_cases(context)["resolved"] == 8
+    assert len(many.captured_queries) == len(few.captured_queries)
 
 
 def test_reminders_go_out_at_nine_local_time(portfolio):
@@ -146,8 +214,6 @@ def test_every_step_run_again_changes_nothing(portfolio):
 
 
 def test_a_failed_step_stops_the_run_and_the_next_run_does_only_what_is_left(portfolio, monkeypatch):
-    from tests.escalation.conftest import make_rule
-
     make_rule([{"field": "dpd", "operator": "gte", "value": 60}], move_to_legal_review=True)
     at = [step.name for step in nightly.STEPS].index("queues")
     real = nightly.STEPS[at]
@@ -221,8 +287,6 @@ def test_a_run_does_not_start_while_another_is_alive():
 
 
 def test_run_nightly_command_says_why_it_did_not_start():
-    from django.core.management.base import CommandError
-
     _running_run(f"{socket.gethostname()}:{_own_pid()}")
     with pytest.raises(CommandError, match="Not started: run #"):
         call_command("run_nightly", "--date", "2026-06-02")
@@ -258,8 +322,6 @@ def test_a_silent_run_on_another_host_is_taken_over_after_the_stale_time(setting
 
 
 def test_the_database_allows_one_running_run_only():
-    from django.db import IntegrityError, transaction
-
     _running_run("elsewhere:1")
     with pytest.raises(IntegrityError), transaction.atomic():
         _running_run("elsewhere:2")
@@ -267,8 +329,6 @@ def test_the_database_allows_one_running_run_only():
 
 @pytest.mark.postgres
 def test_the_advisory_lock_keeps_a_second_process_out():
-    import psycopg
-
     params = connection.get_connection_params()
     params.pop("cursor_factory", None)
     params.pop("context", None)
@@ -284,14 +344,10 @@ def test_the_advisory_lock_keeps_a_second_process_out():
 
 
 def _own_pid() -> int:
-    import os
-
     return os.getpid()
 
 
 def _dead_pid() -> int:
-    import subprocess
-
     child = subprocess.Popen([sys.executable, "-c", "pass"])  # noqa: S603
     child.wait()
     return child.pid
@@ -320,8 +376,6 @@ def test_catch_up_gives_up_after_repeated_failures(settings, night):
 
 
 def test_no_catch_up_when_the_nightly_schedule_is_disabled(night):
-    from django_celery_beat.models import PeriodicTask
-
     call_command("setup_schedules", verbosity=0)
     PeriodicTask.objects.filter(task=nightly.NIGHTLY_TASK).update(enabled=False)
     assert nightly.catch_up_due() is None

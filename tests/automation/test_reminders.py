@@ -15,7 +15,7 @@ from django.utils import timezone
 from automation import tasks
 from collections_app import services
 from collections_app.models import CaseEvent, ContactAttempt, EventKind
-from collections_app.services import ContactInput
+from collections_app.services import ContactInput, contactability
 from messaging import services as messaging
 from messaging.models import PLACEHOLDERS, OutboundMessage
 from tests.automation.conftest import AS_OF, overdue, sms_gateway
@@ -76,6 +76,47 @@ def test_an_overdue_notice_is_sent_once_in_chinese(night, outbox):
     assert messaging.message_send(message_id=sms.pk) == "sent"
     assert len(reminder_events(case)) == 2
     assert ContactAttempt.objects.filter(case=case).count() == 2
+
+
+def test_a_sent_reminder_is_recorded_in_the_ledger_as_every_contact_is(night):
+    case = notice_case()
+    assert case.state == "new"
+    plan()
+    night.move_to(NINE_IN_BEIJING)
+
+    messaging.send_due_now()
+
+    sms = sms_of(case)
+    attempt = ContactAttempt.objects.get(case=case, channel="sms")
+    assert (attempt.outcome, attempt.agent, attempt.contact_point, attempt.party_role) == (
+        "sent",
+        None,
+        sms.contact_point,
+        "debtor",
+    )
+    contact = CaseEvent.objects.get(case=case, kind=EventKind.CONTACT, details__contact_attempt=attempt.pk)
+    assert contact.details["message"] == sms.pk and contact.details["channel"] == "sms"
+    assert contact.actor is None
+    case.refresh_from_db()
+    assert case.state == "in_progress"  # the first contact starts work on a new case, a reminder too
+    started = CaseEvent.objects.get(case=case, kind=EventKind.TRANSITION, to_state="in_progress")
+    assert started.actor is None
+
+
+def test_the_contact_policy_is_asked_once_per_send(night, monkeypatch):
+    case = notice_case()
+    plan()
+    asked = []
+    decide = contactability.decide
+
+    def counting_decide(**kwargs):
+        asked.append(kwargs["channel"])
+        return decide(**kwargs)
+
+    monkeypatch.setattr(contactability, "decide", counting_decide)
+    night.move_to(NINE_IN_BEIJING)
+    assert messaging.message_send(message_id=sms_of(case).pk) == "sent"
+    assert asked == ["sms"]
 
 
 def test_an_english_speaking_cardholder_gets_the_english_text(night):
@@ -270,6 +311,36 @@ def test_email_goes_through_django_email_backend(night, settings):
     assert sent.to == ["wang.wei@example.com"] and sent.subject == "逾期还款通知" and sent.body == email.body
     assert sent.extra_headers["X-Collections-Key"] == email.idempotency_key
     assert email.provider_ref == sent.extra_headers["Message-ID"]
+
+
+def test_the_sender_and_the_message_id_domain_are_settings(night, settings):
+    settings.COLLECTIONS_EMAIL_PROVIDER = "smtp"
+    settings.COLLECTIONS_EMAIL_FROM = "collections@bank.example"
+    settings.COLLECTIONS_EMAIL_DOMAIN = "mail.bank.example"
+    notice_case()
+    plan()
+    night.move_to(NINE_IN_BEIJING)
+    messaging.send_due_now()
+    (sent,) = mail.outbox
+    assert sent.from_email == "collections@bank.example"
+    assert sent.extra_headers["Message-ID"].endswith("@mail.bank.example>")
+
+
+def test_the_channels_of_a_purpose_are_a_setting(settings):
+    settings.COLLECTIONS_REMINDER_CHANNELS = {"overdue_notice": ["letter"]}
+    case = notice_case()
+    assert plan()["overdue_notice"] == 1
+    assert list(OutboundMessage.objects.filter(case=case).values_list("channel", flat=True)) == ["letter"]
+
+
+def test_the_bank_texts_are_settings(settings):
+    settings.COLLECTIONS_BANK_NAME = "Bank of Testing"
+    settings.COLLECTIONS_BANK_TEXTS = {"en": {"bank_contact": "call 555-0100"}}
+    english = messaging.bank_texts("en", "sms")
+    assert (english["bank_name"], english["bank_contact"]) == ("Bank of Testing", "call 555-0100")
+    chinese = messaging.bank_texts("zh-hans", "sms")
+    assert chinese["bank_name"] == "Bank of Testing"
+    assert chinese["bank_contact"] == messaging.BANK_TEXTS["zh-hans"]["bank_contact"]
 
 
 class DisconnectingBackend(BaseEmailBackend):

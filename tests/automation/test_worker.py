@@ -21,16 +21,19 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import redis
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
 from automation import pipeline as nightly
 from automation.models import NightlyRun, RunStatus, StepStatus
+from automation.tasks import messages_send_due, nightly_start
 from collections_app.models import Case, CaseEvent, EventKind
 from messaging import services as messaging
 from messaging.models import OutboundMessage
 from tests.automation.conftest import AS_OF, build_portfolio, sms_gateway
+from tests.escalation.conftest import make_rule
 from tests.factories import ContactPointFactory, open_case
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -105,8 +108,6 @@ class Worker:
 @pytest.fixture
 def broker():
     """The Redis database of these tests, emptied before and after (leftover tasks would run in the next)."""
-    import redis
-
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     client.flushdb()
     yield
@@ -140,8 +141,6 @@ def finished_run(as_of, *, exclude=(), timeout=90) -> NightlyRun:
 
 
 def test_the_pipeline_runs_as_a_chain_on_a_real_worker(workers, team_a, agent):
-    from automation.tasks import nightly_start
-
     portfolio = build_portfolio(team_a)
     messaging.ensure_defaults()
     worker = workers()
@@ -169,8 +168,6 @@ def _children(worker: Worker) -> list[int]:
 
 
 def test_reminders_are_sent_by_a_real_worker_retrying_a_busy_gateway(workers, tmp_path, always_open):
-    from automation.tasks import messages_send_due
-
     messaging.ensure_defaults()
     yesterday = timezone.localdate() - timedelta(days=1)
     cases = []
@@ -215,9 +212,6 @@ def test_reminders_are_sent_by_a_real_worker_retrying_a_busy_gateway(workers, tm
 def test_a_worker_killed_mid_step_leaves_consistent_data_and_the_next_run_finishes(workers, team_a, agent):
     """The worker is killed (SIGKILL) while step "queues" waits for a row lock; a second worker and a second
     run take over: the steps finished before the kill are not repeated, the interrupted one is redone."""
-    from automation.tasks import nightly_start
-    from tests.escalation.conftest import make_rule
-
     portfolio = build_portfolio(team_a)
     messaging.ensure_defaults()
     make_rule([{"field": "dpd", "operator": "gte", "value": 60}], move_to_legal_review=True)

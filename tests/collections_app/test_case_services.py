@@ -136,6 +136,46 @@ def test_a_new_promise_replaces_the_pending_one(team_a, agent):
     assert case.promises.filter(status=PromiseStatus.PENDING).count() == 1
 
 
+def test_a_promise_may_cite_a_contact_of_its_case_only(team_a, agent):
+    case = open_case(team=team_a)
+    other = open_case(team=team_a)
+    own_attempt = services.contact_attempt_log(case_id=case.pk, actor=agent, data=RPC)
+    foreign_attempt = services.contact_attempt_log(case_id=other.pk, actor=agent, data=RPC)
+    today = timezone.localdate()
+
+    with pytest.raises(ValidationFailed) as refused:
+        services.promise_record(
+            case_id=case.pk,
+            actor=agent,
+            amount=Decimal("100.00"),
+            due_date=today,
+            contact_attempt_id=foreign_attempt.pk,
+        )
+    assert (refused.value.field, refused.value.rule) == ("contact_attempt", "attempt_not_on_case")
+    assert str(refused.value) == "That contact attempt is not on this case."
+    assert not case.promises.exists()
+
+    promise = services.promise_record(
+        case_id=case.pk,
+        actor=agent,
+        amount=Decimal("100.00"),
+        due_date=today,
+        contact_attempt_id=own_attempt.pk,
+    )
+    assert promise.contact_attempt_id == own_attempt.pk
+
+
+def test_a_promise_on_a_case_that_cannot_be_promised_is_refused_by_the_state_machine(team_a, agent):
+    case = open_case(team=team_a)
+    services.case_hold(case_id=case.pk, actor=agent, reason="dispute")
+    with pytest.raises(InvalidTransition) as refused:
+        services.promise_record(
+            case_id=case.pk, actor=agent, amount=Decimal("100.00"), due_date=timezone.localdate()
+        )
+    assert refused.value.rule == "state_machine"
+    assert not case.promises.exists()
+
+
 def test_hold_and_release(team_a, agent):
     case = open_case(team=team_a)
     services.case_hold(case_id=case.pk, actor=agent, reason="dispute", note="Customer disputes a charge")
@@ -332,6 +372,73 @@ def test_unpaid_promise_breaks_after_the_grace_days_once(team_a, agent, settings
     assert promise.status == PromiseStatus.BROKEN
     assert (case.state, case.broken_promise_count) == (CaseState.IN_PROGRESS, 1)
     assert len(events(case, EventKind.PROMISE_BROKEN)) == 1
+
+
+def test_a_broken_promise_moves_the_case_through_the_kernel_with_one_event_each(team_a, agent, settings):
+    settings.COLLECTIONS_PROMISE_GRACE_DAYS = 1
+    case = open_case(team=team_a)
+    promise = services.promise_record(
+        case_id=case.pk,
+        actor=agent,
+        amount=Decimal("300.00"),
+        due_date=date(2026, 6, 3),
+        today=date(2026, 6, 2),
+    )
+    services.payment_record(
+        account=case.account, external_ref="P1", amount=Decimal("120.00"), paid_at=timezone.now()
+    )
+
+    assert services.promises_check_broken(as_of=date(2026, 6, 5)) == 1
+
+    broken = events(case, EventKind.PROMISE_BROKEN)
+    assert [e.details for e in broken] == [
+        {"promise": promise.pk, "amount": "300.00", "paid": "120.00", "as_of": "2026-06-05"}
+    ]
+    (moved,) = CaseEvent.objects.filter(case=case, kind=EventKind.TRANSITION, from_state=CaseState.PROMISED)
+    assert (moved.to_state, moved.reason, moved.actor) == (CaseState.IN_PROGRESS, "Promise broken", None)
+    assert moved.pk > broken[0].pk  # the timeline reads: promise broken, then back to work
+
+
+def test_a_broken_promise_of_a_case_put_on_hold_counts_but_leaves_the_hold(team_a, agent, settings):
+    settings.COLLECTIONS_PROMISE_GRACE_DAYS = 1
+    case = open_case(team=team_a)
+    services.promise_record(
+        case_id=case.pk,
+        actor=agent,
+        amount=Decimal("300.00"),
+        due_date=date(2026, 6, 3),
+        today=date(2026, 6, 2),
+    )
+    services.case_hold(case_id=case.pk, actor=agent, reason="hardship")
+    case.refresh_from_db()
+    version = case.version
+
+    assert services.promises_check_broken(as_of=date(2026, 6, 5)) == 1
+    assert services.promises_check_broken(as_of=date(2026, 6, 5)) == 0
+
+    case.refresh_from_db()
+    assert (case.state, case.broken_promise_count, case.version) == (CaseState.ON_HOLD, 1, version + 1)
+    assert len(events(case, EventKind.PROMISE_BROKEN)) == 1
+    assert not CaseEvent.objects.filter(case=case, kind=EventKind.TRANSITION, to_state=CaseState.IN_PROGRESS)
+
+
+def test_the_promise_check_is_set_based(team_a, agent, settings, django_assert_max_num_queries):
+    settings.COLLECTIONS_PROMISE_GRACE_DAYS = 1
+    cases = [open_case(team=team_a) for _ in range(5)]
+    for case in cases:
+        services.promise_record(
+            case_id=case.pk,
+            actor=agent,
+            amount=Decimal("100.00"),
+            due_date=date(2026, 6, 3),
+            today=date(2026, 6, 2),
+        )
+
+    with django_assert_max_num_queries(11):  # as many for 500 cases
+        assert services.promises_check_broken(as_of=date(2026, 6, 5)) == 5
+
+    assert Case.objects.filter(state=CaseState.IN_PROGRESS, broken_promise_count=1).count() == 5
+    assert CaseEvent.objects.filter(kind=EventKind.TRANSITION, reason="Promise broken").count() == 5
 
 
 # --- Concurrency (PostgreSQL row locks) -------------------------------------------------------

@@ -4,9 +4,12 @@ an agent logs is refused or allowed exactly as the rules say, on every path."""
 import pytest
 import time_machine
 from django.urls import reverse
+from django.utils import timezone
 
 from collections_app import services
-from collections_app.models import CaseEvent, EventKind
+from collections_app.models import Case, CaseEvent, Channel, EventKind
+from collections_app.services import contactability
+from contact_policy.models import PolicyBook
 from core.exceptions import ContactNotAllowed
 from tests.factories import ContactPointFactory, open_case
 
@@ -314,3 +317,111 @@ def test_a_sixth_and_seventh_call_through_the_page(client, cn_case, agent):
         response = client.post(reverse("case_log_contact", args=[case.pk]), form, HTTP_HX_REQUEST="true")
     assert "calls_per_number_per_day" in response.content.decode()
     assert case.contact_attempts.count() == 6
+
+
+# --- What the policy costs in queries ----------------------------------------------------------------
+# The stored profiles are read once per request or batch (one PolicyBook); what remains per case is the
+# ledger: China counts the calls to the number today (its per-number cap); the US counts the calls on the
+# debt this week and looks up the last conversation (7-in-7 and the waiting period). Both check for an open
+# dispute. The cardholder's zone is known, so no phone numbers are read to place them.
+PER_CASE_LEDGER_READS = {"CN": 2, "US": 3}
+BOTH_WINDOWS_OPEN = "2026-06-02 13:00 +0000"  # 21:00 in Beijing, 09:00 in New York
+
+
+def cases_of(jurisdiction: str, n: int) -> list[tuple[Case, object]]:
+    fields = {"cardholder__jurisdiction": jurisdiction}
+    if jurisdiction == "US":
+        fields["cardholder__time_zone"] = "America/New_York"
+    made = []
+    for i in range(n):
+        case = open_case(**fields)
+        value = f"+1212555{i:04d}" if jurisdiction == "US" else f"+86139{i:08d}"
+        made.append((case, ContactPointFactory(cardholder=case.account.cardholder, value=value)))
+    ids = [case.pk for case, _point in made]
+    loaded = Case.objects.select_related("account__cardholder").in_bulk(ids)
+    return [(loaded[case.pk], point) for case, point in made]
+
+
+def decide(case, point, policies):
+    return contactability.decide(
+        case=case, channel=Channel.OUTBOUND_CALL, now=timezone.now(), contact_point=point, policies=policies
+    )
+
+
+@pytest.mark.parametrize("jurisdiction", ["CN", "US"])
+def test_deciding_for_one_case_twice_reads_the_profiles_once(jurisdiction, django_assert_num_queries):
+    ((case, point),) = cases_of(jurisdiction, 1)
+    per_case = PER_CASE_LEDGER_READS[jurisdiction]
+    with time_machine.travel(BOTH_WINDOWS_OPEN, tick=False):
+        book = PolicyBook()
+        with django_assert_num_queries(1 + 2 * per_case):
+            first, second = decide(case, point, book), decide(case, point, book)
+        assert first == second and first.allowed
+        # Without a book each call reads the profiles itself: nothing is cached behind the caller's back.
+        with django_assert_num_queries(1 + per_case):
+            decide(case, point, None)
+
+
+@pytest.mark.parametrize("jurisdiction", ["CN", "US"])
+def test_twenty_cases_of_one_jurisdiction_read_the_profiles_once(jurisdiction, django_assert_num_queries):
+    cases = cases_of(jurisdiction, 20)
+    per_case = PER_CASE_LEDGER_READS[jurisdiction]
+    with time_machine.travel(BOTH_WINDOWS_OPEN, tick=False):
+        book = PolicyBook()
+        with django_assert_num_queries(1 + 20 * per_case):
+            decisions = [decide(case, point, book) for case, point in cases]
+        assert all(d.allowed for d in decisions)
+        # Next case's check adds the lookup of each candidate's primary number, nothing else.
+        book = PolicyBook()
+        with django_assert_num_queries(1 + 20 * (per_case + 1)):
+            blocks = [
+                contactability.claim_block(case=case, now=timezone.now(), policies=book) for case, _ in cases
+            ]
+        assert blocks == [None] * 20
+
+
+def test_my_work_counts_what_next_case_passes_over_by_the_engines_rule(team_a, django_assert_num_queries):
+    flagged = [
+        open_case(team=team_a, **{f"cardholder__{flag}": True})
+        for flag in ("do_not_contact", "cease_communication", "bankruptcy", "deceased")
+    ]
+    flagged.append(open_case(team=team_a, cardholder__do_not_contact=True, cardholder__deceased=True))
+    flagged.append(
+        open_case(
+            team=team_a,
+            cardholder__jurisdiction="US",
+            cardholder__time_zone="America/New_York",
+            cardholder__attorney_represented=True,
+        )
+    )
+    late_in_new_york = [
+        open_case(team=team_a, cardholder__jurisdiction="US", cardholder__time_zone="America/New_York")
+        for _ in range(3)
+    ]
+    fine = open_case(team=team_a)
+    everyone = [*flagged, *late_in_new_york, fine]
+    for case in everyone:
+        ContactPointFactory(cardholder=case.account.cardholder)
+    claimable = Case.objects.filter(pk__in=[c.pk for c in everyone])
+    # 22:30 in New York is 10:30 in Beijing: the US window is closed, the China one open.
+    with time_machine.travel("2026-06-02 22:30 -0400", tick=False):
+        now = timezone.now()
+        with django_assert_num_queries(2):  # the profiles, and the cases grouped by what the rules read
+            counts = contactability.blocked_counts(claimable, now=now)
+        by_claim: dict[str, int] = {}
+        for case in claimable.select_related("account__cardholder"):
+            rule = contactability.claim_block(case=case, now=now)
+            if rule:
+                by_claim[rule] = by_claim.get(rule, 0) + 1
+    assert (
+        counts
+        == by_claim
+        == {
+            "do_not_contact": 1,
+            "cease_communication": 1,
+            "bankruptcy": 1,
+            "deceased": 2,
+            "attorney_represented": 1,
+            "contact_window": 3,
+        }
+    )

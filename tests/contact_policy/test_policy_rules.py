@@ -15,6 +15,8 @@ from django.utils.functional import Promise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from collections_app.models import Cardholder, Channel, PartyRole
+from collections_app.services.contactability import flags_of
 from contact_policy import engine as policy
 from contact_policy.engine import (
     ATTORNEY,
@@ -717,21 +719,22 @@ def test_the_context_refuses_naive_times_and_unknown_vocabulary():
         ContactContext(channel=SMS, now=datetime(2025, 6, 10, tzinfo=UTC), party_role="neighbour")
 
 
-def test_flags_are_read_from_a_cardholder():
-    class Holder:
-        do_not_contact = False
-        cease_communication = True
-        attorney_represented = False
-        bankruptcy = False
-        deceased = False
-        vulnerable = True
+def test_flags_are_read_from_a_cardholder_by_the_caller_not_the_engine():
+    holder = Cardholder(cease_communication=True, vulnerable=True)
+    assert flags_of(holder) == CardholderFlags(cease_communication=True, vulnerable=True)
+    assert not hasattr(CardholderFlags, "of")  # the engine knows nothing of cardholders
 
-    assert CardholderFlags.of(Holder()) == CardholderFlags(cease_communication=True, vulnerable=True)
+
+def test_a_region_without_a_profile_of_its_own_is_governed_by_its_country():
+    assert policy.profile_codes(" us-ny ") == ("US-NY", "US")
+    assert policy.profile_codes("CN") == ("CN",)
+    assert builtin_rules("us-ny") == US_RULES
+    assert builtin_rules("US-MA") == merge_strictest(US_RULES, US_MA_RULES)
+    with pytest.raises(LookupError):
+        builtin_rules("XX-YY")
 
 
 def test_the_engine_vocabulary_matches_the_model_choices():
-    from collections_app.models import Channel, PartyRole
-
     assert set(Channel.values) == policy.ALL_CHANNELS
     assert set(PartyRole.values) == policy.ALL_ROLES
 

@@ -14,6 +14,7 @@ from collections_app.services import payment_record
 from repayment_plans import services
 from repayment_plans.allocation import allocate_payment_to_plan
 from repayment_plans.models import InstallmentStatus, PlanAllocation, PlanState
+from tests.factories import open_case
 from tests.repayment_plans.conftest import pay, terms
 
 pytestmark = pytest.mark.django_db
@@ -70,8 +71,6 @@ def test_a_payment_finishes_a_partly_paid_installment_before_the_next(case, plan
 
 
 def test_allocation_is_exact_in_cents(case, agent, today):
-    from tests.factories import open_case
-
     other = open_case(team=case.queue.team, overdue_amount=Decimal("6000.00"))
     plan = services.plan_propose(
         case_id=other.pk,
@@ -162,8 +161,6 @@ def test_without_an_active_plan_nothing_is_allocated(case, agent):
 
 
 def test_a_payment_of_another_account_is_refused(case, plan, today):
-    from tests.factories import open_case
-
     other = open_case(overdue_amount=Decimal("6000.00"))
     result = payment_record(
         account=other.account, external_ref="OTHER-1", amount=Decimal("100.00"), paid_at=plan.created_at

@@ -27,13 +27,10 @@ from repayment_plans.models import (
     PlanState,
     RepaymentPlan,
 )
+from tests.factories import open_case
 from tests.repayment_plans.conftest import LEGAL_TERMS, SUPERVISOR_TERMS, TODAY, pay, terms
 
 pytestmark = pytest.mark.django_db
-
-needs_end_plan = pytest.mark.skipif(
-    not hasattr(Case, "end_plan"), reason="needs the Case.end_plan transition (collections_app hook)"
-)
 
 
 def plan_events(case, action=None):
@@ -245,6 +242,28 @@ def test_no_plan_on_a_case_in_legal_review(case, supervisor):
     with pytest.raises(InvalidTransition) as refused:
         propose(case, supervisor)
     assert refused.value.rule == "case_state"
+    assert str(refused.value) == "A plan cannot be proposed on a case in state 'Legal review'."
+
+
+def test_a_plan_is_proposed_on_a_case_the_caller_has_locked(case, supervisor):
+    with transaction.atomic():
+        locked = case_services.lock_case(case.pk)
+        plan = services.plan_propose_on_locked_case(
+            case=locked, actor=supervisor, data=terms(), reason="Settlement offer", today=TODAY
+        )
+    assert (plan.state, plan.proposed_by) == (PlanState.DRAFT, supervisor)
+    assert [e.details["action"] for e in plan_events(case)] == ["proposed"]
+
+
+def test_a_plan_on_a_locked_case_on_hold_is_refused_by_the_case_state_machine(case, agent, supervisor):
+    case_services.case_hold(case_id=case.pk, actor=agent, reason="hardship")
+    with transaction.atomic(), pytest.raises(InvalidTransition) as refused:
+        locked = case_services.lock_case(case.pk)
+        services.plan_propose_on_locked_case(
+            case=locked, actor=supervisor, data=terms(), reason="x", today=TODAY
+        )
+    assert refused.value.rule == "case_state"
+    assert not RepaymentPlan.objects.exists()
 
 
 @pytest.mark.postgres
@@ -506,7 +525,6 @@ def test_cancelling_a_draft_needs_a_reason(case, agent):
     assert (plan.state, plan.end_note) == (PlanState.CANCELLED, "Offer withdrawn")
 
 
-@needs_end_plan
 def test_cancelling_an_active_plan_returns_the_case_without_counting_a_broken_plan(case, agent):
     plan = services.plan_propose(case_id=case.pk, actor=agent, data=terms(), cardholder_accepted=True)
 
@@ -542,6 +560,32 @@ def test_closing_the_case_cancels_its_live_plan(case, agent, supervisor):
     assert services.plans_cancel_for_closed_case(case=case, actor=None, reason="again") is None
 
 
+def test_cases_closed_in_bulk_have_their_live_plans_cancelled_once(today, team_a, agent, supervisor):
+    active, draft, without = (open_case(team=team_a, overdue_amount=Decimal("6000.00")) for _ in range(3))
+    active_plan = services.plan_propose(
+        case_id=active.pk, actor=agent, data=terms(), cardholder_accepted=True
+    )
+    draft_plan = services.plan_propose(case_id=draft.pk, actor=agent, data=terms())
+    closed = [active.pk, draft.pk, without.pk]
+    with transaction.atomic():
+        case_services.bulk_transition(
+            Case.objects.filter(pk__in=closed), "write_off", reason="Charged off", kind=EventKind.WRITTEN_OFF
+        )
+        assert services.plans_cancel_for_closed_cases(case_ids=closed, actor=None, reason="Charged off") == 2
+
+    for plan, case, from_state in ((active_plan, active, "active"), (draft_plan, draft, "draft")):
+        plan.refresh_from_db()
+        assert (plan.state, plan.end_note, plan.ended_by) == (PlanState.CANCELLED, "Charged off", None)
+        assert plan.ended_at is not None
+        (event,) = plan_events(case, "cancelled")
+        assert (event.details, event.reason, event.actor) == (
+            {"plan": plan.pk, "action": "cancelled", "from": from_state, "to": "cancelled"},
+            "Charged off",
+            None,
+        )
+    assert services.plans_cancel_for_closed_cases(case_ids=closed, actor=None, reason="again") == 0
+
+
 # --- Completing --------------------------------------------------------------------------------
 
 
@@ -559,8 +603,6 @@ def test_paying_every_installment_completes_the_plan_and_resolves_the_case(case,
 
 
 def test_a_kept_settlement_records_its_waiver_then_and_only_then(today, team_a, supervisor):
-    from tests.factories import open_case
-
     case = open_case(team=team_a, overdue_amount=Decimal("8900.00"))
     plan = services.plan_propose(
         case_id=case.pk,
@@ -616,7 +658,9 @@ def test_an_installment_short_past_the_grace_days_breaks_the_plan(case, active_p
     broken = plan_events(case, "broken")[0]
     assert (broken.details["short_by"], broken.details["first_missed_due_date"]) == ("100.00", "2026-03-09")
     transition = CaseEvent.objects.get(case=case, kind=EventKind.TRANSITION, from_state=CaseState.ON_PLAN)
-    assert transition.to_state == CaseState.IN_PROGRESS
+    assert (transition.to_state, transition.actor) == (CaseState.IN_PROGRESS, None)
+    assert (transition.reason, transition.details) == ("Repayment plan broken", {"plan": active_plan.pk})
+    assert transition.pk > broken.pk  # the timeline reads: plan broken, then back to work
 
 
 @override_settings(COLLECTIONS_PLAN_GRACE_DAYS=0)
@@ -661,8 +705,6 @@ def test_a_broken_plan_on_a_case_put_on_hold_counts_but_leaves_the_hold(case, ag
 
 
 def test_the_check_is_set_based(today, team_a, agent, django_assert_max_num_queries):
-    from tests.factories import open_case
-
     for _ in range(5):
         other = open_case(team=team_a, overdue_amount=Decimal("6000.00"))
         services.plan_propose(case_id=other.pk, actor=agent, data=terms(), cardholder_accepted=True)

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from automation import pipeline as nightly
 from automation.models import RunStatus
+from automation.tasks import nightly_start
 
 
 def _date(value: str) -> date:
@@ -38,8 +39,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, date, step, again, queue, **options):
         if queue:
-            from automation.tasks import nightly_start
-
             nightly_start.delay(date.isoformat() if date else None, trigger="command")
             self.stdout.write("Queued on the 'nightly' queue; see /automation/runs/.")
             return

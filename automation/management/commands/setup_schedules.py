@@ -3,13 +3,14 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 from automation.pipeline import NIGHTLY_TASK
 from messaging import services as messaging
 
 
 def default_schedules() -> list[dict]:
-    hour, _sep, minute = getattr(settings, "COLLECTIONS_NIGHTLY_AT", "01:30").partition(":")
+    hour, _sep, minute = settings.COLLECTIONS_NIGHTLY_AT.partition(":")
     if not (hour.isdigit() and minute.isdigit() and int(hour) < 24 and int(minute) < 60):
         raise CommandError("COLLECTIONS_NIGHTLY_AT must be HH:MM")
     return [
@@ -64,8 +65,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, reset, **options):
-        from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
-
         created = []
         with transaction.atomic():
             for spec in default_schedules():

@@ -13,6 +13,7 @@ from accounts.models import Role, User
 from collections_app.models import ContactAttempt
 from core.clock import bank_today
 from dashboards import bench, rollups
+from dashboards import models as rollup_models
 from dashboards.scope import Filters, Period
 
 
@@ -104,20 +105,18 @@ class Command(BaseCommand):
                 out(f"  {label:<30} {base['median']:>10.1f} {base['max']:>10.1f}")
 
     def _sizes(self, out):
-        from dashboards import models
-
         out("Rollup rows (all days) by level:")
         for model in (
-            models.ActivityDaily,
-            models.ReachDaily,
-            models.PromiseDaily,
-            models.CollectionDaily,
-            models.ReasonDaily,
-            models.CaseFlowDaily,
-            models.PortfolioDaily,
+            rollup_models.ActivityDaily,
+            rollup_models.ReachDaily,
+            rollup_models.PromiseDaily,
+            rollup_models.CollectionDaily,
+            rollup_models.ReasonDaily,
+            rollup_models.CaseFlowDaily,
+            rollup_models.PortfolioDaily,
         ):
             levels = dict(model.objects.values_list("level").annotate(n=Count("pk")).order_by())
             line = ", ".join(f"{level} {n:,}" for level, n in sorted(levels.items()))
             out(f"  {model.__name__:<16} {line}")
-        out(f"  {'AgentDaily':<16} {models.AgentDaily.objects.count():,}")
-        out(f"  {'AccountMonthEnd':<16} {models.AccountMonthEnd.objects.count():,}")
+        out(f"  {'AgentDaily':<16} {rollup_models.AgentDaily.objects.count():,}")
+        out(f"  {'AccountMonthEnd':<16} {rollup_models.AccountMonthEnd.objects.count():,}")

@@ -17,15 +17,19 @@ import threading
 import time
 from datetime import date, datetime, timedelta
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, connections, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from accounts.models import Role, Team, User
 from automation import pipeline as nightly
 from automation.models import NightlyRun
+from collections_app import services
 from collections_app.delinquency import BUCKET_LABELS, bucket_boundaries
-from collections_app.models import Case, CreditAccount
+from collections_app.models import Case, CreditAccount, Queue
+from demo.management.commands.generate_portfolio import generate as generate_portfolio
 
 
 def raw_refresh(as_of: date) -> int:
@@ -50,10 +54,6 @@ def raw_refresh(as_of: date) -> int:
 
 def claims_per_second(*, agents: int, seconds: float, at: datetime) -> dict:
     """`agents` threads pressing Next case for `seconds`; each claim is one transaction."""
-    from accounts.models import Role, Team, User
-    from collections_app import services
-    from collections_app.models import Queue
-
     team, _ = Team.objects.get_or_create(name="Bench team")
     queues = list(Queue.objects.filter(name__startswith="Bench").order_by("order"))
     Queue.objects.filter(pk__in=[q.pk for q in queues]).update(team=team)
@@ -120,8 +120,6 @@ class Command(BaseCommand):
             raise CommandError("bench measures PostgreSQL (set DATABASE_URL to a database of its own).")
         out = self.stdout.write
         if generate:
-            from collections_app.management.commands.generate_portfolio import generate as generate_portfolio
-
             out(f"Generating {generate:,} accounts ...")
             totals = generate_portfolio(accounts=generate, prefix=f"GEN{int(time.time())}")
             out(f"  generated in {totals['seconds']} s (COPY)")
@@ -183,6 +181,4 @@ class Command(BaseCommand):
             )
 
         if dashboards_attempts is not None:
-            from django.core.management import call_command
-
             call_command("bench_dashboards", generate_attempts=dashboards_attempts, stdout=self.stdout)

@@ -1,0 +1,170 @@
+"""The statement of account of a legal package, as a PDF for outside counsel (reportlab).
+
+Kept apart from legal.services because reportlab takes a good part of a second to import: the export
+(`services.legal_package_export`) loads this module when a package is exported, not every process at
+start-up.
+"""
+
+from __future__ import annotations
+
+import io
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+from core.clock import bank_date, bank_zone
+from core.masking import mask_national_id
+from legal.services import LegalPackage
+
+_FONT = "STSong-Light"
+
+
+def _register_font() -> str:
+    if _FONT not in pdfmetrics.getRegisteredFontNames():
+        # A CID font built into reportlab and every PDF reader: Chinese text with no font file to ship.
+        pdfmetrics.registerFont(UnicodeCIDFont(_FONT))
+    return _FONT
+
+
+def statement_pdf(package: LegalPackage, *, prepared_by: str) -> bytes:
+    cjk = _register_font()
+    case, account = package.case, package.case.account
+    holder = account.cardholder
+    body = ParagraphStyle("body", fontName="Helvetica", fontSize=9, leading=12)
+    title = ParagraphStyle(
+        "title", parent=body, fontName="Helvetica-Bold", fontSize=15, leading=19, spaceAfter=4
+    )
+    heading = ParagraphStyle(
+        "heading",
+        parent=body,
+        fontName="Helvetica-Bold",
+        fontSize=11,
+        leading=15,
+        spaceBefore=8,
+        spaceAfter=4,
+    )
+
+    def para(text, style=body):
+        # The CID font carries Chinese but sets Latin text poorly (and lacks some punctuation); Helvetica
+        # the reverse. Each paragraph takes the one its text needs.
+        text = str(text)
+        if any(ord(ch) > 0xFF for ch in text):
+            style = ParagraphStyle(f"{style.name}-cjk", parent=style, fontName=cjk)
+        return Paragraph(_escape(text), style)
+
+    def table(rows, widths=None):
+        t = Table([[para(v) for v in row] for row in rows], colWidths=widths)
+        t.setStyle(
+            TableStyle(
+                [
+                    ("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
+                    ("BACKGROUND", (0, 0), (-1, 0), colors.whitesmoke),
+                    ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ]
+            )
+        )
+        return t
+
+    limitation = package.limitation
+    story = [
+        para(_("Statement of account"), title),
+        para(
+            (
+                _("Case %(case)s, account %(account)s, as of %(as_of)s, prepared by %(who)s")
+                % {
+                    "case": case.reference,
+                    "account": account.external_ref,
+                    "as_of": package.as_of,
+                    "who": prepared_by,
+                }
+            ),
+            body,
+        ),
+        Spacer(1, 4 * mm),
+        table(
+            [
+                [_("Cardholder"), holder.name],
+                [_("National ID"), mask_national_id(holder.national_id) if holder.national_id else "—"],
+                [_("Product"), account.get_product_display()],
+                [_("Currency"), account.currency],
+                [_("First missed due date"), account.first_missed_due_date or "—"],
+                [_("Days past due"), account.days_past_due],
+                [_("Case state"), case.get_state_display()],
+                [
+                    _("Limitation date"),
+                    f"{limitation.limitation_date or '—'}"
+                    + (f" ({limitation.cause_label} {limitation.restart})" if limitation.restart else ""),
+                ],
+            ],
+            widths=[55 * mm, 115 * mm],
+        ),
+        para(_("Amounts"), heading),
+        table(
+            [[_("Item"), _("Amount")], *[[label, amount] for label, amount in package.statement]],
+            [85 * mm, 85 * mm],
+        ),
+        para(_("Payments"), heading),
+        table(
+            [[_("Date"), _("Amount"), _("Reference"), _("Source")]]
+            + [
+                [bank_date(p.paid_at), f"{p.amount} {p.currency}", p.external_ref, p.source]
+                for p in package.payments
+            ]
+            + [[_("Total"), f"{package.total_paid} {account.currency}", "", ""]],
+        ),
+        para(_("Effective collections (delivery proven)"), heading),
+        table(
+            [[_("Date"), _("Channel"), _("Evidence")]]
+            + [
+                [bank_date(row.contact.started_at), row.contact.get_channel_display(), row.why]
+                for row in package.effective
+            ]
+            or [[_("none"), "", ""]],
+        ),
+        para(_("Malicious-overdraft referral checklist"), heading),
+        table(
+            [[_("Requirement"), _("Met"), _("Detail")]]
+            + [[label, _("yes") if ok else _("no"), detail] for label, ok, detail in package.evidence.checks]
+        ),
+    ]
+    if package.referral is not None:
+        referral = package.referral
+        story += [
+            para(_("Referral"), heading),
+            table(
+                [
+                    [
+                        _("Referred"),
+                        timezone.localtime(referral.referred_at, bank_zone()).strftime("%Y-%m-%d"),
+                    ],
+                    [_("Reason"), referral.reason],
+                    [_("Rule"), referral.rule_name or _("referred by a person")],
+                    [_("Decision"), referral.get_decision_display()],
+                    [_("Court or agency reference"), referral.court_reference or "—"],
+                ],
+                widths=[55 * mm, 115 * mm],
+            ),
+        ]
+    buffer = io.BytesIO()
+    SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        title=f"{case.reference} statement of account",
+        leftMargin=18 * mm,
+        rightMargin=18 * mm,
+        topMargin=16 * mm,
+        bottomMargin=16 * mm,
+    ).build(story)
+    return buffer.getvalue()
+
+
+def _escape(text: str) -> str:
+    # Paragraph reads a small XML markup; the data is text.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
