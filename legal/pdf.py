@@ -8,6 +8,7 @@ start-up.
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -21,7 +22,9 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 
 from core.clock import bank_date, bank_zone
 from core.masking import mask_national_id
-from legal.services import LegalPackage
+
+if TYPE_CHECKING:  # for the annotation only: legal.services imports this module for an export
+    from legal.services import LegalPackage
 
 _FONT = "STSong-Light"
 
