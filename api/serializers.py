@@ -33,6 +33,7 @@ from collections_app.models import (
     ResolutionReason,
 )
 from collections_app.services import REVEALABLE_FIELDS, USER_TRANSITIONS
+from collections_app.services.contacts import MAX_CONTACT_SECONDS
 from core.masking import mask_address, mask_contact_value, mask_email, mask_national_id
 from escalation.models import EscalationRule
 from messaging.models import OutboundMessage
@@ -73,6 +74,14 @@ class BoundedDateTimeField(serializers.DateTimeField):
         if not time_in_range(moment):
             raise serializers.ValidationError(f"Give a time between {EARLIEST} and {LATEST}.")
         return moment
+
+
+class WallClockDateTimeField(BoundedDateTimeField):
+    """A time with an offset is that instant; one without an offset stays naive (as written), for the
+    service to read in the zone it belongs to (a callback: the cardholder's local time)."""
+
+    def enforce_timezone(self, value: datetime) -> datetime:
+        return value if timezone.is_naive(value) else super().enforce_timezone(value)
 
 
 class MoneyField(serializers.DecimalField):
@@ -679,14 +688,18 @@ class ContactInputSerializer(serializers.Serializer):
         default="",
         help_text="Required for a right-party outcome.",
     )
-    duration_seconds = serializers.IntegerField(required=False, default=0, min_value=0, max_value=86_400)
+    # The bounds are the service's (collections_app.services.contacts), stated here for the schema.
+    duration_seconds = serializers.IntegerField(
+        required=False, default=0, min_value=0, max_value=MAX_CONTACT_SECONDS
+    )
     notes = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
     recording_ref = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
     started_at = BoundedDateTimeField(
         required=False,
         allow_null=True,
         default=None,
-        help_text="When the contact started (a dialer posting afterwards); default now. Not in the future.",
+        help_text="When the contact started (a dialer posting afterwards); default now. Not in the future "
+        "(422 `started_in_future`).",
     )
     override_reason = serializers.CharField(
         required=False,
@@ -695,11 +708,6 @@ class ContactInputSerializer(serializers.Serializer):
         max_length=2000,
         help_text="Supervisors: override a frequency limit, with a reason (recorded).",
     )
-
-    def validate_started_at(self, value: datetime | None):
-        if value is not None and value > timezone.now() + timedelta(minutes=5):
-            raise serializers.ValidationError("A contact cannot start in the future.")
-        return value
 
 
 class PromiseInputSerializer(serializers.Serializer):
@@ -729,7 +737,7 @@ class EscalationRequestInputSerializer(serializers.Serializer):
 
 
 class CallbackInputSerializer(serializers.Serializer):
-    at = BoundedDateTimeField(
+    at = WallClockDateTimeField(
         help_text="With an offset (2026-06-03T15:00:00+08:00). Without one, the cardholder's local time."
     )
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)

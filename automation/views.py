@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET
 from accounts.permissions import Capability, has_capability
 from automation.models import NightlyRun, NightlyStep
 from automation.pipeline import STEPS
-from collections_app.access import cases_visible_to
+from collections_app.access import visible_through_case
 from messaging.models import MessageChannel, MessageStatus, OutboundMessage, Purpose
 from messaging.services import mask_recipient
 
@@ -90,7 +90,7 @@ FILTERS = {
 @supervisor_or_admin
 @require_GET
 def message_list(request: HttpRequest) -> HttpResponse:
-    visible = OutboundMessage.objects.filter(case__in=cases_visible_to(request.user).values("pk"))
+    visible = visible_through_case(request.user, OutboundMessage.objects.all())
     chosen = {}
     messages = visible
     for name, (choices, _any) in FILTERS.items():

@@ -1,11 +1,13 @@
 """Forms of the agent workspace. They parse and check the shape of input; the rules (contact policy,
 state machine, amounts against the balance) are the services' and come back as DomainError."""
 
+from datetime import datetime
+
 from django import forms
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from collections_app.models import (
-    RIGHT_PARTY_OUTCOMES,
     Channel,
     DelinquencyReason,
     HoldReason,
@@ -21,6 +23,20 @@ AGENT_HOLD_REASONS = [
     (HoldReason.FRAUD_CLAIM, HoldReason.FRAUD_CLAIM.label),
 ]
 CONTACT_CHANNELS = [(c.value, c.label) for c in Channel if c not in (Channel.LETTER,)]
+
+
+class WallClockDateTimeField(forms.DateTimeField):
+    """A date and time as written, without a time zone (naive): whose local time it is, the service
+    decides (a callback: the cardholder's, `contactability.cardholder_local_time`). Django's own field
+    would read it in the agent's time zone."""
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if isinstance(value, datetime):
+            return timezone.make_naive(value) if timezone.is_aware(value) else value
+        # The formats of `input_formats`, without DateTimeField's conversion to the current time zone.
+        return forms.fields.BaseTemporalField.to_python(self, value)
 
 
 class ContactForm(forms.Form):
@@ -41,6 +57,12 @@ class ContactForm(forms.Form):
     )
     recording_ref = forms.CharField(label=_("Recording reference"), max_length=100, required=False)
     notes = forms.CharField(label=_("Notes"), widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    started_at = forms.DateTimeField(
+        label=_("Started at (blank: now)"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+        required=False,
+    )
     override_reason = forms.CharField(
         label=_("Override reason (supervisors)"), widget=forms.Textarea(attrs={"rows": 1}), required=False
     )
@@ -49,12 +71,6 @@ class ContactForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["contact_point"].choices = [("", "—"), *contact_points]
 
-    def clean(self):
-        data = super().clean()
-        if data.get("outcome") in RIGHT_PARTY_OUTCOMES and not data.get("delinquency_reason"):
-            self.add_error("delinquency_reason", _("A right-party contact needs the reason for delinquency."))
-        return data
-
 
 class PromiseForm(forms.Form):
     amount = forms.DecimalField(label=_("Amount"), max_digits=14, decimal_places=2)
@@ -62,7 +78,7 @@ class PromiseForm(forms.Form):
 
 
 class CallbackForm(forms.Form):
-    at = forms.DateTimeField(
+    at = WallClockDateTimeField(
         label=_("Call back at (cardholder's local time)"),
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],

@@ -6,8 +6,6 @@ JavaScript). Refusals come back as DomainError and are shown beside the form tha
 
 from __future__ import annotations
 
-import zoneinfo
-from datetime import datetime
 from functools import partial
 
 from django.contrib import messages
@@ -255,6 +253,7 @@ def case_log_contact(request: HttpRequest, case_id: int) -> HttpResponse:
                 duration_seconds=data["duration_seconds"] or 0,
                 notes=data["notes"],
                 recording_ref=data["recording_ref"],
+                started_at=data["started_at"],
             ),
             override_reason=data["override_reason"],
         )
@@ -278,15 +277,12 @@ def case_record_promise(request: HttpRequest, case_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def case_schedule_callback(request: HttpRequest, case_id: int) -> HttpResponse:
-    case = _load_case(request, case_id)
+    _load_case(request, case_id)  # 404 before anything else for a case outside the user's reach
     form = CallbackForm(request.POST)
 
     def action(data):
-        # The form speaks the cardholder's local time; store the instant.
-        zone = contactability.primary_zone(case)
-        naive = timezone.make_naive(data["at"]) if timezone.is_aware(data["at"]) else data["at"]
-        at = datetime.combine(naive.date(), naive.time(), tzinfo=zoneinfo.ZoneInfo(zone))
-        services.callback_schedule(case_id=case_id, actor=request.user, at=at, note=data["note"])
+        # The form gives the time as written (naive): the service reads it in the cardholder's zone.
+        services.callback_schedule(case_id=case_id, actor=request.user, at=data["at"], note=data["note"])
 
     return _run(request, case_id, "callback", form, action, _("Callback scheduled."))
 

@@ -1161,9 +1161,6 @@ def _record_payment(row: _PaymentRow, account: CreditAccount | None, actor, repo
     if account is None:
         refuse("account_ref", row.account_ref, "no account has this reference")
         return
-    if account.currency != row.currency:
-        refuse("currency", row.currency, f"differs from the account's currency {account.currency}")
-        return
     try:
         result = services.payment_record(
             account=account,
@@ -1172,10 +1169,14 @@ def _record_payment(row: _PaymentRow, account: CreditAccount | None, actor, repo
             paid_at=row.paid_at,
             source=row.source,
             actor=actor,
+            currency=row.currency,
         )
     except ValidationFailed as exc:
         column = exc.field if exc.field in PAYMENT_COLUMNS else "amount"
-        refuse(column, str(getattr(row, column, "")), exc.message)
+        reason = exc.message
+        if exc.rule == "currency_mismatch":  # the report's wording: "<column> <reason>"
+            reason = f"differs from the account's currency {account.currency}"
+        refuse(column, str(getattr(row, column, "")), reason)
         return
     except DomainError as exc:  # ConcurrentUpdate: the reference was used with other figures
         refuse("payment_ref", row.payment_ref, exc.message)

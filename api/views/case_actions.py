@@ -4,10 +4,6 @@ and answers the result with the case's new ETag. A case outside the caller's rea
 
 from __future__ import annotations
 
-import zoneinfo
-from datetime import datetime
-
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -26,8 +22,7 @@ from api.views.base import (
     valid_input,
 )
 from collections_app import services
-from collections_app.models import Case, CaseEvent, ContactAttempt
-from collections_app.services import contactability
+from collections_app.models import CaseEvent, ContactAttempt
 
 
 @extend_schema(tags=["case actions"])
@@ -274,34 +269,23 @@ class CaseCallbackView(CaseActionView):
     )
     @idempotent
     def post(self, request, case_id: int):
-        case = self.load(request, case_id)
+        self.load(request, case_id)
         data = valid_input(s.CallbackInputSerializer, request)
-        at = self._instant(case, request.data.get("at"), data["at"])
+        # `at` without an offset arrives naive: the service reads it in the cardholder's zone, as for
+        # the case page.
         run_versioned(
             case_id,
             if_match_version(request),
-            lambda _version: services.callback_schedule(
-                case_id=case_id, actor=request.user, at=at, note=data["note"]
+            lambda version: services.callback_schedule(
+                case_id=case_id,
+                actor=request.user,
+                at=data["at"],
+                note=data["note"],
+                expected_version=version,
             ),
-            native=False,
+            native=True,
         )
         return self.answer(self.case_body(case_id), case_id=case_id)
-
-    @staticmethod
-    def _instant(case: Case, raw, parsed: datetime) -> datetime:
-        # Like the page: a time without an offset is the cardholder's local time.
-        if isinstance(raw, str) and _has_offset(raw):
-            return parsed
-        naive = timezone.make_naive(parsed) if timezone.is_aware(parsed) else parsed
-        return naive.replace(tzinfo=zoneinfo.ZoneInfo(contactability.primary_zone(case)))
-
-
-def _has_offset(raw: str) -> bool:
-    raw = raw.strip()
-    if raw.endswith(("Z", "z")):
-        return True
-    time_part = raw.partition("T")[2] or raw.partition(" ")[2]
-    return "+" in time_part or "-" in time_part
 
 
 @extend_schema(tags=["case actions"])

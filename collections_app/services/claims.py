@@ -124,17 +124,25 @@ def case_release(*, case_id: int, actor) -> bool:
     )
 
 
-def callback_schedule(*, case_id: int, actor, at: datetime, note: str = "") -> Case:
+def callback_schedule(
+    *, case_id: int, actor, at: datetime, note: str = "", expected_version: int | None = None
+) -> Case:
     """Schedule a callback: only inside the cardholder's contact window (the refusal says when it opens).
-    The callback is the scheduling agent's: the case is assigned to them and comes back at `at`."""
+    The callback is the scheduling agent's: the case is assigned to them and comes back at `at`.
+
+    `at` without an offset (a naive datetime, as the case page's form and an API request without an
+    offset give it) is the cardholder's local time (`contactability.cardholder_local_time`).
+    `expected_version`: refuse (ConcurrentUpdate) if the case changed since the caller read it."""
     with transaction.atomic():
-        case = lock_case(case_id)
+        case = lock_case(case_id, expected_version=expected_version)
         ensure_can_act(actor, case)
         if not case.is_open:
             raise InvalidTransition("The case is closed.", rule="case_closed")
+        policies = PolicyBook()  # one read of the profiles for the zone and the window
+        at = contactability.cardholder_local_time(case, at, policies=policies)
         if at <= timezone.now():
             raise ValidationFailed("A callback must be in the future.", field="at", rule="callback_in_past")
-        contactability.enforce_window(case=case, at=at)
+        contactability.enforce_window(case=case, at=at, policies=policies)
         start_work_if_new(case, actor=actor)
         case.next_action_at = at
         if actor is not None:

@@ -84,6 +84,20 @@ def primary_zone(case: Case, *, policies: PolicyBook | None = None) -> str:
     return zones_for(case, rules)[0]
 
 
+def cardholder_zone(case: Case, *, policies: PolicyBook | None = None) -> zoneinfo.ZoneInfo:
+    """The cardholder's local time zone: the one a time given without an offset is read in."""
+    return zoneinfo.ZoneInfo(primary_zone(case, policies=policies))
+
+
+def cardholder_local_time(case: Case, moment: datetime, *, policies: PolicyBook | None = None) -> datetime:
+    """`moment` as an instant. A naive `moment` (a form's or a request's time without an offset) is the
+    cardholder's local wall-clock time; an aware one names its instant already and is returned as it is.
+    The one place that reads "a time without an offset" for every path (case page, API)."""
+    if timezone.is_aware(moment):
+        return moment
+    return moment.replace(tzinfo=cardholder_zone(case, policies=policies))
+
+
 def _ledger() -> QuerySet[ContactAttempt]:
     # A correction row restates another attempt; counting it would count that attempt twice.
     return ContactAttempt.objects.filter(corrects__isnull=True)

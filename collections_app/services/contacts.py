@@ -12,10 +12,11 @@ the start of work on a new case, the case's last right-party contact time):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.permissions import Capability, has_capability
 from collections_app.access import ensure_can_act
@@ -43,6 +44,12 @@ from core.exceptions import (
     ValidationFailed,
 )
 
+# How far ahead of our clock a contact's start may be: a dialer's (or a workstation's) clock runs a
+# little fast. Beyond it, the start is in the future and refused.
+CLOCK_SKEW = timedelta(minutes=5)
+# The longest contact a person may log: a day (beyond it the figure is a typing error).
+MAX_CONTACT_SECONDS = 86_400
+
 
 @dataclass(frozen=True)
 class ContactInput:
@@ -58,16 +65,24 @@ class ContactInput:
     started_at: datetime | None = None
 
 
-def _validate_contact(case: Case, data: ContactInput) -> ContactPoint | None:
+def _validate_contact(case: Case, data: ContactInput, *, now: datetime) -> ContactPoint | None:
     if data.channel not in Channel.values:
         raise ValidationFailed("Unknown channel.", field="channel")
     if data.outcome not in Outcome.values:
         raise ValidationFailed("Unknown outcome.", field="outcome")
     if data.duration_seconds < 0:
         raise ValidationFailed("The duration cannot be negative.", field="duration_seconds")
+    if data.duration_seconds > MAX_CONTACT_SECONDS:
+        raise ValidationFailed(
+            _("A contact cannot last more than a day."), field="duration_seconds", rule="duration_too_long"
+        )
+    if data.started_at is not None and data.started_at > now + CLOCK_SKEW:
+        raise ValidationFailed(
+            _("A contact cannot start in the future."), field="started_at", rule="started_in_future"
+        )
     if data.outcome in RIGHT_PARTY_OUTCOMES and not data.delinquency_reason:
         raise ValidationFailed(
-            "A right-party contact needs the reason for delinquency.",
+            _("A right-party contact needs the reason for delinquency."),
             field="delinquency_reason",
             rule="reason_required",
         )
@@ -166,15 +181,20 @@ def contact_attempt_log(
     A refusal raises ContactNotAllowed naming the rule and when it will be allowed, and is itself
     written on the timeline (POLICY_REFUSED) for the compliance figures. A supervisor may override a
     frequency limit with a reason (POLICY_OVERRIDE event). A first contact starts work on a new case;
-    a right-party contact updates the case's last RPC time. Writes a CONTACT event."""
+    a right-party contact updates the case's last RPC time. Writes a CONTACT event.
+
+    `data.started_at` (default now) may not be in the future beyond CLOCK_SKEW (ValidationFailed,
+    field started_at, rule started_in_future); like every input check it comes before the policy is
+    asked, so such a contact is not written as a policy refusal."""
     try:
         with transaction.atomic():
             case = lock_case(case_id, expected_version=expected_version)
             ensure_can_act(actor, case)
             if not case.is_open:
                 raise InvalidTransition("The case is closed.", rule="case_closed")
-            point = _validate_contact(case, data)
-            started_at = data.started_at or timezone.now()
+            now = timezone.now()
+            point = _validate_contact(case, data, now=now)
+            started_at = data.started_at or now
             decision = contactability.decide(
                 case=case,
                 channel=data.channel,

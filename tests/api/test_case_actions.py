@@ -4,12 +4,13 @@ envelope the domain error names."""
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from collections_app import services
 from collections_app.models import CaseEvent, CaseState, ContactAttempt, EventKind, PromiseToPay
 from tests.api.conftest import etag, work_case
-from tests.factories import open_case
+from tests.factories import ContactPointFactory, open_case
 
 pytestmark = pytest.mark.django_db
 
@@ -115,7 +116,26 @@ def test_a_contact_cannot_start_in_the_future(clients, case_a):
     response = clients["agent"].post(url(case_a, "contacts"), {**RPC_CALL, "started_at": later})
 
     assert response.status_code == 422
-    assert response.json()["field"] == "started_at"
+    body = response.json()
+    assert (body["code"], body["rule"], body["field"]) == (
+        "validation_failed",
+        "started_in_future",
+        "started_at",
+    )
+    assert body["message"] == "A contact cannot start in the future."
+    assert not ContactAttempt.objects.filter(case=case_a).exists()
+    assert not CaseEvent.objects.filter(case=case_a, kind=EventKind.POLICY_REFUSED).exists()
+
+
+def test_a_dialer_posting_a_contact_afterwards_keeps_its_start(clients, case_a):
+    earlier = "2026-06-02T09:15:00+08:00"
+
+    response = clients["agent"].post(url(case_a, "contacts"), {**RPC_CALL, "started_at": earlier})
+
+    assert response.status_code == 201, response.json()
+    assert ContactAttempt.objects.get(pk=response.json()["id"]).started_at.isoformat() == (
+        "2026-06-02T01:15:00+00:00"
+    )
 
 
 def test_recording_a_promise_moves_the_case_to_promised(clients, case_a):
@@ -242,6 +262,50 @@ def test_callback_in_local_time_without_offset(clients, case_a, agent):
     case_a.refresh_from_db()
     assert case_a.next_action_at.isoformat() == "2026-06-03T07:00:00+00:00"
     assert case_a.assigned_agent == agent
+
+
+US_NEW_YORK = {"cardholder__jurisdiction": "US", "cardholder__time_zone": "America/New_York"}
+US_ZONE_FROM_PHONE = {"cardholder__jurisdiction": "US", "cardholder__time_zone": ""}
+
+
+@pytest.mark.parametrize(
+    ("holder", "phone", "stored"),
+    [
+        ({}, "+8613800000001", "2026-06-03T07:00:00+00:00"),
+        (US_NEW_YORK, "+12125550123", "2026-06-03T19:00:00+00:00"),
+        (US_ZONE_FROM_PHONE, "+12135550100", "2026-06-03T22:00:00+00:00"),  # a Los Angeles number
+    ],
+)
+def test_the_page_and_the_api_store_the_same_instant_for_a_local_callback_time(
+    client, clients, team_a, agent, holder, phone, stored
+):
+    # The agent's own zone plays no part: the time is the cardholder's.
+    agent.time_zone = "Europe/London"
+    agent.save(update_fields=["time_zone"])
+    by_api, by_page = open_case(team=team_a, **holder), open_case(team=team_a, **holder)
+    for case in (by_api, by_page):
+        ContactPointFactory(cardholder=case.account.cardholder, value=phone)
+
+    response = clients["agent"].post(url(by_api, "callback"), {"at": "2026-06-03T15:00"})
+    assert response.status_code == 200, response.json()
+    client.force_login(agent)
+    page = client.post(reverse("case_schedule_callback", args=[by_page.pk]), {"at": "2026-06-03T15:00"})
+    assert page.status_code == 302
+
+    by_api.refresh_from_db()
+    by_page.refresh_from_db()
+    assert by_api.next_action_at == by_page.next_action_at
+    assert by_api.next_action_at.isoformat() == stored
+
+
+def test_a_callback_time_with_an_offset_is_that_instant_whoever_the_cardholder(clients, team_a):
+    case = open_case(team=team_a, **US_NEW_YORK)
+
+    response = clients["agent"].post(url(case, "callback"), {"at": "2026-06-03T14:00:00-05:00"})
+
+    assert response.status_code == 200, response.json()
+    case.refresh_from_db()
+    assert case.next_action_at.isoformat() == "2026-06-03T19:00:00+00:00"
 
 
 def test_callback_at_night_is_refused_with_when_the_window_opens(clients, case_a):

@@ -97,6 +97,24 @@ def test_422_business_rule_from_a_service(clients, case_a):
     assert body["field"] == "text"
 
 
+CONTACT = {"channel": "outbound_call", "outcome": "no_answer"}
+
+
+def test_422_a_rule_the_service_owns_keeps_the_field_and_names_the_rule(clients, case_a):
+    # The shape of `started_at` is the serializer's; "not in the future" is contact_attempt_log's.
+    malformed = clients["agent"].post(
+        f"/api/v1/cases/{case_a.pk}/contacts/", {**CONTACT, "started_at": "yesterday"}
+    )
+    future = clients["agent"].post(
+        f"/api/v1/cases/{case_a.pk}/contacts/", {**CONTACT, "started_at": "2030-01-01T10:00:00+08:00"}
+    )
+
+    shape = assert_envelope(malformed, 422, "validation_failed")
+    assert (shape["field"], shape["rule"]) == ("started_at", "invalid_input")
+    rule = assert_envelope(future, 422, "validation_failed")
+    assert (rule["field"], rule["rule"]) == ("started_at", "started_in_future")
+
+
 def test_422_bad_filter_value(clients):
     body = assert_envelope(clients["agent"].get("/api/v1/cases/?state=flying"), 422, "validation_failed")
 

@@ -1,8 +1,10 @@
 """The case state machine through the service layer: every transition, its guards, its event."""
 
+import dataclasses
 import threading
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -11,9 +13,11 @@ from django.utils import timezone
 
 from collections_app import services
 from collections_app.models import Case, CaseEvent, CaseState, EventKind, PromiseStatus
+from collections_app.services import contactability
+from collections_app.services.contacts import MAX_CONTACT_SECONDS
 from core.exceptions import ConcurrentUpdate, InvalidTransition, NotAllowed, ValidationFailed
 from legal import services as legal_services
-from tests.factories import AccountFactory, open_case
+from tests.factories import AccountFactory, ContactPointFactory, open_case
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("office_hours")]
 
@@ -75,6 +79,91 @@ def test_agent_of_another_team_cannot_act_on_the_case(team_a, other_agent):
     with pytest.raises(NotAllowed):
         services.contact_attempt_log(case_id=case.pk, actor=other_agent, data=RPC)
     assert not case.contact_attempts.exists()
+
+
+NO_ANSWER = services.ContactInput(channel="outbound_call", outcome="no_answer")
+
+
+@pytest.mark.parametrize("ahead", [timedelta(minutes=6), timedelta(days=1)])
+def test_a_contact_cannot_start_in_the_future(team_a, agent, ahead):
+    case = open_case(team=team_a)
+    data = dataclasses.replace(RPC, started_at=timezone.now() + ahead)
+    with pytest.raises(ValidationFailed) as refused:
+        services.contact_attempt_log(case_id=case.pk, actor=agent, data=data)
+    assert (refused.value.field, refused.value.rule) == ("started_at", "started_in_future")
+    assert refused.value.message == "A contact cannot start in the future."
+    assert not case.contact_attempts.exists()
+    # Refused as input, before the contact policy is asked: no policy refusal on the timeline either.
+    assert [e.kind for e in events(case)] == [EventKind.OPENED]
+
+
+def test_a_clock_a_little_ahead_is_tolerated_and_an_earlier_start_is_kept(team_a, agent):
+    case = open_case(team=team_a)
+    now = timezone.now()
+    slightly_ahead = dataclasses.replace(NO_ANSWER, started_at=now + timedelta(minutes=4))
+    services.contact_attempt_log(case_id=case.pk, actor=agent, data=slightly_ahead)
+    earlier = now - timedelta(hours=1)
+    attempt = services.contact_attempt_log(
+        case_id=case.pk, actor=agent, data=dataclasses.replace(NO_ANSWER, started_at=earlier)
+    )
+    assert attempt.started_at == earlier
+    assert case.contact_attempts.count() == 2
+
+
+def test_a_contact_cannot_last_more_than_a_day(team_a, agent):
+    case = open_case(team=team_a)
+    too_long = dataclasses.replace(NO_ANSWER, duration_seconds=MAX_CONTACT_SECONDS + 1)
+    with pytest.raises(ValidationFailed) as refused:
+        services.contact_attempt_log(case_id=case.pk, actor=agent, data=too_long)
+    assert (refused.value.field, refused.value.rule) == ("duration_seconds", "duration_too_long")
+    assert not case.contact_attempts.exists()
+    a_day = dataclasses.replace(NO_ANSWER, duration_seconds=MAX_CONTACT_SECONDS)
+    assert services.contact_attempt_log(case_id=case.pk, actor=agent, data=a_day).duration_seconds == 86_400
+
+
+US_NEW_YORK = {"cardholder__jurisdiction": "US", "cardholder__time_zone": "America/New_York"}
+US_ZONE_FROM_PHONE = {"cardholder__jurisdiction": "US", "cardholder__time_zone": ""}
+
+
+@pytest.mark.parametrize(
+    ("holder", "phone", "local", "stored"),
+    [
+        ({}, "+8613800000001", "2026-06-03 15:00", "2026-06-03T07:00:00+00:00"),
+        (US_NEW_YORK, "+12125550123", "2026-06-03 15:00", "2026-06-03T19:00:00+00:00"),  # EDT
+        (US_NEW_YORK, "+12125550123", "2026-12-03 15:00", "2026-12-03T20:00:00+00:00"),  # EST
+        (US_ZONE_FROM_PHONE, "+12135550100", "2026-06-03 15:00", "2026-06-03T22:00:00+00:00"),  # Los Angeles
+    ],
+)
+def test_a_callback_time_without_an_offset_is_the_cardholders_local_time(
+    team_a, agent, holder, phone, local, stored
+):
+    case = open_case(team=team_a, **holder)
+    ContactPointFactory(cardholder=case.account.cardholder, value=phone)
+    services.callback_schedule(case_id=case.pk, actor=agent, at=datetime.fromisoformat(local))
+    case.refresh_from_db()
+    assert case.next_action_at.isoformat() == stored
+    assert events(case, EventKind.CALLBACK)[0].details["at"].startswith(local.replace(" ", "T"))
+
+
+def test_a_callback_time_with_an_offset_is_that_instant(team_a, agent):
+    case = open_case(team=team_a, **US_NEW_YORK)
+    at = datetime(2026, 6, 3, 15, 0, tzinfo=ZoneInfo("America/Chicago"))  # 16:00 in New York
+    assert contactability.cardholder_local_time(case, at) is at
+    services.callback_schedule(case_id=case.pk, actor=agent, at=at)
+    case.refresh_from_db()
+    assert case.next_action_at.isoformat() == "2026-06-03T20:00:00+00:00"
+
+
+def test_a_callback_on_a_stale_version_is_refused(team_a, agent):
+    case = open_case(team=team_a)
+    with pytest.raises(ConcurrentUpdate):
+        services.callback_schedule(
+            case_id=case.pk,
+            actor=agent,
+            at=datetime(2026, 6, 3, 15, 0),
+            expected_version=case.version + 1,
+        )
+    assert events(case, EventKind.CALLBACK) == []
 
 
 @time_machine.travel("2026-06-01 10:00 +0800", tick=False)

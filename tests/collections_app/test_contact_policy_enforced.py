@@ -1,6 +1,9 @@
 """The contact policy at each boundary, through the service layer (and a few through the page): what
 an agent logs is refused or allowed exactly as the rules say, on every path."""
 
+import dataclasses
+from datetime import timedelta
+
 import pytest
 import time_machine
 from django.urls import reverse
@@ -10,7 +13,7 @@ from collections_app import services
 from collections_app.models import Case, CaseEvent, Channel, EventKind
 from collections_app.services import contactability
 from contact_policy.models import PolicyBook
-from core.exceptions import ContactNotAllowed
+from core.exceptions import ContactNotAllowed, ValidationFailed
 from tests.factories import ContactPointFactory, open_case
 
 pytestmark = pytest.mark.django_db
@@ -270,6 +273,26 @@ def test_refusals_are_written_on_the_timeline(cn_case, agent):
     refusal = CaseEvent.objects.get(case=case, kind=EventKind.POLICY_REFUSED)
     assert refusal.details["rule"] == "contact_window"
     assert not case.contact_attempts.exists()
+
+
+def test_a_contact_is_judged_at_its_start_and_a_start_in_the_future_is_no_policy_refusal(cn_case, agent):
+    case, point = cn_case
+    with time_machine.travel("2026-06-02 23:30 +0800", tick=False):  # the window is closed now
+        # A dialer posting tonight a call it made this afternoon: judged at 15:00, allowed.
+        afternoon = timezone.now() - timedelta(hours=8, minutes=30)
+        data = services.ContactInput(channel="outbound_call", outcome="no_answer", contact_point_id=point.pk)
+        services.contact_attempt_log(
+            case_id=case.pk, actor=agent, data=dataclasses.replace(data, started_at=afternoon)
+        )
+        # A start tomorrow is bad input, refused before the policy is asked: no refusal on the timeline.
+        with pytest.raises(ValidationFailed, match="cannot start in the future"):
+            services.contact_attempt_log(
+                case_id=case.pk,
+                actor=agent,
+                data=dataclasses.replace(data, started_at=afternoon + timedelta(days=1)),
+            )
+    assert case.contact_attempts.count() == 1
+    assert not CaseEvent.objects.filter(case=case, kind=EventKind.POLICY_REFUSED).exists()
 
 
 def test_daylight_saving_change_moves_the_us_window_with_local_time(us_case, agent):

@@ -123,6 +123,65 @@ def test_refused_contact_shows_the_rule_and_when_it_is_allowed(client, agent, wo
     assert CaseEvent.objects.filter(case=worked_case, kind=EventKind.POLICY_REFUSED).count() == 1
 
 
+NO_ANSWER_FORM = {"channel": "outbound_call", "party_role": "debtor", "outcome": "no_answer"}
+
+
+def test_a_contact_started_in_the_future_is_refused_on_the_page_as_in_the_api(client, agent, worked_case):
+    client.force_login(agent)  # the agent's zone is Asia/Shanghai: 12:00 is two hours from now
+    response = client.post(
+        reverse("case_log_contact", args=[worked_case.pk]),
+        {**NO_ANSWER_FORM, "started_at": "2026-06-02T12:00"},
+        HTTP_HX_REQUEST="true",
+    )
+    html = response.content.decode()
+    assert 'data-testid="refusal"' in html
+    assert "A contact cannot start in the future." in html and "started_in_future" in html
+    assert not worked_case.contact_attempts.exists()
+    assert not CaseEvent.objects.filter(case=worked_case, kind=EventKind.POLICY_REFUSED).exists()
+
+
+def test_a_contact_logged_afterwards_keeps_its_start_time(client, agent, worked_case):
+    client.force_login(agent)
+    response = client.post(
+        reverse("case_log_contact", args=[worked_case.pk]),
+        {**NO_ANSWER_FORM, "started_at": "2026-06-02T09:30"},
+    )
+    assert response.status_code == 302
+    assert worked_case.contact_attempts.get().started_at.isoformat() == "2026-06-02T01:30:00+00:00"
+
+
+def test_a_right_party_contact_without_a_reason_is_refused_by_the_service(client, agent, worked_case):
+    client.force_login(agent)
+    response = client.post(
+        reverse("case_log_contact", args=[worked_case.pk]),
+        {**NO_ANSWER_FORM, "outcome": "rpc", "recording_ref": "REC-1"},
+        HTTP_HX_REQUEST="true",
+    )
+    html = response.content.decode()
+    assert "A right-party contact needs the reason for delinquency." in html and "reason_required" in html
+    assert not worked_case.contact_attempts.exists()
+    agent.language = "zh-hans"  # the service's message is translated as the form's was
+    agent.save(update_fields=["language"])
+    response = client.post(
+        reverse("case_log_contact", args=[worked_case.pk]),
+        {**NO_ANSWER_FORM, "outcome": "rpc", "recording_ref": "REC-1"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert "本人联系须填写逾期原因。" in response.content.decode()
+
+
+def test_a_duration_beyond_a_day_is_refused_not_a_server_error(client, agent, worked_case):
+    client.force_login(agent)
+    response = client.post(
+        reverse("case_log_contact", args=[worked_case.pk]),
+        {**NO_ANSWER_FORM, "duration_seconds": "3000000000"},  # beyond PostgreSQL's integer
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200
+    assert "duration_too_long" in response.content.decode()
+    assert not worked_case.contact_attempts.exists()
+
+
 def test_promise_form_refuses_an_amount_above_the_balance(client, agent, worked_case):
     client.force_login(agent)
     response = client.post(
@@ -162,6 +221,21 @@ def test_callback_outside_the_window_says_when_it_opens(client, agent, worked_ca
     worked_case.refresh_from_db()
     assert worked_case.next_action_at.isoformat() == "2026-06-02T07:30:00+00:00"
     assert worked_case.assigned_agent == agent
+
+
+def test_the_callback_form_reads_the_cardholders_time_not_the_agents(client, agent, team_a):
+    # The agent works from London; the cardholder lives in Los Angeles (placed by the phone's area code).
+    agent.time_zone = "Europe/London"
+    agent.save(update_fields=["time_zone"])
+    case = open_case(team=team_a, cardholder__jurisdiction="US", cardholder__time_zone="")
+    ContactPointFactory(cardholder=case.account.cardholder, value="+12135550100")
+    client.force_login(agent)
+    response = client.post(
+        reverse("case_schedule_callback", args=[case.pk]), {"at": "2026-06-03T15:00", "note": "After work"}
+    )
+    assert response.status_code == 302
+    case.refresh_from_db()
+    assert case.next_action_at.isoformat() == "2026-06-03T22:00:00+00:00"  # 15:00 PDT
 
 
 def test_other_team_cannot_open_the_case(client, other_agent, worked_case):
