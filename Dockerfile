@@ -37,8 +37,10 @@ COPY --from=build /app/.venv /app/.venv
 COPY . .
 
 # Static files are hashed and compressed into the image (WhiteNoise serves them; no CDN on a bank
-# intranet). Settings refuse to load without a secret key when DEBUG is off; collectstatic signs
-# nothing, so a throwaway value that exists only in this RUN is enough.
+# intranet). The production settings as they run (DEBUG off, so the strict manifest storage):
+# tests/config/test_production_serving.py runs this very command with these variables, then serves
+# pages from the result with gunicorn. Settings refuse to load without a secret key when DEBUG is
+# off; collectstatic signs nothing, so a throwaway value that exists only in this RUN is enough.
 # var/ is where the filesystem broker would live if REDIS_URL were unset; the app user must own it.
 RUN DJANGO_SECRET_KEY=collectstatic-only-not-a-secret python manage.py collectstatic --no-input \
     && mkdir -p var \

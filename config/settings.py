@@ -18,11 +18,15 @@ VAR_DIR = Path(env_str("COLLECTIONS_VAR_DIR", str(BASE_DIR / "var")))
 DEBUG = env_bool("DJANGO_DEBUG", False)
 
 DEVELOPMENT_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", DEVELOPMENT_SECRET_KEY)
+# An empty value counts as unset (`.env.example` ships `DJANGO_SECRET_KEY=`): it gets the same refusal
+# as a missing one here, instead of Django's "SECRET_KEY must not be empty" at the first signed value.
+_secret_key = env_str("DJANGO_SECRET_KEY")
+SECRET_KEY = _secret_key if _secret_key.strip() else DEVELOPMENT_SECRET_KEY
 if not DEBUG and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
     raise ImproperlyConfigured(
         "DJANGO_SECRET_KEY is not set and DJANGO_DEBUG is off: refusing to start with the built-in "
-        "development key. Set DJANGO_SECRET_KEY to a long random value (or DJANGO_DEBUG=1 on a laptop)."
+        "development key (an empty value counts as not set). Set DJANGO_SECRET_KEY to a long random "
+        "value (or DJANGO_DEBUG=1 on a laptop)."
     )
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
