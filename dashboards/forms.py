@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Role, Team, User
 from collections_app.models import OPEN_STATES, Bucket, CaseState, Product, Queue
 from contact_policy.models import ContactPolicy
+from core.forms import IsoDateField
 from dashboards.models import Availability
 from dashboards.scope import MAX_PERIOD_DAYS, Filters, Period, teams_for
 
@@ -47,8 +48,8 @@ class DashboardFilterForm(forms.Form):
     """The period and the filters of the KPI page (a GET form; every field optional)."""
 
     period = forms.ChoiceField(label=_("Period"), choices=PERIODS, required=False, initial=DEFAULT_PERIOD)
-    start = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    start = IsoDateField(label=_("From"), required=False)
+    end = IsoDateField(label=_("To"), required=False)
     team = forms.ModelChoiceField(label=_("Team"), queryset=Team.objects.none(), required=False)
     queue = forms.ModelChoiceField(label=_("Queue"), queryset=Queue.objects.none(), required=False)
     agent = forms.ModelChoiceField(label=_("Agent"), queryset=User.objects.none(), required=False)

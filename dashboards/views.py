@@ -38,6 +38,7 @@ from dashboards.forms import (
 )
 from dashboards.models import AgentStatus, Availability
 from dashboards.scope import Filters, Period, teams_for
+from repayment_plans.selectors import plan_status
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 AGENT_COLUMN_LABELS = [
@@ -51,6 +52,7 @@ AGENT_COLUMN_LABELS = [
     ("aht", gettext_lazy("Average handle time")),
     ("overrides", gettext_lazy("Overrides")),
 ]
+AVAILABILITY_LABELS = dict(Availability.choices)
 SPECIAL_DRILLS = {
     "cure_cured": "cure_cured",
     "cure_base": "cure_base",
@@ -149,7 +151,7 @@ def home(request: HttpRequest) -> HttpResponse:
                 [
                     r.agent,
                     r.status,
-                    r.availability,
+                    AVAILABILITY_LABELS.get(r.availability, r.availability),
                     r.current_case.reference if r.current_case else "",
                     r.attempts,
                     r.rpc,
@@ -197,6 +199,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "now": now,
         "agents_for_reassign": team.agents_managed_by(request.user).order_by("first_name", "username"),
         "inbox_form": InboxAnswerForm(),
+        "availability_labels": AVAILABILITY_LABELS,
         "tab": "home",
     }
     return render(request, "dashboards/home.html", context)
@@ -447,7 +450,7 @@ def _drill_csv_row(kind: str, row, agents: dict) -> list:
             row.case.reference,
             row.case.account.cardholder.name,
             row.get_kind_display(),
-            row.get_state_display(),
+            plan_status(row).label,
             row.payable_amount,
             row.proposed_by,
         ]

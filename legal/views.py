@@ -24,6 +24,7 @@ from collections_app.access import get_case_for_user
 from collections_app.models import LEGAL_STATES, CaseState
 from core.clock import bank_today
 from core.exceptions import DomainError, NotAllowed
+from core.forms import IsoDateField
 from core.masking import mask_national_id
 from legal import services as legal
 from legal.models import LegalDecision
@@ -58,9 +59,7 @@ class SettlementForm(forms.Form):
     installments = forms.IntegerField(
         label=gettext_lazy("Installments"), min_value=1, max_value=60, initial=1
     )
-    first_due_date = forms.DateField(
-        label=gettext_lazy("First payment due"), widget=forms.DateInput(attrs={"type": "date"})
-    )
+    first_due_date = IsoDateField(label=gettext_lazy("First payment due"))
     note = forms.CharField(label=gettext_lazy("Why settle"), widget=forms.Textarea(attrs={"rows": 2}))
 
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from collections_app.models import Case
+from core.forms import IsoDateField
 from core.money import ZERO
 from repayment_plans.calculator import Frequency, PlanKind
 from repayment_plans.services import MAX_INSTALLMENTS, PlanInput
@@ -74,17 +75,11 @@ class PlanTermsForm(forms.Form):
     amount = forms.DecimalField(label=_("Amount to repay"), max_digits=14, decimal_places=2)
     installments = forms.IntegerField(label=_("Number of installments"), max_value=MAX_INSTALLMENTS)
     frequency = forms.ChoiceField(label=_("Frequency"), choices=Frequency.choices, initial=Frequency.MONTHLY)
-    first_due_date = forms.DateField(
-        label=_("First due date"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
-    )
+    first_due_date = IsoDateField(label=_("First due date"))
     down_payment = forms.DecimalField(
         label=_("Down payment"), max_digits=14, decimal_places=2, required=False, initial=ZERO
     )
-    down_payment_due_date = forms.DateField(
-        label=_("Down payment due (optional)"),
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-    )
+    down_payment_due_date = IsoDateField(label=_("Down payment due (optional)"), required=False)
     discount_percent = forms.DecimalField(
         label=_("Discount (%)"), max_digits=5, decimal_places=2, required=False, initial=ZERO
     )

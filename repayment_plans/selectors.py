@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
 from accounts.permissions import Capability, has_capability
 from collections_app.access import can_see_case, cases_visible_to
@@ -101,6 +103,29 @@ def inbox_rows(user) -> list[InboxRow]:
     return rows
 
 
+@dataclass(frozen=True)
+class PlanStatus:
+    # The plan's state, or APPROVED for a pending plan whose approval is recorded.
+    key: str
+    label: str | Promise
+
+    def __str__(self) -> str:
+        return str(self.label)
+
+
+APPROVED = "approved"
+APPROVED_LABEL = _("Approved, awaiting acceptance")
+
+
+def plan_status(plan: RepaymentPlan) -> PlanStatus:
+    """The status every page and export shows for the plan, read from its state. An approved plan keeps
+    the state pending_approval until the cardholder's acceptance is recorded (RepaymentPlan.approve); it
+    waits for the cardholder only, and reads so - never "Pending approval"."""
+    if plan.state == PlanState.PENDING_APPROVAL and plan.approved_at is not None:
+        return PlanStatus(APPROVED, APPROVED_LABEL)
+    return PlanStatus(plan.state, plan.get_state_display())
+
+
 def plan_actions(plan: RepaymentPlan | None, user) -> set[str]:
     """The buttons `user` gets on the plan: the transitions the state machine allows them now
     (`get_available_user_state_transitions`), named as the pages name them."""
@@ -108,6 +133,10 @@ def plan_actions(plan: RepaymentPlan | None, user) -> set[str]:
         return set()
     names = {t.name for t in plan.get_available_user_state_transitions(user)}
     actions = names & {"accept", "cancel", "reject", "approve"}
+    if plan.approved_at is not None:
+        # Approved: what is left is the cardholder's answer (accept) or withdrawing it (cancel). The
+        # `reject` transition does not check this itself (it should: conditions=[_not_approved]).
+        actions.discard("reject")
     if plan.state == PlanState.PENDING_APPROVAL:
         tiers = approval_tiers()
         if tier_rank(user.role, tiers) < tier_rank(plan.approval_role, tiers):

@@ -98,6 +98,38 @@ def cardholder_local_time(case: Case, moment: datetime, *, policies: PolicyBook 
     return moment.replace(tzinfo=cardholder_zone(case, policies=policies))
 
 
+@dataclass(frozen=True)
+class LocalClock:
+    """An instant as a clock in `zone` reads it: the cardholder's time on the case page.
+
+    `wall` is that reading without a zone, so a template prints it as it is: Django's `date` filter
+    converts an aware datetime to the viewer's zone, which showed every cardholder the agent's clock.
+    `utc_offset` is the zone's offset at that instant (summer time included), e.g. "UTC-04:00"."""
+
+    at: datetime  # aware: the instant
+    zone: str  # an IANA name
+
+    @property
+    def wall(self) -> datetime:
+        return self.at.astimezone(zoneinfo.ZoneInfo(self.zone)).replace(tzinfo=None)
+
+    @property
+    def utc_offset(self) -> str:
+        minutes = int(self.at.astimezone(zoneinfo.ZoneInfo(self.zone)).utcoffset().total_seconds()) // 60
+        sign = "-" if minutes < 0 else "+"
+        return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+    @property
+    def label(self) -> str:
+        """The zone and its offset: "America/New_York (UTC-04:00)"."""
+        return f"{self.zone} ({self.utc_offset})"
+
+
+def local_clock(moment: datetime | None, zone: str) -> LocalClock | None:
+    """`moment` (aware) on the clock of `zone`; None for no moment."""
+    return LocalClock(at=moment, zone=zone) if moment is not None else None
+
+
 def _ledger() -> QuerySet[ContactAttempt]:
     # A correction row restates another attempt; counting it would count that attempt twice.
     return ContactAttempt.objects.filter(corrects__isnull=True)
@@ -247,12 +279,14 @@ def enforce_window(*, case: Case, at: datetime, policies: PolicyBook | None = No
     zones = zones_for(case, rules)
     if not policy.window_status(rules, zones, at).open:
         opens = policy.next_allowed_time(rules, zones, at)
-        local = opens.astimezone(zoneinfo.ZoneInfo(zones[0])) if opens else None
         message = _("Outside the cardholder's contact window (%(window)s local time).") % {
             "window": policy.window_text(rules)
         }
-        if local:
-            message += " " + _("The window opens at %(local)s.") % {"local": f"{local:%Y-%m-%d %H:%M}"}
+        if opens:
+            local = LocalClock(at=opens, zone=zones[0])
+            message += " " + _("The window opens at %(local)s.") % {
+                "local": f"{local.wall:%Y-%m-%d %H:%M} {local.label}"
+            }
         raise ContactNotAllowed(message, rule=policy.Rule.CONTACT_WINDOW, allowed_from=opens)
 
 
@@ -294,17 +328,23 @@ class NumberCap:
 
 @dataclass
 class ComplianceStatus:
+    """The panel's data. Every time the contact policy is about is on the cardholder's clock (a
+    `LocalClock` in `zone`, the first of the zones the cardholder is judged in)."""
+
     profile: str
+    zone: str
+    local_times: list[LocalClock]  # now, in each zone the cardholder is judged in (`zone` first)
     window: policy.WindowStatus
-    closes_local: datetime | None
-    opens_local: datetime | None
+    closes_local: LocalClock | None
+    opens_local: LocalClock | None
     number_caps: list[NumberCap]
     debt_calls: int
     debt_cap: int | None
-    quiet_until: datetime | None
+    quiet_until: LocalClock | None
     channels: list[str]
     call_decision: policy.Decision
-    allowed_from_local: datetime | None
+    allowed_from_local: LocalClock | None
+    next_callback: LocalClock | None  # the case's scheduled callback (Case.next_action_at)
 
 
 def compliance_status(
@@ -322,7 +362,7 @@ def compliance_status(
     phones = [p for p in contact_points if p.kind == "phone"]
     zones = zones_for(case, rules, phones=[p.value for p in phones if p.party_role == PartyRole.DEBTOR])
     window = policy.window_status(rules, zones, now)
-    local_zone = zoneinfo.ZoneInfo(zones[0])
+    zone = zones[0]
     primary = phones[0] if phones else None
     used = calls_to_numbers_today(rules, zones, now, phones)
     ctx = build_context(
@@ -348,14 +388,17 @@ def compliance_status(
     channel_labels = dict(Channel.choices)
     return ComplianceStatus(
         profile=holder.jurisdiction,
+        zone=zone,
+        local_times=[LocalClock(at=now, zone=z) for z in zones],
         window=window,
-        closes_local=window.closes_at.astimezone(local_zone) if window.closes_at else None,
-        opens_local=window.opens_at.astimezone(local_zone) if window.opens_at else None,
+        closes_local=local_clock(window.closes_at, zone),
+        opens_local=local_clock(window.opens_at, zone),
         number_caps=number_caps,
         debt_calls=ctx.calls_on_debt_last_7_days,
         debt_cap=rules.max_calls_per_debt_per_7_days,
-        quiet_until=quiet_until.astimezone(local_zone) if quiet_until else None,
+        quiet_until=local_clock(quiet_until, zone),
         channels=[str(channel_labels[c]) for c in Channel.values if c in rules.allowed_channels],
         call_decision=decision,
-        allowed_from_local=decision.allowed_from.astimezone(local_zone) if decision.allowed_from else None,
+        allowed_from_local=local_clock(decision.allowed_from, zone),
+        next_callback=local_clock(case.next_action_at, zone),
     )

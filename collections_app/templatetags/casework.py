@@ -1,10 +1,12 @@
 from datetime import datetime
 
 from django import template
+from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from collections_app.models import CaseState, Channel, Outcome
+from collections_app.services.contactability import LocalClock
 
 register = template.Library()
 
@@ -42,6 +44,25 @@ def iso_local(value: str):
         return datetime.fromisoformat(value)
     except (TypeError, ValueError):
         return None
+
+
+@register.inclusion_tag("collections_app/_dual_time.html")
+def dual_time(value, zone: str = "", fmt: str = "Y-m-d H:i") -> dict:
+    """A time the cardholder is contacted at (a callback), on the cardholder's clock and, beside it, the
+    viewer's own (left out when the two clocks agree). `value` is a `LocalClock`, or an instant (an aware
+    datetime, or an ISO timestamp as event details store it) to read on the clock of `zone`."""
+    if not isinstance(value, LocalClock):
+        instant = iso_local(value) if isinstance(value, str) else value
+        value = LocalClock(at=instant, zone=zone) if instant is not None and zone else None
+    if value is None:
+        return {"clock": None}
+    viewer = timezone.localtime(value.at)  # the zone activated for this request: the user's own
+    return {
+        "clock": value,
+        "fmt": fmt,
+        "viewer": viewer,
+        "same_clock": viewer.replace(tzinfo=None) == value.wall,
+    }
 
 
 @register.filter

@@ -48,9 +48,16 @@ def plan_return_url(context, case) -> str:
         return reverse("plans:case", args=[case.pk])
 
 
+@register.filter
+def plan_status(plan) -> selectors.PlanStatus:
+    """`{% with status=plan|plan_status %}`: the status the plan shows (`status.key`, `status.label`)."""
+    return selectors.plan_status(plan)
+
+
 STATE_BADGES = {
     "draft": "badge",
     "pending_approval": "badge badge-warn",
+    selectors.APPROVED: "badge badge-info",
     "active": "badge badge-info",
     "completed": "badge badge-ok",
     "broken": "badge badge-bad",
@@ -65,5 +72,5 @@ STATE_BADGES = {
 
 @register.filter
 def badge_class(state: str) -> str:
-    """CSS classes of a plan or installment state badge."""
+    """CSS classes of a plan status (`plan_status`) or installment state badge."""
     return STATE_BADGES.get(str(state), "badge")
