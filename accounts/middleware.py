@@ -1,5 +1,3 @@
-import zoneinfo
-
 from django.conf import settings
 from django.utils import timezone, translation
 
@@ -16,10 +14,9 @@ class UserPreferencesMiddleware:
         if user is not None and user.is_authenticated:
             translation.activate(user.language)
             request.LANGUAGE_CODE = translation.get_language()
-            try:
-                timezone.activate(zoneinfo.ZoneInfo(user.time_zone))
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                timezone.deactivate()
+            # Every time on a page is in the viewer's zone (their own, else the bank's); times on the
+            # cardholder's clock (the policy panel, callbacks) are converted explicitly (LocalClock).
+            timezone.activate(user.zone)
         else:
             timezone.deactivate()
         response = self.get_response(request)

@@ -5,6 +5,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from core.clock import bank_zone
+
 
 class Role(models.TextChoices):
     AGENT = "agent", _("Agent")
@@ -60,8 +62,14 @@ class User(AbstractUser):
     language = models.CharField(
         _("language"), max_length=8, choices=Language.choices, default=Language.ZH_HANS
     )
+    # Empty: the bank's zone (settings.TIME_ZONE), so a user follows it if the bank's setting changes.
     time_zone = models.CharField(
-        _("time zone"), max_length=64, default="Asia/Shanghai", validators=[validate_time_zone]
+        _("time zone"),
+        max_length=64,
+        blank=True,
+        default="",
+        validators=[validate_time_zone],
+        help_text=_("The zone every time is shown in; empty for the bank's zone."),
     )
 
     objects = CollectionsUserManager()
@@ -78,6 +86,16 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.get_full_name() or self.username
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        """The zone this user reads times in: their own, else the bank's."""
+        if self.time_zone:
+            try:
+                return zoneinfo.ZoneInfo(self.time_zone)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                pass  # a zone the system's tz database no longer knows: the bank's, not a server error
+        return bank_zone()
 
     def get_full_name(self) -> str:
         # Chinese names are written family name first, without a space (李伟, not 伟 李).

@@ -10,6 +10,7 @@ from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext as _
 from rest_framework.permissions import BasePermission
 
 from accounts.models import Role
@@ -68,7 +69,7 @@ def capability_required(capability: Capability):
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             if not has_capability(request.user, capability):
-                raise PermissionDenied(f"Your role may not use this page ({capability}).")
+                raise PermissionDenied(_("Your role may not use this page."))
             return view(request, *args, **kwargs)
 
         return wrapped

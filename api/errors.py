@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
+from django.utils.translation import gettext as _
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -96,7 +97,7 @@ def exception_handler(exc, context):
         set_rollback()
         return Response(exc.as_dict(), status=exc.http_status)
     if isinstance(exc, Http404):
-        exc = exceptions.NotFound(str(exc) or "Not found.")
+        exc = exceptions.NotFound(str(exc) or _("Not found."))
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
     if not isinstance(exc, exceptions.APIException):
@@ -113,7 +114,7 @@ def exception_handler(exc, context):
         detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         body = envelope(
             "validation_failed",
-            _first_message(detail) or "The input is not valid.",
+            _first_message(detail) or _("The input is not valid."),
             rule="invalid_input",
             details=_flatten(detail),
             field=_first_field(detail),

@@ -5,6 +5,7 @@ import django_filters as filters
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.utils.translation import gettext as _
 from django_filters.fields import IsoDateTimeField
 
 from api.serializers import EARLIEST, LATEST, time_in_range
@@ -36,7 +37,10 @@ class BoundedIsoDateTimeField(IsoDateTimeField):
     def clean(self, value):
         moment = super().clean(value)
         if moment is not None and not time_in_range(moment):
-            raise ValidationError(f"Give a time between {EARLIEST} and {LATEST}.")
+            raise ValidationError(
+                _("Give a time between %(earliest)s and %(latest)s.")
+                % {"earliest": EARLIEST, "latest": LATEST}
+            )
         return moment
 
 
@@ -48,7 +52,10 @@ class BoundedDateField(forms.DateField):
     def clean(self, value):
         day = super().clean(value)
         if day is not None and not EARLIEST <= day <= LATEST:
-            raise ValidationError(f"Give a date between {EARLIEST} and {LATEST}.")
+            raise ValidationError(
+                _("Give a date between %(earliest)s and %(latest)s.")
+                % {"earliest": EARLIEST, "latest": LATEST}
+            )
         return day
 
 

@@ -21,6 +21,7 @@ from functools import wraps
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
@@ -61,7 +62,9 @@ def begin(*, user, key: str, request) -> tuple[IdempotencyKey, bool]:
     """Reserve `key` for this request, or find the answer it already got. Returns (record, replay)."""
     if not _valid_key(key):
         raise ValidationFailed(
-            "An Idempotency-Key is 1 to 255 printable ASCII characters.", field=HEADER, rule="idempotency_key"
+            _("An Idempotency-Key is 1 to 255 printable ASCII characters."),
+            field=HEADER,
+            rule="idempotency_key",
         )
     fingerprint = request_fingerprint(request)
     now = timezone.now()
@@ -89,7 +92,7 @@ def begin(*, user, key: str, request) -> tuple[IdempotencyKey, bool]:
             return record, False
         if record.fingerprint != fingerprint:
             raise IdempotencyKeyReused(
-                "This Idempotency-Key was used for another request; use a new key for a new request.",
+                _("This Idempotency-Key was used for another request; use a new key for a new request."),
                 field=HEADER,
                 details={"first_used_for": f"{record.method} {record.path}"},
             )
@@ -104,7 +107,7 @@ def begin(*, user, key: str, request) -> tuple[IdempotencyKey, bool]:
 
 def _in_use() -> IdempotencyKeyInUse:
     return IdempotencyKeyInUse(
-        "A request with this Idempotency-Key is still being processed; retry in a moment.",
+        _("A request with this Idempotency-Key is still being processed; retry in a moment."),
         details={"retry_after_seconds": LOCK_SECONDS},
     )
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -35,6 +36,7 @@ from collections_app.models import (
 from collections_app.services import REVEALABLE_FIELDS, USER_TRANSITIONS
 from collections_app.services.contacts import MAX_CONTACT_SECONDS
 from core.masking import mask_address, mask_contact_value, mask_email, mask_national_id
+from core.serializers import UtcModelSerializer
 from escalation.models import EscalationRule
 from messaging.models import OutboundMessage
 from messaging.services import mask_recipient
@@ -52,7 +54,10 @@ class BoundedDateField(serializers.DateField):
     def to_internal_value(self, value):
         day = super().to_internal_value(value)
         if not EARLIEST <= day <= LATEST:
-            raise serializers.ValidationError(f"Give a date between {EARLIEST} and {LATEST}.")
+            raise serializers.ValidationError(
+                _("Give a date between %(earliest)s and %(latest)s.")
+                % {"earliest": EARLIEST, "latest": LATEST}
+            )
         return day
 
 
@@ -69,10 +74,16 @@ class BoundedDateTimeField(serializers.DateTimeField):
         if isinstance(value, str):  # judge the offset as given, before DRF converts it
             parsed = parse_datetime(value.strip())
             if parsed is not None and not time_in_range(parsed):
-                raise serializers.ValidationError(f"Give a time between {EARLIEST} and {LATEST}.")
+                raise serializers.ValidationError(
+                    _("Give a time between %(earliest)s and %(latest)s.")
+                    % {"earliest": EARLIEST, "latest": LATEST}
+                )
         moment = super().to_internal_value(value)
         if not time_in_range(moment):
-            raise serializers.ValidationError(f"Give a time between {EARLIEST} and {LATEST}.")
+            raise serializers.ValidationError(
+                _("Give a time between %(earliest)s and %(latest)s.")
+                % {"earliest": EARLIEST, "latest": LATEST}
+            )
         return moment
 
 
@@ -93,7 +104,7 @@ class MoneyField(serializers.DecimalField):
 # --- People ------------------------------------------------------------------------------------
 
 
-class UserRefSerializer(serializers.ModelSerializer):
+class UserRefSerializer(UtcModelSerializer):
     name = serializers.SerializerMethodField()
 
     class Meta:
@@ -104,7 +115,7 @@ class UserRefSerializer(serializers.ModelSerializer):
         return user.get_full_name() or user.username
 
 
-class MeSerializer(serializers.ModelSerializer):
+class MeSerializer(UtcModelSerializer):
     name = serializers.SerializerMethodField()
     team = serializers.SerializerMethodField()
     capabilities = serializers.SerializerMethodField()
@@ -133,7 +144,7 @@ class MeSerializer(serializers.ModelSerializer):
 # --- Cardholders and accounts ---------------------------------------------------------------------
 
 
-class ContactPointSerializer(serializers.ModelSerializer):
+class ContactPointSerializer(UtcModelSerializer):
     value = serializers.SerializerMethodField(help_text="Masked unless revealed (`?reveal=phones`).")
     revealed = serializers.SerializerMethodField()
 
@@ -162,7 +173,7 @@ class ContactPointSerializer(serializers.ModelSerializer):
         return self._revealed(point) is not None
 
 
-class CardholderSerializer(serializers.ModelSerializer):
+class CardholderSerializer(UtcModelSerializer):
     """A cardholder with personal data masked (national ID, e-mail, address, numbers). Unmasked values
     are read on a case (`GET /cases/{id}/?reveal=...`), where the reveal is logged."""
 
@@ -224,7 +235,7 @@ class CardholderSerializer(serializers.ModelSerializer):
         return ContactPointSerializer(points, many=True, context=self.context).data
 
 
-class AccountSerializer(serializers.ModelSerializer):
+class AccountSerializer(UtcModelSerializer):
     cardholder_ref = serializers.CharField(source="cardholder.external_ref", read_only=True)
     balance = serializers.DecimalField(**MONEY, read_only=True, help_text="Sum of the components.")
 
@@ -259,7 +270,7 @@ class AccountSerializer(serializers.ModelSerializer):
 # --- Cases -----------------------------------------------------------------------------------------
 
 
-class AccountSummarySerializer(serializers.ModelSerializer):
+class AccountSummarySerializer(UtcModelSerializer):
     balance = serializers.DecimalField(**MONEY, read_only=True)
 
     class Meta:
@@ -276,13 +287,13 @@ class AccountSummarySerializer(serializers.ModelSerializer):
         ]
 
 
-class CardholderSummarySerializer(serializers.ModelSerializer):
+class CardholderSummarySerializer(UtcModelSerializer):
     class Meta:
         model = Cardholder
         fields = ["id", "external_ref", "name", "jurisdiction"]
 
 
-class CaseSerializer(serializers.ModelSerializer):
+class CaseSerializer(UtcModelSerializer):
     account = AccountSummarySerializer(read_only=True)
     cardholder = CardholderSummarySerializer(source="account.cardholder", read_only=True)
     queue_name = serializers.CharField(source="queue.name", read_only=True, allow_null=True, default=None)
@@ -312,13 +323,13 @@ class CaseSerializer(serializers.ModelSerializer):
         ]
 
 
-class HoldSerializer(serializers.ModelSerializer):
+class HoldSerializer(UtcModelSerializer):
     class Meta:
         model = CaseHold
         fields = ["id", "case", "reason", "note", "opened_at", "opened_by", "released_at", "released_by"]
 
 
-class PromiseSerializer(serializers.ModelSerializer):
+class PromiseSerializer(UtcModelSerializer):
     class Meta:
         model = PromiseToPay
         fields = [
@@ -366,12 +377,30 @@ class CaseDetailSerializer(CaseSerializer):
         return self.context.get("available_transitions", [])
 
 
-class CaseEventSerializer(serializers.ModelSerializer):
+class CaseEventSerializer(UtcModelSerializer):
     actor = UserRefSerializer(read_only=True, allow_null=True)
+    text = serializers.CharField(
+        source="display_reason",
+        read_only=True,
+        help_text="`reason` for a person, in the request's language (Accept-Language): texts the "
+        "system wrote are translated, a refused contact is rebuilt from its rule; a person's words "
+        "are as written.",
+    )
 
     class Meta:
         model = CaseEvent
-        fields = ["id", "case", "kind", "from_state", "to_state", "actor", "reason", "details", "created_at"]
+        fields = [
+            "id",
+            "case",
+            "kind",
+            "from_state",
+            "to_state",
+            "actor",
+            "reason",
+            "text",
+            "details",
+            "created_at",
+        ]
 
 
 class ClaimResultSerializer(serializers.Serializer):
@@ -394,7 +423,7 @@ class RevealResultSerializer(serializers.Serializer):
 # --- Work on a case -----------------------------------------------------------------------------
 
 
-class ContactAttemptSerializer(serializers.ModelSerializer):
+class ContactAttemptSerializer(UtcModelSerializer):
     contact_point_value = serializers.SerializerMethodField(help_text="Masked.")
 
     class Meta:
@@ -424,7 +453,7 @@ class ContactAttemptSerializer(serializers.ModelSerializer):
         return mask_contact_value(point.kind, point.value) if point else None
 
 
-class PaymentSerializer(serializers.ModelSerializer):
+class PaymentSerializer(UtcModelSerializer):
     account_ref = serializers.CharField(source="account.external_ref", read_only=True)
 
     class Meta:
@@ -445,7 +474,7 @@ class PaymentSerializer(serializers.ModelSerializer):
         ]
 
 
-class QueueSerializer(serializers.ModelSerializer):
+class QueueSerializer(UtcModelSerializer):
     class Meta:
         model = Queue
         fields = [
@@ -468,7 +497,7 @@ class QueueSerializer(serializers.ModelSerializer):
 # --- Automation: escalation rules, reminders, nightly runs -------------------------------------------
 
 
-class EscalationRuleSerializer(serializers.ModelSerializer):
+class EscalationRuleSerializer(UtcModelSerializer):
     actions = serializers.SerializerMethodField()
 
     class Meta:
@@ -517,7 +546,7 @@ class RulePreviewSerializer(serializers.Serializer):
         return [rule.pk for rule in preview.earlier_rules]
 
 
-class OutboundMessageSerializer(serializers.ModelSerializer):
+class OutboundMessageSerializer(UtcModelSerializer):
     recipient = serializers.SerializerMethodField(help_text="Masked.")
 
     class Meta:
@@ -553,13 +582,13 @@ class OutboundMessageSerializer(serializers.ModelSerializer):
 # --- Repayment plans -----------------------------------------------------------------------------
 
 
-class InstallmentSerializer(serializers.ModelSerializer):
+class InstallmentSerializer(UtcModelSerializer):
     class Meta:
         model = Installment
         fields = ["number", "due_date", "amount", "paid_amount", "is_down_payment", "status", "paid_at"]
 
 
-class PlanSerializer(serializers.ModelSerializer):
+class PlanSerializer(UtcModelSerializer):
     installments = InstallmentSerializer(many=True, read_only=True)
 
     class Meta:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from knox.models import AuthToken
 from knox.settings import knox_settings
 
@@ -22,6 +23,7 @@ def token_issue(*, user) -> tuple[AuthToken, str]:
         )
         if live.count() >= limit:
             raise NotAllowed(
-                f"You hold {limit} live tokens already; log out of one first.", rule="token_limit"
+                _("You hold %(limit)s live tokens already; log out of one first.") % {"limit": limit},
+                rule="token_limit",
             )
     return AuthToken.objects.create(user=user, expiry=knox_settings.TOKEN_TTL)

@@ -25,13 +25,14 @@ from rest_framework.throttling import UserRateThrottle
 
 from accounts.permissions import Capability, HasCapability
 from automation.models import NightlyRun, NightlyStep, RunStatus
+from core.serializers import UtcModelSerializer
 
 # The dates the API accepts (a date filter outside them is refused, not looked up).
 EARLIEST = date(2000, 1, 1)
 LATEST = date(2100, 12, 31)
 
 
-class NightlyStepSerializer(serializers.ModelSerializer):
+class NightlyStepSerializer(UtcModelSerializer):
     duration_seconds = serializers.FloatField(allow_null=True, read_only=True)
 
     class Meta:
@@ -49,7 +50,7 @@ class NightlyStepSerializer(serializers.ModelSerializer):
         ]
 
 
-class NightlyRunSerializer(serializers.ModelSerializer):
+class NightlyRunSerializer(UtcModelSerializer):
     duration_seconds = serializers.FloatField(allow_null=True, read_only=True)
     steps = NightlyStepSerializer(many=True, read_only=True)
 

@@ -5,6 +5,7 @@
     promises_and_plans    break promises and plans past their grace days
     escalation_rules      the admins' escalation rules (escalation.services)
     queues                place open cases in queues; refresh priorities
+    contactability        contact windows rolled to their next opening; new cases computed
     reminders             plan the day's reminders (messaging.services)
 
 Two ways to run it, one implementation:
@@ -15,21 +16,27 @@ Guarantees:
 - Each step commits in its own transaction(s) and is idempotent: run again, it changes nothing. A run that
   stops midway (an error, a killed worker) leaves consistent data; the next run for the same date skips the
   steps already finished for that date and does the rest.
-- Runs never overlap. At most one NightlyRun is `running` (a unique constraint). On PostgreSQL whoever works
-  on a run holds a session advisory lock while it does; a running run whose lock is free and whose
-  heartbeat is older than COLLECTIONS_NIGHTLY_STALE_SECONDS belongs to a dead process, and the next run
-  marks it interrupted and takes over. (On SQLite, which has no advisory locks, a run is alive while its
-  process is, or while its heartbeat is fresh.)
+- Runs never overlap. At most one NightlyRun is `running` (a unique constraint). Whoever works on a run
+  holds the pipeline's lock while it does (a session advisory lock on PostgreSQL; on a SQLite file, an
+  flock on a file beside it - both go with the process); a running run whose lock is free and whose
+  heartbeat is older than COLLECTIONS_NIGHTLY_STALE_SECONDS belongs to a dead process (or a chain that
+  stopped), and the next run - the catch-up task, `run_nightly` or the admin's "Run now" - marks it
+  interrupted and takes over.
+- A run never stays `running` because of an error: a step's exception marks the step and the run failed
+  with the error, even when recording it must wait for the database (SQLite's write lock).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import json
 import logging
 import os
 import socket
+import threading
+import time
 import traceback
 import zoneinfo
 from collections.abc import Callable, Iterator
@@ -37,10 +44,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, close_old_connections, connection, transaction
 from django.db.models import Case as SqlCase
 from django.db.models import DateField, F, Func, IntegerField, Q, Value, When
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 from django_celery_beat.models import PeriodicTask
 
 from automation.models import NightlyRun, NightlyStep, RunStatus, StepStatus
@@ -127,7 +135,7 @@ def refresh_delinquency(ctx: StepContext) -> dict:
     return {"accounts_updated": updated}
 
 
-CURED_REASON = "Overdue amount paid (nightly check)."
+CURED_REASON = gettext_noop("Overdue amount paid (nightly check).")
 
 
 def open_and_resolve_cases(ctx: StepContext) -> dict:
@@ -191,6 +199,13 @@ def place_in_queues(ctx: StepContext) -> dict:
     return {"moved": sum(moved.values()), "moved_by_queue": moved, "priorities_changed": reprioritised}
 
 
+def roll_contactability(ctx: StepContext) -> dict:
+    """Every open case's stored contactability up to date: windows that closed moved to their next opening,
+    cases not computed yet computed (collections_app.services.contactability.contactability_roll, which
+    beat also runs every few minutes). Set-based: one UPDATE per (jurisdiction, zones) group."""
+    return services.contactability.contactability_roll(now=ctx.now)
+
+
 def plan_reminders(ctx: StepContext) -> dict:
     """The day's reminders, planned (sent later by the every-minute dispatcher, under the contact policy)."""
     planned = messaging.plan_reminders(as_of=ctx.as_of, run_id=ctx.run.pk)
@@ -214,6 +229,7 @@ STEPS: list[Step] = [
     Step("promises_and_plans", check_promises_and_plans, "Promises and installments kept or broken"),
     Step("escalation_rules", run_escalation_rules, "Escalation rules"),
     Step("queues", place_in_queues, "Queue placement and priorities"),
+    Step("contactability", roll_contactability, "Who may be called now, and from when"),
     Step("reminders", plan_reminders, "The day's reminders"),
     Step("dashboard_rollups", dashboard_rollups, "Dashboard rollups (the last 7 days)"),
 ]
@@ -238,10 +254,49 @@ def _stale_after() -> timedelta:
     return timedelta(seconds=settings.COLLECTIONS_NIGHTLY_STALE_SECONDS)
 
 
+# How deep this thread is inside working() on SQLite: like PostgreSQL's advisory lock, the file lock is
+# re-entrant for its holder (an flock taken again through a new file would refuse its own process).
+_file_lock_depth = threading.local()
+
+
+@contextlib.contextmanager
+def file_lock(path: str | None) -> Iterator[None]:
+    """An exclusive flock on `path`: SQLite's counterpart of the advisory lock (see working()). The
+    kernel drops it when the process dies, however it dies. No path: nobody to keep out."""
+    if path is None or getattr(_file_lock_depth, "depth", 0):
+        _file_lock_depth.depth = getattr(_file_lock_depth, "depth", 0) + 1
+        try:
+            yield
+        finally:
+            _file_lock_depth.depth -= 1
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunInProgress("another process is running the nightly pipeline right now") from None
+        _file_lock_depth.depth = 1
+        try:
+            yield
+        finally:
+            _file_lock_depth.depth = 0
+    finally:
+        os.close(fd)  # releases the flock
+
+
 @contextlib.contextmanager
 def working() -> Iterator[None]:
-    """Hold the pipeline's session advisory lock (PostgreSQL) while working on a run; RunInProgress if
-    someone else holds it. The lock goes with the connection, so a killed process cannot keep it."""
+    """Hold the pipeline's lock while working on a run; RunInProgress if someone else holds it. On
+    PostgreSQL a session advisory lock (it goes with the connection), on SQLite an flock on a file beside
+    the database (it goes with the process): a killed process cannot keep either."""
+    if connection.vendor == "sqlite":
+        # Beside the database file (`db.sqlite3-nightly.lock`); an in-memory database (tests) is reached
+        # by this process only.
+        path = None if connection.is_in_memory_db() else f"{connection.settings_dict['NAME']}-nightly.lock"
+        with file_lock(path):
+            yield
+        return
     if connection.vendor != "postgresql":
         yield
         return
@@ -275,16 +330,20 @@ def _pid_alive(owner: str) -> bool | None:
 
 
 def run_is_alive(run: NightlyRun, now: datetime) -> bool:
-    """Whether a `running` run still has a process working on it (called while holding the lock, so on
-    PostgreSQL nobody else is inside a step right now)."""
-    alive = _pid_alive(run.owner)
-    if alive is False:
+    """Whether a `running` run still has a process working on it (called while holding the lock, so
+    nobody is inside a step right now)."""
+    if _pid_alive(run.owner) is False:
         return False  # its process (on this host) is gone
-    if now - run.heartbeat_at < _stale_after():
-        return True  # between two steps of a chain, or just started
-    # On PostgreSQL the caller holds the lock, so nobody is inside a step: a silent run is dead. SQLite
-    # cannot tell a long step from a dead process on another host; a live process on this host counts.
-    return connection.vendor != "postgresql" and bool(alive)
+    # Between two steps of a chain, or just started. A silent run is dead, even if the process that last
+    # touched it lives on: a worker whose chain stopped, or the web process that queued a chain nobody ran.
+    return now - run.heartbeat_at < _stale_after()
+
+
+def run_is_stale(run: NightlyRun, now: datetime | None = None) -> bool:
+    """Whether a `running` run has shown no sign of life for COLLECTIONS_NIGHTLY_STALE_SECONDS: its
+    process stopped, or it is inside a step longer than that (the next run_begin tells which, under the
+    lock). For the run pages; deciding is run_begin's."""
+    return run.status == RunStatus.RUNNING and (now or timezone.now()) - run.heartbeat_at >= _stale_after()
 
 
 def _interrupt(run: NightlyRun, now: datetime, by: str) -> None:
@@ -342,8 +401,19 @@ def date_is_complete(as_of: date) -> bool:
 def run_step(run: NightlyRun, name: str, *, again: bool = False) -> NightlyStep:
     """Run one step of a running run (call inside `working()`), unless an earlier run finished it for this
     date (then it is recorded as skipped) - or `again`, which runs it anyway (steps are idempotent).
-    A failure is recorded on the step and the run, then raised as StepFailed."""
+    A failure - of the step or of its bookkeeping - is recorded on the step and the run, then raised as
+    StepFailed: the run never stays `running` because of an error."""
     step = step_named(name)
+    try:
+        return _run_step(run, step, again=again)
+    except Exception as exc:
+        logger.exception("nightly: step %s of run #%s failed", name, run.pk)
+        _record_failure(run, name, exc, traceback.format_exc()[-8000:])
+        raise StepFailed(f"step {name} failed: {exc}") from exc
+
+
+def _run_step(run: NightlyRun, step: Step, *, again: bool) -> NightlyStep:
+    name = step.name
     position = STEP_NAMES.index(name) + 1
     now = timezone.now()
     _touch(run)
@@ -376,21 +446,48 @@ def run_step(run: NightlyRun, name: str, *, again: bool = False) -> NightlyStep:
             "error": "",
         },
     )
-    try:
-        counts = step.run(StepContext(run=run, as_of=run.run_date, now=now))
-    except Exception as exc:
-        finished = timezone.now()
-        row.status, row.finished_at, row.error = StepStatus.FAILED, finished, traceback.format_exc()[-8000:]
-        row.save(update_fields=["status", "finished_at", "error"])
-        run.status, run.finished_at, run.error = RunStatus.FAILED, finished, f"{name}: {exc}"[:2000]
-        run.save(update_fields=["status", "finished_at", "error"])
-        logger.exception("nightly: step %s of run #%s failed", name, run.pk)
-        raise StepFailed(f"step {name} failed: {exc}") from exc
+    counts = step.run(StepContext(run=run, as_of=run.run_date, now=now))
     row.status, row.finished_at, row.counts = StepStatus.SUCCEEDED, timezone.now(), _jsonable(counts)
     row.save(update_fields=["status", "finished_at", "counts"])
     _touch(run)
     logger.info("nightly: step %s done %s", name, row.counts)
     return row
+
+
+# Writing down a failure may itself meet a busy database (SQLite: another process holds the write lock
+# longer than the busy timeout); it is tried again, with a pause, before giving up.
+FAILURE_RECORD_ATTEMPTS = 4
+
+
+def _record_failure(run: NightlyRun, name: str, exc: Exception, error: str) -> None:
+    """Mark the step (created if it failed before its row was written) and the run failed, with the error."""
+    finished = timezone.now()
+    run_error = f"{name}: {exc}"[:2000]
+    for attempt in range(FAILURE_RECORD_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                NightlyStep.objects.update_or_create(
+                    run=run,
+                    name=name,
+                    defaults={"status": StepStatus.FAILED, "finished_at": finished, "error": error},
+                    create_defaults={
+                        "position": STEP_NAMES.index(name) + 1,
+                        "status": StepStatus.FAILED,
+                        "started_at": finished,
+                        "finished_at": finished,
+                        "error": error,
+                    },
+                )
+                NightlyRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+                    status=RunStatus.FAILED, finished_at=finished, error=run_error
+                )
+            break
+        except OperationalError:
+            if attempt == FAILURE_RECORD_ATTEMPTS - 1 or connection.in_atomic_block:
+                raise
+            close_old_connections()  # a connection the error left unusable is replaced
+            time.sleep(2**attempt)
+    run.status, run.finished_at, run.error = RunStatus.FAILED, finished, run_error
 
 
 def run_finish(run: NightlyRun) -> NightlyRun:

@@ -37,19 +37,28 @@ SEND_SOFT_LIMIT = 60
 SEND_HARD_LIMIT = 90
 
 
+def nightly_queue(*, as_of: date | None = None, trigger: str) -> NightlyRun:
+    """Begin a run for `as_of` (default today in the bank's zone) in this process and queue its steps on
+    the `nightly` queue as a chain (after commit). Raises nightly.RunInProgress when a live run is working;
+    a dead or silent one is marked interrupted and taken over (nightly.run_begin). The one way to start a
+    run on the worker: the schedule, the catch-up, `run_nightly --queue` and the runs page's "Run now"."""
+    with nightly.working():
+        run = nightly.run_begin(as_of=as_of or nightly.business_date(), trigger=trigger)
+    steps = [nightly_step.si(run.pk, name) for name in nightly.STEP_NAMES]
+    transaction.on_commit(lambda: chain(*steps, nightly_finish.si(run.pk)).apply_async())
+    return run
+
+
 @shared_task(acks_late=True, soft_time_limit=300, time_limit=360)
 def nightly_start(as_of: str | None = None, trigger: str = "schedule") -> int | None:
     """Begin a run for `as_of` (ISO date; default today in the bank's zone) and queue its steps as a chain.
     Returns the run ID, or None when another run is working."""
     day = date.fromisoformat(as_of) if as_of else nightly.business_date()
     try:
-        with nightly.working():
-            run = nightly.run_begin(as_of=day, trigger=trigger)
+        run = nightly_queue(as_of=day, trigger=trigger)
     except nightly.RunInProgress as exc:
         logger.warning("nightly: not started for %s: %s", day, exc)
         return None
-    steps = [nightly_step.si(run.pk, name) for name in nightly.STEP_NAMES]
-    transaction.on_commit(lambda: chain(*steps, nightly_finish.si(run.pk)).apply_async())
     return run.pk
 
 

@@ -8,19 +8,21 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import wraps
 
+from django.contrib import messages as flash
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts.permissions import Capability, has_capability
-from automation.models import NightlyRun, NightlyStep
-from automation.pipeline import STEPS
+from automation import pipeline as nightly
+from automation.models import NightlyRun, NightlyStep, RunStatus
+from automation.tasks import nightly_queue
 from collections_app.access import visible_through_case
 from messaging.models import MessageChannel, MessageStatus, OutboundMessage, Purpose
 from messaging.services import mask_recipient
@@ -40,7 +42,7 @@ def supervisor_or_admin(view):
             has_capability(request.user, Capability.SUPERVISE)
             or has_capability(request.user, Capability.ADMINISTER)
         ):
-            raise PermissionDenied("Automation pages are for supervisors and admins.")
+            raise PermissionDenied(_("Automation pages are for supervisors and admins."))
         return view(request, *args, **kwargs)
 
     return wrapped
@@ -68,16 +70,43 @@ def run_list(request: HttpRequest) -> HttpResponse:
         Prefetch("steps", queryset=NightlyStep.objects.order_by("position"))
     ).order_by("-started_at", "-id")
     page = Paginator(runs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
-    descriptions = {s.name: s.description for s in STEPS}
+    descriptions = {s.name: s.description for s in nightly.STEPS}
+    now = timezone.now()
     for run in page:
+        run.stale = nightly.run_is_stale(run, now)
         for step in run.steps.all():
             step.count_lines = _counts_lines(step.counts)
             step.description = descriptions.get(step.name, "")
-    context = {"page": page}
+    context = {
+        "page": page,
+        # While a run works, the page follows it (HTMX polling; a meta refresh without JavaScript).
+        "watching": any(run.status == RunStatus.RUNNING and not run.stale for run in page),
+        "can_start": has_capability(request.user, Capability.ADMINISTER),
+        "business_date": nightly.business_date(now),
+    }
     template = "automation/run_list.html"
     if request.htmx:
         template += "#runs"
     return render(request, template, context)
+
+
+@supervisor_or_admin
+@require_POST
+def run_start(request: HttpRequest) -> HttpResponse:
+    """An admin's "Run now": today's run, on the worker, like the schedule's (automation.tasks)."""
+    if not has_capability(request.user, Capability.ADMINISTER):
+        raise PermissionDenied(_("Only admins start the nightly run."))
+    try:
+        run = nightly_queue(trigger=f"page:{request.user.username}"[:40])
+    except nightly.RunInProgress as exc:
+        flash.warning(request, _("Not started: %(reason)s.") % {"reason": exc})
+    else:
+        flash.success(
+            request,
+            _("Run #%(run)s for %(date)s started; its steps appear below as the worker runs them.")
+            % {"run": run.pk, "date": run.run_date.isoformat()},
+        )
+    return redirect("automation_runs")
 
 
 FILTERS = {

@@ -14,6 +14,7 @@ services ask here, so that one module answers "who may see what".
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from accounts.models import Role
 from accounts.permissions import Capability, has_capability
@@ -113,19 +114,19 @@ def ensure_can_act(user, case: Case) -> None:
     if user is None:
         return
     if not can_see_case(user, case):
-        raise NotAllowed("This case is outside your team's work.", rule="case_scope")
+        raise NotAllowed(_("This case is outside your team's work."), rule="case_scope")
 
 
 def get_case_for_user(user, case_id: int, *, capability: Capability | None = None) -> Case:
     """Load a case for a page or endpoint: 404 when it does not exist or is outside the user's reach
     (so that IDs cannot be probed), NotAllowed when the role lacks the capability."""
     if capability is not None and not has_capability(user, capability):
-        raise NotAllowed("Your role may not do this.", rule=str(capability))
+        raise NotAllowed(_("Your role may not do this."), rule=str(capability))
     case = (
         cases_visible_to(user, Case.objects.select_related("account__cardholder", "queue", "assigned_agent"))
         .filter(pk=case_id)
         .first()
     )
     if case is None:
-        raise Http404("No such case")
+        raise Http404(_("No such case"))
     return case

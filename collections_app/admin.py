@@ -168,6 +168,12 @@ class CardholderAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # the bank's record of a person; their accounts and history point at it
 
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # Flags, zone, jurisdiction and numbers decide whether the person may be called: their cases'
+        # stored contactability is recomputed once the numbers (the inline) are saved too.
+        services.contactability.contactability_refresh(cardholder_ids=[form.instance.pk])
+
     @admin.display(description=_("national ID"))
     def masked_national_id(self, obj):
         return mask_national_id(obj.national_id) if obj.national_id else "-"

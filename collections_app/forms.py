@@ -75,6 +75,20 @@ class ContactForm(forms.Form):
 class PromiseForm(forms.Form):
     amount = forms.DecimalField(label=_("Amount"), max_digits=14, decimal_places=2)
     due_date = forms.DateField(label=_("Promised date"), widget=forms.DateInput(attrs={"type": "date"}))
+    # The conversation the promise was made in: the contact policy judges the promise as that contact
+    # (a call the cardholder made always passes); none is a call placed now.
+    contact_attempt = forms.TypedChoiceField(
+        label=_("Made during"), coerce=int, required=False, empty_value=None
+    )
+
+    def __init__(self, *args, conversations=(), **kwargs):
+        """`conversations`: (contact attempt id, label) of the case's recent conversations, newest first;
+        the newest is chosen unless the form says otherwise."""
+        super().__init__(*args, **kwargs)
+        conversations = list(conversations)
+        self.fields["contact_attempt"].choices = [("", _("No contact logged: a call now")), *conversations]
+        if conversations and "contact_attempt" not in self.initial:
+            self.initial["contact_attempt"] = conversations[0][0]
 
 
 class CallbackForm(forms.Form):
@@ -84,6 +98,15 @@ class CallbackForm(forms.Form):
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
     )
     note = forms.CharField(label=_("Note"), max_length=500, required=False)
+
+    def __init__(self, *args, first_allowed: datetime | None = None, prefill: bool = False, **kwargs):
+        """`first_allowed`: the first time the callback is allowed, the cardholder's wall clock (naive);
+        the picker starts there, and `prefill` puts it in the field (when a callback now is refused)."""
+        super().__init__(*args, **kwargs)
+        if first_allowed is not None:
+            self.fields["at"].widget.attrs["min"] = f"{first_allowed:%Y-%m-%dT%H:%M}"
+            if prefill and "at" not in self.initial:
+                self.initial["at"] = first_allowed
 
 
 class NoteForm(forms.Form):

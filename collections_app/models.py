@@ -4,14 +4,18 @@ Money is Decimal in the account's currency. Times are stored in UTC. Every chang
 through `collections_app.services`, which writes the `CaseEvent` timeline in the same transaction.
 """
 
+import re
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from accounts.permissions import Capability, has_capability
+from contact_policy import engine as policy_engine
 from core.money import MONEY, ZERO
 
 # --- People -------------------------------------------------------------------------------------
@@ -349,6 +353,19 @@ class Case(ConcurrentTransitionMixin, models.Model):
     # Bumped by every service write: the API's ETag / If-Match (a stale update is refused, not lost).
     version = models.PositiveIntegerField(_("version"), default=1)
 
+    # "May the debtor's primary number be called now, and from when?" - stored, not recomputed: written by
+    # services.contactability (contactability_refresh when an input changes, contactability_roll on
+    # schedule) and read by Next case, My work and the queue lists through claims.ready_now. A call is
+    # allowed in [contactable_from, contactable_until). NULL from = not computed yet (not ready);
+    # CONTACT_BLOCKED_UNTIL_CHANGED = blocked until something changes (a flag, a hold, a dispute).
+    contactable_from = models.DateTimeField(_("contactable from"), null=True, blank=True)
+    # When the window that opens at contactable_from closes; NULL when it never closes.
+    contactable_until = models.DateTimeField(_("contactable until"), null=True, blank=True)
+    # The contact-policy rule that defers or blocks the call ("" when nothing does): My work's "why not".
+    contact_block_rule = models.CharField(_("contact blocked by"), max_length=40, blank=True, default="")
+    # The time zones the contact is judged in, joined by ","; the roll groups by it.
+    contact_zones = models.CharField(_("contact time zones"), max_length=200, blank=True, default="")
+
     class Meta:
         verbose_name = _("case")
         verbose_name_plural = _("cases")
@@ -368,6 +385,10 @@ class Case(ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["assigned_agent", "state"], name="case_agent_state_idx"),
             # Next case: the only index the claim query can use, on exactly the claimable rows (a plain
             # (state, priority) index lets claimed rows pile up at its front; DESIGN section 8).
+            # Column order matches claims.CLAIM_ORDER (priority DESC, next_action_at ASC NULLS LAST - the
+            # default of an ascending index column, so the index builds on SQLite too - id) for one queue,
+            # so Next reads the index in order and stops at the first row that passes the filters (lease,
+            # callback, stored contactability).
             models.Index(
                 "queue",
                 models.F("priority").desc(),
@@ -375,6 +396,17 @@ class Case(ConcurrentTransitionMixin, models.Model):
                 "id",
                 condition=Q(state__in=["new", "in_progress"]),
                 name="case_claimable_idx",
+            ),
+            # contactability_roll: the open cases whose window has closed, and those not computed yet.
+            models.Index(
+                fields=["contactable_until"],
+                condition=Q(state__in=OPEN_STATES),
+                name="case_contact_until_idx",
+            ),
+            models.Index(
+                fields=["id"],
+                condition=Q(state__in=OPEN_STATES, contactable_from__isnull=True),
+                name="case_contact_uncomputed_idx",
             ),
         ]
 
@@ -720,6 +752,36 @@ class EventKind(models.TextChoices):
     WRITTEN_OFF = "written_off", _("Written off")
 
 
+# Written by escalation rules (escalation.services) as "Escalation rule «name» (vN): conditions", the
+# conditions in codes and in the language of the nightly run.
+_ESCALATION_RULE_REASON = re.compile(r"^Escalation rule «(?P<name>.*)» \(v(?P<version>\d+)\)(: .*)?$", re.S)
+
+
+def system_text(reason: str) -> str:
+    """A reason the system wrote (a msgid marked with gettext_noop where it is written, or an escalation
+    rule's firing) in the viewer's language; a person's own words come back unchanged."""
+    if not reason:
+        return reason
+    fired = _ESCALATION_RULE_REASON.match(reason)
+    if fired:
+        # The rule's conditions are shown, in the reader's words, where the rule itself is shown.
+        return gettext("Escalation rule «%(name)s» (v%(version)s)") % {
+            "name": fired["name"],
+            "version": fired["version"],
+        }
+    return gettext(reason)
+
+
+# The notes the supervisor's inbox writes when it answers an item (dashboards.services.inbox_close):
+# stored in English, the person's note after ": ", shown translated.
+INBOX_ANSWER_TEXTS = {
+    "Escalation request declined": gettext_noop("Escalation request declined"),
+    "Escalation request handled": gettext_noop("Escalation request handled"),
+    "Refused contact declined": gettext_noop("Refused contact declined"),
+    "Refused contact handled": gettext_noop("Refused contact handled"),
+}
+
+
 class CaseEvent(models.Model):
     """The case timeline and audit trail. Written by services in the same transaction as the change;
     never updated or deleted."""
@@ -743,3 +805,20 @@ class CaseEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.created_at:%Y-%m-%d %H:%M}"
+
+    def display_reason(self) -> str:
+        """The reason in the viewer's language, rendered now rather than stored in one language. System
+        texts are stored as their English msgid (gettext_noop where they are written) and translated here;
+        a refused contact is rebuilt from its rule and parameters; an escalation rule's firing and an
+        answer from the supervisor's inbox from their details. A person's own words come back unchanged."""
+        reason, details = self.reason or "", self.details or {}
+        if self.kind == EventKind.POLICY_REFUSED and details.get("rule"):
+            rebuilt = policy_engine.rule_message(details["rule"], details.get("params") or {})
+            if rebuilt:
+                return rebuilt
+        if details.get("inbox_item") and details.get("decision"):
+            for prefix, text in INBOX_ANSWER_TEXTS.items():
+                if reason.startswith(prefix):
+                    note = reason[len(prefix) :].removeprefix(": ")
+                    return f"{gettext(text)}: {note}" if note else gettext(text)
+        return system_text(reason)

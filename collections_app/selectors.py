@@ -3,11 +3,10 @@ costs a fixed number of queries however long a case's history is."""
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet
 from django.utils import timezone
 
 from collections_app.access import cases_visible_to
@@ -20,7 +19,7 @@ from collections_app.models import (
     PromiseStatus,
     Queue,
 )
-from collections_app.services import CLAIMABLE_STATES, agent_queue_ids, contactability
+from collections_app.services import CLAIM_ORDER, agent_queue_ids, not_ready_summary, ready_now
 
 CALLBACK_GRACE = timedelta(minutes=15)  # a callback later than this is overdue
 TIMELINE_PAGE_SIZE = 25
@@ -41,6 +40,7 @@ class MyWork:
     assigned: list[Case]
     current: Case | None
     passed_over: dict[str, int] = field(default_factory=dict)
+    next_ready_at: datetime | None = None  # when the first case held back by the contact policy is callable
 
 
 def _case_list(qs: QuerySet[Case]) -> QuerySet[Case]:
@@ -53,15 +53,10 @@ def my_work(user, *, now: datetime | None = None) -> MyWork:
     now = now or timezone.now()
     queue_ids = agent_queue_ids(user)
     queue_map = {q.pk: q for q in Queue.objects.filter(pk__in=queue_ids)}
-    free = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
-    due = Q(next_action_at__isnull=True) | Q(next_action_at__lte=now)
     counts = (
         Case.objects.filter(queue_id__in=queue_ids, state__in=OPEN_STATES)
         .values("queue_id")
-        .annotate(
-            open_cases=Count("pk"),
-            ready_now=Count("pk", filter=Q(state__in=CLAIMABLE_STATES) & free & due),
-        )
+        .annotate(open_cases=Count("pk"), ready_now=Count("pk", filter=ready_now(now)))
     )
     lines = {row["queue_id"]: row for row in counts}
     queues = [
@@ -84,43 +79,30 @@ def my_work(user, *, now: datetime | None = None) -> MyWork:
         )[:50]
     )
     current = _case_list(Case.objects.filter(lease_owner=user, lease_expires_at__gte=now)).first()
+    passed_over, next_ready_at = not_ready_summary(queue_ids, now=now)
     return MyWork(
         queues=queues,
         callbacks_due=[c for c in callbacks if c.next_action_at >= now - CALLBACK_GRACE],
         callbacks_overdue=[c for c in callbacks if c.next_action_at < now - CALLBACK_GRACE],
         assigned=assigned,
         current=current,
-        passed_over=passed_over_summary(queue_ids, now=now),
+        passed_over=passed_over,
+        next_ready_at=next_ready_at,
     )
 
 
-def passed_over_summary(queue_ids: list[int], *, now: datetime) -> dict[str, int]:
-    """Open cases of these queues that Next case will not hand out now, counted by reason."""
-    open_in_queues = Case.objects.filter(queue_id__in=queue_ids, state__in=OPEN_STATES)
-    summary: Counter[str] = Counter()
-    states = dict(
-        open_in_queues.exclude(state__in=CLAIMABLE_STATES).values_list("state").annotate(n=Count("pk"))
-    )
-    for state, n in states.items():
-        summary[f"state:{state}"] += n
-    claimable = open_in_queues.filter(state__in=CLAIMABLE_STATES)
-    summary["callback_later"] = claimable.filter(next_action_at__gt=now).count()
-    summary["leased"] = claimable.filter(lease_expires_at__gte=now).count()
-    summary.update(
-        contactability.blocked_counts(
-            claimable.filter(Q(next_action_at__isnull=True) | Q(next_action_at__lte=now)), now=now
-        )
-    )
-    return {k: v for k, v in summary.items() if v}
-
-
-def queue_cases(user, queue_id: int, *, limit: int = 100) -> tuple[Queue, list[Case]]:
-    """A queue's open cases in the order Next case takes them, among those the user may see."""
+def queue_cases(
+    user, queue_id: int, *, limit: int = 100, now: datetime | None = None
+) -> tuple[Queue, list[Case]]:
+    """A queue's open cases in the order Next case takes them, among those the user may see; each with
+    `ready` (Next case may hand it out now: `ready_now`)."""
+    now = now or timezone.now()
     queue = Queue.objects.select_related("team").get(pk=queue_id)
     cases = list(
         cases_visible_to(user, _case_list(Case.objects.filter(queue=queue, state__in=OPEN_STATES)))
         .select_related("lease_owner")
-        .order_by("-priority", F("next_action_at").asc(nulls_first=True), "pk")[:limit]
+        .annotate(ready=ExpressionWrapper(ready_now(now), output_field=BooleanField()))
+        .order_by(*CLAIM_ORDER)[:limit]
     )
     return queue, cases
 

@@ -13,7 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
@@ -35,6 +35,7 @@ from collections_app.forms import (
 from collections_app.models import CaseState, Queue, ResolutionReason
 from collections_app.panels import case_panels
 from collections_app.services import contactability, queues
+from contact_policy.models import PolicyBook
 from core.exceptions import DomainError, NotAllowed
 from core.masking import mask_contact_value, mask_national_id
 
@@ -48,6 +49,10 @@ PASSED_OVER_LABELS = {
     "open_dispute": gettext_lazy("open dispute"),
     "bankruptcy": gettext_lazy("bankruptcy"),
     "deceased": gettext_lazy("deceased"),
+    "calls_per_number_per_day": gettext_lazy("daily calls to the number used up"),
+    "on_hold": gettext_lazy("on hold"),
+    "not_computed": gettext_lazy("contact status not computed yet"),
+    "no_contact_policy": gettext_lazy("no contact policy for the cardholder's jurisdiction"),
     "callback_later": gettext_lazy("callback scheduled later"),
     "leased": gettext_lazy("being worked by a colleague"),
 }
@@ -87,14 +92,18 @@ def _state_label(key: str) -> str:
 @require_POST
 def next_case(request: HttpRequest) -> HttpResponse:
     result = services.case_claim_next(actor=request.user)
-    if result.passed_over:
-        skipped = ", ".join(
-            f"{count} × {PASSED_OVER_LABELS.get(rule, rule)}"
-            for rule, count in sorted(result.passed_over.items())
-        )
-        messages.info(request, _("Passed over: %(list)s.") % {"list": skipped})
     if result.case is None:
-        messages.warning(request, _("No case in your queues can be worked right now."))
+        message = _("No case in your queues can be worked right now.")
+        if result.passed_over:
+            waiting = ", ".join(
+                f"{count} × {PASSED_OVER_LABELS.get(rule) or _state_label(rule)}"
+                for rule, count in sorted(result.passed_over.items())
+            )
+            message += " " + _("Not ready: %(list)s.") % {"list": waiting}
+        if result.next_ready_at:
+            at = formats.date_format(timezone.localtime(result.next_ready_at), "Y-m-d H:i")
+            message += " " + _("The next may be called from %(at)s.") % {"at": at}
+        messages.warning(request, message)
         return redirect("my_work")
     return redirect("case_detail", case_id=result.case.pk)
 
@@ -137,7 +146,10 @@ def _case_context(
     now = timezone.now()
     page_no = _int(request.GET.get("page"), 1)
     data = selectors.case_page(case, page=page_no)
-    compliance = contactability.compliance_status(case=case, contact_points=data.contact_points, now=now)
+    book = PolicyBook()  # one read of the policy profiles for the panel and the forms' decisions
+    compliance = contactability.compliance_status(
+        case=case, contact_points=data.contact_points, now=now, policies=book
+    )
     for point in data.contact_points:
         point.masked = mask_contact_value(point.kind, point.value)
     points = [
@@ -147,6 +159,25 @@ def _case_context(
     holder = case.account.cardholder
     transitions = [t for t in services.available_transitions(case, request.user) if t != "start_work"]
     forms = forms or {}
+    # Each action's form says before submission what the service would answer now (the same decision).
+    conversations = services.promise_conversations(case=case, now=now)
+    decisions = {
+        "contact": compliance.call_decision,
+        "promise": contactability.action_decision(
+            case=case,
+            action=contactability.Action.PROMISE,
+            at=now,
+            conversation=conversations[0] if conversations else None,
+            policies=book,
+        ),
+        "callback": contactability.action_decision(
+            case=case, action=contactability.Action.CALLBACK, at=now, policies=book
+        ),
+    }
+    refused = {action: decision for action, decision in decisions.items() if not decision.allowed}
+    callback_from = contactability.first_allowed_local(
+        decisions["callback"], case=case, now=now, policies=book
+    )
     context = {
         "case": case,
         "account": case.account,
@@ -166,8 +197,13 @@ def _case_context(
         "can_work": has_capability(request.user, Capability.WORK_CASES),
         "errors": errors or {},
         "contact_form": forms.get("contact") or ContactForm(contact_points=points),
-        "promise_form": forms.get("promise") or PromiseForm(),
-        "callback_form": forms.get("callback") or CallbackForm(),
+        "promise_form": forms.get("promise")
+        or PromiseForm(conversations=_conversation_choices(conversations)),
+        "callback_form": forms.get("callback")
+        or CallbackForm(
+            first_allowed=callback_from.wall if callback_from else None, prefill="callback" in refused
+        ),
+        "refused": refused,
         "note_form": forms.get("note") or NoteForm(),
         "hold_form": forms.get("hold") or HoldForm(),
         "release_form": forms.get("release") or ReleaseHoldForm(),
@@ -175,6 +211,15 @@ def _case_context(
         "contact_point_choices": points,
     }
     return context
+
+
+def _conversation_choices(conversations) -> list[tuple[int, str]]:
+    """The promise form's "Made during" choices: channel, the agent's own time, outcome."""
+    choices = []
+    for c in conversations:
+        when = timezone.localtime(c.started_at)
+        choices.append((c.pk, f"{c.get_channel_display()} · {when:%H:%M} · {c.get_outcome_display()}"))
+    return choices
 
 
 def _int(value, default: int) -> int:
@@ -264,11 +309,17 @@ def case_log_contact(request: HttpRequest, case_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def case_record_promise(request: HttpRequest, case_id: int) -> HttpResponse:
-    form = PromiseForm(request.POST)
+    case = _load_case(request, case_id)
+    conversations = services.promise_conversations(case=case, now=timezone.now())
+    form = PromiseForm(request.POST, conversations=_conversation_choices(conversations))
 
     def action(data):
         services.promise_record(
-            case_id=case_id, actor=request.user, amount=data["amount"], due_date=data["due_date"]
+            case_id=case_id,
+            actor=request.user,
+            amount=data["amount"],
+            due_date=data["due_date"],
+            contact_attempt_id=data["contact_attempt"],
         )
 
     return _run(request, case_id, "promise", form, action, _("Promise recorded."))

@@ -110,6 +110,20 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+DATABASE_IS_SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+if DATABASE_IS_SQLITE:
+    # `make run` has the web server, a Celery worker and beat writing one file. SQLite's default
+    # DEFERRED transactions take the write lock only at their first write, and a reader that then wants
+    # to write while another connection writes fails at once with "database is locked" (waiting could
+    # deadlock, so the busy timeout does not apply). IMMEDIATE takes the write lock at BEGIN, where the
+    # busy timeout does apply: writers queue instead of failing. WAL lets pages read while a nightly step
+    # writes; synchronous=NORMAL is WAL's usual pairing (durable at checkpoints, never corrupt).
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,  # seconds a writer waits for the lock before "database is locked"
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
@@ -127,6 +141,8 @@ LOGOUT_REDIRECT_URL = "login"
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# One date and time format per language (config/formats/<locale>/formats.py); templates name them.
+FORMAT_MODULE_PATH = ["config.formats"]
 USE_I18N = True
 USE_TZ = True
 # Stored in UTC; shown in the viewer's zone (User.time_zone); this is the fallback for anonymous pages.
@@ -189,6 +205,9 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+if DATABASE_IS_SQLITE:
+    # One task at a time: a second worker process would only queue for SQLite's single write lock.
+    CELERY_WORKER_CONCURRENCY = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"

@@ -130,6 +130,44 @@ MESSAGES = {
     Rule.RECORDING_REQUIRED: _("A completed call must carry a recording reference in this jurisdiction."),
 }
 ALLOWED_MESSAGE = _("Contact allowed.")
+
+# What each rule is called where its code is shown (refusals, the timeline, panels): the codes are stored
+# in the ledger and events, so pages translate them at display time.
+LABELS = {
+    Rule.CONTACT_WINDOW: _("contact window"),
+    Rule.CALLS_PER_NUMBER_PER_DAY: _("daily call cap per number"),
+    Rule.CALLS_PER_DEBT_PER_7_DAYS: _("7-day call cap per debt"),
+    Rule.QUIET_AFTER_CONVERSATION: _("waiting period after a conversation"),
+    Rule.DO_NOT_CONTACT: _("do-not-contact flag"),
+    Rule.CEASE_COMMUNICATION: _("cease-communication request"),
+    Rule.ATTORNEY_REPRESENTED: _("represented by an attorney"),
+    Rule.OPEN_DISPUTE: _("open dispute"),
+    Rule.ON_HOLD: _("case on hold"),
+    Rule.BANKRUPTCY: _("bankruptcy"),
+    Rule.DECEASED: _("deceased"),
+    Rule.UNRELATED_THIRD_PARTY: _("unrelated third party"),
+    Rule.THIRD_PARTY_CHANNEL: _("third-party channel"),
+    Rule.CHANNEL_NOT_ALLOWED: _("channel not allowed"),
+    Rule.RECORDING_REQUIRED: _("call recording required"),
+}
+
+
+def rule_label(code: str) -> str:
+    """The translated name of a rule code; any other code comes back unchanged."""
+    return str(LABELS[Rule(code)]) if code in Rule._value2member_map_ else code
+
+
+def rule_message(code: str, params: Mapping[str, Any]) -> str | None:
+    """A rule's refusal sentence in the active language, rebuilt from the parameters stored with it
+    (the details of a POLICY_REFUSED event); None when the code or a parameter is unknown."""
+    if code not in Rule._value2member_map_:
+        return None
+    try:
+        return str(MESSAGES[Rule(code)]) % dict(params)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 _THIRD_PARTY_FORBIDDEN_MESSAGE = _(
     "Contact with an unrelated third party is not allowed in this jurisdiction."
 )

@@ -13,7 +13,7 @@ and a root row leaves the rule unrestricted. Because layers only tighten, "inher
 are the same thing.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -257,3 +257,23 @@ class PolicyBook:
             row = next((profiles[code] for code in codes if code in profiles), None)
             self._rules[codes[0]] = row.to_rules() if row is not None else policy.builtin_rules(codes[0])
         return self._rules[codes[0]]
+
+
+# --- When profiles change --------------------------------------------------------------------------------
+
+# The apps that store answers of the policy (collections_app: each case's contactability) register here, in
+# their AppConfig.ready(), what to do when profiles change; this app knows nothing of them.
+_PROFILE_CHANGE_HANDLERS: list[Callable[[list[str]], None]] = []
+
+
+def on_profiles_changed(handler: Callable[[list[str]], None]) -> None:
+    """Register `handler(codes)`, called after profiles with these codes were saved or deleted."""
+    if handler not in _PROFILE_CHANGE_HANDLERS:
+        _PROFILE_CHANGE_HANDLERS.append(handler)
+
+
+def profiles_changed(codes: Iterable[str]) -> None:
+    """Tell the registered apps that these profiles changed (the admin calls it after a save or delete)."""
+    changed = sorted({code for code in codes if code})
+    for handler in _PROFILE_CHANGE_HANDLERS:
+        handler(changed)

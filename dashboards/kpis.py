@@ -8,8 +8,10 @@ Two layers:
 - KPIS are formulas over measures. The text in `formula` is shown on the page under each number and in
   docs/kpis.md; the lambda in `compute` is the same formula in code.
 
-Conventions: a rate is None (shown "—") when its denominator is 0; money is Decimal; a period is a
-closed range of the bank's days (scope.Period). docs/kpis.md says why each definition was chosen.
+Conventions: a rate is None (shown "—") when its denominator is 0; money is an Amounts (currency ->
+Decimal, core.money): amounts in different currencies are never added, and a rate over money (kept rate
+by amount, liquidation) is a rate per currency. A period is a closed range of the bank's days
+(scope.Period). docs/kpis.md says why each definition was chosen.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
-from collections_app.models import Bucket, Case, PromiseStatus
+from collections_app.models import Bucket, Case, Payment, PromiseStatus
+from core.money import Amounts
 from dashboards import rollups
 from dashboards.models import PortfolioDaily, RollTransitionMonthly
 from dashboards.scope import Filters, Period
@@ -152,38 +155,41 @@ def reach_where(filters: Filters, period: Period, group: tuple[str, ...] = ()) -
 def read_measures(
     keys: list[str], filters: Filters, period: Period, *, group: tuple[str, ...] = (), through=...
 ) -> list[dict]:
-    """Measures from the rollups (plus today live), one query per table, optionally grouped."""
+    """Measures from the rollups (plus today live), one query per table, optionally grouped. A money
+    measure comes back as an Amounts (its table is read per currency as well); a count as an int."""
     by_table: dict[str, list[Measure]] = {}
     for key in keys:
         by_table.setdefault(MEASURES[key].table, []).append(MEASURES[key])
     merged: dict[tuple, dict] = {}
     for table, measures in by_table.items():
         where = (reach_where(filters, period, group),) if table == "reach" else ()
+        per_currency = any(m.money for m in measures)
         rows = rollups.read(
             table,
             filters,
             period.start,
             period.end,
             measures={m.key: _sum_expr(m) for m in measures},
-            group=group,
+            group=(*group, "d_currency") if per_currency else group,
             where=where,
             through=through,
         )
         for row in rows:
             k = tuple(row[g] for g in group)
-            merged.setdefault(k, {g: row[g] for g in group}).update({m.key: row[m.key] for m in measures})
-    out = []
+            out = merged.setdefault(k, {g: row[g] for g in group})
+            for m in measures:
+                if m.money:
+                    out[m.key] = out.get(m.key, Amounts()) + Amounts({row["d_currency"]: row[m.key]})
+                else:
+                    out[m.key] = out.get(m.key, 0) + int(row[m.key] or 0)
+    out_rows = []
     for row in merged.values():
         for key in keys:
-            row.setdefault(key, ZERO if MEASURES[key].money else 0)
-            if MEASURES[key].money:
-                row[key] = Decimal(row[key] or 0).quantize(ZERO)
-            else:
-                row[key] = int(row[key] or 0)
-        out.append(row)
-    if not group and not out:
-        out = [{key: (ZERO if MEASURES[key].money else 0) for key in keys}]
-    return out
+            row.setdefault(key, Amounts() if MEASURES[key].money else 0)
+        out_rows.append(row)
+    if not group and not out_rows:
+        out_rows = [{key: (Amounts() if MEASURES[key].money else 0) for key in keys}]
+    return out_rows
 
 
 def figures(keys: list[str], filters: Filters, period: Period, *, through=...) -> dict:
@@ -219,9 +225,12 @@ def measure_live(key: str, filters: Filters, period: Period):
     if measure.table == "reach":
         return rows.order_by().values("case_id").distinct().count()
     column = rollups.TABLES[measure.table].column(measure.column)
+    if measure.money:
+        totals = rows.order_by().values("d_currency").annotate(total=Sum(column.sum_of))
+        return Amounts((row["d_currency"], row["total"]) for row in totals)
     if column.sum_of:
         total = rows.aggregate(total=Coalesce(Sum(column.sum_of), 0, output_field=column._output()))["total"]
-        return Decimal(total).quantize(ZERO) if measure.money else int(total)
+        return int(total)
     return rows.aggregate(n=Count("pk"))["n"]
 
 
@@ -242,12 +251,24 @@ def ratio(numerator, denominator) -> Decimal | None:
     return (Decimal(numerator) / Decimal(denominator)).quantize(Decimal("0.0001"))
 
 
+def ratio_per_currency(numerator: Amounts, denominator: Amounts) -> dict[str, Decimal]:
+    """A rate of two money figures, currency by currency (there is no exchange rate to pool them):
+    one rate for each currency the denominator has."""
+    return {c: ratio(numerator.get(c), amount) for c, amount in denominator.items()}
+
+
+def _liquidation(f: dict) -> dict[str, Decimal] | None:
+    if f.get("open_start") is None:
+        return None
+    return ratio_per_currency(f["collected"], f["open_start"] + f["opened_balance"])
+
+
 @dataclass(frozen=True)
 class Kpi:
     key: str
     label: str
     formula: str
-    unit: str  # "count" | "rate" | "money" | "seconds" | "per_hour"
+    unit: str  # "count" | "rate" | "money" | "seconds" | "per_hour"; a money rate is {currency: rate}
     measures: tuple[str, ...]
     compute: Callable[[dict], object]
     drill: str  # the measure whose list a click opens
@@ -319,11 +340,11 @@ KPIS: list[Kpi] = [
         _("Promise kept rate (amount)"),
         _(
             "For promises due in the period that were kept or broken: amount paid toward them (at most each "
-            "promised amount) ÷ amount promised. A partial payment counts for what was paid."
+            "promised amount) ÷ amount promised, per currency. A partial payment counts for what was paid."
         ),
         "rate",
         ("promises_paid_amount", "promises_due_amount"),
-        lambda f: ratio(f["promises_paid_amount"], f["promises_due_amount"]),
+        lambda f: ratio_per_currency(f["promises_paid_amount"], f["promises_due_amount"]),
         "promises_broken",
         "promise",
     ),
@@ -340,7 +361,7 @@ KPIS: list[Kpi] = [
     Kpi(
         "amount_collected",
         _("Amount collected"),
-        _("Sum of the payments received in the period."),
+        _("Sum of the payments received in the period, per currency."),
         "money",
         ("collected",),
         lambda f: f["collected"],
@@ -352,15 +373,13 @@ KPIS: list[Kpi] = [
         _("Liquidation rate"),
         _(
             "Amount collected ÷ (balance of the open cases at the start of the period, from the nightly "
-            "snapshot of the day before, + balance of the cases opened in the period)."
+            "snapshot of the day before, + balance of the cases opened in the period), per currency. "
+            "Before the first nightly snapshot: the balance of the cases then open, now plus the payments "
+            "since."
         ),
         "rate",
         ("collected", "open_start", "opened_balance"),
-        lambda f: (
-            ratio(f["collected"], f["open_start"] + f["opened_balance"])
-            if f.get("open_start") is not None
-            else None
-        ),
+        _liquidation,
         "collected",
         "recovery",
     ),
@@ -370,7 +389,8 @@ KPIS: list[Kpi] = [
         _(
             "For each month of the period: accounts delinquent (M1 or later) at the end of the month before "
             "that are current at the end of the month (or last night, for the running month) ÷ accounts "
-            "delinquent at the end of the month before; months pooled."
+            "delinquent at the end of the month before; months pooled. A month-end before the first nightly "
+            "run is estimated (as for the roll rates)."
         ),
         "rate",
         ("cure_cured", "cure_base"),
@@ -481,7 +501,8 @@ PLANS_ACTIVE = _("Repayment plans active now (a stock, not a period figure).")
 ROLL_RATE = _(
     "Accounts in bucket B at the end of the month before that are in bucket B' at the end of the month "
     "(or last night, for the running month) ÷ accounts in bucket B at the end of the month before. "
-    "Right of the diagonal: rolled forward; left: rolled back (cured or partly paid)."
+    "Right of the diagonal: rolled forward; left: rolled back (cured or partly paid). A month-end before "
+    "the first nightly run is estimated from the first missed due dates and the cases then open."
 )
 REASONS = _("Right-party contacts in the period by the reason for delinquency recorded on them.")
 
@@ -582,13 +603,22 @@ class RollMatrix:
     rows: list[dict]  # {"from": b, "total": n, "cells": [{"to": b2, "accounts": n, "rate": r}], ...}
 
 
-def roll_matrix(filters: Filters, month: date, *, by: str = "accounts") -> RollMatrix:
+def latest_roll_month(end: date) -> date:
+    """The month the roll-rate matrix opens on: the last month up to `end` with transitions (on the
+    first night of a month its own transitions are not built yet), else `end`'s month."""
+    month = RollTransitionMonthly.objects.filter(month__lte=end).aggregate(m=Max("month"))["m"]
+    return month or end.replace(day=1)
+
+
+def roll_matrix(filters: Filters, month: date) -> RollMatrix:
+    """Accounts by bucket at the month-end before `month` and at `month`'s end (counts: the balance
+    would add currencies together)."""
     buckets = list(Bucket.values)
     counts: dict[tuple[str, str], int] = {}
     for row in (
         transitions(filters.without("bucket"), [month])
         .values("from_bucket", "to_bucket")
-        .annotate(n=Sum(by))
+        .annotate(n=Sum("accounts"))
         .order_by()
     ):
         counts[(row["from_bucket"], row["to_bucket"])] = row["n"] or 0
@@ -615,18 +645,51 @@ def roll_matrix(filters: Filters, month: date, *, by: str = "accounts") -> RollM
     return RollMatrix(month=month, buckets=buckets, rows=rows)
 
 
-def open_balance_at_start(filters: Filters, period: Period) -> Decimal | None:
-    """The balance of the open cases in the nightly snapshot of the day before the period (None: no
-    snapshot of that day)."""
+def open_balance_at_start(filters: Filters, period: Period) -> Amounts | None:
+    """The balance of the cases open at the start of the period, per currency: from the nightly snapshot
+    of the day before (PortfolioDaily); for a day no nightly run snapshotted (before the first one),
+    from the cases open at that moment, each account's balance now plus the payments received since
+    (`open_balance_rebuilt`). None only when nothing was open then and no snapshot says so."""
     day = period.start - timedelta(days=1)
-    qs = PortfolioDaily.objects.filter(day=day)
+    qs = PortfolioDaily.objects.filter(day=day, level="full")
     if not qs.exists():
-        return None
+        return open_balance_rebuilt(filters, period)
     if filters.teams is not None:
         qs = qs.filter(team_id__in=filters.teams)
     for alias, value in filters.conditions().items():
         qs = qs.filter(**{rollups.DIM_COLUMNS[alias]: value})
-    return Decimal(qs.aggregate(total=Coalesce(Sum("balance"), ZERO))["total"]).quantize(ZERO)
+    rows = qs.order_by().values("currency").annotate(total=Sum("balance"))
+    return Amounts((row["currency"], row["total"]) for row in rows)
+
+
+def open_balance_rebuilt(filters: Filters, period: Period) -> Amounts | None:
+    """The open balance at the start without a snapshot: the cases open at that moment (the same cases
+    as the "open_start" drill-down), with their dimensions now; a balance moves between two daily files
+    only by the payments recorded here, so the balance then is the balance now plus the payments since.
+    None when no case was open then (a period before the first case)."""
+    start = period.start_at
+    paid_since = (
+        Payment.objects.filter(account_id=OuterRef("account_id"), paid_at__gte=start)
+        .order_by()
+        .values("account_id")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    cases = (
+        Case.objects.filter(opened_at__lt=start)
+        .filter(Q(closed_at__isnull=True) | Q(closed_at__gte=start))
+        .annotate(**rollups._case_dims(""), d_agent=F("assigned_agent_id"))
+        .filter(filters.q())
+    )
+    if not Case.objects.filter(opened_at__lt=start).exists():
+        return None
+    rows = (
+        cases.annotate(then=F("account__balance") + Coalesce(Subquery(paid_since), ZERO))
+        .order_by()
+        .values("d_currency")
+        .annotate(total=Sum("then"))
+    )
+    return Amounts((row["d_currency"], row["total"]) for row in rows)
 
 
 def kpi_values(filters: Filters, period: Period, *, through=...) -> dict:

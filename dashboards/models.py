@@ -13,6 +13,8 @@ Every rollup row carries the same dimensions, as they stood when the row was bui
     product       the account's product
     jurisdiction  the cardholder's jurisdiction profile
     bucket        the account's delinquency bucket
+    currency      the currency of the money columns (the account's, or the payment's); amounts in
+                  different currencies are never summed together (core.money.Amounts)
 IDs are plain integers, not foreign keys: a rollup never blocks deleting a queue or a user.
 The formulas that turn these columns into KPIs are in `dashboards.kpis`.
 """
@@ -36,8 +38,9 @@ class Dims(models.Model):
     product = models.CharField(max_length=24, blank=True)
     jurisdiction = models.CharField(max_length=16, blank=True)
     bucket = models.CharField(max_length=8, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
 
-    DIMENSIONS = ("team_id", "queue_id", "agent_id", "product", "jurisdiction", "bucket")
+    DIMENSIONS = ("team_id", "queue_id", "agent_id", "product", "jurisdiction", "bucket", "currency")
 
     class Meta:
         abstract = True
@@ -185,12 +188,18 @@ class PortfolioDaily(Dims):
 class AccountMonthEnd(models.Model):
     """Each account's bucket at the end of a month (`month` is its first day); the running month's rows
     are replaced every night until the month is over. Read by the roll-rate matrix and the cure rate.
+    A month-end from before the first nightly run is estimated by the first refresh (`estimated`).
     Dimensions are those of the account's open case, if any."""
 
     month = models.DateField()
     account_id = models.BigIntegerField()
     bucket = models.CharField(max_length=8)
     balance = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3, blank=True)
+    # False: taken by the nightly run at that month-end. True: a month-end before the first nightly
+    # run, rebuilt from the accounts' first missed due dates and the cases then open
+    # (rollups.estimate_month_end).
+    estimated = models.BooleanField(default=False)
     team_id = models.IntegerField(null=True)
     queue_id = models.IntegerField(null=True)
     agent_id = models.IntegerField(null=True)
@@ -218,6 +227,7 @@ class RollTransitionMonthly(models.Model):
     jurisdiction = models.CharField(max_length=16, blank=True)
     from_bucket = models.CharField(max_length=8)
     to_bucket = models.CharField(max_length=8)
+    currency = models.CharField(max_length=3, blank=True)
     accounts = models.IntegerField(default=0)
     balance = models.DecimalField(**MONEY)
 

@@ -57,6 +57,7 @@ from django.db.models.functions import (
 )
 from django.utils import timezone
 
+from collections_app.delinquency import bucket_for, days_past_due
 from collections_app.models import (
     ANSWERED_OUTCOMES,
     CALL_CHANNELS,
@@ -94,7 +95,7 @@ from repayment_plans.models import PlanState, RepaymentPlan
 
 logger = logging.getLogger(__name__)
 
-DIMS = ("d_day", "d_team", "d_queue", "d_agent", "d_product", "d_jurisdiction", "d_bucket")
+DIMS = ("d_day", "d_team", "d_queue", "d_agent", "d_product", "d_jurisdiction", "d_bucket", "d_currency")
 ALL_DIMS = frozenset(DIMS)
 DIM_COLUMNS = {
     "d_day": "day",
@@ -104,8 +105,9 @@ DIM_COLUMNS = {
     "d_product": "product",
     "d_jurisdiction": "jurisdiction",
     "d_bucket": "bucket",
+    "d_currency": "currency",
 }
-TEXT_DIMS = ("d_product", "d_jurisdiction", "d_bucket")
+TEXT_DIMS = ("d_product", "d_jurisdiction", "d_bucket", "d_currency")
 NULL_TYPES = {
     "d_day": "date",
     "d_prev": "date",
@@ -113,9 +115,10 @@ NULL_TYPES = {
     "d_queue": "integer",
     "d_agent": "integer",
 }
-# The dimensions each level keeps (the others are NULL or empty in its rows).
+# The dimensions each level keeps (the others are NULL or empty in its rows). Every level keeps the
+# currency, so that a money column is never summed across currencies.
 LEVELS = {
-    "agent": frozenset({"d_day", "d_team", "d_agent"}),
+    "agent": frozenset({"d_day", "d_team", "d_agent", "d_currency"}),
     "case": ALL_DIMS - {"d_agent"},
     "full": ALL_DIMS,
 }
@@ -160,6 +163,7 @@ def _case_dims(path: str, dims: frozenset = ALL_DIMS) -> dict:
         "d_product": f"{path}account__product",
         "d_jurisdiction": f"{path}account__cardholder__jurisdiction",
         "d_bucket": f"{path}account__bucket",
+        "d_currency": f"{path}account__currency",
     }
     return {alias: F(p) for alias, p in paths.items() if alias in dims}
 
@@ -270,7 +274,7 @@ def src_payments(d1: date, d2: date, dims: frozenset = ALL_DIMS) -> QuerySet:
         qs = qs.annotate(d_month=_month("paid_at"))
     return _with_dims(
         qs,
-        dims - {"d_product", "d_jurisdiction", "d_bucket"},
+        dims - {"d_product", "d_jurisdiction", "d_bucket", "d_currency"},
         day=TruncDate("paid_at", tzinfo=bank_zone()),
         agent=credited_agent(),
         case_path="case__",
@@ -280,6 +284,7 @@ def src_payments(d1: date, d2: date, dims: frozenset = ALL_DIMS) -> QuerySet:
             for alias, expr in {
                 "d_product": F("account__product"),
                 "d_jurisdiction": F("account__cardholder__jurisdiction"),
+                "d_currency": F("currency"),  # the payment's own currency
             }.items()
             if alias in dims
         },
@@ -690,7 +695,10 @@ def _agent_query(d1: date, d2: date) -> QuerySet:
         src_attempts(d1, d2, frozenset({"d_day"}))
         .filter(agent__isnull=False)
         .annotate(
-            slot=ExtractHour("started_at", tzinfo=zone) * 4 + ExtractMinute("started_at", tzinfo=zone) / 15,
+            # A whole quarter-hour index (0..95) on every database: PostgreSQL's EXTRACT is numeric,
+            # so minute / 15 without the cast is a fraction and every minute became a slot of its own.
+            slot=Cast(ExtractHour("started_at", tzinfo=zone), IntegerField()) * 4
+            + Cast(ExtractMinute("started_at", tzinfo=zone), IntegerField()) / Value(15),
             a_team=F("agent__team_id"),
         )
         .order_by()
@@ -753,9 +761,10 @@ def snapshot_month_end(month: date) -> int:
     c, q = Case._meta.db_table, Queue._meta.db_table
     sql = f"""
         INSERT INTO {_quote(AccountMonthEnd._meta.db_table)}
-            (month, account_id, bucket, balance, team_id, queue_id, agent_id, product, jurisdiction)
-        SELECT %s, a.id, a.bucket, a.balance, q.team_id, c.queue_id, c.assigned_agent_id, a.product,
-               ch.jurisdiction
+            (month, account_id, bucket, balance, currency, estimated, team_id, queue_id, agent_id,
+             product, jurisdiction)
+        SELECT %s, a.id, a.bucket, a.balance, a.currency, %s, q.team_id, c.queue_id, c.assigned_agent_id,
+               a.product, ch.jurisdiction
         FROM {_quote(a)} a
         JOIN {_quote(ch)} ch ON ch.id = a.cardholder_id
         LEFT JOIN {_quote(c)} c ON c.account_id = a.id AND c.closed_at IS NULL
@@ -764,7 +773,7 @@ def snapshot_month_end(month: date) -> int:
     with transaction.atomic():
         AccountMonthEnd.objects.filter(month=month).delete()
         with connection.cursor() as cursor:
-            cursor.execute(sql, [month])
+            cursor.execute(sql, [month, False])
             return cursor.rowcount
 
 
@@ -774,18 +783,119 @@ def build_transitions(month: date) -> int:
     sql = f"""
         INSERT INTO {_quote(RollTransitionMonthly._meta.db_table)}
             (month, team_id, queue_id, agent_id, product, jurisdiction, from_bucket, to_bucket,
-             accounts, balance)
+             currency, accounts, balance)
         SELECT %s, f.team_id, f.queue_id, f.agent_id, f.product, f.jurisdiction, f.bucket, t.bucket,
-               COUNT(*), SUM(f.balance)
+               f.currency, COUNT(*), SUM(f.balance)
         FROM {table} f JOIN {table} t ON t.account_id = f.account_id AND t.month = %s
         WHERE f.month = %s
-        GROUP BY f.team_id, f.queue_id, f.agent_id, f.product, f.jurisdiction, f.bucket, t.bucket
+        GROUP BY f.team_id, f.queue_id, f.agent_id, f.product, f.jurisdiction, f.bucket, t.bucket,
+                 f.currency
     """  # noqa: S608 - table names from model metadata
     with transaction.atomic():
         RollTransitionMonthly.objects.filter(month=month).delete()
         with connection.cursor() as cursor:
             cursor.execute(sql, [month, month, previous_month(month)])
             return cursor.rowcount
+
+
+# Month-ends before the first nightly run that a refresh estimates (enough for the roll-rate matrix and
+# the cure rate of the last few months; older ones stay empty).
+MONTH_END_ESTIMATE_MONTHS = 3
+
+
+def next_month(month: date) -> date:
+    return (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def estimate_month_end(month: date) -> int:
+    """AccountMonthEnd for a month-end that no nightly run snapshotted (the month before the first one:
+    a new installation, seeded data), estimated from what the base tables still say, `estimated=True`:
+
+    - an account overdue now whose first missed due date is before the month-end has been overdue since
+      then (only a payment that clears the overdue amount resets that date): its DPD then is exact;
+    - else an account with a case open at the month-end was delinquent then; cases are opened on the
+      night an account reaches 1 DPD, so its DPD is counted from the case's opening day (a lower bound
+      when the case was opened later than that, e.g. for accounts imported already overdue);
+    - else the account was current.
+    The balance then is the balance now plus the payments received since (the system's own payments are
+    what move a balance between two daily files). Dimensions are those of the case open then."""
+    end = next_month(month) - timedelta(days=1)
+    end_at = day_start(end + timedelta(days=1))
+    open_then = {
+        row[0]: row[1:]
+        for row in Case.objects.filter(opened_at__lt=end_at)
+        .filter(Q(closed_at__isnull=True) | Q(closed_at__gte=end_at))
+        .values_list("account_id", "opened_at", "queue__team_id", "queue_id", "assigned_agent_id")
+    }
+    paid_since = dict(
+        Payment.objects.filter(paid_at__gte=end_at)
+        .order_by()
+        .values("account_id")
+        .annotate(total=Sum("amount"))
+        .values_list("account_id", "total")
+    )
+    accounts = (
+        CreditAccount.objects.filter(Q(opened_on__isnull=True) | Q(opened_on__lte=end))
+        .order_by("pk")
+        .values_list(
+            "pk",
+            "first_missed_due_date",
+            "overdue_amount",
+            "balance",
+            "currency",
+            "product",
+            "cardholder__jurisdiction",
+        )
+    )
+    zone = bank_zone()
+    rows = []
+    for pk, missed, overdue, balance, currency, product, jurisdiction in accounts.iterator(chunk_size=5000):
+        case = open_then.get(pk)
+        if missed is not None and overdue > 0 and missed < end:
+            dpd = days_past_due(missed, end)
+        elif case is not None:
+            dpd = max(1, (end - timezone.localtime(case[0], zone).date()).days + 1)
+        else:
+            dpd = 0
+        team_id, queue_id, agent_id = case[1:] if case is not None else (None, None, None)
+        rows.append(
+            AccountMonthEnd(
+                month=month,
+                account_id=pk,
+                bucket=bucket_for(dpd),
+                balance=balance + paid_since.get(pk, 0),
+                currency=currency,
+                estimated=True,
+                team_id=team_id,
+                queue_id=queue_id,
+                agent_id=agent_id,
+                product=product,
+                jurisdiction=jurisdiction,
+            )
+        )
+    AccountMonthEnd.objects.bulk_create(rows, batch_size=2000)
+    return len(rows)
+
+
+def estimate_missing_month_ends(last: date) -> dict:
+    """The month-ends before `last`'s month (MONTH_END_ESTIMATE_MONTHS of them, none before the first
+    fact in the database) that no nightly run snapshotted: estimated (`estimate_month_end`), and the
+    roll-rate transitions of the months they open or close rebuilt."""
+    first_fact = earliest_day(last)
+    months, month = [], month_of(last)
+    for _ in range(MONTH_END_ESTIMATE_MONTHS):
+        month = previous_month(month)
+        if next_month(month) - timedelta(days=1) >= first_fact - timedelta(days=1):
+            months.append(month)
+    have = set(AccountMonthEnd.objects.filter(month__in=months).values_list("month", flat=True).distinct())
+    estimated, transitions = 0, 0
+    for month in sorted(set(months) - have):
+        estimated += estimate_month_end(month)
+        for later in (month, next_month(month)):
+            ends = AccountMonthEnd.objects.filter(month__in=[previous_month(later), later])
+            if ends.values("month").distinct().count() == 2:
+                transitions += build_transitions(later)
+    return {"month_ends_estimated": estimated, "transitions_rebuilt": transitions}
 
 
 @dataclass(frozen=True)
@@ -877,6 +987,9 @@ def refresh(*, as_of: date, days: int | None = None, snapshots: bool = True) -> 
         counts = rebuild_days(first, last)
         if snapshots:
             counts.update(_snapshots(last))
+        # The roll rates and the cure rate compare two month-ends; before the first nightly run has
+        # seen one, the last few are estimated from the history (a new installation, seeded data).
+        counts.update(estimate_missing_month_ends(last))
         seconds = round(clock.monotonic() - started, 3)
         if mark.since is None or first < mark.since:
             mark.since = first
@@ -1038,7 +1151,26 @@ def read(
     with connection.cursor() as cursor:
         cursor.execute(sql, all_params)
         names = [c[0] for c in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        return [typed_row(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
+
+
+DATE_ALIASES = ("d_day", "d_prev")
+
+
+def as_day(value) -> date | None:
+    """A day as the database hands it back: a date (PostgreSQL), or text "YYYY-MM-DD" (SQLite, whose
+    raw cursors do not convert the result of a UNION or a GROUP BY)."""
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def typed_row(row: dict) -> dict:
+    """One row of `read` with its day columns as dates, whichever database answered."""
+    for alias in DATE_ALIASES:
+        if alias in row:
+            row[alias] = as_day(row[alias])
+    return row
 
 
 def today() -> date:

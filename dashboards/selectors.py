@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -31,6 +31,7 @@ from collections_app.models import (
 )
 from contact_policy.engine import OVERRIDABLE_RULES
 from core.clock import bank_date, bank_today, day_start
+from core.money import Amounts
 from dashboards import kpis, rollups
 from dashboards.models import AccountMonthEnd, AgentDaily, AgentStatus, Availability, PortfolioDaily
 from dashboards.scope import Filters, Period
@@ -94,7 +95,7 @@ class AgentNow:
     attempts: int = 0
     rpc: int = 0
     promises: int = 0
-    collected: Decimal = kpis.ZERO
+    collected: Amounts = field(default_factory=Amounts)
 
 
 @dataclass
@@ -177,7 +178,7 @@ def agents_now(user, filters: Filters, *, now: datetime, through) -> list[AgentN
                 attempts=c.get("attempts", 0),
                 rpc=c.get("rpc", 0),
                 promises=c.get("promises_made", 0),
-                collected=c.get("collected", kpis.ZERO),
+                collected=c.get("collected", Amounts()),
             )
         )
     order = {"working": 0, "idle": 1, "offline": 2}
@@ -343,7 +344,7 @@ class AgentLine:
     promises_kept: int = 0
     promises_broken: int = 0
     kept_rate: Decimal | None = None
-    collected: Decimal = kpis.ZERO
+    collected: Amounts = field(default_factory=Amounts)
     talk_seconds: int = 0
     handled_calls: int = 0
     aht: Decimal | None = None
@@ -421,8 +422,12 @@ def agent_table(
         lines.append(line)
     key = sort if sort in (*AGENT_COLUMNS, "name", "active_hours") else "attempts"
 
+    currencies = sorted({c for line in lines for c in line.collected})
+
     def sort_key(line):
         value = getattr(line, key)
+        if key == "collected":  # currency by currency, never a sum across them
+            return (False, tuple(value.get(c) for c in currencies))
         return (value is None, value if value is not None else 0) if key != "name" else (False, value)
 
     lines.sort(key=sort_key, reverse=descending)
@@ -431,27 +436,28 @@ def agent_table(
     return lines
 
 
+TREND_MEASURES = ("attempts", "rpc", "promises_made", "collected")
+
+
 def daily_trend(filters: Filters, period: Period, *, through) -> list[dict]:
-    rows = {
-        row["d_day"]: row
-        for row in kpis.read_measures(
-            ["attempts", "rpc", "promises_made", "collected"],
-            filters,
-            period,
-            group=("d_day",),
-            through=through,
-        )
-    }
+    rows = kpis.read_measures(list(TREND_MEASURES), filters, period, group=("d_day",), through=through)
+    return trend_from_rows(rows, period.days)
+
+
+def trend_from_rows(rows: list[dict], days: list[date]) -> list[dict]:
+    """One line per day of `days`, from rows grouped by "d_day" (a day without a row is zeros). The
+    day may come back as text (SQLite): it is read as a date before matching."""
+    by_day = {rollups.as_day(row["d_day"]): row for row in rows}
     out = []
-    for day in period.days:
-        row = rows.get(day, {})
+    for day in days:
+        row = by_day.get(day, {})
         out.append(
             {
                 "day": day,
-                "attempts": row.get("attempts", 0),
-                "rpc": row.get("rpc", 0),
-                "promises_made": row.get("promises_made", 0),
-                "collected": row.get("collected", kpis.ZERO),
+                "attempts": int(row.get("attempts", 0)),
+                "rpc": int(row.get("rpc", 0)),
+                "promises_made": int(row.get("promises_made", 0)),
+                "collected": Amounts(row.get("collected", {})),
             }
         )
     return out
@@ -462,31 +468,30 @@ def aging(user, filters: Filters, *, fresh=None) -> list[dict]:
     fresh, else counted live."""
     snapshot = _snapshot_rows(filters.without("bucket"), fresh)
     if snapshot is not None:
-        found = snapshot.values("bucket").annotate(
+        found = snapshot.values("bucket", "currency").annotate(
             cases=Sum("cases"), balance=Sum("balance"), overdue=Sum("overdue")
         )
-        rows = {row["bucket"]: row for row in found.order_by()}
     else:
         found = (
             scoped_cases(user, filters.without("bucket"))
             .filter(state__in=OPEN_STATES)
-            .values("account__bucket")
+            .annotate(bucket=F("account__bucket"), currency=F("account__currency"))
+            .values("bucket", "currency")
             .annotate(
                 cases=Count("pk"),
                 balance=Coalesce(Sum("account__balance"), kpis.ZERO),
                 overdue=Coalesce(Sum("account__overdue_amount"), kpis.ZERO),
             )
         )
-        rows = {row["account__bucket"]: row for row in found.order_by()}
-    return [
-        {
-            "bucket": b,
-            "cases": rows.get(b, {}).get("cases", 0),
-            "balance": rows.get(b, {}).get("balance", kpis.ZERO),
-            "overdue": rows.get(b, {}).get("overdue", kpis.ZERO),
-        }
-        for b in Bucket.values
-    ]
+    rows = {b: {"bucket": b, "cases": 0, "balance": Amounts(), "overdue": Amounts()} for b in Bucket.values}
+    for row in found.order_by():
+        line = rows.setdefault(
+            row["bucket"], {"bucket": row["bucket"], "cases": 0, "balance": Amounts(), "overdue": Amounts()}
+        )
+        line["cases"] += row["cases"] or 0
+        line["balance"] += Amounts({row["currency"]: row["balance"]})
+        line["overdue"] += Amounts({row["currency"]: row["overdue"]})
+    return [rows[b] for b in Bucket.values]
 
 
 def reasons(filters: Filters, period: Period, *, through) -> list[dict]:

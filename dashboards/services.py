@@ -11,6 +11,7 @@ transaction with the case row locked.
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from accounts.permissions import Capability, has_capability
 from collections_app import services
@@ -27,12 +28,12 @@ ANSWERS = {InboxDecision.DECLINED: "declined", InboxDecision.DONE: "handled"}
 
 def _inbox_event(event_id: int, actor) -> CaseEvent:
     if not has_capability(actor, Capability.SUPERVISE):
-        raise NotAllowed("Only a supervisor answers the inbox.", rule=str(Capability.SUPERVISE))
+        raise NotAllowed(_("Only a supervisor answers the inbox."), rule=str(Capability.SUPERVISE))
     event = (
         CaseEvent.objects.select_related("case__queue", "case__assigned_agent").filter(pk=event_id).first()
     )
     if event is None or event.kind not in INBOX_KINDS:
-        raise ValidationFailed("No such inbox item.", rule="not_an_inbox_item")
+        raise ValidationFailed(_("No such inbox item."), rule="not_an_inbox_item")
     ensure_can_act(actor, event.case)
     return event
 
@@ -42,7 +43,9 @@ def _close(event: CaseEvent, *, actor, decision: str, note: str) -> InboxClosure
         with transaction.atomic():
             return InboxClosure.objects.create(event=event, decision=decision, note=note, closed_by=actor)
     except IntegrityError:
-        raise InvalidTransition("Someone has answered this item already.", rule="inbox_item_closed") from None
+        raise InvalidTransition(
+            _("Someone has answered this item already."), rule="inbox_item_closed"
+        ) from None
 
 
 def inbox_escalate(*, event_id: int, actor, reason: str) -> InboxClosure:
@@ -51,7 +54,7 @@ def inbox_escalate(*, event_id: int, actor, reason: str) -> InboxClosure:
     event = _inbox_event(event_id, actor)
     if event.kind != EventKind.ESCALATION_REQUESTED:
         raise ValidationFailed(
-            "Only an escalation request can be escalated.", rule="not_an_escalation_request"
+            _("Only an escalation request can be escalated."), rule="not_an_escalation_request"
         )
     reason = (reason or "").strip() or event.reason
     with transaction.atomic():
@@ -63,10 +66,10 @@ def inbox_close(*, event_id: int, actor, decision: str, note: str) -> InboxClosu
     """Decline an escalation request, or mark an item handled, with a note. Writes a NOTE event on the
     case timeline naming the request it answers."""
     if decision not in (InboxDecision.DECLINED, InboxDecision.DONE):
-        raise ValidationFailed("Unknown answer.", field="decision")
+        raise ValidationFailed(_("Unknown answer."), field="decision")
     note = (note or "").strip()
     if decision == InboxDecision.DECLINED and not note:
-        raise ValidationFailed("Say why the request is declined.", field="note", rule="reason_required")
+        raise ValidationFailed(_("Say why the request is declined."), field="note", rule="reason_required")
     event = _inbox_event(event_id, actor)
     with transaction.atomic():
         case = services.lock_case(event.case_id)

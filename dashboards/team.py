@@ -17,6 +17,8 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from accounts.models import Role, User
 from accounts.permissions import Capability, has_capability
@@ -32,7 +34,7 @@ MAX_BULK = 10_000  # cases per bulk reassignment: one transaction must stay shor
 
 def _ensure_supervisor(actor) -> None:
     if not has_capability(actor, Capability.SUPERVISE):
-        raise NotAllowed("Only a supervisor may manage the team's work.", rule=str(Capability.SUPERVISE))
+        raise NotAllowed(_("Only a supervisor may manage the team's work."), rule=str(Capability.SUPERVISE))
 
 
 def agents_managed_by(actor) -> QuerySet[User]:
@@ -47,12 +49,14 @@ def agents_managed_by(actor) -> QuerySet[User]:
 def _target_agents(actor, agent_ids: Iterable[int]) -> list[User]:
     ids = list(dict.fromkeys(int(a) for a in agent_ids))
     if not ids:
-        raise ValidationFailed("Choose the agent to give the cases to.", field="agent", rule="agent_required")
+        raise ValidationFailed(
+            _("Choose the agent to give the cases to."), field="agent", rule="agent_required"
+        )
     agents = {a.pk: a for a in agents_managed_by(actor).filter(pk__in=ids)}
     missing = [pk for pk in ids if pk not in agents]
     if missing:
         raise NotAllowed(
-            "Cases can only go to active agents of your team.",
+            _("Cases can only go to active agents of your team."),
             rule="agent_outside_team",
             details={"agents": missing},
         )
@@ -68,12 +72,12 @@ def case_reassign(*, case_id: int, actor, agent_id: int, reason: str = "") -> Ca
     _ensure_supervisor(actor)
     agents = _target_agents(actor, [agent_id])
     if not agents:
-        raise ValidationFailed("That person does not work cases.", field="agent", rule="not_an_agent")
+        raise ValidationFailed(_("That person does not work cases."), field="agent", rule="not_an_agent")
     with transaction.atomic():
         case = lock_case(case_id)
         ensure_can_act(actor, case)
         if not case.is_open:
-            raise ValidationFailed("The case is closed.", rule="case_closed")
+            raise ValidationFailed(_("The case is closed."), rule="case_closed")
         agent = agents[0]
         previous = case.assigned_agent_id
         if previous == agent.pk:
@@ -150,12 +154,12 @@ def cases_reassign_bulk(
     deadlock), updated with one UPDATE per agent, and each gets an ASSIGNMENT event (bulk insert)."""
     _ensure_supervisor(actor)
     if criteria.is_empty:
-        raise ValidationFailed("Say which cases to reassign.", rule="criteria_required")
+        raise ValidationFailed(_("Say which cases to reassign."), rule="criteria_required")
     if not (reason or "").strip():
-        raise ValidationFailed("Say why the cases are reassigned.", field="reason", rule="reason_required")
+        raise ValidationFailed(_("Say why the cases are reassigned."), field="reason", rule="reason_required")
     agents = _target_agents(actor, agent_ids)
     if not agents:
-        raise ValidationFailed("None of those people works cases.", field="agent", rule="not_an_agent")
+        raise ValidationFailed(_("None of those people works cases."), field="agent", rule="not_an_agent")
     limit = max(1, min(limit, MAX_BULK))
     now = timezone.now()
     with transaction.atomic():
@@ -203,7 +207,7 @@ def _managed_agent(actor, agent_id: int) -> User:
     _ensure_supervisor(actor)
     agent = agents_managed_by(actor).filter(pk=agent_id).first()
     if agent is None:
-        raise NotAllowed("That person is not in your team.", rule="agent_outside_team")
+        raise NotAllowed(_("That person is not in your team."), rule="agent_outside_team")
     return agent
 
 
@@ -226,7 +230,7 @@ def agent_set_queues(*, actor, agent_id: int, queue_ids: Iterable[int]) -> list[
         managed = {q.pk: q for q in queues_managed_by(actor)}
         unknown = wanted - set(managed)
         if unknown:
-            raise NotAllowed("Those queues are not your team's.", rule="queue_outside_team")
+            raise NotAllowed(_("Those queues are not your team's."), rule="queue_outside_team")
         before = sorted(agent.work_queues.values_list("pk", flat=True))
         agent.work_queues.remove(*[pk for pk in before if pk in managed and pk not in wanted])
         agent.work_queues.add(*wanted)
@@ -242,7 +246,7 @@ def agent_set_availability(*, actor, agent_id: int, availability: str, note: str
     """Set an agent's availability (available, on a break, in training, off duty), shown on the
     supervisor's home. Recorded in AgentSettingChange."""
     if availability not in Availability.values:
-        raise ValidationFailed("Unknown availability.", field="availability")
+        raise ValidationFailed(_("Unknown availability."), field="availability")
     agent = _managed_agent(actor, agent_id)
     with transaction.atomic():
         status, _created = AgentStatus.objects.select_for_update().get_or_create(agent=agent)
@@ -317,7 +321,7 @@ def leases_release_stale(*, actor, now: datetime | None = None, older_than: time
                     case_id=pk,
                     kind=EventKind.ASSIGNMENT,
                     actor=actor,
-                    reason="Stale lease released",
+                    reason=gettext_noop("Stale lease released"),
                     details={"lease_owner": owner, "lease_expired_at": expires.isoformat()},
                     created_at=now,
                 )

@@ -7,7 +7,7 @@ table has a CSV twin at the same URL with ?export=<table>. Actions are POST view
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date
 
 from django.contrib import messages
@@ -122,6 +122,19 @@ def _percent(value) -> str:
     return "" if value is None else f"{value * 100:.1f}%"
 
 
+def _currencies(amounts: Iterable[Mapping]) -> list[str]:
+    """Every currency the money figures of a table have, in order: one CSV column each."""
+    return sorted({currency for figure in amounts for currency in figure})
+
+
+def _per_currency(label, currencies: list[str]) -> list[str]:
+    return [_("%(label)s (%(currency)s)") % {"label": label, "currency": c} for c in currencies]
+
+
+def _amounts(figure: Mapping, currencies: list[str]) -> list:
+    return [figure.get(c, "") for c in currencies]
+
+
 # --- Supervisor home ------------------------------------------------------------------------------------
 
 
@@ -135,6 +148,7 @@ def home(request: HttpRequest) -> HttpResponse:
     )
     export = request.GET.get("export")
     if export == "agents":
+        currencies = _currencies(r.collected for r in data.agents)
         return csv_response(
             "team-now.csv",
             [
@@ -145,7 +159,7 @@ def home(request: HttpRequest) -> HttpResponse:
                 _("Attempts"),
                 _("RPC"),
                 _("Promises"),
-                _("Collected"),
+                *_per_currency(_("Collected"), currencies),
             ],
             (
                 [
@@ -156,7 +170,7 @@ def home(request: HttpRequest) -> HttpResponse:
                     r.attempts,
                     r.rpc,
                     r.promises,
-                    r.collected,
+                    *_amounts(r.collected, currencies),
                 ]
                 for r in data.agents
             ),
@@ -238,7 +252,7 @@ def kpi_page(request: HttpRequest) -> HttpResponse:
     try:
         roll_month = date.fromisoformat(request.GET.get("roll_month", "")).replace(day=1)
     except ValueError:
-        roll_month = period.end.replace(day=1)
+        roll_month = kpis.latest_roll_month(period.end)
     roll = kpis.roll_matrix(filters, roll_month)
     export = request.GET.get("export")
     if export:
@@ -271,13 +285,20 @@ def kpi_page(request: HttpRequest) -> HttpResponse:
             "attempts": [d["attempts"] for d in trend],
             "rpc": [d["rpc"] for d in trend],
             "promises": [d["promises_made"] for d in trend],
-            "collected": [float(d["collected"]) for d in trend],
+            # Per currency (a chart never adds currencies together).
+            "collected": {
+                c: [float(d["collected"].get(c)) for d in trend]
+                for c in _currencies(d["collected"] for d in trend)
+            },
             "names": {"attempts": _("Attempts"), "rpc": _("RPC"), "promises": _("Promises")},
         },
         "chart_aging": {
             "labels": [a["bucket"] for a in aging],
             "cases": [a["cases"] for a in aging],
-            "balance": [float(a["balance"]) for a in aging],
+            "balance": {
+                c: [float(a["balance"].get(c)) for a in aging]
+                for c in _currencies(a["balance"] for a in aging)
+            },
             "names": {"cases": _("Open cases")},
         },
         "active_hours_note": kpis.ACTIVE_HOURS,
@@ -302,14 +323,28 @@ def _grouped(rows: list[dict]) -> list[tuple[str, list[dict]]]:
     return [(titles[g], [r for r in rows if r["kpi"].group == g]) for g in titles]
 
 
+def _kpi_csv_lines(row: dict) -> list[list]:
+    """A KPI's CSV lines: one, or one per currency for money and money rates (never a sum of them)."""
+    kpi, value = row["kpi"], row["value"]
+    if isinstance(value, Mapping):
+        if not value:
+            return [[str(kpi.label), "", "", str(kpi.formula)]]
+        shown = (lambda v: _percent(v)) if kpi.unit == "rate" else (lambda v: v)
+        return [[str(kpi.label), shown(v), c, str(kpi.formula)] for c, v in sorted(value.items())]
+    if kpi.unit == "rate":
+        value = _percent(value)
+    return [[str(kpi.label), "" if value is None else value, "", str(kpi.formula)]]
+
+
 def _kpi_export(export: str, *, rows, agents, trend, aging, reasons, roll) -> HttpResponse:
     if export == "kpis":
         return csv_response(
             "kpis.csv",
-            [_("KPI"), _("Value"), _("Formula")],
-            ([str(r["kpi"].label), r["value"], str(r["kpi"].formula)] for r in rows),
+            [_("KPI"), _("Value"), _("Currency"), _("Formula")],
+            (line for r in rows for line in _kpi_csv_lines(r)),
         )
     if export == "agents":
+        currencies = _currencies(a.collected for a in agents)
         return csv_response(
             "agents.csv",
             [
@@ -321,7 +356,7 @@ def _kpi_export(export: str, *, rows, agents, trend, aging, reasons, roll) -> Ht
                 _("RPC per hour"),
                 _("Promises"),
                 _("Kept rate"),
-                _("Collected"),
+                *_per_currency(_("Collected"), currencies),
                 _("Average handle time (s)"),
                 _("Overrides"),
             ],
@@ -335,7 +370,7 @@ def _kpi_export(export: str, *, rows, agents, trend, aging, reasons, roll) -> Ht
                     a.rpc_per_hour,
                     a.promises_made,
                     _percent(a.kept_rate),
-                    a.collected,
+                    *_amounts(a.collected, currencies),
                     a.aht,
                     a.overrides,
                 ]
@@ -343,16 +378,40 @@ def _kpi_export(export: str, *, rows, agents, trend, aging, reasons, roll) -> Ht
             ),
         )
     if export == "trend":
+        currencies = _currencies(d["collected"] for d in trend)
         return csv_response(
             "daily.csv",
-            [_("Day"), _("Attempts"), _("Right-party contacts"), _("Promises"), _("Collected")],
-            ([d["day"], d["attempts"], d["rpc"], d["promises_made"], d["collected"]] for d in trend),
+            [
+                _("Day"),
+                _("Attempts"),
+                _("Right-party contacts"),
+                _("Promises"),
+                *_per_currency(_("Collected"), currencies),
+            ],
+            (
+                [d["day"], d["attempts"], d["rpc"], d["promises_made"], *_amounts(d["collected"], currencies)]
+                for d in trend
+            ),
         )
     if export == "aging":
+        currencies = _currencies([*(a["balance"] for a in aging), *(a["overdue"] for a in aging)])
         return csv_response(
             "aging.csv",
-            [_("Bucket"), _("Open cases"), _("Balance"), _("Overdue")],
-            ([a["bucket"], a["cases"], a["balance"], a["overdue"]] for a in aging),
+            [
+                _("Bucket"),
+                _("Open cases"),
+                *_per_currency(_("Balance"), currencies),
+                *_per_currency(_("Overdue"), currencies),
+            ],
+            (
+                [
+                    a["bucket"],
+                    a["cases"],
+                    *_amounts(a["balance"], currencies),
+                    *_amounts(a["overdue"], currencies),
+                ]
+                for a in aging
+            ),
         )
     if export == "reasons":
         return csv_response(
@@ -366,7 +425,7 @@ def _kpi_export(export: str, *, rows, agents, trend, aging, reasons, roll) -> Ht
             [_("From"), _("Accounts"), *roll.buckets],
             ([row["from"], row["total"], *(_percent(c["rate"]) for c in row["cells"])] for row in roll.rows),
         )
-    raise Http404("No such table")
+    raise Http404(_("No such table"))
 
 
 # --- Drill-down ----------------------------------------------------------------------------------------
@@ -375,12 +434,12 @@ def _kpi_export(export: str, *, rows, agents, trend, aging, reasons, roll) -> Ht
 DRILL_HEADERS = {
     "contacts": ["time", "case", "cardholder", "agent", "channel", "outcome", "reason", "duration"],
     "events": ["time", "case", "cardholder", "actor", "kind", "text"],
-    "promises": ["due", "case", "cardholder", "recorded by", "amount", "paid", "status"],
-    "payments": ["paid at", "case", "account", "cardholder", "amount", "credited to"],
-    "cases": ["case", "cardholder", "state", "bucket", "DPD", "balance", "agent", "queue"],
+    "promises": ["due", "case", "cardholder", "recorded by", "amount", "paid", "currency", "status"],
+    "payments": ["paid at", "case", "account", "cardholder", "amount", "currency", "credited to"],
+    "cases": ["case", "cardholder", "state", "bucket", "DPD", "balance", "currency", "agent", "queue"],
     "referrals": ["referred", "case", "cardholder", "reason", "rule", "decision"],
-    "plans": ["plan", "case", "cardholder", "kind", "state", "amount", "proposed by"],
-    "accounts": ["account", "cardholder", "bucket", "DPD", "balance"],
+    "plans": ["plan", "case", "cardholder", "kind", "state", "amount", "currency", "proposed by"],
+    "accounts": ["account", "cardholder", "bucket", "DPD", "balance", "currency"],
 }
 
 
@@ -413,6 +472,7 @@ def _drill_csv_row(kind: str, row, agents: dict) -> list:
             row.created_by or "",
             row.amount,
             row.paid_amount,
+            row.case.account.currency,
             row.get_status_display(),
         ]
     if kind == "payments":
@@ -422,6 +482,7 @@ def _drill_csv_row(kind: str, row, agents: dict) -> list:
             row.account.external_ref,
             row.account.cardholder.name,
             row.amount,
+            row.currency,
             agents.get(row.d_agent, "") if row.d_agent else "",
         ]
     if kind == "cases":
@@ -432,6 +493,7 @@ def _drill_csv_row(kind: str, row, agents: dict) -> list:
             row.account.bucket,
             row.account.days_past_due,
             row.account.balance,
+            row.account.currency,
             row.assigned_agent or "",
             row.queue or "",
         ]
@@ -452,9 +514,10 @@ def _drill_csv_row(kind: str, row, agents: dict) -> list:
             row.get_kind_display(),
             plan_status(row).label,
             row.payable_amount,
+            row.currency,
             row.proposed_by,
         ]
-    return [row.external_ref, row.cardholder.name, row.bucket, row.days_past_due, row.balance]
+    return [row.external_ref, row.cardholder.name, row.bucket, row.days_past_due, row.balance, row.currency]
 
 
 def _drill_label(key: str) -> str:
@@ -467,7 +530,7 @@ def _drill_label(key: str) -> str:
 @require_GET
 def drill(request: HttpRequest, key: str) -> HttpResponse:
     if key not in kpis.MEASURES and key not in SPECIAL_DRILLS:
-        raise Http404("No such figure")
+        raise Http404(_("No such figure"))
     form, filters, period, choice = _filter_form(request)
     if request.GET.get("export") == "csv":
         kind, qs = selectors.drill_queryset(key, filters, period)
@@ -706,7 +769,7 @@ def legal_page(request: HttpRequest) -> HttpResponse:
     if not user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     if not (has_capability(user, Capability.LEGAL_REVIEW) or has_capability(user, Capability.SUPERVISE)):
-        raise PermissionDenied("Your role may not use this page.")
+        raise PermissionDenied(_("Your role may not use this page."))
     form, filters, period, choice = _filter_form(request)
     # A legal reviewer who supervises no team sees every case in a legal state, without team filters.
     is_legal = has_capability(user, Capability.LEGAL_REVIEW) and not has_capability(

@@ -8,10 +8,12 @@ history of every case after it). Nothing here is real:
 - US SSNs are 9xx-00-xxxx: group 00 is never issued, and the 9xx area is not used for SSNs;
 - US numbers are 555-01xx, the range reserved for fiction; e-mail addresses are on example.com/.net/.org.
 
-The portfolio is bulk-inserted (a handful of INSERTs); cases are opened by the real set-based service and
-placed in queues; then a share of the cases gets a history written only through collections_app.services
-(contacts, promises, payments, holds, legal referrals), exactly as agents and jobs would write it. The
-contact policy may refuse a step; the refusal is counted by rule and the step skipped.
+The portfolio is bulk-inserted (a handful of INSERTs); then ninety days of history are lived in order
+(demo.history): cases opened by the real set-based service on the night after each missed due date, worked
+through the services (contacts, promises, payments, plans, holds, notes, legal decisions) exactly as agents
+and jobs would, with the nightly steps between the days (promises and plans broken, escalation rules,
+snapshots for the roll and cure rates). The contact policy may refuse a step; the refusal is counted by
+rule and the step skipped.
 """
 
 from __future__ import annotations
@@ -19,8 +21,6 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections import Counter
-from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -28,37 +28,28 @@ from datetime import time as wall_time
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
 from accounts.demo import create_demo_users
 from accounts.models import Role, Team, User
-from collections_app import delinquency, services
+from collections_app import delinquency
 from collections_app.models import (
-    OPEN_STATES,
-    RIGHT_PARTY_OUTCOMES,
     Bucket,
     Cardholder,
     Case,
-    Channel,
-    ContactAttempt,
     ContactPoint,
     ContactPointKind,
     CreditAccount,
-    DelinquencyReason,
-    HoldReason,
-    Outcome,
     PartyRole,
     Product,
     Queue,
-    ResolutionReason,
 )
-from collections_app.services import queues
-from core.exceptions import DomainError
-from legal import services as legal_services
-from legal.models import LegalDecision
+from collections_app.services import contactability, queues
+from dashboards import rollups
+from demo.history import HISTORY_DAYS, History, demo_rules_switch_on
+from legal.models import LegalReferral
 
 DEFAULT_SEED = 20261128
 REF_PREFIX = "DEMO-"
@@ -246,70 +237,6 @@ DEMO_QUEUES = [
     ("West: late (M3+)", "West team", 30, {"buckets": ["M3", "M4", "M5", "M6", "M6+"]}),
 ]
 
-# --- Case histories -----------------------------------------------------------------------------------
-
-# Scenario weights per stage. "new" cases are left untouched; the others get a history through services.
-EARLY_SCENARIOS = {
-    "new": 46, "reminded": 8, "no_answer": 12, "rpc": 10, "promise": 14, "promise_partial": 3,
-    "promise_kept": 3, "cured": 9, "dispute": 3, "hardship": 2,
-}  # fmt: skip
-LATE_SCENARIOS = {
-    "new": 36, "reminded": 3, "no_answer": 12, "rpc": 10, "promise": 10, "promise_partial": 3,
-    "promise_kept": 2, "cured": 5, "dispute": 3, "hardship": 4, "legal": 9, "litigation": 4, "returned": 3,
-}  # fmt: skip
-CHARGE_OFF_SCENARIOS = {
-    "new": 28, "no_answer": 9, "rpc": 8, "promise": 6, "promise_partial": 2, "promise_kept": 2,
-    "cured": 3, "dispute": 2, "hardship": 3, "legal": 15, "litigation": 10, "returned": 4, "written_off": 15,
-}  # fmt: skip
-
-RPC_REASONS = [
-    DelinquencyReason.JOB_LOSS, DelinquencyReason.ILLNESS, DelinquencyReason.BUSINESS_TROUBLE,
-    DelinquencyReason.FORGOT, DelinquencyReason.OVER_INDEBTED, DelinquencyReason.FAMILY,
-    DelinquencyReason.OTHER,
-]  # fmt: skip
-RPC_REASON_WEIGHTS = [25, 15, 15, 20, 12, 10, 3]
-
-NOTES = {
-    "zh-hans": {
-        Outcome.NO_ANSWER: "无人接听。",
-        Outcome.BUSY: "占线。",
-        Outcome.VOICEMAIL: "转语音信箱，已留言请客户回电。",
-        Outcome.CALLBACK_REQUESTED: "客户正在开会，要求稍后回电。",
-        Outcome.REFUSED_TO_PAY: "客户拒绝还款，态度消极，已告知逾期后果。",
-        Outcome.DISPUTE_RAISED: "客户对一笔交易有异议，称未收到商品，要求核实。",
-        DelinquencyReason.JOB_LOSS: "客户称近期失业，收入减少，暂时无力全额还款。",
-        DelinquencyReason.ILLNESS: "客户称家人住院，资金紧张。",
-        DelinquencyReason.BUSINESS_TROUBLE: "客户经营困难，货款回笼慢。",
-        DelinquencyReason.FORGOT: "客户称忘记还款日，同意尽快处理。",
-        DelinquencyReason.OVER_INDEBTED: "客户多头借贷，还款压力大。",
-        DelinquencyReason.FAMILY: "客户家庭变故，需要时间筹款。",
-        DelinquencyReason.OTHER: "客户称资金周转问题。",
-        "ptp": "客户承诺于{date}前还款{amount}元。",
-        "sms": "还款提醒短信已送达。",
-        "hardship": "客户申请困难减免评估，已提交材料。",
-        "hardship_release": "困难评估完成，恢复正常催收。",
-    },
-    "en": {
-        Outcome.NO_ANSWER: "No answer.",
-        Outcome.BUSY: "Line busy.",
-        Outcome.VOICEMAIL: "Left a limited-content message asking for a call back.",
-        Outcome.CALLBACK_REQUESTED: "Customer at work, asked to be called back later.",
-        Outcome.REFUSED_TO_PAY: "Customer refuses to pay; explained the consequences.",
-        Outcome.DISPUTE_RAISED: "Customer disputes a purchase (goods not received); asks for verification.",
-        DelinquencyReason.JOB_LOSS: "Customer lost their job last month; income reduced.",
-        DelinquencyReason.ILLNESS: "Customer was in hospital; medical bills.",
-        DelinquencyReason.BUSINESS_TROUBLE: "Customer's small business is struggling; clients paying late.",
-        DelinquencyReason.FORGOT: "Customer forgot the due date; will pay shortly.",
-        DelinquencyReason.OVER_INDEBTED: "Customer has several loans and cannot keep up.",
-        DelinquencyReason.FAMILY: "Divorce in progress; finances being split.",
-        DelinquencyReason.OTHER: "Temporary cash-flow problem.",
-        "ptp": "Customer promises to pay {amount} by {date}.",
-        "sms": "Payment reminder text delivered.",
-        "hardship": "Customer applied for a hardship review; documents received.",
-        "hardship_release": "Hardship review completed; collection resumes.",
-    },
-}
-
 
 @dataclass
 class SeedSummary:
@@ -320,6 +247,8 @@ class SeedSummary:
     contacts: int = 0
     promises: int = 0
     payments: int = 0
+    plans: int = 0
+    referrals: int = 0
     refused: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -329,55 +258,69 @@ class SeedSummary:
         return (
             f"Seeded {self.cardholders:,} cardholders, {self.accounts:,} accounts, "
             f"{self.cases_opened:,} cases ({states}); {self.contacts:,} contacts, "
-            f"{self.promises:,} promises, {self.payments:,} payments, {refused:,} steps refused; "
+            f"{self.promises:,} promises, {self.payments:,} payments, {self.plans:,} plans, "
+            f"{self.referrals:,} referrals to legal by escalation rules, {refused:,} steps refused; "
             f"{self.seconds:.1f} s."
         )
 
 
 def seed_portfolio(
-    *, cardholders: int = 2000, seed: int = DEFAULT_SEED, today: date | None = None
+    *,
+    cardholders: int = 2000,
+    seed: int = DEFAULT_SEED,
+    today: date | None = None,
+    history_days: int = HISTORY_DAYS,
 ) -> SeedSummary:
-    """Create `cardholders` synthetic cardholders with their accounts and contact points, open cases for
-    the delinquent accounts, create the demo queues and place the cases, then give a share of the cases a
-    history through the services. Creates the demo users and teams if they are missing.
+    """Create `cardholders` synthetic cardholders with their accounts and contact points, the demo queues,
+    and ninety days of history lived in order through the services and the nightly steps (demo.history):
+    cases opened the night after their first missed due date, worked, promised, paid, put on plans,
+    escalated by the shipped escalation rules (switched on live for the demo) and decided by legal.
+    Creates the demo users and teams if they are missing; ends by rolling up the dashboards.
 
-    The portfolio (people, accounts, cases, queues) goes in as one transaction; the history is then
-    written step by step through the services, each step in its own transaction as in production (on
-    PostgreSQL), so a crash part-way leaves a usable portfolio with part of its history.
+    The portfolio (people, accounts, queues) goes in as one transaction; the history is then written step
+    by step through the services, each step in its own transaction as in production (on PostgreSQL).
 
-    `today` is the as-of date of days past due (default: today in TIME_ZONE); contacts and payments are
-    dated in the days before it."""
+    `today` is the as-of date of days past due (default: today in TIME_ZONE); the history covers the
+    `history_days` days before it (cases opened earlier are opened on their night, then left alone until
+    the history begins)."""
     started = time.monotonic()
     now = timezone.now()
     today = today or timezone.localdate(now)
     create_demo_users()
+    demo_rules_switch_on()
     with transaction.atomic():
         portfolio = _PortfolioBuilder(random.Random(f"{seed}:portfolio"), today, start=_next_number())
         portfolio.build(cardholders)
         Cardholder.objects.bulk_create(portfolio.cardholders, batch_size=1000)
         CreditAccount.objects.bulk_create(portfolio.accounts, batch_size=1000)
         ContactPoint.objects.bulk_create(portfolio.contact_points, batch_size=1000)
-        account_ids = [a.pk for a in portfolio.accounts]
-        opened = _cases_open(portfolio.accounts, now=now)
         queues_ensure()
+    account_ids = [a.pk for a in portfolio.accounts]
+    history = History(seed=seed, today=today, now=now, points=portfolio.points_by_holder(), days=history_days)
+    history.plan(portfolio.accounts)
+    with _cheap_commits():
+        history.run()
+    with transaction.atomic():
+        history.redate.apply()
+    with transaction.atomic():
         cases_place_in_queues()
-    history = _History(seed=seed, today=today, now=now, points=portfolio.points_by_holder())
-    history.run(account_ids)
-    _priorities_refresh(now)
-    states = dict(
-        Case.objects.filter(account_id__in=account_ids)
-        .values_list("state")
-        .annotate(n=Count("pk"))
-        .order_by("state")
-    )
+        queues.refresh_priorities(now=now)
+    # Who may be called now, stored on each open case (what Next case and My work read; beat keeps it).
+    contactability.contactability_roll(now=now)
+    # The dashboards' tables up to yesterday, from the first day of the history (today is read live).
+    rollups.refresh(as_of=today, snapshots=False)
+    cases = Case.objects.filter(account_id__in=account_ids)
+    states = dict(cases.values_list("state").annotate(n=Count("pk")).order_by("state"))
     return SeedSummary(
         cardholders=len(portfolio.cardholders),
         accounts=len(portfolio.accounts),
-        cases_opened=opened,
+        cases_opened=cases.count(),
         states=states,
         contacts=history.counts["contacts"],
         promises=history.counts["promises"],
         payments=history.counts["payments"],
+        plans=history.counts["plans"],
+        referrals=LegalReferral.objects.filter(case__account_id__in=account_ids).count(),
         refused=dict(history.refused),
         seconds=time.monotonic() - started,
     )
@@ -403,26 +346,6 @@ def _cheap_commits():
     else:
         with transaction.atomic():
             yield
-
-
-def _cases_open(accounts: Sequence[CreditAccount], *, now: datetime) -> int:
-    """Open the cases as the nightly refresh would have: each on the night its account reached 1 DPD
-    (one set-based call per day), so that case ages and the "opened" filters mean something."""
-    by_day: dict[date, list[int]] = {}
-    for account in accounts:
-        if account.overdue_amount > 0 and account.first_missed_due_date is not None:
-            by_day.setdefault(account.first_missed_due_date, []).append(account.pk)
-    zone = timezone.get_current_timezone()
-    opened = 0
-    for missed, ids in sorted(by_day.items()):
-        night = datetime.combine(missed + timedelta(days=1), wall_time(2, 0), zone)
-        opened += services.cases_open_for_delinquent_accounts(account_ids=ids, now=min(night, now))
-    return opened
-
-
-def _priorities_refresh(now: datetime) -> None:
-    """Score the open cases for Next case."""
-    queues.refresh_priorities(now=now)
 
 
 def _next_number() -> int:
@@ -720,375 +643,6 @@ def queues_ensure() -> list[Queue]:
 
 def cases_place_in_queues() -> None:
     queues.place_cases_in_queues()
-
-
-# --- Histories ----------------------------------------------------------------------------------------
-
-
-@dataclass
-class _CaseWork:
-    """One case and the people who work it, with its own random stream."""
-
-    case: Case
-    rng: random.Random
-    phone: ContactPoint | None
-    agent: User | None
-    supervisor: User | None
-
-    @property
-    def account(self) -> CreditAccount:
-        return self.case.account
-
-    @property
-    def holder(self) -> Cardholder:
-        return self.case.account.cardholder
-
-    @property
-    def notes(self) -> dict:
-        return NOTES["zh-hans" if self.holder.language == "zh-hans" else "en"]
-
-    @property
-    def cny(self) -> bool:
-        return self.account.currency == "CNY"
-
-
-class _History:
-    def __init__(self, *, seed: int, today: date, now: datetime, points: dict[int, list[ContactPoint]]):
-        self.seed = seed
-        self.today = today
-        self.now = now
-        self.points = points
-        self.counts: Counter[str] = Counter()
-        self.refused: Counter[str] = Counter()
-        self.horizon = settings.COLLECTIONS_PROMISE_HORIZON_DAYS
-        teams = Team.objects.select_related("supervisor")
-        self.supervisors = {team.pk: team.supervisor for team in teams}
-        self.agents: dict[int, list[User]] = {}
-        for user in User.objects.filter(role=Role.AGENT, is_active=True, team__isnull=False).order_by(
-            "username"
-        ):
-            self.agents.setdefault(user.team_id, []).append(user)
-        self.legal = User.objects.filter(role=Role.LEGAL, is_active=True).order_by("username").first()
-
-    def plan(self, account_ids: Sequence[int]) -> list[tuple[Case, str]]:
-        """Each open case with its scenario, drawn from a deck per stage, in reference order."""
-        cases = list(
-            Case.objects.filter(account_id__in=account_ids, state__in=OPEN_STATES)
-            .select_related("account__cardholder", "queue")
-            .order_by("account__external_ref")
-        )
-        stages: dict[str, list[Case]] = {"early": [], "late": [], "charge_off": []}
-        for case in cases:
-            bucket = case.account.bucket
-            stage = "early" if bucket in (Bucket.M1, Bucket.M2) else "charge_off"
-            stages["late" if bucket in (Bucket.M3, Bucket.M4, Bucket.M5, Bucket.M6) else stage].append(case)
-        deck_rng = random.Random(f"{self.seed}:scenarios")
-        weights = {"early": EARLY_SCENARIOS, "late": LATE_SCENARIOS, "charge_off": CHARGE_OFF_SCENARIOS}
-        return [
-            (case, scenario)
-            for stage, stage_cases in stages.items()
-            for case, scenario in zip(
-                stage_cases, _deck(deck_rng, weights[stage], len(stage_cases)), strict=True
-            )
-        ]
-
-    def run(self, account_ids: Sequence[int]) -> None:
-        with _cheap_commits():
-            for case, scenario in self.plan(account_ids):
-                self._work(case, scenario)
-
-    def _work(self, case: Case, scenario: str) -> None:
-        rng = random.Random(f"{self.seed}:{case.account.external_ref}")
-        team_id = case.queue.team_id if case.queue_id else None
-        agents = self.agents.get(team_id, [])
-        phones = [
-            p
-            for p in self.points.get(case.account.cardholder_id, [])
-            if p.kind == ContactPointKind.PHONE and p.party_role == PartyRole.DEBTOR
-        ]
-        work = _CaseWork(
-            case=case,
-            rng=rng,
-            phone=phones[0] if phones else None,
-            agent=rng.choice(agents) if agents else None,
-            supervisor=self.supervisors.get(team_id),
-        )
-        holder = work.holder
-        # What the bank already knows decides first: these cases are put on hold, not worked.
-        for flag, reason, note in (
-            ("deceased", HoldReason.DECEASED, "Notice of death received; estate to be contacted."),
-            ("bankruptcy", HoldReason.BANKRUPTCY, "Bankruptcy filing notified; automatic stay."),
-            ("cease_communication", HoldReason.CEASE_COMMUNICATION, "Written cease-communication request."),
-        ):
-            if getattr(holder, flag):
-                self._try(services.case_hold, case_id=case.pk, actor=None, reason=reason, note=note)
-                return
-        if work.account.days_past_due < 2:
-            scenario = "new"  # opened last night: nobody has worked it yet
-        getattr(self, f"_scenario_{scenario}")(work)
-
-    # Steps: each returns None when refused
-
-    def _try(self, service: Callable, **kwargs):
-        try:
-            return service(**kwargs)
-        except DomainError as refused:
-            self.refused[refused.rule] += 1
-            return None
-
-    def _days(self, work: _CaseWork, k: int) -> list[int]:
-        """k distinct days ago, oldest first, since the case was opened (the night after the missed date)."""
-        span = max(1, min(work.account.days_past_due - 1, 21))
-        return sorted(work.rng.sample(range(1, span + 1), min(k, span)), reverse=True)
-
-    def _tries(self, work: _CaseWork) -> int:
-        """How many calls it takes to reach the debtor: mostly the first or second."""
-        return work.rng.choices((1, 2, 3), weights=(55, 35, 10))[0]
-
-    def _at(self, work: _CaseWork, days_ago: int, first_hour: int = 9, last_hour: int = 20) -> datetime:
-        """A moment `days_ago` days before today, between first_hour and last_hour local time."""
-        zone, rng = work.holder.time_zone, work.rng
-        if not zone:
-            # Unknown zone: the policy judges every candidate zone, and those of an area code it cannot
-            # place are all of the US, Hawaii included. 14:00-19:00 Eastern is 08:00-13:00 in Honolulu
-            # in summer and still before 21:00 in New York.
-            zone, first_hour, last_hour = "America/New_York", 14, 19
-        minute = rng.randrange(first_hour * 60, last_hour * 60)
-        local = datetime.combine(
-            self.today - timedelta(days=days_ago),
-            wall_time(minute // 60, minute % 60, rng.randrange(60)),
-            ZoneInfo(zone),
-        )
-        at = local.astimezone(UTC)
-        while at > self.now - timedelta(minutes=5):  # "yesterday" in Los Angeles can be today in Shanghai
-            at -= timedelta(days=1)
-        return at
-
-    def _contact(
-        self, work: _CaseWork, days_ago: int, outcome: str, *, reason: str = "", channel=Channel.OUTBOUND_CALL
-    ) -> ContactAttempt | None:
-        rng, notes = work.rng, work.notes
-        answered = outcome in RIGHT_PARTY_OUTCOMES
-        started_at = self._at(work, days_ago)
-        if channel == Channel.SMS:
-            actor, duration, note, recording = None, 0, notes["sms"], ""
-        else:
-            actor = work.agent
-            duration = rng.randint(90, 600) if answered else rng.randint(5, 45)
-            note = notes.get(reason) or notes.get(outcome, "")
-            # Calls are recorded (China requires it for every completed collection call).
-            recording = f"REC-{started_at:%Y%m%d}-{rng.randrange(10**6):06d}"
-        attempt = self._try(
-            services.contact_attempt_log,
-            case_id=work.case.pk,
-            actor=actor,
-            data=services.ContactInput(
-                channel=channel,
-                outcome=outcome,
-                contact_point_id=work.phone.pk if work.phone else None,
-                party_role=PartyRole.DEBTOR,
-                person_reached=work.holder.name if answered else "",
-                delinquency_reason=reason,
-                duration_seconds=duration,
-                notes=note,
-                recording_ref=recording,
-                started_at=started_at,
-            ),
-        )
-        if attempt is not None:
-            self.counts["contacts"] += 1
-        return attempt
-
-    def _unanswered(self, work: _CaseWork, days: Sequence[int]) -> None:
-        for days_ago in days:
-            outcome = work.rng.choices(
-                (Outcome.NO_ANSWER, Outcome.BUSY, Outcome.VOICEMAIL), weights=(6, 2, 1 if work.cny else 3)
-            )[0]
-            self._contact(work, days_ago, outcome)
-
-    def _rpc_reason(self, work: _CaseWork) -> str:
-        return work.rng.choices(RPC_REASONS, weights=RPC_REASON_WEIGHTS)[0]
-
-    def _round(self, work: _CaseWork, amount: Decimal) -> Decimal:
-        """Promises are round figures: hundreds of yuan, tens of dollars."""
-        step = Decimal(100 if work.cny else 10)
-        rounded = (amount / step).quantize(Decimal(1)) * step
-        return min(max(rounded, step), work.account.overdue_amount).quantize(CENT)
-
-    def _promise(self, work: _CaseWork, *, share: float = 1.0):
-        """A conversation ending in a promise to pay, recorded as of the day of the call."""
-        days = self._days(work, self._tries(work))
-        self._unanswered(work, days[:-1])
-        account = work.account
-        amount = self._round(work, account.overdue_amount * Decimal(str(share)))
-        called_on = self.today - timedelta(days=days[-1])
-        due = called_on + timedelta(days=work.rng.randint(3, min(14, self.horizon)))
-        attempt = self._contact(work, days[-1], Outcome.PROMISE_TO_PAY, reason=self._rpc_reason(work))
-        if attempt is None:
-            return None, days[-1]
-        promise = self._try(
-            services.promise_record,
-            case_id=work.case.pk,
-            actor=work.agent,
-            amount=amount,
-            due_date=due,
-            today=called_on,
-            contact_attempt_id=attempt.pk,
-        )
-        if promise is not None:
-            self.counts["promises"] += 1
-        return promise, days[-1]
-
-    def _pay(self, work: _CaseWork, amount: Decimal, days_ago: int, n: int = 1):
-        account = work.account
-        sources = ("bank_transfer", "wechat_pay", "alipay", "unionpay") if work.cny else ("ach", "debit_card")
-        result = self._try(
-            services.payment_record,
-            account=account,
-            external_ref=f"{account.external_ref}-P{n}",
-            amount=amount,
-            paid_at=self._at(work, days_ago, 7, 23),
-            source=work.rng.choice(sources),
-        )
-        if result is not None:
-            self.counts["payments"] += 1
-        return result
-
-    # Scenarios
-
-    def _scenario_new(self, work: _CaseWork) -> None:
-        return None
-
-    def _scenario_reminded(self, work: _CaseWork) -> None:
-        self._contact(work, self._days(work, 1)[0], Outcome.DELIVERED, channel=Channel.SMS)
-
-    def _scenario_no_answer(self, work: _CaseWork) -> None:
-        days = self._days(work, work.rng.choices((1, 2, 3), weights=(60, 30, 10))[0])
-        if work.rng.random() < 0.5 and len(days) > 1:
-            self._contact(work, days.pop(0), Outcome.DELIVERED, channel=Channel.SMS)
-        self._unanswered(work, days)
-
-    def _scenario_rpc(self, work: _CaseWork) -> None:
-        days = self._days(work, self._tries(work))
-        self._unanswered(work, days[:-1])
-        outcome = work.rng.choices(
-            (Outcome.RIGHT_PARTY_CONTACT, Outcome.CALLBACK_REQUESTED, Outcome.REFUSED_TO_PAY),
-            weights=(5, 3, 2),
-        )[0]
-        reason = DelinquencyReason.REFUSES if outcome == Outcome.REFUSED_TO_PAY else self._rpc_reason(work)
-        self._contact(work, days[-1], outcome, reason=reason)
-
-    def _scenario_promise(self, work: _CaseWork) -> None:
-        self._promise(work, share=work.rng.choice((0.5, 0.8, 1.0, 1.0)))
-
-    def _scenario_promise_partial(self, work: _CaseWork) -> None:
-        promise, called = self._promise(work)
-        if promise is not None:
-            part = self._round(work, promise.amount * Decimal("0.4"))
-            if part < promise.amount:
-                self._pay(work, part, work.rng.randint(0, called - 1) if called > 1 else 0)
-
-    def _scenario_promise_kept(self, work: _CaseWork) -> None:
-        promise, called = self._promise(work, share=0.5)
-        if promise is not None:
-            self._pay(work, promise.amount, work.rng.randint(0, called - 1) if called > 1 else 0)
-
-    def _scenario_cured(self, work: _CaseWork) -> None:
-        days = self._days(work, self._tries(work))
-        self._unanswered(work, days[:-1])
-        if work.rng.random() < 0.6:
-            self._contact(work, days[-1], Outcome.RIGHT_PARTY_CONTACT, reason=DelinquencyReason.FORGOT)
-        account = work.account
-        # Some pay everything they owe; most bring the account current.
-        amount = account.balance if work.rng.random() < 0.25 else account.overdue_amount
-        self._pay(work, amount, work.rng.randint(0, days[-1] - 1) if days[-1] > 1 else 0)
-
-    def _scenario_dispute(self, work: _CaseWork) -> None:
-        days = self._days(work, work.rng.randint(1, 2))
-        self._unanswered(work, days[:-1])
-        reason = work.rng.choice((DelinquencyReason.DISPUTE, DelinquencyReason.FRAUD_CLAIM))
-        attempt = self._contact(work, days[-1], Outcome.DISPUTE_RAISED, reason=reason)
-        if attempt is not None:
-            hold = HoldReason.DISPUTE if reason == DelinquencyReason.DISPUTE else HoldReason.FRAUD_CLAIM
-            self._try(
-                services.case_hold, case_id=work.case.pk, actor=work.agent, reason=hold, note=attempt.notes
-            )
-
-    def _scenario_hardship(self, work: _CaseWork) -> None:
-        days = self._days(work, work.rng.randint(1, 2))
-        self._unanswered(work, days[:-1])
-        reason = work.rng.choice((DelinquencyReason.JOB_LOSS, DelinquencyReason.ILLNESS))
-        if self._contact(work, days[-1], Outcome.RIGHT_PARTY_CONTACT, reason=reason) is None:
-            return
-        held = self._try(
-            services.case_hold,
-            case_id=work.case.pk,
-            actor=work.agent,
-            reason=HoldReason.HARDSHIP,
-            note=work.notes["hardship"],
-        )
-        if held is not None and work.rng.random() < 0.4:
-            self._try(
-                services.case_release_hold,
-                case_id=work.case.pk,
-                actor=work.supervisor,
-                note=work.notes["hardship_release"],
-            )
-
-    def _escalate(self, work: _CaseWork, *, by_supervisor: bool = False):
-        self._unanswered(work, self._days(work, work.rng.randint(1, 3)))
-        if by_supervisor and work.supervisor is not None:
-            return self._try(
-                legal_services.legal_refer,
-                case_id=work.case.pk,
-                actor=work.supervisor,
-                reason="No right-party contact after repeated attempts; assets located.",
-            )
-        return self._try(
-            legal_services.legal_refer,
-            case_id=work.case.pk,
-            actor=None,
-            reason=f"{work.account.days_past_due} days past due without a right-party contact.",
-        )
-
-    def _scenario_legal(self, work: _CaseWork) -> None:
-        self._escalate(work)
-
-    def _scenario_litigation(self, work: _CaseWork) -> None:
-        if self._escalate(work) is None or self.legal is None:
-            return
-        number = work.rng.randint(1000, 29999)
-        court = f"（{self.today:%Y}）沪0115民初{number}号" if work.cny else f"{self.today:%y}-CV-{number:05d}"
-        self._try(
-            legal_services.legal_decide,
-            case_id=work.case.pk,
-            actor=self.legal,
-            decision=LegalDecision.LITIGATION,
-            note="Documentation complete; lawsuit approved.",
-            court_reference=court,
-        )
-
-    def _scenario_returned(self, work: _CaseWork) -> None:
-        if self._escalate(work, by_supervisor=True) is None or self.legal is None:
-            return
-        self._try(
-            legal_services.legal_decide,
-            case_id=work.case.pk,
-            actor=self.legal,
-            decision=LegalDecision.RETURNED,
-            note="Balance below the litigation threshold; continue collection.",
-        )
-
-    def _scenario_written_off(self, work: _CaseWork) -> None:
-        self._unanswered(work, self._days(work, work.rng.randint(1, 2)))
-        self._try(
-            services.case_close,
-            case_id=work.case.pk,
-            actor=work.supervisor,
-            write_off=True,
-            resolution_reason=ResolutionReason.CHARGED_OFF,
-            reason=f"Charged off at {work.account.days_past_due} days past due; no recovery expected.",
-        )
 
 
 __all__ = [

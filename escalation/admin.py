@@ -1,7 +1,10 @@
 """The admin pages of escalation rules: edit with validation, preview before enabling, and the firings.
 
-The rule form is validated by the model (`EscalationRule.clean`): unknown fields, wrong types, impossible
-ranges and unknown queues come back as errors beside the field. The change form has a Preview button that
+The conditions are edited as rows of (field, operator, value) from the catalogue (escalation.forms), each
+row checked on its own with its error in the row; the rest of the rule is validated by the model
+(`EscalationRule.clean`): impossible ranges and unknown queues come back as errors beside the field. While
+the rows are edited, the form asks `conditions/count/` how many open cases they match now (a small JSON
+answer, admins only). The change form also has a Preview button that
 posts the form as it stands (saved or not) to `preview/` and shows, in a frame under the fields, how many
 open cases the rule matches now, what it would do with them and a sample of ten - computed by
 `escalation.rule_preview`, the same evaluation the nightly run uses.
@@ -9,19 +12,31 @@ open cases the rule matches now, what it would do with them and a sample of ten 
 Registered here; collections_app.admin imports this module.
 """
 
-from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
-from escalation.models import FIELDS, EscalationFiring, EscalationRule, FieldKind, FiringOutcome
-from escalation.services import rule_preview
+from collections_app.models import Case
+from core.clock import bank_today
+from escalation.forms import EscalationRuleForm, rows_to_conditions
+from escalation.models import (
+    FIELDS,
+    EscalationFiring,
+    EscalationRule,
+    FieldKind,
+    FiringOutcome,
+    MatchMode,
+    validate_conditions,
+)
+from escalation.services import rule_preview, rule_q
 
 VALUE_HINTS = {
     FieldKind.COUNT: _("a whole number ≥ 0"),
@@ -42,28 +57,6 @@ def field_catalogue() -> list[dict]:
             {"name": spec.name, "label": spec.label, "operators": ", ".join(spec.operators), "values": hint}
         )
     return rows
-
-
-class EscalationRuleForm(forms.ModelForm):
-    class Meta:
-        model = EscalationRule
-        fields = [
-            "name",
-            "description",
-            "order",
-            "enabled",
-            "dry_run",
-            "match_mode",
-            "conditions",
-            "move_to_legal_review",
-            "target_queue",
-            "raise_priority",
-            "notify_supervisor",
-        ]
-        widgets = {
-            "conditions": forms.Textarea(attrs={"rows": 8, "cols": 100, "class": "vLargeTextField"}),
-            "description": forms.Textarea(attrs={"rows": 2, "cols": 100}),
-        }
 
 
 @admin.register(EscalationRule)
@@ -150,7 +143,9 @@ class EscalationRuleAdmin(admin.ModelAdmin):
         prefix = f"{self.opts.app_label}_{self.opts.model_name}"
         # The answer is shown in a frame of the change form: same-origin framing (X_FRAME_OPTIONS is DENY).
         view = self.admin_site.admin_view(xframe_options_sameorigin(self.preview_view))
+        count = self.admin_site.admin_view(self.count_view)
         return [
+            path("conditions/count/", count, name=f"{prefix}_count"),
             path("preview/", view, name=f"{prefix}_preview_new"),
             path("<path:object_id>/preview/", view, name=f"{prefix}_preview"),
             *super().get_urls(),
@@ -173,6 +168,34 @@ class EscalationRuleAdmin(admin.ModelAdmin):
             # form.instance has the posted values and is not saved.
             context["preview"] = rule_preview(form.instance)
         return render(request, "admin/escalation/escalationrule/preview.html", context)
+
+    def count_view(self, request: HttpRequest) -> HttpResponse:
+        """The posted condition rows (and match mode) -> how many open cases they match now, as JSON:
+        {"matching": n} or {"errors": {row: reason}} / {"errors": {"": reason}} for the rows together.
+        The same compilation (`escalation.rule_q`) as the preview and the nightly run."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not (self.has_add_permission(request) or self.has_change_permission(request)):
+            return HttpResponse(status=403)
+        conditions, row_errors = rows_to_conditions(request.POST)
+        if row_errors:
+            return JsonResponse({"errors": {str(n): e for n, e in row_errors.items()}}, status=400)
+        match_mode = request.POST.get("match_mode") or MatchMode.ALL
+        if match_mode not in MatchMode.values:
+            match_mode = MatchMode.ALL
+        try:
+            conditions = validate_conditions(conditions, match_mode)
+        except ValidationError as error:
+            return JsonResponse({"errors": {"": " ".join(error.messages)}}, status=400)
+        rule = EscalationRule(conditions=conditions, match_mode=match_mode)
+        matching = Case.objects.filter(rule_q(rule, as_of=bank_today())).count()
+        return JsonResponse(
+            {
+                "matching": matching,
+                "text": ngettext("Matches %(n)s open case now.", "Matches %(n)s open cases now.", matching)
+                % {"n": f"{matching:,}"},
+            }
+        )
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["field_catalogue"] = field_catalogue()

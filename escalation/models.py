@@ -428,6 +428,20 @@ class EscalationRule(models.Model):
         except (KeyError, TypeError, ValueError, IndexError):
             return _show(self.conditions)
 
+    def describe_conditions_for_people(self) -> str:
+        """The conditions in the reader's language: each field by its label (`describe_conditions` keeps
+        the field codes, for admins writing rules and for the reasons the rules store)."""
+        joiner = " %s " % (_("and") if self.match_mode == MatchMode.ALL else _("or"))
+        try:
+            return joiner.join(
+                describe_condition({**c, "field": str(FIELDS[c["field"]].label)})
+                if c.get("field") in FIELDS
+                else describe_condition(c)
+                for c in self.conditions
+            )
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+            return self.describe_conditions()
+
     def describe_actions(self) -> str:
         parts = []
         if self.move_to_legal_review:

@@ -41,6 +41,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from accounts.models import Language
 from collections_app import delinquency, services
@@ -253,7 +255,8 @@ def _codec_name(encoding: str) -> str:
         return codecs.lookup(encoding).name
     except LookupError:
         raise ImportFileError(
-            f"Unknown encoding '{encoding}'. Use utf-8 (the default) or gbk.", rule="unknown_encoding"
+            _("Unknown encoding '%(encoding)s'. Use utf-8 (the default) or gbk.") % {"encoding": encoding},
+            rule="unknown_encoding",
         ) from None
 
 
@@ -284,8 +287,11 @@ def _check_encoding(binary, codec: str) -> None:
     if not codec.startswith("utf-8") and non_ascii and utf8_valid:
         # Chinese text in UTF-8 also decodes as GBK, into the wrong characters: refuse rather than guess.
         raise ImportFileError(
-            f"The file was to be read as {codec}, but it is UTF-8 text: read as {codec}, its names and "
-            "addresses would come out garbled. Import it with --encoding utf-8 (the default).",
+            _(
+                "The file was to be read as %(codec)s, but it is UTF-8 text: read as %(codec)s, its names "
+                "and addresses would come out garbled. Import it with --encoding utf-8 (the default)."
+            )
+            % {"codec": codec},
             rule="encoding",
         )
 
@@ -309,7 +315,10 @@ def _open_table(source, encoding: str) -> Iterator[_Table]:
         try:
             handle = open(source, "rb")  # noqa: SIM115 - closed by the with below
         except OSError as exc:
-            raise ImportFileError(f"Cannot read {source}: {exc.strerror}.", rule="unreadable") from None
+            raise ImportFileError(
+                _("Cannot read %(source)s: %(strerror)s.") % {"source": source, "strerror": exc.strerror},
+                rule="unreadable",
+            ) from None
         with handle, _text_table(handle, encoding) as table:
             yield table
     elif hasattr(source, "read"):
@@ -346,7 +355,7 @@ def _normalise_header(names: list[str]) -> list[str]:
     duplicates = sorted({name for name in header if name and header.count(name) > 1})
     if duplicates:
         raise ImportFileError(
-            f"The header names {', '.join(duplicates)} more than once.",
+            _("The header names %(columns)s more than once.") % {"columns": ", ".join(duplicates)},
             rule="duplicate_columns",
             problems=[RowProblem(1, name, name, "column appears more than once") for name in duplicates],
         )
@@ -362,9 +371,11 @@ def _csv_table(text) -> _Table:
     except UnicodeDecodeError as exc:
         raise ImportFileError(_decode_message(exc.encoding, 1, exc), rule="encoding") from None
     except csv.Error as exc:
-        raise ImportFileError(f"The header cannot be read as CSV: {exc}.", rule="unreadable") from None
+        raise ImportFileError(
+            _("The header cannot be read as CSV: %(exc)s.") % {"exc": exc}, rule="unreadable"
+        ) from None
     if first is None:
-        raise ImportFileError("The file is empty: there is not even a header line.", rule="empty_file")
+        raise ImportFileError(_("The file is empty: there is not even a header line."), rule="empty_file")
     header = _normalise_header(first)
     return _Table(header=header, records=_csv_records(reader, header))
 
@@ -418,7 +429,7 @@ def _mapping_table(rows: Iterable[Mapping[str, Any]]) -> _Table:
     if first is None:
         return _Table(header=[], records=iter(()))
     if not isinstance(first, Mapping):
-        raise ImportFileError("Rows must be objects of column names and values.", rule="unreadable")
+        raise ImportFileError(_("Rows must be objects of column names and values."), rule="unreadable")
     header = _normalise_header([str(key) for key in first])
 
     def records():
@@ -454,8 +465,12 @@ def _check_columns(header: list[str], required: tuple[str, ...], known: tuple[st
     missing = [name for name in required if name not in header]
     if missing:
         raise ImportFileError(
-            f"Required column{'s' if len(missing) > 1 else ''} missing: {', '.join(missing)}. "
-            "Nothing was imported.",
+            ngettext(
+                "Required column missing: %(columns)s. Nothing was imported.",
+                "Required columns missing: %(columns)s. Nothing was imported.",
+                len(missing),
+            )
+            % {"columns": ", ".join(missing)},
             rule="missing_columns",
             problems=[RowProblem(1, name, "", "required column is missing") for name in missing],
         )
@@ -848,7 +863,13 @@ def _apply_account_batch(rows: list[_AccountRow], state: _AccountFile, report: I
         touched_rows: set[int] = set()
         cardholder_ids = _upsert_cardholders(rows, state, report, touched_rows)
         _add_contact_points(rows, cardholder_ids, report, touched_rows)
+        # A flag raised, a zone, a jurisdiction or a number changed: may those people be called now?
+        changed = {cardholder_ids[row.cardholder_ref] for row in rows if row.line in touched_rows}
         _upsert_accounts(rows, accounts_by_ref, cardholder_ids, state, report, touched_rows)
+        if changed:
+            services.contactability.contactability_recompute(
+                Case.objects.filter(account__cardholder_id__in=changed)
+            )
 
 
 def _existing_by_ref(

@@ -33,6 +33,7 @@ from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Greatest, TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from accounts.permissions import Capability, has_capability
 from collections_app.access import cases_visible_to, ensure_can_act
@@ -875,7 +876,7 @@ def legal_package_export(*, case_id: int, actor, as_of: date | None = None) -> L
             case=case,
             kind=EventKind.NOTE,
             actor=actor,
-            reason=_("Legal package exported for outside counsel."),
+            reason=gettext_noop("Legal package exported for outside counsel."),
             details={
                 "action": "legal_package_exported",
                 "as_of": as_of.isoformat(),

@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
@@ -85,7 +86,7 @@ def _legal_case(request: HttpRequest, case_id: int):
     except NotAllowed as exc:
         raise PermissionDenied(exc.message) from exc
     if case.state not in LEGAL_STATES:
-        raise Http404("No such case with legal")
+        raise Http404(_("No such case with legal"))
     return case
 
 
@@ -167,7 +168,7 @@ def legal_decide(request: HttpRequest, case_id: int) -> HttpResponse:
     decision = request.POST.get("decision", "")
     form_class = DECISION_FORMS.get(decision)
     if form_class is None:
-        return HttpResponseBadRequest("Unknown decision")
+        return HttpResponseBadRequest(_("Unknown legal decision."))
     form = form_class(request.POST, prefix=decision)
     if form.is_valid():
         data = form.cleaned_data

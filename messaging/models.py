@@ -18,6 +18,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from contact_policy import engine as policy_engine
+
 # --- Vocabulary ---------------------------------------------------------------------------------------
 
 
@@ -312,6 +314,22 @@ WAITING_STATUSES = (MessageStatus.PLANNED, MessageStatus.DEFERRED)
 FINAL_STATUSES = (MessageStatus.SENT, MessageStatus.FAILED, MessageStatus.SUPPRESSED)
 
 
+# The dispatcher's reasons (messaging.services) by name; contact-policy rule codes are named by the engine.
+MESSAGE_REASON_LABELS = {
+    "no_address": _("no number or address"),
+    "no_template": _("no template"),
+    "no_policy": _("no contact policy"),
+    "case_closed": _("case closed"),
+    "not_applicable": _("no longer applies"),
+    "expired": _("too old to send"),
+    "template_error": _("template error"),
+    "provider_rejected": _("rejected by the provider"),
+    "retries_exhausted": _("retries used up"),
+    "outcome_unknown": _("outcome unknown"),
+    "temporary_failure": _("temporary failure"),
+}
+
+
 class OutboundMessage(models.Model):
     """One reminder to one cardholder about one thing, from planning to its end. `idempotency_key`
     (purpose:case:subject:channel) is unique, so planning twice plans once and no reminder is sent twice.
@@ -391,6 +409,13 @@ class OutboundMessage(models.Model):
 
     def __str__(self) -> str:
         return self.idempotency_key
+
+    def reason_label(self) -> str:
+        """Why it was not sent (yet), in the reader's language: a contact-policy rule by its name, or
+        the dispatcher's own reason (messaging.services)."""
+        if self.reason in MESSAGE_REASON_LABELS:
+            return str(MESSAGE_REASON_LABELS[self.reason])
+        return policy_engine.rule_label(self.reason)
 
     @property
     def is_final(self) -> bool:

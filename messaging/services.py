@@ -53,6 +53,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext_noop
 
 from collections_app.models import (
     OPEN_STATES,
@@ -408,7 +409,13 @@ BANK_TEXTS: dict[str, dict[str, object]] = {
         "how_to_object": (
             "如您对欠款金额有异议，请在收到本通知后 15 日内致电客服热线或书面提出，我们将核实并书面答复。"
         ),
-        "opt_out": {"sms": "回复TD退订", "email": "如不希望再收到此类邮件，请回复“退订”。", "letter": ""},
+        # Replies to a text or an e-mail are not read by anyone (no inbound processing): the opt-out says
+        # how to reach a person, who records it on the cardholder (do-not-contact / cease-communication).
+        "opt_out": {
+            "sms": "如不希望再收到此类短信，请致电客服热线告知。",
+            "email": "如不希望再收到此类邮件，请致电客服热线告知。",
+            "letter": "",
+        },
     },
     MessageLanguage.EN: {
         "bank_name": "Demo Bank",
@@ -421,8 +428,8 @@ BANK_TEXTS: dict[str, dict[str, object]] = {
             "to us; we will check and answer in writing."
         ),
         "opt_out": {
-            "sms": "Reply STOP to opt out.",
-            "email": "To stop receiving these e-mails, reply UNSUBSCRIBE.",
+            "sms": "To stop these texts, call our hotline and tell us.",
+            "email": "To stop receiving these e-mails, call our hotline and tell us.",
             "letter": "",
         },
     },
@@ -986,10 +993,12 @@ def _prepare(message: OutboundMessage, now: datetime) -> str | None:
 
 
 _REASON_TEXT = {
-    CASE_CLOSED: "The case is closed.",
-    NOT_APPLICABLE: "What the reminder is about no longer applies (paid, cancelled or moved on).",
-    EXPIRED: "The reminder is too old to send.",
-    NO_ADDRESS: "No number or address to send it to.",
+    CASE_CLOSED: gettext_noop("The case is closed."),
+    NOT_APPLICABLE: gettext_noop(
+        "What the reminder is about no longer applies (paid, cancelled or moved on)."
+    ),
+    EXPIRED: gettext_noop("The reminder is too old to send."),
+    NO_ADDRESS: gettext_noop("No number or address to send it to."),
 }
 
 

@@ -35,7 +35,7 @@ def get_plan_for_user(user, plan_id: int) -> RepaymentPlan:
         .first()
     )
     if plan is None or not (can_see_case(user, plan.case) or can_review_plan(user, plan)):
-        raise Http404("No such plan")
+        raise Http404(_("No such plan"))
     return plan
 
 

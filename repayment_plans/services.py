@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import Count, F, Min, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 from django_fsm import can_proceed, has_transition_perm
 
 from accounts.models import Role
@@ -159,7 +160,7 @@ def tier_rank(role: str, tiers: list[tuple[str, PlanLimits]]) -> int:
 def _terms(data: PlanInput) -> PlanTerms:
     if isinstance(data.installments, int) and data.installments > MAX_INSTALLMENTS:
         raise ValidationFailed(
-            f"A plan has at most {MAX_INSTALLMENTS} installments.",
+            _("A plan has at most %(max)s installments.") % {"max": MAX_INSTALLMENTS},
             field="installments",
             rule="too_many_installments",
         )
@@ -206,7 +207,8 @@ def _quote(*, case: Case, actor, data: PlanInput, today: date) -> PlanQuote:
     balance = account.principal + account.interest + account.fees + account.penalties
     if terms.amount > balance:
         raise ValidationFailed(
-            f"The plan amount is above the balance ({balance} {account.currency}).",
+            _("The plan amount is above the balance (%(balance)s %(currency)s).")
+            % {"balance": balance, "currency": account.currency},
             field="amount",
             rule="amount_above_balance",
             details={"balance": str(balance)},
@@ -215,7 +217,8 @@ def _quote(*, case: Case, actor, data: PlanInput, today: date) -> PlanQuote:
         # The discount is a share of the balance and the rest is waived: settling less than the whole
         # balance would leave a debt that the waiver appears to forgive.
         raise ValidationFailed(
-            f"A settlement settles the whole balance ({balance} {account.currency}).",
+            _("A settlement settles the whole balance (%(balance)s %(currency)s).")
+            % {"balance": balance, "currency": account.currency},
             field="amount",
             rule="settlement_of_balance",
             details={"balance": str(balance)},
@@ -274,7 +277,7 @@ def plan_calculate(
 def _lock_plan(plan_id: int) -> tuple[RepaymentPlan, Case]:
     case_id = RepaymentPlan.objects.filter(pk=plan_id).values_list("case_id", flat=True).first()
     if case_id is None:
-        raise ValidationFailed("No such repayment plan.", field="plan", rule="no_such_plan")
+        raise ValidationFailed(_("No such repayment plan."), field="plan", rule="no_such_plan")
     case = lock_case(case_id)
     plan = RepaymentPlan.objects.select_for_update().get(pk=plan_id)
     plan.case = case
@@ -301,7 +304,7 @@ def _ensure_approval_level(actor, plan: RepaymentPlan) -> None:
     tiers = approval_tiers()
     if tier_rank(actor.role, tiers) < tier_rank(plan.approval_role, tiers):
         raise NotAllowed(
-            f"This plan needs the approval of {Role(plan.approval_role).label}.",
+            _("This plan needs the approval of %(label)s.") % {"label": Role(plan.approval_role).label},
             rule="approval_level",
             details={"approval_role": plan.approval_role},
         )
@@ -312,13 +315,14 @@ def _run(plan: RepaymentPlan, name: str, *, actor, **kwargs) -> str:
     method = getattr(plan, name)
     if not can_proceed(method):
         raise InvalidTransition(
-            f"A plan that is '{plan.get_state_display()}' cannot do '{name}'.",
+            _("A plan that is '%(state)s' cannot do '%(name)s'.")
+            % {"state": plan.get_state_display(), "name": name},
             rule="plan_state_machine",
             details={"plan": plan.pk, "state": plan.state, "transition": name},
         )
     if not has_transition_perm(method, actor):
         raise NotAllowed(
-            f"You may not '{name}' this plan.",
+            _("You may not '%(name)s' this plan.") % {"name": name},
             rule="plan_transition_permission",
             details={"transition": name},
         )
@@ -409,13 +413,14 @@ def plan_propose_on_locked_case(
     same plan events; with `cardholder_accepted` records the acceptance too. Returns the new plan."""
     if not can_proceed(case.start_plan):
         raise InvalidTransition(
-            f"A plan cannot be proposed on a case in state '{case.get_state_display()}'.",
+            _("A plan cannot be proposed on a case in state '%(state)s'.")
+            % {"state": case.get_state_display()},
             rule="case_state",
             details={"state": case.state},
         )
     if case.repayment_plans.filter(state__in=LIVE_STATES).exists():
         raise InvalidTransition(
-            "The case already has a live repayment plan; cancel it first.", rule="one_live_plan_per_case"
+            _("The case already has a live repayment plan; cancel it first."), rule="one_live_plan_per_case"
         )
     quote = _quote(case=case, actor=actor, data=data, today=today)
     if not quote.approvable:
@@ -455,7 +460,7 @@ def _activate_case(plan: RepaymentPlan, case: Case, *, actor) -> None:
         case,
         "start_plan",
         actor=actor,
-        reason="Repayment plan activated",
+        reason=gettext_noop("Repayment plan activated"),
         details={"plan": plan.pk, "replaces_promises": replaced},
     )
 
@@ -464,7 +469,8 @@ def _ensure_first_due_not_passed(plan: RepaymentPlan, today: date) -> None:
     first_due = min(plan.first_due_date, plan.down_payment_due_date or plan.first_due_date)
     if first_due < today:
         raise InvalidTransition(
-            f"The first payment of this plan was due on {first_due}; propose new terms.",
+            _("The first payment of this plan was due on %(first_due)s; propose new terms.")
+            % {"first_due": first_due},
             rule="first_due_in_past",
             details={"first_due_date": first_due.isoformat()},
         )
@@ -472,7 +478,9 @@ def _ensure_first_due_not_passed(plan: RepaymentPlan, today: date) -> None:
 
 def _accept(plan: RepaymentPlan, case: Case, *, actor, note: str, today: date) -> None:
     if plan.accepted_at is not None and plan.is_live:
-        raise InvalidTransition("The cardholder's acceptance is already recorded.", rule="already_accepted")
+        raise InvalidTransition(
+            _("The cardholder's acceptance is already recorded."), rule="already_accepted"
+        )
     if plan.state == PlanState.DRAFT or plan.approved_at is not None:
         _ensure_first_due_not_passed(plan, today)
     plan.acceptance_note = note
@@ -503,7 +511,7 @@ def plan_propose(
     acceptance is recorded at once (activating a plan inside limits). Writes "proposed" (and
     "submitted_for_approval", "accepted") plan events."""
     if not has_capability(actor, Capability.WORK_CASES):
-        raise NotAllowed("Your role may not propose repayment plans.", rule="work_cases")
+        raise NotAllowed(_("Your role may not propose repayment plans."), rule="work_cases")
     today = today or timezone.localdate()
     with transaction.atomic():
         case = lock_case(case_id)
@@ -539,9 +547,9 @@ def plan_approve(*, plan_id: int, actor, note: str = "", today: date | None = No
         plan, case = _lock_plan(plan_id)
         _ensure_reach(actor, plan, case)
         if not has_capability(actor, Capability.APPROVE_PLANS):
-            raise NotAllowed("Your role may not approve repayment plans.", rule="approve_plans")
+            raise NotAllowed(_("Your role may not approve repayment plans."), rule="approve_plans")
         if actor.pk == plan.proposed_by_id:
-            raise NotAllowed("Nobody approves a plan they proposed themselves.", rule="own_plan")
+            raise NotAllowed(_("Nobody approves a plan they proposed themselves."), rule="own_plan")
         if plan.state == PlanState.PENDING_APPROVAL:
             _ensure_approval_level(actor, plan)
             if plan.accepted_at is not None:
@@ -565,7 +573,7 @@ def plan_reject(*, plan_id: int, actor, reason: str) -> RepaymentPlan:
     cardholder turns the offer down. Writes a "rejected" plan event; the case is unchanged."""
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationFailed("Say why the plan is rejected.", field="reason", rule="reason_required")
+        raise ValidationFailed(_("Say why the plan is rejected."), field="reason", rule="reason_required")
     with transaction.atomic():
         plan, case = _lock_plan(plan_id)
         _ensure_reach(actor, plan, case)
@@ -581,14 +589,14 @@ def plan_send_back(
     waiting for the cardholder's acceptance; otherwise pending at the higher level). Returns the new plan."""
     note = (note or "").strip()
     if not note:
-        raise ValidationFailed("Say what changes and why.", field="note", rule="reason_required")
+        raise ValidationFailed(_("Say what changes and why."), field="note", rule="reason_required")
     today = today or timezone.localdate()
     with transaction.atomic():
         plan, case = _lock_plan(plan_id)
         _ensure_reach(actor, plan, case)
         if plan.state != PlanState.PENDING_APPROVAL:
             raise InvalidTransition(
-                "Only a plan waiting for approval can be sent back.", rule="plan_state_machine"
+                _("Only a plan waiting for approval can be sent back."), rule="plan_state_machine"
             )
         _reject(plan, case, actor=actor, reason=note, action="sent_back")
         return plan_propose_on_locked_case(
@@ -609,7 +617,7 @@ def plan_cancel(*, plan_id: int, actor, reason: str) -> RepaymentPlan:
     bank ends is not a broken arrangement."""
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationFailed("Say why the plan is cancelled.", field="reason", rule="reason_required")
+        raise ValidationFailed(_("Say why the plan is cancelled."), field="reason", rule="reason_required")
     with transaction.atomic():
         plan, case = _lock_plan(plan_id)
         _ensure_reach(actor, plan, case)
@@ -618,7 +626,11 @@ def plan_cancel(*, plan_id: int, actor, reason: str) -> RepaymentPlan:
         _plan_event(plan, case, action="cancelled", actor=actor, from_state=from_state, reason=reason)
         if was_active and can_proceed(case.end_plan):  # an on-plan case goes back to work
             transition(
-                case, "end_plan", actor=actor, reason="Repayment plan cancelled", details={"plan": plan.pk}
+                case,
+                "end_plan",
+                actor=actor,
+                reason=gettext_noop("Repayment plan cancelled"),
+                details={"plan": plan.pk},
             )
     return plan
 
@@ -739,7 +751,7 @@ def plans_check_broken(*, as_of: date) -> int:
                     case_id=row["plan__case_id"],
                     kind=EventKind.PLAN,
                     created_at=now,
-                    reason="Installment unpaid after the grace days",
+                    reason=gettext_noop("Installment unpaid after the grace days"),
                     details={
                         "plan": row["plan_id"],
                         "action": "broken",
@@ -761,7 +773,7 @@ def plans_check_broken(*, as_of: date) -> int:
         moved = bulk_transition(
             Case.objects.filter(pk__in=list(plan_of_case)),
             "break_plan",
-            reason="Repayment plan broken",
+            reason=gettext_noop("Repayment plan broken"),
             details_by_case={case_id: {"plan": plan_id} for case_id, plan_id in plan_of_case.items()},
             now=now,
         )

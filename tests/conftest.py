@@ -8,9 +8,11 @@ Personas (each sees and does only what its comment says):
 - admin: configures everything; the only role that may open /admin/
 """
 
+import importlib
 import os
 
 import pytest
+from django.apps import apps
 from django.db import connection
 
 from tests.factories import TeamFactory, UserFactory
@@ -75,3 +77,19 @@ def office_hours():
 
     with time_machine.travel("2026-06-02 10:00 +0800", tick=True) as traveller:
         yield traveller
+
+
+# The rows data migrations ship (module, function). A transactional test's flush deletes them.
+SHIPPED_DATA = [
+    ("contact_policy.migrations.0002_builtin_contact_policies", "create_profiles"),
+    ("repayment_plans.migrations.0002_default_approval_limits", "create_tiers"),
+    ("escalation.migrations.0002_default_rules_cn_us", "create_rules"),
+]
+
+
+@pytest.fixture
+def shipped_data(transactional_db):
+    """The shipped contact policies, approval limits and escalation rules, as after `migrate`, for a
+    transactional test that runs after another one flushed them (each function is idempotent)."""
+    for module, function in SHIPPED_DATA:
+        getattr(importlib.import_module(module), function)(apps, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import authenticate, user_logged_in, user_logged_out
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from knox.auth import TokenAuthentication
 from knox.models import AuthToken
@@ -48,7 +49,7 @@ class TokenCreateView(ApiView):
         data = valid_input(s.TokenRequestSerializer, request)
         user = authenticate(request._request, username=data["username"], password=data["password"])
         if user is None or not user.is_active:
-            raise AuthenticationFailed("Unable to log in with these credentials.")
+            raise AuthenticationFailed(_("Unable to log in with these credentials."))
         instance, token = token_issue(user=user)
         user_logged_in.send(sender=user.__class__, request=request._request, user=user)
         body = {"token": token, "expiry": instance.expiry, "user": user}

@@ -4,6 +4,7 @@ the input through a serializer, and the `If-Match` / ETag handling of case actio
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from knox.auth import TokenAuthentication
@@ -44,7 +45,7 @@ class ApiMixin:
         super().initial(request, *args, **kwargs)
         # PostgreSQL text cannot hold NUL; a filter or search term with one is bad input, not a 500.
         if any("\x00" in value for _key, values in request.query_params.lists() for value in values):
-            raise ValidationFailed("Query parameters cannot contain NUL characters.", rule="invalid_input")
+            raise ValidationFailed(_("Query parameters cannot contain NUL characters."), rule="invalid_input")
 
 
 class ApiView(ApiMixin, APIView):
@@ -58,7 +59,7 @@ class NoSuchEndpointView(ApiView):
     throttle_classes = []
 
     def http_method_not_allowed(self, request, *args, **kwargs):
-        raise NotFound("No such endpoint. Paths of the API end with a slash; see /api/docs/.")
+        raise NotFound(_("No such endpoint. Paths of the API end with a slash; see /api/docs/."))
 
     options = http_method_not_allowed
 
@@ -95,11 +96,11 @@ def if_match_version(request) -> int | None:
         return None
     tags = [tag.strip() for tag in raw.split(",") if tag.strip()]
     if len(tags) != 1:
-        raise ValidationFailed("Give exactly one ETag in If-Match.", field="If-Match", rule="if_match")
+        raise ValidationFailed(_("Give exactly one ETag in If-Match."), field="If-Match", rule="if_match")
     tag = tags[0].removeprefix("W/").strip('"')
     if not (tag.isdigit() and len(tag) <= 18):
         raise PreconditionFailed(
-            "If-Match does not name a version of this case; read the case for its ETag.",
+            _("If-Match does not name a version of this case; read the case for its ETag."),
             details={"if_match": raw[:100]},
         )
     return int(tag)
@@ -120,7 +121,7 @@ def run_versioned(case_id: int, expected: int | None, action, *, native: bool):
             current = Case.objects.select_for_update().values_list("version", flat=True).get(pk=case_id)
             if current != expected:
                 raise ConcurrentUpdate(
-                    "The case was changed by someone else; reload it and try again.",
+                    _("The case was changed by someone else; reload it and try again."),
                     details={"expected_version": expected, "current_version": current},
                 )
             return action(None)

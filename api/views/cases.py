@@ -3,6 +3,7 @@ reveal service) with its ETag, and its timeline."""
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics
@@ -26,7 +27,8 @@ def _reveal_request(request) -> set[str]:
     unknown = wanted - REVEAL_TOKENS
     if unknown:
         raise ValidationFailed(
-            f"Cannot reveal {', '.join(sorted(unknown))}; choose from {', '.join(sorted(REVEAL_TOKENS))}.",
+            _("Cannot reveal %(fields)s; choose from %(choices)s.")
+            % {"fields": ", ".join(sorted(unknown)), "choices": ", ".join(sorted(REVEAL_TOKENS))},
             field="reveal",
             rule="reveal_fields",
         )

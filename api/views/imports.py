@@ -6,6 +6,7 @@ from __future__ import annotations
 import tempfile
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.parsers import BaseParser, JSONParser, MultiPartParser
@@ -71,7 +72,10 @@ class ImportView(ApiView):
         if isinstance(rows, list):
             return rows
         raise ValidationFailed(
-            "Send a CSV file (multipart field `file`, or the body with Content-Type text/csv) or JSON rows.",
+            _(
+                "Send a CSV file (multipart field `file`, or the body with Content-Type text/csv) "
+                "or JSON rows."
+            ),
             field="file",
             rule="no_file",
         )
@@ -79,7 +83,7 @@ class ImportView(ApiView):
     def encoding(self, request) -> str:
         encoding = request.query_params.get("encoding", "utf-8")
         if len(encoding) > 20:
-            raise ValidationFailed("Unknown encoding.", field="encoding")
+            raise ValidationFailed(_("Unknown encoding."), field="encoding")
         return encoding
 
 

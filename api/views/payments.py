@@ -3,6 +3,7 @@ payment's own reference)."""
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.permissions import IsAuthenticated
@@ -53,7 +54,7 @@ class PaymentViewSet(mixins.CreateModelMixin, ReadOnlyViewSet):
         account = CreditAccount.objects.filter(external_ref=data["account_ref"]).first()
         if account is None:
             raise ValidationFailed(
-                "No account has this reference.", field="account_ref", rule="unknown_account"
+                _("No account has this reference."), field="account_ref", rule="unknown_account"
             )
         result = services.payment_record(
             account=account,

@@ -29,6 +29,7 @@ from collections_app.services.cases import (
     pii_reveal,
 )
 from collections_app.services.claims import (
+    CLAIM_ORDER,
     CLAIMABLE_STATES,
     ClaimResult,
     agent_queue_ids,
@@ -36,6 +37,8 @@ from collections_app.services.claims import (
     case_claim_next,
     case_lease_renew,
     case_release,
+    not_ready_summary,
+    ready_now,
 )
 from collections_app.services.contacts import ContactInput, contact_attempt_log, contact_attempt_record_sent
 from collections_app.services.kernel import (
@@ -48,10 +51,15 @@ from collections_app.services.kernel import (
     transition,
 )
 from collections_app.services.payments import PaymentResult, payment_record
-from collections_app.services.promises import promise_record, promises_check_broken
+from collections_app.services.promises import (
+    promise_conversations,
+    promise_record,
+    promises_check_broken,
+)
 
 __all__ = [
     "CLAIMABLE_STATES",
+    "CLAIM_ORDER",
     "REVEALABLE_FIELDS",
     "USER_TRANSITIONS",
     "ClaimResult",
@@ -76,9 +84,12 @@ __all__ = [
     "escalation_request",
     "event_write",
     "lock_case",
+    "not_ready_summary",
     "note_add",
     "payment_record",
     "pii_reveal",
+    "promise_conversations",
+    "ready_now",
     "promise_record",
     "promises_check_broken",
     "start_work_if_new",

@@ -9,6 +9,7 @@ from datetime import datetime
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from accounts.permissions import Capability, has_capability
@@ -25,6 +26,7 @@ from collections_app.models import (
     HoldReason,
     ResolutionReason,
 )
+from collections_app.services import contactability
 from collections_app.services.kernel import (
     USER_TRANSITIONS,
     bump_version,
@@ -63,6 +65,7 @@ def cases_open_for_delinquent_accounts(
         [Case(account_id=pk, reference=next_case_reference(pk, n), opened_at=now) for pk, n in rows],
         batch_size=2000,
     )
+    contactability.contactability_recompute(Case.objects.filter(pk__in=[c.pk for c in cases]), now=now)
     CaseEvent.objects.bulk_create(
         [
             CaseEvent(
@@ -82,11 +85,13 @@ def cases_open_for_delinquent_accounts(
 def case_open(*, account: CreditAccount, actor=None, reason: str = "") -> Case:
     """Open a case for one delinquent account. Refused if it already has an open case."""
     if not account.is_delinquent:
-        raise ValidationFailed("The account is not overdue.", field="account", rule="not_delinquent")
+        raise ValidationFailed(_("The account is not overdue."), field="account", rule="not_delinquent")
     with transaction.atomic():
         CreditAccount.objects.select_for_update().get(pk=account.pk)
         if account.cases.filter(closed_at__isnull=True).exists():
-            raise InvalidTransition("The account already has an open case.", rule="one_open_case_per_account")
+            raise InvalidTransition(
+                _("The account already has an open case."), rule="one_open_case_per_account"
+            )
         case = Case.objects.create(
             account=account, reference=next_case_reference(account.pk, account.cases.count())
         )
@@ -97,6 +102,7 @@ def case_open(*, account: CreditAccount, actor=None, reason: str = "") -> Case:
             to_state=CaseState.NEW,
             reason=reason or gettext_noop("Account became delinquent"),
         )
+        contactability.contactability_refresh(case_ids=[case.pk])
     return case
 
 
@@ -112,7 +118,9 @@ def case_transition(
 ) -> Case:
     """Run one of USER_TRANSITIONS on a case, as a person asked for it."""
     if name not in USER_TRANSITIONS:
-        raise InvalidTransition(f"'{name}' is not a transition that can be asked for.", rule="state_machine")
+        raise InvalidTransition(
+            _("'%(name)s' is not a transition that can be asked for.") % {"name": name}, rule="state_machine"
+        )
     if name == "release_hold":
         return case_release_hold(case_id=case_id, actor=actor, note=reason, expected_version=expected_version)
     handler = transition_handler(name)
@@ -151,7 +159,7 @@ def available_transitions(case: Case, user) -> list[str]:
 def note_add(*, case_id: int, actor, text: str) -> CaseEvent:
     text = (text or "").strip()
     if not text:
-        raise ValidationFailed("A note cannot be empty.", field="text")
+        raise ValidationFailed(_("A note cannot be empty."), field="text")
     with transaction.atomic():
         case = lock_case(case_id)
         ensure_can_act(actor, case)
@@ -164,14 +172,16 @@ def case_hold(
 ) -> CaseHold:
     """Put a case on hold (dispute, hardship, cease-communication, bankruptcy ...)."""
     if reason not in HoldReason.values:
-        raise ValidationFailed("Unknown hold reason.", field="reason")
+        raise ValidationFailed(_("Unknown hold reason."), field="reason")
     with transaction.atomic():
         case = lock_case(case_id, expected_version=expected_version)
         ensure_can_act(actor, case)
         transition(
             case, "hold", actor=actor, kind=EventKind.HOLD, reason=note, details={"hold_reason": reason}
         )
-        return CaseHold.objects.create(case=case, reason=reason, note=note, opened_by=actor)
+        hold = CaseHold.objects.create(case=case, reason=reason, note=note, opened_by=actor)
+        contactability.contactability_refresh(case_ids=[case.pk])
+        return hold
 
 
 def case_release_hold(*, case_id: int, actor, note: str = "", expected_version: int | None = None) -> Case:
@@ -192,6 +202,7 @@ def case_release_hold(*, case_id: int, actor, note: str = "", expected_version: 
             hold.released_by = actor
             hold.release_note = note
             hold.save(update_fields=["released_at", "released_by", "release_note"])
+        contactability.contactability_refresh(case_ids=[case.pk])
     return case
 
 
@@ -199,14 +210,14 @@ def escalation_request(*, case_id: int, actor, target: str, reason: str) -> Case
     """An agent asks a supervisor (or legal, through the supervisor) to escalate. The request waits in
     the supervisor's inbox; nothing changes state until they act."""
     if target not in ("supervisor", "legal"):
-        raise ValidationFailed("Escalate to 'supervisor' or 'legal'.", field="target")
+        raise ValidationFailed(_("Escalate to 'supervisor' or 'legal'."), field="target")
     if not (reason or "").strip():
-        raise ValidationFailed("Say why the case should be escalated.", field="reason")
+        raise ValidationFailed(_("Say why the case should be escalated."), field="reason")
     with transaction.atomic():
         case = lock_case(case_id)
         ensure_can_act(actor, case)
         if not case.is_open:
-            raise InvalidTransition("The case is closed.", rule="case_closed")
+            raise InvalidTransition(_("The case is closed."), rule="case_closed")
         bump_version(case)
         return event_write(
             case=case,
@@ -228,7 +239,7 @@ def case_close(
 ) -> Case:
     """Resolve or write off a case, with a resolution reason (DESIGN section 3)."""
     if resolution_reason not in ResolutionReason.values:
-        raise ValidationFailed("Choose a resolution reason.", field="resolution_reason")
+        raise ValidationFailed(_("Choose a resolution reason."), field="resolution_reason")
     with transaction.atomic():
         case = lock_case(case_id, expected_version=expected_version)
         ensure_can_act(actor, case)
@@ -253,9 +264,9 @@ def pii_reveal(*, case_id: int, actor, field: str, contact_point_id: int | None 
     Agents may reveal on a case they are working (lease or assignment); supervisors and admins on
     any case they can see; legal reviewers on cases in legal review."""
     if field not in REVEALABLE_FIELDS:
-        raise ValidationFailed("That field cannot be revealed.", field="field")
+        raise ValidationFailed(_("That field cannot be revealed."), field="field")
     if not has_capability(actor, Capability.REVEAL_PII):
-        raise NotAllowed("Your role may not reveal personal data.", rule="reveal_pii")
+        raise NotAllowed(_("Your role may not reveal personal data."), rule="reveal_pii")
     with transaction.atomic():
         case = lock_case(case_id)
         ensure_can_act(actor, case)
@@ -267,13 +278,13 @@ def pii_reveal(*, case_id: int, actor, field: str, contact_point_id: int | None 
             or has_capability(actor, Capability.LEGAL_REVIEW)
         ):
             raise NotAllowed(
-                "Take the case (Next case) before revealing its personal data.", rule="reveal_pii"
+                _("Take the case (Next case) before revealing its personal data."), rule="reveal_pii"
             )
         holder = case.account.cardholder
         if field == "phone":
             point = ContactPoint.objects.filter(pk=contact_point_id, cardholder=holder).first()
             if point is None:
-                raise ValidationFailed("No such number for this cardholder.", field="contact_point")
+                raise ValidationFailed(_("No such number for this cardholder."), field="contact_point")
             value = point.value
         else:
             value = getattr(holder, field)

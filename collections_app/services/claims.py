@@ -7,13 +7,16 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Case as SqlCase
+from django.db.models import CharField, Count, F, Min, Q, Value, When
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from accounts.permissions import Capability, has_capability
 from collections_app.access import ensure_can_act
 from collections_app.models import (
+    OPEN_STATES,
     Case,
     CaseState,
     EventKind,
@@ -26,6 +29,7 @@ from collections_app.services.kernel import (
     lock_case,
     start_work_if_new,
 )
+from contact_policy import engine as policy
 from contact_policy.models import PolicyBook
 from core.exceptions import (
     InvalidTransition,
@@ -38,13 +42,81 @@ from core.exceptions import (
 CLAIMABLE_STATES = (CaseState.NEW, CaseState.IN_PROGRESS)
 
 
-CLAIM_CANDIDATES = 25  # rows locked per Next press; enough to skip those the policy passes over
+# Next case's order, and the queue lists': the partial index case_claimable_idx has these columns. At the
+# same priority a due callback (an appointment the cardholder agreed to) comes before a case never
+# scheduled, oldest appointment first.
+CLAIM_ORDER = ("-priority", F("next_action_at").asc(nulls_last=True), "pk")
+
+
+def ready_now(now: datetime, *, queue_ids: list[int] | None = None) -> Q:
+    """The cases Next case may hand out at `now` - the one definition My work's "ready now", the queue
+    lists and Next case all filter with: a claimable state, in a queue (one of `queue_ids` if given), no
+    live lease, the callback (if any) due, and a call allowed now by the stored contactability
+    (contactable_until is checked too, so a window that closed before the roll moved the case is closed)."""
+    in_queue = Q(queue_id__in=queue_ids) if queue_ids is not None else Q(queue__isnull=False)
+    return (
+        in_queue
+        & Q(state__in=CLAIMABLE_STATES)
+        & (Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
+        & (Q(next_action_at__isnull=True) | Q(next_action_at__lte=now))
+        & Q(contactable_from__lte=now)
+        & (Q(contactable_until__isnull=True) | Q(contactable_until__gt=now))
+    )
+
+
+def _not_callable_now(now: datetime) -> Q:
+    return Q(contactable_from__isnull=True) | Q(contactable_from__gt=now) | Q(contactable_until__lte=now)
 
 
 @dataclass
 class ClaimResult:
     case: Case | None
+    # When nothing was handed out: the open cases of the agent's queues that are not ready, by reason.
     passed_over: dict[str, int]
+    # When nothing was handed out: the next instant a case held back by the contact policy becomes callable.
+    next_ready_at: datetime | None = None
+
+
+def not_ready_summary(queue_ids: list[int], *, now: datetime) -> tuple[dict[str, int], datetime | None]:
+    """The open cases of these queues that Next case will not hand out now, counted by reason (a state
+    other than new / in progress, "callback_later", "leased", else the stored contact_block_rule), and the
+    earliest instant one of those held back by the contact policy becomes callable. Four grouped queries,
+    however many cases."""
+    open_in_queues = Case.objects.filter(queue_id__in=queue_ids, state__in=OPEN_STATES)
+    summary: dict[str, int] = {
+        f"state:{state}": n
+        for state, n in open_in_queues.exclude(state__in=CLAIMABLE_STATES)
+        .values_list("state")
+        .annotate(n=Count("pk"))
+        .order_by()
+    }
+    claimable = open_in_queues.filter(state__in=CLAIMABLE_STATES)
+    counts = claimable.aggregate(
+        callback_later=Count("pk", filter=Q(next_action_at__gt=now)),
+        leased=Count("pk", filter=Q(lease_expires_at__gte=now)),
+    )
+    summary.update(counts)
+    held_back = claimable.filter(
+        Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now),
+        Q(next_action_at__isnull=True) | Q(next_action_at__lte=now),
+        _not_callable_now(now),
+    )
+    reason = SqlCase(
+        When(contactable_from__isnull=True, then=Value(contactability.CONTACT_NOT_COMPUTED)),
+        # The window closed and the roll has not moved the case yet.
+        When(
+            Q(contactable_until__lte=now) | Q(contact_block_rule=""),
+            then=Value(str(policy.Rule.CONTACT_WINDOW)),
+        ),
+        default=F("contact_block_rule"),
+        output_field=CharField(),
+    )
+    rows = held_back.annotate(reason=reason).values_list("reason").annotate(n=Count("pk")).order_by()
+    summary.update(dict(rows))
+    next_ready = held_back.filter(
+        contactable_from__gt=now, contactable_from__lt=contactability.CONTACT_BLOCKED_UNTIL_CHANGED
+    ).aggregate(at=Min("contactable_from"))["at"]
+    return {k: v for k, v in summary.items() if v}, next_ready
 
 
 def agent_queue_ids(agent) -> list[int]:
@@ -60,42 +132,34 @@ def _lease_until(now: datetime) -> datetime:
 
 
 def case_claim_next(*, actor, now: datetime | None = None) -> ClaimResult:
-    """Hand the agent the highest-priority case of their queues that may be contacted now.
+    """Hand the agent the highest-priority case of their queues that is ready now (`ready_now`).
 
-    One transaction with SELECT ... FOR UPDATE SKIP LOCKED: two agents pressing Next at the same
-    moment lock different rows, so no case is handed out twice. Cases the contact policy blocks now are
-    skipped and counted by rule. The agent's current lease (if any) is released first."""
+    The agent's current lease (if any) is released first and that case is not handed straight back.
+    Then one indexed statement, SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1 over `ready_now` in priority
+    order: two agents pressing Next at the same moment lock different rows, so no case is handed out
+    twice, and nobody waits for a row a colleague is claiming. The contact policy is not asked here: its
+    answer is stored on the case (services.contactability) and read by the filter. Writes the lease and
+    an ASSIGNMENT event. When nothing is ready, `passed_over` and `next_ready_at` say why and until when."""
     if not has_capability(actor, Capability.WORK_CASES):
-        raise NotAllowed("Your role does not take cases from queues.", rule="work_cases")
+        raise NotAllowed(_("Your role does not take cases from queues."), rule="work_cases")
     now = now or timezone.now()
     queue_ids = agent_queue_ids(actor)
-    passed_over: dict[str, int] = {}
     if not queue_ids:
-        return ClaimResult(None, passed_over)
+        return ClaimResult(None, {})
     with transaction.atomic():
         # The case the agent leaves goes back to its queue, but not straight back to them.
         released = list(Case.objects.filter(lease_owner=actor).values_list("pk", flat=True))
-        Case.objects.filter(pk__in=released).update(lease_owner=None, lease_expires_at=None)
-        claimable = (
-            Case.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("account__cardholder")
-            .filter(queue_id__in=queue_ids, state__in=CLAIMABLE_STATES)
-            .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
-            .filter(Q(next_action_at__isnull=True) | Q(next_action_at__lte=now))
-            .order_by("-priority", F("next_action_at").asc(nulls_first=True), "pk")
+        if released:
+            Case.objects.filter(pk__in=released).update(lease_owner=None, lease_expires_at=None)
+        # No joins: the lock is taken on the case row alone, read in the order of case_claimable_idx.
+        case = (
+            Case.objects.select_for_update(skip_locked=True)
+            .filter(ready_now(now, queue_ids=queue_ids))
+            .exclude(pk__in=released)
+            .order_by(*CLAIM_ORDER)
+            .first()
         )
-        # Lock one row at a time: locking a batch would hide the whole batch from the other agents.
-        skipped: list[int] = list(released)
-        policies = PolicyBook()  # the profiles are read once for this press, however many are passed over
-        for _ in range(CLAIM_CANDIDATES):
-            case = claimable.exclude(pk__in=skipped).first()
-            if case is None:
-                break
-            blocked = contactability.claim_block(case=case, now=now, policies=policies)
-            if blocked is not None:
-                passed_over[blocked] = passed_over.get(blocked, 0) + 1
-                skipped.append(case.pk)
-                continue
+        if case is not None:
             case.lease_owner = actor
             case.lease_expires_at = _lease_until(now)
             bump_version(case, "lease_owner", "lease_expires_at")
@@ -106,8 +170,9 @@ def case_claim_next(*, actor, now: datetime | None = None) -> ClaimResult:
                 reason=gettext_noop("Claimed with Next case"),
                 details={"lease_until": case.lease_expires_at.isoformat()},
             )
-            return ClaimResult(case, passed_over)
-    return ClaimResult(None, passed_over)
+            return ClaimResult(case, {})
+    passed_over, next_ready_at = not_ready_summary(queue_ids, now=now)
+    return ClaimResult(None, passed_over, next_ready_at)
 
 
 def case_lease_renew(*, case_id: int, actor, now: datetime | None = None) -> bool:
@@ -127,8 +192,11 @@ def case_release(*, case_id: int, actor) -> bool:
 def callback_schedule(
     *, case_id: int, actor, at: datetime, note: str = "", expected_version: int | None = None
 ) -> Case:
-    """Schedule a callback: only inside the cardholder's contact window (the refusal says when it opens).
-    The callback is the scheduling agent's: the case is assigned to them and comes back at `at`.
+    """Schedule a callback: only at a time the contact policy allows the call it will be - the whole
+    decision at `at` (`contactability.action_decision`, Action.CALLBACK: the window, the waiting period
+    after a conversation, the caps, the flags and holds); a refusal (ContactNotAllowed) names the rule and
+    when it is allowed. The callback is the scheduling agent's: the case is assigned to them and comes
+    back at `at`.
 
     `at` without an offset (a naive datetime, as the case page's form and an API request without an
     offset give it) is the cardholder's local time (`contactability.cardholder_local_time`).
@@ -137,12 +205,16 @@ def callback_schedule(
         case = lock_case(case_id, expected_version=expected_version)
         ensure_can_act(actor, case)
         if not case.is_open:
-            raise InvalidTransition("The case is closed.", rule="case_closed")
-        policies = PolicyBook()  # one read of the profiles for the zone and the window
+            raise InvalidTransition(_("The case is closed."), rule="case_closed")
+        policies = PolicyBook()  # one read of the profiles for the zone and the decision
         at = contactability.cardholder_local_time(case, at, policies=policies)
         if at <= timezone.now():
-            raise ValidationFailed("A callback must be in the future.", field="at", rule="callback_in_past")
-        contactability.enforce_window(case=case, at=at, policies=policies)
+            raise ValidationFailed(
+                _("A callback must be in the future."), field="at", rule="callback_in_past"
+            )
+        contactability.action_check(
+            case=case, action=contactability.Action.CALLBACK, at=at, actor=actor, policies=policies
+        )
         start_work_if_new(case, actor=actor)
         case.next_action_at = at
         if actor is not None:

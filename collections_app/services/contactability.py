@@ -18,16 +18,19 @@ or batch and the stored profiles are read once for all of them; without one, eac
 from __future__ import annotations
 
 import zoneinfo
-from collections import Counter
-from dataclasses import dataclass, fields
-from datetime import datetime
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, fields, replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 
-from django.db.models import Count, QuerySet
-from django.utils import timezone
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from collections_app.models import (
     CALL_CHANNELS,
+    OPEN_STATES,
     RIGHT_PARTY_OUTCOMES,
     Cardholder,
     Case,
@@ -71,7 +74,7 @@ def zones_for(case: Case, rules: policy.PolicyRules, phones: list[str] | None = 
         # Unevaluated: the engine reads the numbers only when they can move the zones (a US person of
         # unknown zone), and only then is the query run.
         phones = ContactPoint.objects.filter(
-            cardholder=holder, kind="phone", party_role=PartyRole.DEBTOR
+            cardholder=holder, kind="phone", party_role=PartyRole.DEBTOR, active=True
         ).values_list("value", flat=True)
     return policy.candidate_time_zones(
         rules, known_zone=holder.time_zone, jurisdiction=holder.jurisdiction, phone_numbers=phones
@@ -259,20 +262,6 @@ def decide(
     return policy.evaluate(rules, ctx)
 
 
-def claim_block(*, case: Case, now: datetime, policies: PolicyBook | None = None) -> str | None:
-    """The rule that stops Next case from handing this case out now (an outbound call to the
-    debtor's primary number), or None. Next case passes one book for all the candidates it looks at."""
-    point = (
-        ContactPoint.objects.filter(cardholder_id=case.account.cardholder_id, kind="phone", active=True)
-        .order_by("-is_primary", "pk")
-        .first()
-    )
-    decision = decide(
-        case=case, channel=Channel.OUTBOUND_CALL, now=now, contact_point=point, policies=policies
-    )
-    return None if decision.allowed else str(decision.rule)
-
-
 def enforce_window(*, case: Case, at: datetime, policies: PolicyBook | None = None) -> None:
     """Refuse a time outside the cardholder's contact window (callbacks), saying when it opens."""
     rules = rules_for(case.account.cardholder.jurisdiction, policies=policies)
@@ -293,30 +282,258 @@ def enforce_window(*, case: Case, at: datetime, policies: PolicyBook | None = No
 # --- What the pages show ------------------------------------------------------------------------------
 
 
-def blocked_counts(
-    claimable: QuerySet[Case], *, now: datetime, policies: PolicyBook | None = None
-) -> dict[str, int]:
-    """For My work: how many of these cases Next case passes over now because of a cardholder flag or
-    the contact window, by rule. Set-based: the cases are grouped by what these rules read (jurisdiction,
-    known zone, flags) and the engine judges each group once. Frequency caps, disputes and the numbers'
-    area codes are judged case by case when Next is pressed."""
+# --- Stored contactability (Case.contactable_from, contactable_until, contact_block_rule, contact_zones) -
+#
+# "May the debtor's primary number be called now, and from when?" is asked by Next case, My work and the
+# queue lists (claims.ready_now). It is answered here, by the engine, when an input changes
+# (contactability_refresh: a contact logged, a hold placed or released, a flag or number changed, a case
+# opened; contactability_recompute: many cases at once, e.g. an edited profile) and stored. Between
+# changes only time moves the answer, and only one way matters: the window closes. contactability_roll
+# (beat, every few minutes, and the nightly run) moves the cases whose window has closed to its next
+# opening, set-based. Every other time-based limit (the caps, the quiet days) only lifts as time passes,
+# and the stored contactable_from already says when.
+
+# contactable_from of a case that no passage of time makes callable (a flag, a hold, a dispute, a window
+# that never opens): only a change that refreshes the case lifts it.
+CONTACT_BLOCKED_UNTIL_CHANGED = datetime(9999, 12, 31, tzinfo=UTC)
+CONTACT_NOT_COMPUTED = "not_computed"  # My work's "why not" for a case not computed yet (NULL from)
+# A cardholder whose jurisdiction has no contact policy (neither stored nor built in) is never called:
+# nothing says when a call would be lawful. Stored as blocked, with this reason, until a profile exists.
+NO_CONTACT_POLICY = "no_contact_policy"
+_STORED_FIELDS = ["contactable_from", "contactable_until", "contact_block_rule", "contact_zones"]
+_CHUNK = 5000
+
+
+@dataclass(frozen=True)
+class StoredContactability:
+    """What is stored on a case: a call is allowed in [contactable_from, contactable_until)."""
+
+    contactable_from: datetime
+    contactable_until: datetime | None
+    rule: str
+    zones: tuple[str, ...]
+
+    def apply_to(self, case: Case) -> None:
+        for name, value in self.as_update().items():
+            setattr(case, name, value)
+
+    def as_update(self) -> dict:
+        return {
+            "contactable_from": self.contactable_from,
+            "contactable_until": self.contactable_until,
+            "contact_block_rule": str(self.rule),
+            "contact_zones": ",".join(self.zones),
+        }
+
+
+def stored_answer(
+    rules: policy.PolicyRules, zones: tuple[str, ...], decision: policy.Decision, now: datetime
+) -> StoredContactability:
+    """The engine's decision for a call at `now` as the stored interval: from now if allowed, else from
+    `decision.allowed_from` (never, if the decision cannot say), until the window open then closes."""
+    rule = "" if decision.allowed else str(decision.rule)
+    start = now if decision.allowed else decision.allowed_from
+    if start is None:
+        return StoredContactability(CONTACT_BLOCKED_UNTIL_CHANGED, None, rule, zones)
+    window = policy.window_status(rules, zones, start)
+    if not window.open:
+        # The engine defers a call to an instant inside the window; this only guards that promise.
+        start, rule = window.opens_at, rule or str(policy.Rule.CONTACT_WINDOW)
+        if start is None:
+            return StoredContactability(CONTACT_BLOCKED_UNTIL_CHANGED, None, rule, zones)
+        window = policy.window_status(rules, zones, start)
+    return StoredContactability(start, window.closes_at, rule, zones)
+
+
+def _primary_phones(cardholder_ids: Iterable[int]) -> dict[int, ContactPoint]:
+    """Each cardholder's number Next case dials: the first active phone, primary first (the order the
+    case page lists them in, so the compliance panel judges the same number)."""
+    first: dict[int, ContactPoint] = {}
+    points = ContactPoint.objects.filter(cardholder_id__in=list(cardholder_ids), kind="phone", active=True)
+    for point in points.order_by("-is_primary", "pk"):
+        first.setdefault(point.cardholder_id, point)
+    return first
+
+
+def _debtor_numbers(cardholder_ids: Iterable[int]) -> dict[int, list[str]]:
+    """The numbers whose area codes place a person (zones_for reads the same ones)."""
+    numbers: dict[int, list[str]] = defaultdict(list)
+    rows = ContactPoint.objects.filter(
+        cardholder_id__in=list(cardholder_ids), kind="phone", party_role=PartyRole.DEBTOR, active=True
+    ).values_list("cardholder_id", "value")
+    for holder_id, value in rows:
+        numbers[holder_id].append(value)
+    return numbers
+
+
+def contactability_refresh(
+    *,
+    case_ids: Iterable[int] = (),
+    cardholder_ids: Iterable[int] = (),
+    now: datetime | None = None,
+    policies: PolicyBook | None = None,
+) -> int:
+    """Compute and store the contactability of these open cases (`case_ids`, and every open case of
+    `cardholder_ids`), each with the engine's full decision for an outbound call to the primary number
+    (what `decide` answers: flags, holds, disputes, every cap, the quiet days, the window).
+
+    Called in the transaction of whatever changes an input: a contact logged (every open case of that
+    cardholder: the per-number cap counts calls about their other accounts), a hold placed or released,
+    a flag or a number changed, a case opened. A few queries per case: for one person's cases, not for a
+    portfolio (contactability_recompute). Returns how many cases were written."""
+    now = now or timezone.now()
     policies = policies or PolicyBook()
-    holder_fields = ["account__cardholder__jurisdiction", "account__cardholder__time_zone"]
-    holder_fields += [f"account__cardholder__{name}" for name in FLAG_NAMES]
-    counts: Counter[str] = Counter()
-    for jurisdiction, zone, *flags, n in claimable.values_list(*holder_fields).annotate(n=Count("pk")):
-        rules = rules_for(jurisdiction, policies=policies)
-        zones = policy.candidate_time_zones(rules, known_zone=zone or "", jurisdiction=jurisdiction)
-        context = policy.ContactContext(
+    match = Q(pk__in=list(case_ids)) | Q(account__cardholder_id__in=list(cardholder_ids))
+    cases = list(Case.objects.filter(match, state__in=OPEN_STATES).select_related("account__cardholder"))
+    if not cases:
+        return 0
+    holder_ids = {case.account.cardholder_id for case in cases}
+    primaries = _primary_phones(holder_ids)
+    numbers = _debtor_numbers(holder_ids)
+    for case in cases:
+        holder_id = case.account.cardholder_id
+        try:
+            rules = rules_for(case.account.cardholder.jurisdiction, policies=policies)
+        except LookupError:
+            StoredContactability(CONTACT_BLOCKED_UNTIL_CHANGED, None, NO_CONTACT_POLICY, ()).apply_to(case)
+            continue
+        zones = zones_for(case, rules, phones=numbers.get(holder_id, []))
+        context = build_context(
+            case=case,
+            rules=rules,
+            zones=zones,
             channel=Channel.OUTBOUND_CALL,
             now=now,
-            flags=policy.CardholderFlags(**dict(zip(FLAG_NAMES, map(bool, flags), strict=True))),
-            zones=zones,
+            contact_point=primaries.get(holder_id),
         )
-        decision = policy.evaluate(rules, context)
-        if not decision.allowed:
-            counts[str(decision.rule)] += n
-    return dict(counts)
+        stored_answer(rules, zones, policy.evaluate(rules, context), now).apply_to(case)
+    Case.objects.bulk_update(cases, _STORED_FIELDS, batch_size=1000)
+    return len(cases)
+
+
+def contactability_recompute(
+    cases: QuerySet[Case], *, now: datetime | None = None, policies: PolicyBook | None = None
+) -> int:
+    """Compute and store the contactability of many open cases at once (cases opened in bulk, an edited
+    profile, a daily file's changes), set-based.
+
+    Without anything recent in the ledger about the person, the answer depends only on the profile, the
+    zones, the flags, an open dispute and a hold: the cases are grouped by those, the engine decides each
+    group once, and one UPDATE per group writes it. A case whose cardholder was contacted recently enough
+    for a cap or the quiet days to count is decided on its own (contactability_refresh).
+    Returns how many cases were written."""
+    now = now or timezone.now()
+    policies = policies or PolicyBook()
+    holder = "account__cardholder__"
+    last_contact = (
+        ContactAttempt.objects.filter(cardholder_id=OuterRef("account__cardholder_id"))
+        .order_by("-started_at")
+        .values("started_at")[:1]
+    )
+    dispute = CaseHold.objects.filter(
+        case_id=OuterRef("pk"), released_at__isnull=True, reason=HoldReason.DISPUTE
+    )
+    scope = (
+        cases.filter(state__in=OPEN_STATES)
+        .annotate(last_contact=Subquery(last_contact), dispute=Exists(dispute))
+        .order_by("pk")
+    )
+    columns = ["pk", "account__cardholder_id", f"{holder}jurisdiction", f"{holder}time_zone", "state"]
+    columns += ["last_contact", "dispute", *(f"{holder}{name}" for name in FLAG_NAMES)]
+    written, after = 0, 0
+    while rows := list(scope.filter(pk__gt=after).values_list(*columns)[:_CHUNK]):
+        after = rows[-1][0]
+        # Only a US person of unknown zone is judged in the zones of their numbers' area codes.
+        placed_by_numbers = {
+            row[1]
+            for row in rows
+            if not policy.is_valid_zone(row[3] or "")
+            and policy.country_of(row[2] or DEFAULT_JURISDICTION) == "US"
+        }
+        numbers = _debtor_numbers(placed_by_numbers) if placed_by_numbers else {}
+        groups: dict[tuple, list[int]] = defaultdict(list)
+        one_by_one: list[int] = []
+        for pk, holder_id, jurisdiction, zone, state, contacted, disputed, *flags in rows:
+            jurisdiction = jurisdiction or DEFAULT_JURISDICTION
+            try:
+                rules = rules_for(jurisdiction, policies=policies)
+            except LookupError:
+                one_by_one.append(pk)  # stored as NO_CONTACT_POLICY there
+                continue
+            counted_days = max(policy.DEBT_WINDOW_DAYS, rules.quiet_days_after_conversation or 0) + 2
+            if contacted is not None and contacted >= now - timedelta(days=counted_days):
+                one_by_one.append(pk)
+                continue
+            zones = policy.candidate_time_zones(
+                rules,
+                known_zone=zone or "",
+                jurisdiction=jurisdiction,
+                phone_numbers=numbers.get(holder_id, ()),
+            )
+            key = (jurisdiction, zones, tuple(map(bool, flags)), disputed, state == CaseState.ON_HOLD)
+            groups[key].append(pk)
+        for (jurisdiction, zones, flags, disputed, on_hold), pks in groups.items():
+            rules = rules_for(jurisdiction, policies=policies)
+            context = policy.ContactContext(
+                channel=Channel.OUTBOUND_CALL,
+                now=now,
+                flags=policy.CardholderFlags(**dict(zip(FLAG_NAMES, flags, strict=True))),
+                zones=zones,
+                open_dispute=disputed,
+                on_hold=on_hold,
+            )
+            answer = stored_answer(rules, zones, policy.evaluate(rules, context), now)
+            # Through the caller's queryset, so its conditions hold again at write time (the roll passes
+            # "not computed yet": a case refreshed meanwhile is left as it is).
+            written += cases.filter(pk__in=pks).update(**answer.as_update())
+        if one_by_one:
+            written += contactability_refresh(case_ids=one_by_one, now=now, policies=policies)
+    return written
+
+
+def contactability_roll(*, now: datetime | None = None, policies: PolicyBook | None = None) -> dict[str, int]:
+    """Move every open case whose window has closed to the window's next opening, and compute the cases
+    not computed yet (opened in bulk). Run by beat every few minutes and by the nightly pipeline; Next case
+    and My work never run it: they read the stored columns, and ready_now checks contactable_until, so a
+    window that closed before the roll never shows a case as ready.
+
+    Set-based: once a window has closed, its next opening depends only on the profile and the zones, so
+    the due cases are grouped by (jurisdiction, contact_zones), the engine answers once per group, and one
+    UPDATE per group writes it. Returns {"rolled": n, "initialised": m}."""
+    now = now or timezone.now()
+    policies = policies or PolicyBook()
+    jurisdiction = "account__cardholder__jurisdiction"
+    due = Case.objects.filter(state__in=OPEN_STATES, contactable_until__lte=now)
+    rolled = 0
+    for code, zones_text in due.values_list(jurisdiction, "contact_zones").distinct().order_by():
+        rules = rules_for(code or DEFAULT_JURISDICTION, policies=policies)
+        zones = policy.resolve_zones(rules, zones_text.split(",") if zones_text else ())
+        opens = policy.next_allowed_time(rules, zones, now)
+        if opens is None:
+            rule = policy.Rule.CONTACT_WINDOW
+            answer = StoredContactability(CONTACT_BLOCKED_UNTIL_CHANGED, None, rule, zones)
+        else:
+            closes = policy.window_status(rules, zones, opens).closes_at
+            rule = "" if opens <= now else policy.Rule.CONTACT_WINDOW
+            answer = StoredContactability(opens, closes, rule, zones)
+        update = {**answer.as_update(), "contact_zones": zones_text}  # the group's key stays as it was
+        # contactable_until <= now is checked again at write time: a case refreshed meanwhile is kept.
+        rolled += due.filter(**{jurisdiction: code, "contact_zones": zones_text}).update(**update)
+    uncomputed = Case.objects.filter(state__in=OPEN_STATES, contactable_from__isnull=True)
+    initialised = contactability_recompute(uncomputed, now=now, policies=policies)
+    return {"rolled": rolled, "initialised": initialised}
+
+
+def profile_cases(codes: Iterable[str]) -> QuerySet[Case]:
+    """The open cases governed by these profile codes: a country's code covers its layers ("US" covers
+    "US-MA"), and the default profile covers cardholders without a jurisdiction."""
+    match = Q()
+    for code in codes:
+        match |= Q(account__cardholder__jurisdiction=code)
+        match |= Q(account__cardholder__jurisdiction__startswith=f"{code}-")
+        if code == DEFAULT_JURISDICTION:
+            match |= Q(account__cardholder__jurisdiction="")
+    return Case.objects.filter(match, state__in=OPEN_STATES) if match else Case.objects.none()
 
 
 @dataclass
@@ -402,3 +619,174 @@ def compliance_status(
         allowed_from_local=local_clock(decision.allowed_from, zone),
         next_callback=local_clock(case.next_action_at, zone),
     )
+
+
+# --- One decision for every action ---------------------------------------------------------------------
+#
+# Every action that reaches the cardholder, or stands for a conversation with them, asks the engine through
+# `action_decision`, and a refusal is raised one way (`action_check`, `refusal`): the case page, the API
+# and the jobs get the same answer for the same action - the rule, and when it lifts. The page asks the
+# same question before submission, to say so on the form.
+#
+# Revealing a masked field is not an action of the contact policy: it shows the bank's own record to a
+# member of staff and reaches nobody (it has its own rules - the REVEAL_PII capability, working the case -
+# and is written on the timeline). Holding it to the contact window would stop an agent from checking the
+# identity of a cardholder who calls in at 22:30.
+
+
+class Action(StrEnum):
+    """What the contact policy judges, and the contact each action stands for."""
+
+    CONTACT = "contact"  # a person logs a contact: that contact (services.contacts)
+    PROMISE = "promise"  # a promise to pay: the conversation it is made in (services.promises)
+    CALLBACK = "callback"  # a callback: the call it will be, at its time (services.claims)
+    MESSAGE = "message"  # a reminder: that message, at send time (messaging.services)
+
+
+def primary_phone(case: Case) -> ContactPoint | None:
+    """The number a callback will dial: the debtor's active primary phone, else their first one."""
+    return (
+        ContactPoint.objects.filter(
+            cardholder_id=case.account.cardholder_id, kind="phone", active=True, party_role=PartyRole.DEBTOR
+        )
+        .order_by("-is_primary", "pk")
+        .first()
+    )
+
+
+def _promise_decision(
+    *, case: Case, at: datetime, conversation: ContactAttempt | None, policies: PolicyBook | None
+) -> policy.Decision:
+    # A promise is made in a conversation. Given the contact it was made in (already logged, and judged
+    # when it was), it is judged as that contact - its channel, its party, its time: a promise taken on a
+    # call the cardholder made passes whenever the call came (the engine never refuses an inbound call),
+    # and one written up later from an earlier call is paperwork about a contact already allowed. Without
+    # one, it is a conversation now on a call we placed: the window, the flags and the holds apply.
+    # The frequency limits do not: a promise is not one more call, and the conversation it was made in is
+    # in the ledger already (counted, it would put a US promise inside its own waiting period).
+    channel, party_role = Channel.OUTBOUND_CALL, PartyRole.DEBTOR
+    if conversation is not None:
+        channel, at = conversation.channel, conversation.started_at
+        party_role = conversation.party_role or PartyRole.DEBTOR
+    rules = rules_for(case.account.cardholder.jurisdiction, policies=policies)
+    ctx = build_context(
+        case=case,
+        rules=rules,
+        zones=zones_for(case, rules),
+        channel=channel,
+        now=at,
+        party_role=party_role,
+        calls_to_number_today=0,
+    )
+    ctx = replace(ctx, calls_on_debt_last_7_days=0, debt_call_times=None, last_conversation_at=None)
+    return policy.evaluate(rules, ctx)
+
+
+def action_decision(
+    *,
+    case: Case,
+    action: str,
+    at: datetime,
+    channel: str = Channel.OUTBOUND_CALL,
+    contact_point: ContactPoint | None = None,
+    party_role: str = PartyRole.DEBTOR,
+    outcome: str = "",
+    recording_ref: str = "",
+    purpose: str = policy.PURPOSE_COLLECTION,
+    conversation: ContactAttempt | None = None,
+    policies: PolicyBook | None = None,
+) -> policy.Decision:
+    """The contact policy's answer for one action on `case` at `at` (aware):
+
+    - CONTACT, MESSAGE: that contact (`channel`, `contact_point`, ...), as `decide` judges it;
+    - PROMISE: the conversation it is made in - `conversation` (a ContactAttempt of the case) at its own
+      time, else a call we place at `at`; window, flags and holds, not the frequency limits;
+    - CALLBACK: the outbound call to the debtor's primary number at `at`, the whole decision: the window
+      then, the waiting period after a conversation, the caps as they will stand, the flags and holds.
+    """
+    if action == Action.PROMISE:
+        return _promise_decision(case=case, at=at, conversation=conversation, policies=policies)
+    if action == Action.CALLBACK:
+        return decide(
+            case=case,
+            channel=Channel.OUTBOUND_CALL,
+            now=at,
+            contact_point=primary_phone(case),
+            policies=policies,
+        )
+    if action in (Action.CONTACT, Action.MESSAGE):
+        return decide(
+            case=case,
+            channel=channel,
+            now=at,
+            contact_point=contact_point,
+            party_role=party_role,
+            outcome=outcome,
+            recording_ref=recording_ref,
+            purpose=purpose,
+            policies=policies,
+        )
+    raise ValueError(f"unknown action {action!r}")
+
+
+def _own_zone(actor) -> zoneinfo.ZoneInfo:
+    """The actor's own clock (User.time_zone), else the zone active for this request."""
+    try:
+        return zoneinfo.ZoneInfo(actor.time_zone)
+    except (AttributeError, TypeError, ValueError, zoneinfo.ZoneInfoNotFoundError):
+        return timezone.get_current_timezone()
+
+
+def _minute(moment: datetime) -> datetime:
+    # A form and a message show minutes: round up, so that the time shown is never before the one allowed.
+    rounded = moment.replace(second=0, microsecond=0)
+    return rounded if rounded == moment else rounded + timedelta(minutes=1)
+
+
+def first_allowed_local(
+    decision: policy.Decision, *, case: Case, now: datetime, policies: PolicyBook | None = None
+) -> LocalClock | None:
+    """The first instant, to the minute, at which `decision`'s action is allowed - now when it is
+    allowed now - on the cardholder's clock; None when nothing but a change (a flag, a hold) lifts it."""
+    moment = now if decision.allowed else decision.allowed_from
+    if moment is None:
+        return None
+    return LocalClock(at=_minute(moment), zone=primary_zone(case, policies=policies))
+
+
+def refusal(
+    decision: policy.Decision,
+    *,
+    case: Case,
+    actor=None,
+    action: str = "",
+    policies: PolicyBook | None = None,
+) -> ContactNotAllowed:
+    """The ContactNotAllowed for a refused decision: its rule and `allowed_from`, and a message in the
+    active language saying when it is allowed again, on the cardholder's clock and on the actor's own.
+    `details["reason"]` is the rule's sentence alone (a page shows the times itself)."""
+    reason = decision.text
+    message = reason
+    if decision.allowed_from is not None:
+        local = LocalClock(at=_minute(decision.allowed_from), zone=primary_zone(case, policies=policies))
+        zone = _own_zone(actor)
+        own = local.at.astimezone(zone).replace(tzinfo=None)
+        message = _("%(reason)s Allowed from %(local)s (your time: %(own)s).") % {
+            "reason": reason,
+            "local": f"{formats.date_format(local.wall, 'SHORT_DATETIME_FORMAT')} {local.label}",
+            "own": f"{formats.date_format(own, 'SHORT_DATETIME_FORMAT')} {getattr(zone, 'key', zone)}",
+        }
+    return ContactNotAllowed(
+        message,
+        rule=str(decision.rule),
+        allowed_from=decision.allowed_from,
+        details={**decision.details, "action": str(action), "reason": reason},
+    )
+
+
+def action_check(*, case: Case, action: str, at: datetime, actor=None, **facts) -> None:
+    """Raise `refusal(...)` (ContactNotAllowed) unless `action_decision` allows the action at `at`.
+    `facts` are `action_decision`'s other arguments (`conversation`, `policies`, ...)."""
+    decision = action_decision(case=case, action=action, at=at, **facts)
+    if not decision.allowed:
+        raise refusal(decision, case=case, actor=actor, action=action, policies=facts.get("policies"))

@@ -39,7 +39,6 @@ from collections_app.services.kernel import (
 )
 from contact_policy.engine import Decision
 from core.exceptions import (
-    ContactNotAllowed,
     InvalidTransition,
     ValidationFailed,
 )
@@ -67,11 +66,11 @@ class ContactInput:
 
 def _validate_contact(case: Case, data: ContactInput, *, now: datetime) -> ContactPoint | None:
     if data.channel not in Channel.values:
-        raise ValidationFailed("Unknown channel.", field="channel")
+        raise ValidationFailed(_("Unknown channel."), field="channel")
     if data.outcome not in Outcome.values:
-        raise ValidationFailed("Unknown outcome.", field="outcome")
+        raise ValidationFailed(_("Unknown outcome."), field="outcome")
     if data.duration_seconds < 0:
-        raise ValidationFailed("The duration cannot be negative.", field="duration_seconds")
+        raise ValidationFailed(_("The duration cannot be negative."), field="duration_seconds")
     if data.duration_seconds > MAX_CONTACT_SECONDS:
         raise ValidationFailed(
             _("A contact cannot last more than a day."), field="duration_seconds", rule="duration_too_long"
@@ -93,7 +92,7 @@ def _validate_contact(case: Case, data: ContactInput, *, now: datetime) -> Conta
         ).first()
         if point is None:
             raise ValidationFailed(
-                "That number or address is not one of this cardholder's.", field="contact_point"
+                _("That number or address is not one of this cardholder's."), field="contact_point"
             )
     return point
 
@@ -123,7 +122,8 @@ def _record_attempt(
 ) -> ContactAttempt:
     """Write one contact on a locked case, in the caller's transaction: the attempt, the POLICY_OVERRIDE
     event when a supervisor overrode the policy's `override` refusal, the start of work on a new case,
-    the last right-party contact time and the CONTACT event."""
+    the last right-party contact time and the CONTACT event; then the stored contactability of every open
+    case of the cardholder (the caps count calls about the person, not only about this account)."""
     attempt = ContactAttempt.objects.create(
         case=case,
         cardholder_id=case.account.cardholder_id,
@@ -165,6 +165,7 @@ def _record_attempt(
             **(details or {}),
         },
     )
+    contactability.contactability_refresh(cardholder_ids=[case.account.cardholder_id])
     return attempt
 
 
@@ -191,7 +192,7 @@ def contact_attempt_log(
             case = lock_case(case_id, expected_version=expected_version)
             ensure_can_act(actor, case)
             if not case.is_open:
-                raise InvalidTransition("The case is closed.", rule="case_closed")
+                raise InvalidTransition(_("The case is closed."), rule="case_closed")
             now = timezone.now()
             point = _validate_contact(case, data, now=now)
             started_at = data.started_at or now
@@ -231,18 +232,17 @@ def contact_attempt_log(
         decision = refusal.decision
         # The refused attempt rolled back; the refusal itself is kept (its own transaction).
         with transaction.atomic():
+            refused_case = Case.objects.get(pk=case_id)
             event_write(
-                case=Case.objects.get(pk=case_id),
+                case=refused_case,
                 kind=EventKind.POLICY_REFUSED,
                 actor=actor,
                 reason=decision.text,
                 details={**decision.details, "channel": data.channel},
             )
-        raise ContactNotAllowed(
-            decision.text,
-            rule=str(decision.rule),
-            allowed_from=decision.allowed_from,
-            details=decision.details,
+        # The refusal every action raises: the rule, when, on the cardholder's clock and the agent's.
+        raise contactability.refusal(
+            decision, case=refused_case, actor=actor, action=contactability.Action.CONTACT
         ) from None
 
 
@@ -264,7 +264,7 @@ def contact_attempt_record_sent(
     fact for the ledger, not a request. `details` is added to the CONTACT event (e.g. the message ID).
     `actor` is None for the system."""
     if channel not in Channel.values:
-        raise ValidationFailed("Unknown channel.", field="channel")
+        raise ValidationFailed(_("Unknown channel."), field="channel")
     with transaction.atomic():
         case = lock_case(case_id)
         ensure_can_act(actor, case)

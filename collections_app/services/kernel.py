@@ -22,6 +22,7 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django_fsm import can_proceed, has_transition_perm
 
 from collections_app.models import (
@@ -69,7 +70,7 @@ def lock_case(case_id: int, *, expected_version: int | None = None) -> Case:
     )
     if expected_version is not None and case.version != expected_version:
         raise ConcurrentUpdate(
-            "The case was changed by someone else; reload it and try again.",
+            _("The case was changed by someone else; reload it and try again."),
             details={"expected_version": expected_version, "current_version": case.version},
         )
     return case
@@ -111,13 +112,16 @@ def transition(
     method = getattr(case, name)
     if not can_proceed(method):
         raise InvalidTransition(
-            f"A case in state '{case.get_state_display()}' cannot do '{name}'.",
+            _("A case in state '%(state)s' cannot do '%(name)s'.")
+            % {"state": case.get_state_display(), "name": name},
             rule="state_machine",
             details={"state": case.state, "transition": name},
         )
     if not has_transition_perm(method, actor):
         raise NotAllowed(
-            f"Your role may not '{name}' a case.", rule="transition_permission", details={"transition": name}
+            _("Your role may not '%(name)s' a case.") % {"name": name},
+            rule="transition_permission",
+            details={"transition": name},
         )
     from_state = case.state
     method()
@@ -158,7 +162,9 @@ def _sources_and_target(name: str) -> tuple[list[str], str]:
     keeps one entry per source state)."""
     found = [t for t in Case._meta.get_field("state").get_all_transitions(Case) if t.name == name]
     if not found:
-        raise InvalidTransition(f"'{name}' is not a case transition.", rule="state_machine")
+        raise InvalidTransition(
+            _("'%(name)s' is not a case transition.") % {"name": name}, rule="state_machine"
+        )
     return sorted({t.source for t in found}), found[0].target
 
 

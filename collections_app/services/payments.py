@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from collections_app import delinquency
 from collections_app.models import (
@@ -60,14 +61,16 @@ def payment_record(
     `currency`, when the sender names one, must be the account's (no conversion here): another is
     refused (ValidationFailed, rule currency_mismatch); empty means the account's."""
     if amount is None or amount <= 0:
-        raise ValidationFailed("A payment amount must be positive.", field="amount")
+        raise ValidationFailed(_("A payment amount must be positive."), field="amount")
     if currency and currency != account.currency:
         raise ValidationFailed(
-            f"The account is in {account.currency}.", field="currency", rule="currency_mismatch"
+            _("The account is in %(currency)s.") % {"currency": account.currency},
+            field="currency",
+            rule="currency_mismatch",
         )
     if paid_at > timezone.now() + timedelta(minutes=5):
         raise ValidationFailed(
-            "A payment cannot be dated in the future.", field="paid_at", rule="paid_in_future"
+            _("A payment cannot be dated in the future."), field="paid_at", rule="paid_in_future"
         )
     existing = Payment.objects.filter(external_ref=external_ref).first()
     if existing:
@@ -121,8 +124,15 @@ def payment_record(
 def _replayed(existing: Payment, account: CreditAccount, amount: Decimal, paid_at: datetime) -> PaymentResult:
     if existing.account_id != account.pk or existing.amount != amount or existing.paid_at != paid_at:
         raise ConcurrentUpdate(
-            f"Payment {existing.external_ref} was already recorded with other figures "
-            f"({existing.amount} on account {existing.account.external_ref}).",
+            _(
+                "Payment %(external_ref)s was already recorded with other figures "
+                "(%(amount)s on account %(external_ref2)s)."
+            )
+            % {
+                "external_ref": existing.external_ref,
+                "amount": existing.amount,
+                "external_ref2": existing.account.external_ref,
+            },
             rule="payment_reference_reused",
         )
     return PaymentResult(existing, False)

@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 from django_fsm import can_proceed
 
 from collections_app.access import ensure_can_act
 from collections_app.models import (
+    RIGHT_PARTY_OUTCOMES,
     Case,
     CaseEvent,
     CaseState,
+    ContactAttempt,
     EventKind,
     PromiseStatus,
     PromiseToPay,
 )
+from collections_app.services import contactability
 from collections_app.services.kernel import (
     bulk_transition,
     bump_version,
@@ -46,8 +50,11 @@ def promise_record(
 ) -> PromiseToPay:
     """Record a promise to pay. Amount positive and not above the balance; date from today up to
     COLLECTIONS_PROMISE_HORIZON_DAYS ahead. A pending promise is replaced (cancelled, with an event).
-    `contact_attempt_id`, when given, must be a contact attempt of this case. Moves the case to
-    `promised`."""
+    `contact_attempt_id`, when given, must be a contact attempt of this case: the conversation the promise
+    was made in. The contact policy judges the promise as that conversation (an inbound call always
+    passes), or without one as a call placed now - window, flags and holds
+    (`contactability.action_decision`, Action.PROMISE); a refusal raises ContactNotAllowed with the rule
+    and when it is allowed. Moves the case to `promised`."""
     today = today or timezone.localdate()
     horizon = settings.COLLECTIONS_PROMISE_HORIZON_DAYS
     with transaction.atomic():
@@ -55,19 +62,22 @@ def promise_record(
         ensure_can_act(actor, case)
         if amount is None or amount <= 0:
             raise ValidationFailed(
-                "The promised amount must be positive.", field="amount", rule="amount_positive"
+                _("The promised amount must be positive."), field="amount", rule="amount_positive"
             )
         if amount > case.account.balance:
             raise ValidationFailed(
-                f"The promised amount is above the balance ({case.account.balance} {case.account.currency}).",
+                _("The promised amount is above the balance (%(balance)s %(currency)s).")
+                % {"balance": case.account.balance, "currency": case.account.currency},
                 field="amount",
                 rule="amount_above_balance",
             )
         if due_date < today:
-            raise ValidationFailed("The promised date is in the past.", field="due_date", rule="date_in_past")
+            raise ValidationFailed(
+                _("The promised date is in the past."), field="due_date", rule="date_in_past"
+            )
         if due_date > today + timedelta(days=horizon):
             raise ValidationFailed(
-                f"The promised date is more than {horizon} days ahead.",
+                _("The promised date is more than %(horizon)s days ahead.") % {"horizon": horizon},
                 field="due_date",
                 rule="date_beyond_horizon",
                 details={"horizon_days": horizon},
@@ -76,17 +86,27 @@ def promise_record(
         # must be able to go to `promised` (Case.promise).
         if case.state != CaseState.PROMISED and not can_proceed(case.promise):
             raise InvalidTransition(
-                f"A promise cannot be recorded on a case in state '{case.get_state_display()}'.",
+                _("A promise cannot be recorded on a case in state '%(state)s'.")
+                % {"state": case.get_state_display()},
                 rule="state_machine",
                 details={"state": case.state, "transition": "promise"},
             )
-        attempts = case.contact_attempts
-        if contact_attempt_id is not None and not attempts.filter(pk=contact_attempt_id).exists():
-            raise ValidationFailed(
-                "That contact attempt is not on this case.",
-                field="contact_attempt",
-                rule="attempt_not_on_case",
-            )
+        conversation = None
+        if contact_attempt_id is not None:
+            conversation = case.contact_attempts.filter(pk=contact_attempt_id).first()
+            if conversation is None:
+                raise ValidationFailed(
+                    _("That contact attempt is not on this case."),
+                    field="contact_attempt",
+                    rule="attempt_not_on_case",
+                )
+        contactability.action_check(
+            case=case,
+            action=contactability.Action.PROMISE,
+            at=timezone.now(),
+            actor=actor,
+            conversation=conversation,
+        )
         replaced = list(case.promises.select_for_update().filter(status=PromiseStatus.PENDING))
         for old in replaced:
             old.status = PromiseStatus.CANCELLED
@@ -163,3 +183,18 @@ def promises_check_broken(*, as_of: date) -> int:
             broken_promise_count=F("broken_promise_count") + 1, version=F("version") + 1
         )
     return len(rows)
+
+
+def promise_conversations(
+    *, case: Case, now: datetime, hours: int = 24, limit: int = 10
+) -> list[ContactAttempt]:
+    """The conversations with the debtor a promise recorded now may have been made in: the case's
+    right-party contacts of the last `hours`, newest first (the case page offers them, the newest
+    chosen)."""
+    return list(
+        case.contact_attempts.filter(
+            corrects__isnull=True,
+            outcome__in=RIGHT_PARTY_OUTCOMES,
+            started_at__gte=now - timedelta(hours=hours),
+        ).order_by("-started_at", "-pk")[:limit]
+    )

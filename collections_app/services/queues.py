@@ -13,7 +13,7 @@ from decimal import Decimal
 from django.db.models import Case as SqlCase
 from django.db.models import Expression, ExpressionWrapper, F, IntegerField, Q, Value, When
 from django.db.models.functions import Cast, Floor, Least
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 
 from collections_app.models import OPEN_STATES, Case, Queue
@@ -91,7 +91,10 @@ def priority_factors(case: Case, *, now=None, rule_factors: bool = True) -> list
     if case.next_action_at and case.next_action_at <= now:
         factors.append(
             PriorityFactor(
-                str(_("Callback due")), f"{case.next_action_at:%Y-%m-%d %H:%M}", CALLBACK_DUE_POINTS
+                str(_("Callback due")),
+                # In the viewer's zone and format (the stored value is UTC).
+                formats.date_format(timezone.localtime(case.next_action_at), "SHORT_DATETIME_FORMAT"),
+                CALLBACK_DUE_POINTS,
             )
         )
     return factors

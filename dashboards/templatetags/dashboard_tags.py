@@ -1,11 +1,14 @@
 """Display helpers for the dashboard templates: formatting only, no queries."""
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
+from django.utils.translation import get_language
 
 from accounts.permissions import Capability, has_capability
+from core.money import SEPARATOR, Amounts, format_money
 from dashboards.kpis import MEASURES
 
 register = template.Library()
@@ -24,10 +27,21 @@ def percent(value) -> str:
 
 
 @register.filter
-def money(value) -> str:
-    if value is None:
+def money(value, currency: str = "") -> str:
+    """Money as the reader's language writes it, with its currency's symbol: `{{ amounts|money }}` for
+    a figure per currency (Amounts: "¥1,234,567.00 · $12,345.00", never one sum), `{{ amount|money:
+    account.currency }}` for one amount. An amount without a currency gets grouping only."""
+    if value is None or value == "":
         return "—"
-    return intcomma(f"{Decimal(value):.2f}")
+    if isinstance(value, Mapping):
+        return Amounts(value).format(get_language())
+    return format_money(value, currency, get_language())
+
+
+def _rates(value: Mapping) -> str:
+    """A rate per currency ("CNY 80.0% · USD 50.0%"); "—" when no currency has a denominator."""
+    shown = [f"{currency} {percent(rate)}" for currency, rate in sorted(value.items()) if rate is not None]
+    return SEPARATOR.join(shown) or "—"
 
 
 @register.filter
@@ -41,7 +55,7 @@ def kpi_value(value, unit: str) -> str:
     if value is None:
         return "—"
     if unit == "rate":
-        return percent(value)
+        return _rates(value) if isinstance(value, Mapping) else percent(value)
     if unit == "money":
         return money(value)
     if unit == "seconds":

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -13,7 +14,7 @@ import psycopg
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
@@ -254,6 +255,7 @@ def test_a_failed_step_stops_the_run_and_the_next_run_does_only_what_is_left(por
         "promises_and_plans": "skipped",
         "escalation_rules": "skipped",
         "queues": "succeeded",
+        "contactability": "succeeded",
         "reminders": "succeeded",
         "dashboard_rollups": "succeeded",
     }
@@ -379,3 +381,120 @@ def test_no_catch_up_when_the_nightly_schedule_is_disabled(night):
     call_command("setup_schedules", verbosity=0)
     PeriodicTask.objects.filter(task=nightly.NIGHTLY_TASK).update(enabled=False)
     assert nightly.catch_up_due() is None
+
+
+# --- A run never stays "running" for an error; a silent run is taken over ---------------------------
+
+
+def test_a_step_whose_result_cannot_be_written_fails_the_run_instead_of_leaving_it_running(
+    portfolio, monkeypatch
+):
+    """The bookkeeping around a step fails too (here: its counts cannot be stored; on SQLite, a write
+    lock held too long). The run is failed with the error, so the next run may start."""
+
+    def unstorable(counts):
+        raise ValueError("counts cannot be stored")
+
+    monkeypatch.setattr(nightly, "_jsonable", unstorable)
+
+    first = run()
+
+    assert first.status == RunStatus.FAILED
+    assert first.error == "dashboard_snapshots: counts cannot be stored"
+    step = first.steps.get()
+    assert step.status == StepStatus.FAILED and "ValueError: counts cannot be stored" in step.error
+    monkeypatch.undo()
+    assert run().status == RunStatus.SUCCEEDED
+
+
+def test_a_failure_before_the_step_row_is_written_is_recorded_on_a_new_failed_step(monkeypatch):
+    def locked(run):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(nightly, "_touch", locked)
+
+    failed = run()
+
+    assert failed.status == RunStatus.FAILED and failed.error == "dashboard_snapshots: database is locked"
+    assert list(failed.steps.values_list("name", "position", "status")) == [
+        ("dashboard_snapshots", 1, "failed")
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writing_down_a_failure_waits_for_a_busy_database(monkeypatch):
+    """Outside a transaction (as on the worker), a busy database while recording the failure is tried
+    again, so that the run does not stay running."""
+    monkeypatch.setattr(nightly, "_touch", lambda run: (_ for _ in ()).throw(RuntimeError("step broke")))
+    real = NightlyStep.objects.update_or_create
+    attempts = []
+
+    def busy_once(**kwargs):
+        attempts.append(kwargs["name"])
+        if len(attempts) == 1:
+            raise OperationalError("database is locked")
+        return real(**kwargs)
+
+    monkeypatch.setattr(NightlyStep.objects, "update_or_create", busy_once)
+
+    failed = run()
+
+    assert attempts == ["dashboard_snapshots", "dashboard_snapshots"]
+    failed.refresh_from_db()
+    assert failed.status == RunStatus.FAILED and failed.error == "dashboard_snapshots: step broke"
+
+
+def test_a_silent_run_whose_process_lives_on_is_taken_over_after_the_stale_time(settings):
+    """The worker process lives, but the run's chain stopped (or the web process queued a chain nobody
+    ran): a live process is no proof of a live run once the heartbeat is stale."""
+    settings.COLLECTIONS_NIGHTLY_STALE_SECONDS = 300
+    silent = _running_run(f"{socket.gethostname()}:{_own_pid()}", heartbeat_age=timedelta(seconds=301))
+
+    assert run().status == RunStatus.SUCCEEDED
+
+    silent.refresh_from_db()
+    assert silent.status == RunStatus.INTERRUPTED
+    assert "Taken over by a new run for 2026-06-02" in silent.error
+
+
+def test_the_file_lock_of_sqlite_keeps_a_second_holder_out_until_its_process_dies(tmp_path):
+    path = str(tmp_path / "db.sqlite3-nightly.lock")
+    holder = subprocess.Popen(  # noqa: S603 - another process holding the lock, as a worker in a step does
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); "
+            "print('held', flush=True); sys.stdin.read()",
+            path,
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with (
+            pytest.raises(nightly.RunInProgress, match="another process is running"),
+            nightly.file_lock(path),
+        ):
+            pass
+    finally:
+        holder.kill()  # no clean exit: the kernel drops the lock with the process
+        holder.wait()
+
+    with nightly.file_lock(path), nightly.file_lock(path):  # its holder may take it again
+        refused = []
+
+        def other_thread():
+            try:
+                with nightly.file_lock(path):
+                    pass
+            except nightly.RunInProgress:
+                refused.append(True)
+
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join()
+        assert refused == [True]  # another thread of the same process is kept out too
+    with nightly.file_lock(path):
+        pass  # released

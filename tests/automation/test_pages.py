@@ -1,9 +1,13 @@
 """The run-records page and the message log: who may see them, what they show, their query budgets."""
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from automation import pipeline as nightly
+from automation.models import NightlyRun, RunStatus
 from messaging import services as messaging
 from tests.automation.conftest import AS_OF, overdue
 from tests.factories import ContactPointFactory, UserFactory, open_case
@@ -113,3 +117,102 @@ def test_the_message_log_has_a_query_budget(client, admin_user, sent, django_ass
     client.force_login(admin_user)
     with django_assert_max_num_queries(6):
         assert client.get(reverse("automation_messages")).status_code == 200
+
+
+# --- Run now, and following a run -----------------------------------------------------------------
+
+
+@pytest.fixture
+def eager_celery():
+    """Tasks run in this process when queued (the chain of steps, here)."""
+    from config.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
+def test_an_admin_starts_todays_run_from_the_runs_page_and_it_runs_on_the_worker(
+    client, admin_user, portfolio, eager_celery, django_capture_on_commit_callbacks
+):
+    client.force_login(admin_user)
+    page = client.get(reverse("automation_runs")).content.decode()
+    assert 'data-testid="run-now"' in page and "Run now for 2026-06-02" in page
+
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        response = client.post(reverse("automation_run_start"), follow=True)
+
+    assert len(queued) == 1  # the chain goes to the worker once the run record is committed
+    run = NightlyRun.objects.get()
+    assert (run.run_date, run.trigger) == (AS_OF, "page:admin")
+    assert run.status == RunStatus.SUCCEEDED
+    assert list(run.steps.values_list("name", "status")) == [(n, "succeeded") for n in nightly.STEP_NAMES]
+    assert f"Run #{run.pk} for 2026-06-02 started" in response.content.decode()
+
+
+def test_run_now_is_refused_while_a_live_run_works(client, admin_user, django_capture_on_commit_callbacks):
+    working = NightlyRun.objects.create(
+        run_date=AS_OF, owner="elsewhere:1", started_at=timezone.now(), heartbeat_at=timezone.now()
+    )
+    client.force_login(admin_user)
+
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        response = client.post(reverse("automation_run_start"), follow=True)
+
+    assert queued == [] and NightlyRun.objects.get() == working
+    assert f"Not started: run #{working.pk} for 2026-06-02 is running" in response.content.decode()
+
+
+def test_run_now_takes_over_a_run_that_went_silent(
+    client, admin_user, settings, django_capture_on_commit_callbacks
+):
+    """A run whose worker died, or whose chain stopped, shows as silent and is taken over by Run now."""
+    settings.COLLECTIONS_NIGHTLY_STALE_SECONDS = 300
+    silent_since = timezone.now() - timedelta(seconds=301)
+    silent = NightlyRun.objects.create(
+        run_date=AS_OF, owner="elsewhere:1", started_at=silent_since, heartbeat_at=silent_since
+    )
+    client.force_login(admin_user)
+    page = client.get(reverse("automation_runs")).content.decode()
+    assert 'data-testid="run-stale"' in page
+    assert 'data-testid="runs-watching"' not in page  # nothing to follow
+
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post(reverse("automation_run_start"))
+
+    silent.refresh_from_db()
+    assert silent.status == RunStatus.INTERRUPTED
+    assert NightlyRun.objects.filter(status=RunStatus.RUNNING, trigger="page:admin").exists()
+
+
+def test_the_runs_page_follows_a_running_run_and_stops_when_it_is_done(client, supervisor):
+    run = NightlyRun.objects.create(
+        run_date=AS_OF, owner="elsewhere:1", started_at=timezone.now(), heartbeat_at=timezone.now()
+    )
+    client.force_login(supervisor)
+
+    full = client.get(reverse("automation_runs")).content.decode()
+    fragment = client.get(reverse("automation_runs"), HTTP_HX_REQUEST="true").content.decode()
+
+    assert 'hx-trigger="every 2s"' in full and '<meta http-equiv="refresh"' in full  # the latter without JS
+    assert 'hx-trigger="every 2s"' in fragment  # the poll answers with the next poll
+    NightlyRun.objects.filter(pk=run.pk).update(status=RunStatus.SUCCEEDED, finished_at=timezone.now())
+    fragment = client.get(reverse("automation_runs"), HTTP_HX_REQUEST="true").content.decode()
+    assert "every 2s" not in fragment and "Succeeded" in fragment
+
+
+@pytest.mark.parametrize("persona", ["supervisor", "agent"])
+def test_only_admins_may_start_a_run(client, request, persona):
+    client.force_login(request.getfixturevalue(persona))
+    assert client.post(reverse("automation_run_start")).status_code == 403
+    assert not NightlyRun.objects.exists()
+    if persona == "supervisor":
+        assert 'data-testid="run-now"' not in client.get(reverse("automation_runs")).content.decode()
+
+
+def test_run_now_needs_a_post_and_a_login(client, admin_user):
+    response = client.post(reverse("automation_run_start"))
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+    client.force_login(admin_user)
+    assert client.get(reverse("automation_run_start")).status_code == 405
+    assert not NightlyRun.objects.exists()

@@ -35,7 +35,12 @@ def test_setup_schedules_creates_the_defaults_once(capsys):
     assert tasks["Nightly catch-up"].task == "automation.tasks.nightly_catch_up"
     assert tasks["Dashboards: today's rollup"].task == "dashboards.tasks.rollups_refresh_today"
     assert tasks["Daily summary to supervisors"].task == "dashboards.tasks.daily_summaries"
-    assert len(tasks) == 5
+    assert tasks["Contact windows"].task == "collections_app.tasks.contactability_roll"
+    assert (tasks["Contact windows"].interval.every, tasks["Contact windows"].interval.period) == (
+        5,
+        "minutes",
+    )
+    assert len(tasks) == 6
     assert MessageTemplate.objects.count() == 42
     assert BannedPhrase.objects.filter(phrase="黑名单").exists()
     assert "none (all present)" in capsys.readouterr().out

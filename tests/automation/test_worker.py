@@ -252,6 +252,7 @@ def test_a_worker_killed_mid_step_leaves_consistent_data_and_the_next_run_finish
         "promises_and_plans": "skipped",
         "escalation_rules": "skipped",
         "queues": "succeeded",
+        "contactability": "succeeded",
         "reminders": "succeeded",
         "dashboard_rollups": "succeeded",
     }

@@ -74,7 +74,11 @@ def test_admin_previews_an_escalation_rule_before_saving_it(page, live_server, t
     login(page, live_server, admin_user.username, TEST_PASSWORD)
     page.goto(f"{live_server.url}/admin/escalation/escalationrule/add/")
     page.locator("#id_name").fill("Over 90 days")
-    page.locator("#id_conditions").fill('[{"field": "dpd", "operator": "gt", "value": 90}]')
+    page.locator("select[name=conditions-0-field]").select_option("dpd")
+    page.locator("select[name=conditions-0-operator]").select_option("gt")
+    page.locator("input[name=conditions-0-value]").fill("90")
+    # The rows are counted as they are typed (the condition editor's live count).
+    expect(page.get_by_test_id("condition-count")).to_have_text("Matches 2 open cases now.")
     page.locator("#id_move_to_legal_review").check()
     page.get_by_role("button", name="Preview").click()
 
@@ -83,8 +87,10 @@ def test_admin_previews_an_escalation_rule_before_saving_it(page, live_server, t
     expect(frame.get_by_test_id("preview-would-fire")).to_contain_text("Would act on 2")
     screenshot(page, "admin-rule-preview")
 
-    page.locator("#id_conditions").fill('[{"field": "dpd", "operator": "between", "value": [120, 90]}]')
+    page.locator("select[name=conditions-0-operator]").select_option("between")
+    page.locator("input[name=conditions-0-value]").fill("120, 90")
     page.get_by_role("button", name="Preview").click()
     expect(frame.get_by_test_id("preview-errors")).to_be_visible()
     expect(frame.locator(".errorlist")).to_contain_text("Impossible range")
-    assert not EscalationRule.objects.exists()
+    expect(page.get_by_test_id("condition-error-0")).to_contain_text("Impossible range")
+    assert not EscalationRule.objects.filter(name="Over 90 days").exists()

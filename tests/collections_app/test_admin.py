@@ -66,8 +66,9 @@ def portfolio(django_db_setup, django_db_blocker):
     from demo.seed import seed_portfolio
 
     with django_db_blocker.unblock(), transaction.atomic():
-        with time_machine.travel(NOW, tick=False):
-            summary = seed_portfolio(cardholders=30, seed=3, today=date(2026, 6, 1))
+        # A running clock: the demo history dates each step's writes by the wall-clock span it took.
+        with time_machine.travel(NOW, tick=True):
+            summary = seed_portfolio(cardholders=30, seed=3, today=date(2026, 6, 1), history_days=30)
         yield summary
         transaction.set_rollback(True)
 

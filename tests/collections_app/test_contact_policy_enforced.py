@@ -394,16 +394,15 @@ def test_twenty_cases_of_one_jurisdiction_read_the_profiles_once(jurisdiction, d
         with django_assert_num_queries(1 + 20 * per_case):
             decisions = [decide(case, point, book) for case, point in cases]
         assert all(d.allowed for d in decisions)
-        # Next case's check adds the lookup of each candidate's primary number, nothing else.
-        book = PolicyBook()
-        with django_assert_num_queries(1 + 20 * (per_case + 1)):
-            blocks = [
-                contactability.claim_block(case=case, now=timezone.now(), policies=book) for case, _ in cases
-            ]
-        assert blocks == [None] * 20
 
 
-def test_my_work_counts_what_next_case_passes_over_by_the_engines_rule(team_a, django_assert_num_queries):
+def test_my_work_counts_what_next_case_passes_over_by_the_engines_rule(
+    request, team_a, agent, django_assert_num_queries
+):
+    # 22:30 in New York is 10:30 in Beijing: the US window is closed, the China one open.
+    traveller = time_machine.travel("2026-06-02 22:30 -0400", tick=False)
+    traveller.start()
+    request.addfinalizer(traveller.stop)
     flagged = [
         open_case(team=team_a, **{f"cardholder__{flag}": True})
         for flag in ("do_not_contact", "cease_communication", "bankruptcy", "deceased")
@@ -425,20 +424,22 @@ def test_my_work_counts_what_next_case_passes_over_by_the_engines_rule(team_a, d
     everyone = [*flagged, *late_in_new_york, fine]
     for case in everyone:
         ContactPointFactory(cardholder=case.account.cardholder)
-    claimable = Case.objects.filter(pk__in=[c.pk for c in everyone])
-    # 22:30 in New York is 10:30 in Beijing: the US window is closed, the China one open.
-    with time_machine.travel("2026-06-02 22:30 -0400", tick=False):
-        now = timezone.now()
-        with django_assert_num_queries(2):  # the profiles, and the cases grouped by what the rules read
-            counts = contactability.blocked_counts(claimable, now=now)
-        by_claim: dict[str, int] = {}
-        for case in claimable.select_related("account__cardholder"):
-            rule = contactability.claim_block(case=case, now=now)
-            if rule:
-                by_claim[rule] = by_claim.get(rule, 0) + 1
+    contactability.contactability_refresh(case_ids=[c.pk for c in everyone])  # the numbers were added
+    now = timezone.now()
+    queue_ids = services.agent_queue_ids(agent)
+    with django_assert_num_queries(4):  # grouped in SQL, however many cases
+        counts, _next = services.not_ready_summary(queue_ids, now=now)
+    # Each case's stored rule is the engine's own decision for a call now.
+    by_engine: dict[str, int] = {}
+    for case in Case.objects.filter(pk__in=[c.pk for c in everyone]).select_related("account__cardholder"):
+        decision = contactability.decide(case=case, channel=Channel.OUTBOUND_CALL, now=now)
+        if not decision.allowed:
+            by_engine[str(decision.rule)] = by_engine.get(str(decision.rule), 0) + 1
+    claimed = services.case_claim_next(actor=agent)
+    assert claimed.case == fine
     assert (
         counts
-        == by_claim
+        == by_engine
         == {
             "do_not_contact": 1,
             "cease_communication": 1,

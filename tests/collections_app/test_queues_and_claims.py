@@ -110,8 +110,11 @@ def test_flagged_and_held_cases_are_passed_over_and_counted(team_a, agent):
     queues.refresh_priorities()
     result = services.case_claim_next(actor=agent)
     assert result.case.pk == ok.pk
-    assert result.passed_over == {"do_not_contact": 1, "cease_communication": 1}
     assert dnc.pk != ok.pk and ceased.pk != ok.pk
+    # Nothing else is ready; the refusal counts the rest by reason (the stored rule, the hold's state).
+    refused = services.case_claim_next(actor=agent)
+    assert refused.case is None
+    assert refused.passed_over == {"do_not_contact": 1, "cease_communication": 1, "state:on_hold": 1}
 
 
 def test_agents_of_another_team_get_nothing_from_this_teams_queue(team_a, other_agent):

@@ -93,6 +93,34 @@ def test_defaults_are_sqlite_and_the_serverless_broker():
     assert result.stdout.split() == ["django.db.backends.sqlite3", "filesystem://", "True"]
 
 
+def test_sqlite_connections_queue_for_the_write_lock_and_read_beside_a_writer(tmp_path):
+    """`make run`'s web, worker and beat share one SQLite file: transactions take the write lock at BEGIN
+    (IMMEDIATE), where a busy writer is waited for (the busy timeout) instead of answering "database is
+    locked"; WAL lets pages read while a nightly step writes; the worker works one task at a time."""
+    code = (
+        "from django.conf import settings as s;from django.db import connection as c;"
+        "cursor = c.cursor();"
+        "[print(cursor.execute(f'PRAGMA {p}').fetchone()[0]) for p in ('journal_mode', 'busy_timeout', "
+        "'synchronous')];"
+        "print(c.transaction_mode);print(s.CELERY_WORKER_CONCURRENCY)"
+    )
+    database_url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    result = run_django({"DJANGO_DEBUG": "1", "DATABASE_URL": database_url}, "shell", "-v", "0", "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["wal", "30000", "1", "IMMEDIATE", "1"]  # synchronous 1 is NORMAL
+
+
+def test_postgresql_gets_no_sqlite_options_and_the_default_worker_concurrency():
+    code = (
+        "from django.conf import settings as s;print(s.DATABASES['default'].get('OPTIONS', {}));"
+        "print(hasattr(s, 'CELERY_WORKER_CONCURRENCY'))"
+    )
+    env = {"DJANGO_DEBUG": "1", "DATABASE_URL": "postgres://u:p@db.example:5432/x"}
+    result = run_django(env, "shell", "-v", "0", "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["{}", "False"]
+
+
 def test_database_and_redis_urls_switch_backends():
     code = (
         "from django.conf import settings as s;"

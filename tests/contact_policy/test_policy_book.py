@@ -9,12 +9,12 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
-from collections_app import services
+from collections_app import services, tasks
 from collections_app.models import Channel
 from collections_app.services import contactability
 from contact_policy.engine import CHINA_RULES, US_RULES, Rule, builtin_rules
-from contact_policy.models import ContactPolicy, PolicyBook
-from tests.factories import ContactPointFactory, open_case
+from contact_policy.models import ContactPolicy, PolicyBook, profiles_changed
+from tests.factories import ContactPointFactory, UserFactory, open_case
 
 pytestmark = pytest.mark.django_db
 
@@ -93,7 +93,6 @@ def test_an_edit_saved_by_an_admin_is_in_force_for_the_next_request(admin_client
             "unrelated_third_party_calls_only": "true",
             "recording_required_for_completed_call": "true",
             "attorney_contact_only": "false",
-            "allowed_channels": "null",
             "notes": china.notes,
         }
         response = admin_client.post(
@@ -106,14 +105,26 @@ def test_an_edit_saved_by_an_admin_is_in_force_for_the_next_request(admin_client
     assert (decision.allowed, decision.rule) == (False, Rule.CONTACT_WINDOW)
 
 
-def test_next_case_sees_a_policy_edit_at_once(team_a, agent):
-    case = open_case(team=team_a)
-    ContactPointFactory(cardholder=case.account.cardholder)
+def test_next_case_sees_a_policy_edit_once_the_profiles_cases_are_recomputed(
+    team_a, agent, django_capture_on_commit_callbacks
+):
     with time_machine.travel("2026-06-02 21:30 +0800", tick=False):
-        ContactPolicy.objects.filter(code="CN").update(window_end=time(21, 0))  # even behind save()'s back
-        result = services.case_claim_next(actor=agent)
-        assert (result.case, result.passed_over) == (None, {"contact_window": 1})
+        case = open_case(team=team_a)
+        ContactPointFactory(cardholder=case.account.cardholder)
+        assert services.case_claim_next(actor=agent).case == case
+        services.case_release(case_id=case.pk, actor=agent)
         china = ContactPolicy.objects.get(code="CN")
+        china.window_end = time(21, 0)
+        china.save()
+        # What the admin's save does: the recompute of the profile's cases is queued after commit.
+        with django_capture_on_commit_callbacks() as queued:
+            profiles_changed(["CN"])
+        assert len(queued) == 1
+        tasks.contactability_recompute_profiles(["CN"])  # what the worker then runs
+        other = UserFactory(role="agent", team=team_a)
+        result = services.case_claim_next(actor=other)
+        assert (result.case, result.passed_over) == (None, {"contact_window": 1})
         china.window_end = time(22, 0)
         china.save()
-        assert services.case_claim_next(actor=agent).case == case
+        tasks.contactability_recompute_profiles(["CN"])
+        assert services.case_claim_next(actor=other).case == case

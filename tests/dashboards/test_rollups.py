@@ -181,10 +181,14 @@ def test_the_open_balance_at_the_start_comes_from_the_nightly_snapshot(team_a):
         rollups.refresh(as_of=date(2026, 5, 4))  # snapshots 3 May
     pay(case, "100.00", at(date(2026, 5, 4), 15), "P1")
     values = kpis.kpi_values(Filters(), Period(date(2026, 5, 4), date(2026, 5, 4)))
-    assert values["open_start"] == Decimal("8900.00")  # the factory's balance, before the payment
-    assert values["collected"] == Decimal("100.00")
-    assert kpis.KPI_BY_KEY["liquidation_rate"].compute(values) == Decimal("0.0112")
-    assert kpis.kpi_values(Filters(), Period(date(2026, 5, 8), date(2026, 5, 9)))["open_start"] is None
+    assert values["open_start"] == {"CNY": Decimal("8900.00")}  # the factory's balance, before the payment
+    assert values["collected"] == {"CNY": Decimal("100.00")}
+    assert kpis.KPI_BY_KEY["liquidation_rate"].compute(values) == {"CNY": Decimal("0.0112")}
+    # No snapshot of 7 May: the case open then, its balance now (8800.00) plus the payments since (none).
+    later = kpis.kpi_values(Filters(), Period(date(2026, 5, 8), date(2026, 5, 9)))
+    assert later["open_start"] == {"CNY": Decimal("8800.00")}
+    # Before the first case there was nothing open: no figure at all.
+    assert kpis.kpi_values(Filters(), Period(date(2026, 4, 1), date(2026, 4, 2)))["open_start"] is None
 
 
 def test_compliance_figures_refusals_overrides_and_complaints(team_a, agent, supervisor):

@@ -67,7 +67,7 @@ def refer(path: str, case: Case, *, agent, supervisor, admin_user) -> int:
             },
         ).status_code
     assert path == "rules"  # a live rule "DPD over 90 -> legal review", run as the nightly job runs it
-    if not EscalationRule.objects.exists():
+    if not EscalationRule.objects.filter(enabled=True, dry_run=False).exists():  # the shipped ones are off
         make_rule(DPD_OVER_90, move_to_legal_review=True)
     escalation.run_rules(as_of=TODAY)
     return 200

@@ -24,6 +24,8 @@ from tests.factories import ContactPointFactory, open_case
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("night", "defaults", "outbox")]
 
 NINE_IN_BEIJING = "2026-06-02 09:01 +0800"
+NIGHT_RUN = "2026-06-02 02:00 +0800"  # the `night` fixture's clock
+AFTERNOON_BEFORE = "2026-06-01 15:00 +0800"
 
 
 def notice_case(*, phone="+8613800000007", email="wang.wei@example.com", team=None, **fields):
@@ -63,7 +65,9 @@ def test_an_overdue_notice_is_sent_once_in_chinese(night, outbox):
     sms = sms_of(case)
     assert sms.status == "sent" and sms.language == "zh-hans" and sms.provider == "file"
     assert sms.body.startswith(f"【示例银行】{case.account.cardholder.name}您好")
-    assert "逾期金额 1,500.00 CNY" in sms.body and "2026年5月26日" in sms.body and "回复TD退订" in sms.body
+    assert "逾期金额 1,500.00 CNY" in sms.body and "2026年5月26日" in sms.body
+    # The opt-out names a way the bank keeps (a person at the hotline), never a reply nobody reads.
+    assert "请致电客服热线告知" in sms.body and "回复" not in sms.body
     written = (outbox / "sms" / f"overdue_notice_{case.pk}_2026-05-26+7_sms.txt").read_text()
     assert "+8613800000007" in written and sms.body in written
     assert ContactAttempt.objects.filter(case=case, outcome="sent", agent=None).count() == 2
@@ -128,12 +132,13 @@ def test_an_english_speaking_cardholder_gets_the_english_text(night):
     assert email.subject == "Your account is overdue"
     assert email.body.startswith("Dear Emily Carter,\n\nYour account ending")
     assert "1,500.00 CNY is overdue" in email.body and "26 May 2026" in email.body
-    assert "reply UNSUBSCRIBE" in email.body
+    assert "call our hotline and tell us" in email.body and "reply" not in email.body.lower()
 
 
 @pytest.mark.parametrize("purpose", ["overdue_notice", "promise_reminder", "escalation_notice"])
-def test_every_placeholder_has_a_value_for_every_purpose(purpose):
+def test_every_placeholder_has_a_value_for_every_purpose(purpose, night):
     case = notice_case()
+    night.move_to(AFTERNOON_BEFORE)  # a promise is a conversation: inside the contact window
     promise = services.promise_record(
         case_id=case.pk, actor=None, amount=Decimal("200.00"), due_date=AS_OF + timedelta(days=2)
     )
@@ -280,9 +285,11 @@ def test_without_a_contact_policy_for_the_jurisdiction_nothing_is_sent(night):
 def test_a_kept_promise_gets_no_reminder(night, team_a, agent):
     case = open_case(team=team_a, **overdue(20))
     ContactPointFactory(cardholder=case.account.cardholder)
+    night.move_to(AFTERNOON_BEFORE)  # a promise is a conversation: inside the contact window
     services.promise_record(
         case_id=case.pk, actor=agent, amount=Decimal("300.00"), due_date=AS_OF + timedelta(days=1)
     )
+    night.move_to(NIGHT_RUN)
     assert plan()["promise_reminder"] == 1
     services.payment_record(
         account=case.account,

@@ -37,6 +37,14 @@ def default_schedules() -> list[dict]:
             "description": "Run today's pipeline if the scheduled run was missed, failed or was interrupted.",
         },
         {
+            "name": "Contact windows",
+            "task": "collections_app.tasks.contactability_roll",
+            "interval": {"every": 5, "period": "minutes"},
+            "kwargs": "{}",
+            "description": "Move the cases whose contact window has closed to its next opening (Next case "
+            "and My work read the stored answer); compute new cases.",
+        },
+        {
             "name": "Dashboards: today's rollup",
             "task": "dashboards.tasks.rollups_refresh_today",
             "interval": {"every": 5, "period": "minutes"},

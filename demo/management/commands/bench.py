@@ -65,6 +65,8 @@ def claims_per_second(*, agents: int, seconds: float, at: datetime) -> dict:
         # Each agent works one queue, as on a collections floor (the M1 callers, the M3-M4 callers ...).
         user.work_queues.set([queues[n % len(queues)]])
         users.append(user)
+    # What beat keeps up to date: who may be called at `at` (Next case reads the stored answer).
+    services.contactability.contactability_roll(now=at)
     latencies: list[float] = []
     claimed = [0]
     lock = threading.Lock()
