@@ -262,26 +262,6 @@ def decide(
     return policy.evaluate(rules, ctx)
 
 
-def enforce_window(*, case: Case, at: datetime, policies: PolicyBook | None = None) -> None:
-    """Refuse a time outside the cardholder's contact window (callbacks), saying when it opens."""
-    rules = rules_for(case.account.cardholder.jurisdiction, policies=policies)
-    zones = zones_for(case, rules)
-    if not policy.window_status(rules, zones, at).open:
-        opens = policy.next_allowed_time(rules, zones, at)
-        message = _("Outside the cardholder's contact window (%(window)s local time).") % {
-            "window": policy.window_text(rules)
-        }
-        if opens:
-            local = LocalClock(at=opens, zone=zones[0])
-            message += " " + _("The window opens at %(local)s.") % {
-                "local": f"{local.wall:%Y-%m-%d %H:%M} {local.label}"
-            }
-        raise ContactNotAllowed(message, rule=policy.Rule.CONTACT_WINDOW, allowed_from=opens)
-
-
-# --- What the pages show ------------------------------------------------------------------------------
-
-
 # --- Stored contactability (Case.contactable_from, contactable_until, contact_block_rule, contact_zones) -
 #
 # "May the debtor's primary number be called now, and from when?" is asked by Next case, My work and the
