@@ -21,6 +21,7 @@ from django.forms.models import BaseInlineFormSet
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Language
@@ -47,6 +48,7 @@ from contact_policy.models import ContactPolicy
 from core.admin_tools import LargeTablePaginator, ReadOnlyAdmin
 from core.exceptions import DomainError
 from core.masking import mask_contact_value, mask_national_id, mask_phone
+from core.money import format_money
 
 # --- Shared pieces ----------------------------------------------------------------------------------
 
@@ -582,7 +584,7 @@ class CaseAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("overdue"), ordering="account__overdue_amount")
     def overdue(self, obj):
-        return f"{obj.account.overdue_amount} {obj.account.currency}"
+        return format_money(obj.account.overdue_amount, obj.account.currency, get_language())
 
     def transition_action(self, request, queryset, action: CaseAction):
         """First a confirmation page asking for the reason; then one service call per case, each in its

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "template_partials",
     "django_fsm",
     # Domain apps, lowest layer first (the import contracts in pyproject.toml hold this order).
+    "core",
     "accounts",
     "contact_policy",
     "collections_app",

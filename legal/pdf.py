@@ -11,6 +11,7 @@ import io
 from typing import TYPE_CHECKING
 
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
@@ -22,6 +23,7 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 
 from core.clock import bank_date, bank_zone
 from core.masking import mask_national_id
+from core.money import format_money
 
 if TYPE_CHECKING:  # for the annotation only: legal.services imports this module for an export
     from legal.services import LegalPackage
@@ -40,6 +42,10 @@ def statement_pdf(package: LegalPackage, *, prepared_by: str) -> bytes:
     cjk = _register_font()
     case, account = package.case, package.case.account
     holder = account.cardholder
+
+    def money(amount) -> str:
+        return format_money(amount, account.currency, get_language())
+
     body = ParagraphStyle("body", fontName="Helvetica", fontSize=9, leading=12)
     title = ParagraphStyle(
         "title", parent=body, fontName="Helvetica-Bold", fontSize=15, leading=19, spaceAfter=4
@@ -110,17 +116,22 @@ def statement_pdf(package: LegalPackage, *, prepared_by: str) -> bytes:
         ),
         para(_("Amounts"), heading),
         table(
-            [[_("Item"), _("Amount")], *[[label, amount] for label, amount in package.statement]],
+            [[_("Item"), _("Amount")], *[[label, money(amount)] for label, amount in package.statement]],
             [85 * mm, 85 * mm],
         ),
         para(_("Payments"), heading),
         table(
             [[_("Date"), _("Amount"), _("Reference"), _("Source")]]
             + [
-                [bank_date(p.paid_at), f"{p.amount} {p.currency}", p.external_ref, p.source]
+                [
+                    bank_date(p.paid_at),
+                    format_money(p.amount, p.currency, get_language()),
+                    p.external_ref,
+                    p.source,
+                ]
                 for p in package.payments
             ]
-            + [[_("Total"), f"{package.total_paid} {account.currency}", "", ""]],
+            + [[_("Total"), money(package.total_paid), "", ""]],
         ),
         para(_("Effective collections (delivery proven)"), heading),
         table(

@@ -71,6 +71,7 @@ from collections_app.services.contacts import contact_attempt_record_sent
 from contact_policy import engine as policy
 from contact_policy.models import PolicyBook
 from core.masking import mask_address, mask_email, mask_phone
+from core.money import format_money
 from legal.models import LegalDecision, LegalReferral
 from messaging.models import (
     FINAL_STATUSES,
@@ -458,10 +459,6 @@ def language_of(value: str) -> str | None:
     return None
 
 
-def format_money(amount: Decimal) -> str:
-    return f"{amount:,.2f}"
-
-
 def format_date(value: date, language: str) -> str:
     if language == MessageLanguage.ZH_HANS:
         return f"{value.year}年{value.month}月{value.day}日"
@@ -511,12 +508,12 @@ def message_values(message: OutboundMessage, case: Case, language: str) -> dict[
     amount, due = _amount_and_date(message, case)
     values = {
         "name": account.cardholder.name,
-        "amount": format_money(amount),
+        "amount": format_money(amount, "", language),
         "currency": account.currency,
         "due_date": format_date(due, language) if due else "",
         "days_past_due": str(account.days_past_due),
-        "overdue_amount": format_money(account.overdue_amount),
-        "balance": format_money(account.principal + account.interest + account.fees + account.penalties),
+        "overdue_amount": format_money(account.overdue_amount, "", language),
+        "balance": format_money(account.balance, "", language),
         "reference": case.reference,
         "account_last4": "".join(ch for ch in account.external_ref if ch.isalnum())[-4:],
         **bank_texts(language, message.channel),

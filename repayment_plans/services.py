@@ -21,8 +21,8 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, F, Min, Sum
 from django.utils import timezone
+from django.utils.translation import get_language, gettext_noop
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import gettext_noop
 from django_fsm import can_proceed, has_transition_perm
 
 from accounts.models import Role
@@ -45,7 +45,7 @@ from collections_app.services import (
 )
 from collections_app.services.kernel import transition_sources
 from core.exceptions import InvalidTransition, NotAllowed, ValidationFailed
-from core.money import ZERO
+from core.money import ZERO, format_money
 from repayment_plans.calculator import (
     Frequency,
     PlanInputError,
@@ -207,8 +207,8 @@ def _quote(*, case: Case, actor, data: PlanInput, today: date) -> PlanQuote:
     balance = account.principal + account.interest + account.fees + account.penalties
     if terms.amount > balance:
         raise ValidationFailed(
-            _("The plan amount is above the balance (%(balance)s %(currency)s).")
-            % {"balance": balance, "currency": account.currency},
+            _("The plan amount is above the balance (%(balance)s).")
+            % {"balance": format_money(balance, account.currency, get_language())},
             field="amount",
             rule="amount_above_balance",
             details={"balance": str(balance)},
@@ -217,8 +217,8 @@ def _quote(*, case: Case, actor, data: PlanInput, today: date) -> PlanQuote:
         # The discount is a share of the balance and the rest is waived: settling less than the whole
         # balance would leave a debt that the waiver appears to forgive.
         raise ValidationFailed(
-            _("A settlement settles the whole balance (%(balance)s %(currency)s).")
-            % {"balance": balance, "currency": account.currency},
+            _("A settlement settles the whole balance (%(balance)s).")
+            % {"balance": format_money(balance, account.currency, get_language())},
             field="amount",
             rule="settlement_of_balance",
             details={"balance": str(balance)},

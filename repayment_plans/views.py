@@ -58,11 +58,6 @@ def _back(request: HttpRequest, default: str) -> HttpResponseRedirect:
     return redirect(target)
 
 
-def _balance(case: Case):
-    account = case.account
-    return account.principal + account.interest + account.fees + account.penalties
-
-
 # --- Proposing ----------------------------------------------------------------------------------
 
 
@@ -72,13 +67,13 @@ def _preview(request: HttpRequest, case: Case, form, counter_to: RepaymentPlan |
         # Only the terms count here: an empty note or reason is for the submit, not the schedule.
         errors = [e for name, errors in form.errors.items() if name in TERM_FIELDS | {"kind"} for e in errors]
         if errors:
-            return {"quote": None, "errors": errors}
+            return {"quote": None, "errors": errors, "currency": case.account.currency}
     data = form.to_input() if form.is_bound else form.initial_input()
     try:
         quote = services.plan_calculate(case=case, actor=request.user, data=data, counter_to=counter_to)
     except ValidationFailed as error:
-        return {"quote": None, "errors": [error.message]}
-    return {"quote": quote, "errors": []}
+        return {"quote": None, "errors": [error.message], "currency": case.account.currency}
+    return {"quote": quote, "errors": [], "currency": case.account.currency}
 
 
 def _propose_context(request, case: Case, form, *, action_url: str, calculate_url: str, plan=None) -> dict:
@@ -88,7 +83,6 @@ def _propose_context(request, case: Case, form, *, action_url: str, calculate_ur
     return {
         "case": case,
         "account": case.account,
-        "balance": _balance(case),
         "form": form,
         "kind": form.kind,
         "kinds": PlanKind.choices,
@@ -177,7 +171,7 @@ def _plan_page(request: HttpRequest, case: Case, plan: RepaymentPlan | None) -> 
     return render(
         request,
         "repayment_plans/plan_detail.html",
-        {"case": case, "plan": plan, "history": history, "balance": _balance(case)},
+        {"case": case, "plan": plan, "history": history},
     )
 
 

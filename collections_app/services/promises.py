@@ -9,8 +9,8 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import get_language, gettext_noop
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
 from django_fsm import can_proceed
 
 from collections_app.access import ensure_can_act
@@ -36,6 +36,7 @@ from core.exceptions import (
     InvalidTransition,
     ValidationFailed,
 )
+from core.money import format_money
 
 
 def promise_record(
@@ -66,8 +67,8 @@ def promise_record(
             )
         if amount > case.account.balance:
             raise ValidationFailed(
-                _("The promised amount is above the balance (%(balance)s %(currency)s).")
-                % {"balance": case.account.balance, "currency": case.account.currency},
+                _("The promised amount is above the balance (%(balance)s).")
+                % {"balance": format_money(case.account.balance, case.account.currency, get_language())},
                 field="amount",
                 rule="amount_above_balance",
             )

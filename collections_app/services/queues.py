@@ -14,9 +14,11 @@ from django.db.models import Case as SqlCase
 from django.db.models import Expression, ExpressionWrapper, F, IntegerField, Q, Value, When
 from django.db.models.functions import Cast, Floor, Least
 from django.utils import formats, timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from collections_app.models import OPEN_STATES, Case, Queue
+from core.money import format_money
 
 # Weights of the priority score (points). Kept together so a collections manager can read them.
 DPD_POINTS_PER_DAY = 1
@@ -66,7 +68,9 @@ def priority_factors(case: Case, *, now=None, rule_factors: bool = True) -> list
     factors = [
         PriorityFactor(str(_("Days past due")), str(account.days_past_due), dpd * DPD_POINTS_PER_DAY),
         PriorityFactor(
-            str(_("Overdue amount")), f"{account.overdue_amount} {account.currency}", amount_points
+            str(_("Overdue amount")),
+            format_money(account.overdue_amount, account.currency, get_language()),
+            amount_points,
         ),
     ]
     if case.broken_promise_count:

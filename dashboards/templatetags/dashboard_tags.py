@@ -5,10 +5,10 @@ from decimal import Decimal
 
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
-from django.utils.translation import get_language
 
 from accounts.permissions import Capability, has_capability
-from core.money import SEPARATOR, Amounts, format_money
+from core.money import SEPARATOR
+from core.templatetags.money import money
 from dashboards.kpis import MEASURES
 
 register = template.Library()
@@ -24,18 +24,6 @@ def percent(value) -> str:
     if value is None or value == "":
         return "—"
     return f"{Decimal(value) * 100:.1f}%"
-
-
-@register.filter
-def money(value, currency: str = "") -> str:
-    """Money as the reader's language writes it, with its currency's symbol: `{{ amounts|money }}` for
-    a figure per currency (Amounts: "¥1,234,567.00 · $12,345.00", never one sum), `{{ amount|money:
-    account.currency }}` for one amount. An amount without a currency gets grouping only."""
-    if value is None or value == "":
-        return "—"
-    if isinstance(value, Mapping):
-        return Amounts(value).format(get_language())
-    return format_money(value, currency, get_language())
 
 
 def _rates(value: Mapping) -> str:

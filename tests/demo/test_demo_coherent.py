@@ -3,11 +3,11 @@ conversation that produced it, the legal referrals were made by the shipped esca
 kept and broken (the nightly check broke them, after their date and the grace days), accounts roll forward
 and cure, plans run, complete and break - and so every KPI on /dashboards/kpis/ shows a real figure.
 
-One portfolio is seeded for the class (time frozen; the seed rolls up the dashboards at its end) and
+One portfolio is seeded for the module (a running clock; the seed rolls up the dashboards at its end) and
 rolled back afterwards; each test runs in a savepoint inside it."""
 
 from collections.abc import Mapping
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import time_machine
@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Role, User
+from collections_app import selectors, services
 from collections_app.models import (
     RIGHT_PARTY_OUTCOMES,
     Bucket,
@@ -31,6 +32,7 @@ from collections_app.models import (
     PromiseToPay,
     ResolutionReason,
 )
+from collections_app.services import contactability
 from core.clock import bank_date
 from dashboards.models import RollTransitionMonthly
 from dashboards.rollups import complaint_q
@@ -46,7 +48,7 @@ TODAY = date(2026, 6, 20)
 BUCKET_ORDER = list(Bucket.values)
 
 
-@pytest.fixture(scope="class")
+@pytest.fixture(scope="module")
 def demo(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock(), transaction.atomic():
         # A running clock: the seed dates each step's writes by the wall-clock interval it ran in.
@@ -172,3 +174,72 @@ class TestTheDemoHistory:
         page = response.content.decode()
         for key in values:
             assert f'data-testid="kpi-value-{key}"' in page
+
+
+def _a_day_of_instants() -> list[datetime]:
+    """Every hour of the day after the seed, plus the minute before and the first minute of each window
+    change of the demo's zones (08:00 / 22:00 in Beijing, 08:00 / 21:00 in New York and Los Angeles,
+    summer time)."""
+    start = datetime(2026, 6, 20, 10, 5, tzinfo=UTC)  # 18:05 in Beijing, just after the seed
+    steps = {start + timedelta(hours=i) for i in range(25)}
+    for day, hour in ((20, 14), (21, 0), (20, 12), (21, 1), (20, 15), (21, 4)):
+        edge = datetime(2026, 6, day, hour, 0, tzinfo=UTC)
+        steps |= {edge - timedelta(minutes=1), edge}
+    return sorted(t for t in steps if start <= t <= start + timedelta(hours=25))
+
+
+class TestTheDemoAgentsDay:
+    def test_whenever_my_work_shows_a_ready_case_next_case_hands_one_out_that_may_be_called(self, demo):
+        """The issue's "done when", on the demo itself: for every demo agent, all through the day after the
+        seed, My work's ready count and Next case agree, and the case handed out may be called now."""
+        agents = list(User.objects.filter(role=Role.AGENT, is_active=True).order_by("username"))
+        assert len(agents) >= 4
+        seen = {"ready": 0, "none": 0}
+        for instant in _a_day_of_instants():
+            with time_machine.travel(instant, tick=False):
+                contactability.contactability_roll()  # as beat runs it every five minutes
+                now = timezone.now()
+                for agent in agents:
+                    shown = sum(line.ready_now for line in selectors.my_work(agent, now=now).queues)
+                    case = services.case_claim_next(actor=agent, now=now).case
+                    assert (case is not None) == (shown > 0), (instant, agent.username, shown, case)
+                    seen["ready" if shown else "none"] += 1
+                    if case is None:
+                        continue
+                    case = Case.objects.select_related("account__cardholder").get(pk=case.pk)
+                    page = selectors.case_page(case)
+                    panel = contactability.compliance_status(
+                        case=case, contact_points=page.contact_points, now=now
+                    )
+                    assert panel.call_decision.allowed, (instant, agent.username, case.reference)
+                    services.case_release(case_id=case.pk, actor=agent)
+        # The day had both: hours with work to hand out and hours (the Chinese night) with none for some.
+        assert seen["ready"] and seen["none"], seen
+
+    @pytest.mark.parametrize(
+        "instant",
+        [
+            datetime(2026, 6, 20, 10, 5, tzinfo=UTC),  # 18:05 Beijing; 06:05 New York, before its window
+            datetime(2026, 6, 20, 14, 30, tzinfo=UTC),  # 22:30 Beijing, closed; 10:30 New York, open
+            datetime(2026, 6, 21, 2, 0, tzinfo=UTC),  # 10:00 Beijing; 22:00 New York, closed
+        ],
+    )
+    def test_every_queued_case_the_page_allows_is_ready_and_no_other(self, demo, instant):
+        """The other direction: across the whole demo, a case is counted ready exactly when its page allows
+        a call now."""
+        with time_machine.travel(instant, tick=False):
+            contactability.contactability_roll()
+            now = timezone.now()
+            ready = set(Case.objects.filter(services.ready_now(now)).values_list("pk", flat=True))
+            queued = Case.objects.filter(
+                queue__isnull=False, state__in=[CaseState.NEW, CaseState.IN_PROGRESS]
+            )
+            disagree = []
+            for case in queued.select_related("account__cardholder"):
+                page = selectors.case_page(case)
+                panel = contactability.compliance_status(
+                    case=case, contact_points=page.contact_points, now=now
+                )
+                if panel.call_decision.allowed != (case.pk in ready):
+                    disagree.append((case.reference, panel.call_decision.rule))
+            assert ready and not disagree, disagree

@@ -138,7 +138,7 @@ def test_the_package_shows_what_a_court_will_ask_for(client, legal, referred_cas
     page = client.get(package_url(referred_case)).content.decode()
     for text in (
         "Statement of account",
-        "60400.00",  # the balance
+        "CN¥60,400.00",  # the balance, in its currency as English writes it
         "PAY-",  # the payment
         "recorded conversation with the debtor (REC-0202)",
         "no delivery receipt",
