@@ -32,7 +32,9 @@ def case_scope(user) -> Q | None:
         return Q(state__in=LEGAL_STATES)
     scope = Q(assigned_agent=user)
     if user.team_id is not None:
-        scope |= Q(queue__team_id=user.team_id) | Q(assigned_agent__team_id=user.team_id)
+        scope |= Q(queue__team_id=user.team_id)
+        if user.role == Role.SUPERVISOR:  # an agent does not see a teammate's case outside the team's queues
+            scope |= Q(assigned_agent__team_id=user.team_id)
     return scope
 
 

@@ -75,34 +75,29 @@ def image_cmd() -> list[str]:
     return json.loads(cmds[0])
 
 
-def web_steps(services) -> tuple[list[str], list[str]]:
-    """The web command is `sh -c "<migrate> && <setup_schedules> && exec <server>"`; returns the first
-    and last steps as argv."""
-    argv = as_argv(services["web"]["command"])
+def migrate_steps(services) -> list[list[str]]:
+    """The one-shot migrate service's command, `sh -c "<step> && <step>"`, as one argv per step."""
+    argv = as_argv(services["migrate"]["command"])
     assert argv[:2] == ["sh", "-c"], argv
-    steps = [step.strip() for step in argv[2].split("&&")]
-    assert "python manage.py setup_schedules" in steps, "default schedules are created on install"
-    first, second = steps[0], steps[-1]
-    server = shlex.split(second)
-    assert server[0] == "exec", "gunicorn replaces the shell, so it receives the stop signal"
-    return shlex.split(first), server[1:]
+    return [shlex.split(step.strip()) for step in argv[2].split("&&")]
 
 
-def test_the_stack_has_the_five_services(services):
-    assert set(services) == {"web", "worker", "beat", "postgres", "redis"}
+def test_the_stack_has_a_one_shot_migrate_and_the_five_services(services):
+    assert set(services) == {"migrate", "web", "worker", "beat", "postgres", "redis"}
 
 
-def test_web_migrates_before_starting_gunicorn_on_the_wsgi_app(services):
-    migrate, server = web_steps(services)
-    assert migrate[:3] == ["python", "manage.py", "migrate"]
-    assert "--no-input" in migrate
-    assert server[:2] == ["gunicorn", "config.wsgi:application"]
+def test_migrate_runs_once_per_deploy_then_creates_the_schedules(services):
+    migrate, schedules = migrate_steps(services)
+    assert migrate[:3] == ["python", "manage.py", "migrate"] and "--no-input" in migrate
+    assert schedules == ["python", "manage.py", "setup_schedules"], "default schedules are created on install"
+    assert services["migrate"]["restart"] == "no", "a one-shot: it must not be restarted after it finished"
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_web_runs_the_image_default_server_on_the_wsgi_app(services, image_cmd):
+    assert "command" not in services["web"], "web runs the image's own command, the one CI serves pages with"
+    assert image_cmd[:2] == ["gunicorn", "config.wsgi:application"]
     assert settings.WSGI_APPLICATION == "config.wsgi.application"
-
-
-def test_web_runs_the_same_server_as_the_image_default(services, image_cmd):
-    _, server = web_steps(services)
-    assert server == image_cmd
 
 
 def test_worker_consumes_the_same_queues_as_make_run(services):
@@ -154,14 +149,14 @@ def test_app_services_start_once_postgres_and_redis_are_healthy(services):
             assert depends_on[dependency]["condition"] == "service_healthy", (name, dependency)
 
 
-def test_worker_and_beat_wait_for_web_to_have_migrated(services):
-    for name in ("worker", "beat"):
-        assert services[name]["depends_on"]["web"]["condition"] == "service_healthy", name
+def test_web_worker_and_beat_start_only_after_the_migrations_succeeded(services):
+    for name in APP_SERVICES:
+        assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully", name
 
 
 def test_app_services_share_one_environment(services):
-    web, worker, beat = (environment_of(services[name]) for name in APP_SERVICES)
-    assert web == worker == beat
+    web, worker, beat, migrate = (environment_of(services[name]) for name in (*APP_SERVICES, "migrate"))
+    assert web == worker == beat == migrate
 
 
 def test_compose_passes_only_variables_the_settings_read(services):

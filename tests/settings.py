@@ -1,0 +1,17 @@
+"""The test suite's settings: the project's own, with each pytest-xdist worker on its own Redis database.
+
+`make test` runs the suite in two processes (pytest-xdist). pytest-django gives each its own test database;
+Redis has no such thing, so worker N uses the database after the configured one plus N (gw0 -> 1, gw1 ->
+2 for the default /0): one worker's broker flush, cache or rate-limit counters never reach the other.
+Set before the project's settings are read, so processes a test starts (a Celery worker) inherit it."""
+
+import os
+from urllib.parse import urlsplit
+
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _worker.startswith("gw") and os.environ.get("REDIS_URL"):
+    _url = urlsplit(os.environ["REDIS_URL"])
+    _database = int(_url.path.strip("/") or 0) + 1 + int(_worker[2:])
+    os.environ["REDIS_URL"] = _url._replace(path=f"/{_database}").geturl()
+
+from config.settings import *  # noqa: E402, F403
