@@ -8,6 +8,12 @@ class AccountsConfig(AppConfig):
     name = "accounts"
     verbose_name = _("Users and teams")
 
+    def ready(self):
+        from accounts import signals  # noqa: F401 - connects the receivers
+        from accounts.lockout import name_the_lockout_records
+
+        name_the_lockout_records()
+
 
 class CollectionsAdminConfig(admin_apps.AdminConfig):
     default = False

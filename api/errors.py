@@ -13,12 +13,14 @@ DRF's own errors get the same envelope: 400 unreadable body, 401 no or bad crede
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from api.parsers import PayloadTooLarge
 from core.exceptions import ConcurrentUpdate, DomainError, ValidationFailed
 
 
@@ -100,6 +102,10 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound(str(exc) or _("Not found."))
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, RequestDataTooBig):  # a form or multipart body past DATA_UPLOAD_MAX_MEMORY_SIZE
+        exc = PayloadTooLarge(_("The request body is too large."))
+    elif isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        exc = exceptions.ParseError(_("The request has too many fields or files."))
     if not isinstance(exc, exceptions.APIException):
         return None  # a bug: let Django answer 500 (and log it)
 

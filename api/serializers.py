@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -72,7 +73,10 @@ def time_in_range(moment: datetime) -> bool:
 class BoundedDateTimeField(serializers.DateTimeField):
     def to_internal_value(self, value):
         if isinstance(value, str):  # judge the offset as given, before DRF converts it
-            parsed = parse_datetime(value.strip())
+            try:
+                parsed = parse_datetime(value.strip())
+            except ValueError:  # well formed but impossible ("2026-02-30T10:00", year 0): DRF says so
+                parsed = None
             if parsed is not None and not time_in_range(parsed):
                 raise serializers.ValidationError(
                     _("Give a time between %(earliest)s and %(latest)s.")
@@ -748,7 +752,13 @@ class PromiseInputSerializer(serializers.Serializer):
 
 
 class NoteInputSerializer(serializers.Serializer):
-    text = serializers.CharField(max_length=10_000)
+    text = serializers.CharField()
+
+    def get_fields(self):
+        fields = super().get_fields()
+        # The note service's limit (a setting, read per request; the service checks it again).
+        fields["text"] = serializers.CharField(max_length=settings.COLLECTIONS_NOTE_MAX_LENGTH)
+        return fields
 
 
 class HoldInputSerializer(serializers.Serializer):

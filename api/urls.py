@@ -4,7 +4,7 @@ The nightly run records (v1/nightly-runs/) are automation's own endpoint, mounte
 config/urls.py (automation.api_urls): the API and automation do not import each other."""
 
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
 from api.spectacular_settings import SPECTACULAR_SETTINGS
@@ -85,5 +85,7 @@ urlpatterns = [
     # custom_settings: the same dict config/settings.py uses, so the document is right even before
     # (or without) the project-wide SPECTACULAR_SETTINGS pointing at it.
     path("schema/", SpectacularAPIView.as_view(custom_settings=SPECTACULAR_SETTINGS), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    # The split view serves Swagger UI's start-up code as a script of its own (docs/?script=): the
+    # Content-Security-Policy allows no inline script.
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
 ]

@@ -46,7 +46,7 @@ from datetime import date, datetime, timedelta
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, close_old_connections, connection, transaction
 from django.db.models import Case as SqlCase
-from django.db.models import DateField, F, Func, IntegerField, Q, Value, When
+from django.db.models import CharField, DateField, F, Func, IntegerField, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 from django_celery_beat.models import PeriodicTask
@@ -140,32 +140,42 @@ CURED_REASON = gettext_noop("Overdue amount paid (nightly check).")
 
 def open_and_resolve_cases(ctx: StepContext) -> dict:
     """Open a case for every delinquent account without one (set-based, one transaction so that no case
-    is left without its "opened" event), then resolve the open cases of accounts whose overdue amount is
-    paid - paid in full when the balance is nil, else cured - set-based through the case kernel
-    (`bulk_transition`, "resolve": one RESOLVED event per case, as `case_close` writes), and cancel their
-    live repayment plans (`kernel.cases_closed`, as `case_close` does for one case), in one transaction."""
+    is left without its "opened" event), then resolve the cases of cured accounts (`resolve_cured_cases`)."""
     with transaction.atomic():
         opened = services.cases_open_for_delinquent_accounts(now=ctx.now)
+    return {"opened": opened, **resolve_cured_cases(now=ctx.now)}
+
+
+def resolve_cured_cases(*, now: datetime) -> dict:
+    """Resolve the open cases of accounts whose overdue amount is paid - paid in full when the balance is
+    nil, else cured - in one call of the case kernel (`bulk_transition`, "resolve": one statement moves
+    every such case and writes its RESOLVED event, the resolution reason in the details, as `case_close`
+    writes them), and cancel their live repayment plans (`kernel.cases_closed`, as `case_close` does for
+    one case), in one transaction. The same statements whether one case closes or a hundred thousand."""
     cured = Case.objects.filter(state__in=OPEN_STATES, account__overdue_amount=0)
-    resolved: list[int] = []
     with transaction.atomic():
         candidates = cured.count()
-        for resolution_reason, accounts in (
-            (ResolutionReason.PAID_IN_FULL, Q(account__balance=0)),
-            (ResolutionReason.CURED, ~Q(account__balance=0)),
-        ):
-            resolved += kernel.bulk_transition(
-                cured.filter(accounts),
-                "resolve",
-                reason=CURED_REASON,
-                kind=EventKind.RESOLVED,
-                details={"resolution_reason": resolution_reason},
-                values={"resolution_reason": resolution_reason},
-                now=ctx.now,
-            )
+        resolved = kernel.bulk_transition(
+            cured,
+            "resolve",
+            reason=CURED_REASON,
+            kind=EventKind.RESOLVED,
+            values={"resolution_reason": cured_resolution_sql()},
+            details_fields=("resolution_reason",),
+            now=now,
+        )
         kernel.cases_closed(resolved, actor=None, reason=CURED_REASON)
-    # A case counted but not resolved was changed (closed) by someone else between the two statements.
-    return {"opened": opened, "resolved": len(resolved), "not_resolved": max(candidates - len(resolved), 0)}
+    # A case counted but not resolved was closed by someone else between the two statements.
+    return {"resolved": len(resolved), "not_resolved": max(candidates - len(resolved), 0)}
+
+
+def cured_resolution_sql():
+    """The resolution reason of a case whose overdue amount is paid: paid in full when nothing is owed."""
+    return SqlCase(
+        When(account__balance=0, then=Value(ResolutionReason.PAID_IN_FULL)),
+        default=Value(ResolutionReason.CURED),
+        output_field=CharField(),
+    )
 
 
 def check_promises_and_plans(ctx: StepContext) -> dict:

@@ -7,7 +7,9 @@ their choices. Large lists skip the full count and estimate the unfiltered one (
 What the services own stays read-only here. A case's state and assignment, contacts, promises, payments,
 holds, legal referrals and the timeline are written by collections_app.services only, which check the
 rules and write the audit trail; the case list offers the transitions as actions that call those
-services, with a reason. Personal data is shown masked in lists (core.masking).
+services, with a reason. Personal data is shown masked in lists and change forms (core.masking); a
+"Reveal" button calls services.pii_reveal (logged on the case), and national IDs and numbers are
+searched through a POST form on keyed hashes, never in a URL (PiiAdminMixin).
 """
 
 from dataclasses import dataclass
@@ -15,12 +17,15 @@ from dataclasses import dataclass
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, Subquery, Value
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, F, IntegerField, OuterRef, Prefetch, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
+from django.http import Http404, HttpResponseNotAllowed
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
-from django.utils.html import format_html
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
@@ -44,10 +49,11 @@ from collections_app.models import (
     Queue,
     ResolutionReason,
 )
+from collections_app.pii import cardholders_matching_pii, pii_search_hashes
 from contact_policy.models import ContactPolicy
 from core.admin_tools import LargeTablePaginator, ReadOnlyAdmin
 from core.exceptions import DomainError
-from core.masking import mask_contact_value, mask_national_id, mask_phone
+from core.masking import mask_address, mask_contact_value, mask_email, mask_national_id, mask_phone
 from core.money import format_money
 
 # --- Shared pieces ----------------------------------------------------------------------------------
@@ -101,14 +107,201 @@ def case_admin_link(case_id: int | None, reference: str):
 # --- Cardholders and accounts -----------------------------------------------------------------------
 
 
+# Personal data in the admin: lists show it masked; a change form never puts a stored national ID,
+# e-mail, address or number in the page (the field is empty, the masked value its placeholder, and an
+# empty field keeps the value); a "Reveal" button calls services.pii_reveal, the case page's own
+# service, which writes the PII_REVEAL event; and people are found by national ID or number through a
+# POST form matched on keyed hashes (collections_app.pii), never through ?q= in a URL and the access log.
+
+KEEP_HELP = _("Shown masked. Type a new value to replace it; leave empty to keep it.")
+
+
+class MaskedEditForm(forms.ModelForm):
+    """A model form whose `masked_fields` are write-only on an existing object (see above)."""
+
+    masked_fields: dict[str, object] = {}  # field name -> masker (core.masking)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.instance.pk:
+            return
+        for name, masker in self.masked_fields.items():
+            if name not in self.fields:
+                continue
+            current = getattr(self.instance, name)
+            field = self.fields[name]
+            field.required = False
+            field.help_text = KEEP_HELP
+            field.widget.attrs["placeholder"] = masker(current) if current else ""
+            self.initial[name] = ""
+
+    def clean(self):
+        data = super().clean()
+        if self.instance.pk:
+            for name in self.masked_fields:
+                if name in data and not data[name]:
+                    data[name] = getattr(self.instance, name)
+        return data
+
+
+class CardholderForm(MaskedEditForm):
+    masked_fields = {"national_id": mask_national_id, "email": mask_email, "address": mask_address}
+
+    class Meta:
+        model = Cardholder
+        fields = ["national_id", "email", "address"]  # the admin adds its fieldsets' fields
+
+
+class ContactPointForm(MaskedEditForm):
+    class Meta:
+        model = ContactPoint
+        fields = ["value"]  # the admin adds its fields
+
+    def __init__(self, *args, **kwargs):
+        kind = getattr(kwargs.get("instance"), "kind", "")
+        self.masked_fields = {"value": lambda value: mask_contact_value(kind, value)}
+        super().__init__(*args, **kwargs)
+
+
+REVEAL_FORM_ID = "pii-reveal-form"
+
+
+def reveal_button(value: str, label) -> str:
+    # form=...: the button belongs to the separate reveal form (pii_change_form.html), so that it is
+    # never the change form's default button (Enter in a field saves, it does not reveal).
+    return format_html(
+        '<button type="submit" class="button" form="{}" name="reveal" value="{}">{}</button>',
+        REVEAL_FORM_ID,
+        value,
+        label,
+    )
+
+
+def reveal_case_for(cardholder_id: int) -> Case | None:
+    """The case a reveal in the admin is recorded on: the cardholder's open case, else the latest."""
+    return (
+        Case.objects.filter(account__cardholder_id=cardholder_id)
+        .order_by(F("closed_at").asc(nulls_first=True), "-opened_at", "-pk")  # open (no closed_at) first
+        .first()
+    )
+
+
+class PiiSearchForm(forms.Form):
+    value = forms.CharField(label=_("National ID or number"), max_length=200, strip=True)
+
+
+MAX_PII_MATCHES = 100
+
+
+class PiiAdminMixin:
+    """The reveal view and the POST search of the cardholder and contact point admins."""
+
+    change_form_template = "admin/collections_app/pii_change_form.html"
+    change_list_template = "admin/collections_app/pii_change_list.html"
+
+    def get_urls(self):
+        info = self.model._meta.app_label, self.model._meta.model_name
+        return [
+            path(
+                "pii-search/",
+                self.admin_site.admin_view(self.pii_search_view),
+                name="{}_{}_pii_search".format(*info),
+            ),
+            path(
+                "<int:object_id>/reveal/",
+                self.admin_site.admin_view(self.reveal_view),
+                name="{}_{}_reveal".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def matching_ids(self, value: str) -> list[int]:
+        raise NotImplementedError
+
+    def cardholder_of(self, obj) -> Cardholder:
+        raise NotImplementedError
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "pii_search_form": PiiSearchForm()}
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "reveal_form_id": REVEAL_FORM_ID}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def pii_search_view(self, request):
+        """POST only: the matches are listed by their IDs (?id__in=...); the value itself goes nowhere."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        changelist = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
+        form = PiiSearchForm(request.POST)
+        if not form.is_valid():
+            self.message_user(request, _("Type a national ID or a number."), level=messages.ERROR)
+            return redirect(changelist)
+        ids = self.matching_ids(form.cleaned_data["value"])[:MAX_PII_MATCHES]
+        if not ids:
+            self.message_user(request, _("Nobody has that national ID or number."), level=messages.WARNING)
+            return redirect(changelist)
+        return redirect(f"{changelist}?id__in={','.join(map(str, ids))}")
+
+    def reveal_view(self, request, object_id: int):
+        """POST only: one value through services.pii_reveal (its checks, its PII_REVEAL event on the
+        cardholder's case), answered on a page of its own."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        obj = self.get_object(request, str(object_id))
+        if obj is None or not self.has_view_permission(request, obj):
+            raise Http404
+        holder = self.cardholder_of(obj)
+        change_url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[obj.pk])
+        field, _sep, point = request.POST.get("reveal", "").partition(":")
+        case = reveal_case_for(holder.pk)
+        if case is None:
+            self.message_user(
+                request,
+                _("This cardholder has no case to record the reveal on, so it cannot be revealed."),
+                level=messages.ERROR,
+            )
+            return redirect(change_url)
+        try:
+            value = services.pii_reveal(
+                case_id=case.pk,
+                actor=request.user,
+                field=field,
+                contact_point_id=int(point) if point.isdigit() else None,
+            )
+        except DomainError as error:
+            self.message_user(request, error.message, level=messages.ERROR)
+            return redirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Personal data revealed"),
+            "opts": self.opts,
+            "original": obj,
+            "value": value,
+            "case": case,
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "admin/collections_app/pii_revealed.html", context)
+
+
 class ContactPointInline(admin.TabularInline):
     model = ContactPoint
+    form = ContactPointForm
     extra = 0
-    fields = ["kind", "value", "party_role", "party_name", "label", "is_primary", "active"]
+    fields = ["kind", "value", "party_role", "party_name", "label", "is_primary", "active", "reveal"]
+    readonly_fields = ["reveal"]
+
+    @admin.display(description=_("reveal"))
+    def reveal(self, obj):
+        return reveal_button(f"phone:{obj.pk}", _("Reveal")) if obj and obj.pk else ""
 
 
 @admin.register(Cardholder)
-class CardholderAdmin(admin.ModelAdmin):
+class CardholderAdmin(PiiAdminMixin, admin.ModelAdmin):
+    form = CardholderForm
     list_display = [
         "external_ref",
         "name",
@@ -134,14 +327,15 @@ class CardholderAdmin(admin.ModelAdmin):
         "deceased",
         "vulnerable",
     ]
-    # Exact or prefix matches: a contains-search over a million names would scan the table.
-    search_fields = ["=external_ref", "^name", "=national_id", "=contact_points__value"]
+    # Exact or prefix matches: a contains-search over a million names would scan the table. National IDs
+    # and numbers are searched through the POST form only (PiiAdminMixin), never in the URL.
+    search_fields = ["=external_ref", "^name"]
     inlines = [ContactPointInline]
-    readonly_fields = ["created_at", "updated_at"]
+    readonly_fields = ["reveal", "created_at", "updated_at"]
     show_full_result_count = False
     paginator = LargeTablePaginator
     fieldsets = [
-        (None, {"fields": ["external_ref", "name", "national_id", "email", "address"]}),
+        (None, {"fields": ["external_ref", "name", "national_id", "email", "address", "reveal"]}),
         (_("Locale"), {"fields": ["jurisdiction", "language", "time_zone"]}),
         (
             _("Flags"),
@@ -176,6 +370,20 @@ class CardholderAdmin(admin.ModelAdmin):
         # stored contactability is recomputed once the numbers (the inline) are saved too.
         services.contactability.contactability_refresh(cardholder_ids=[form.instance.pk])
 
+    def matching_ids(self, value: str) -> list[int]:
+        return list(cardholders_matching_pii(value).order_by("pk").values_list("pk", flat=True))
+
+    def cardholder_of(self, obj) -> Cardholder:
+        return obj
+
+    @admin.display(description=_("reveal"))
+    def reveal(self, obj):
+        if not obj or not obj.pk:
+            return "-"
+        labels = {"national_id": _("national ID"), "email": _("e-mail"), "address": _("address")}
+        buttons = [reveal_button(name, label) for name, label in labels.items() if getattr(obj, name)]
+        return format_html_join(" ", "{}", ((b,) for b in buttons)) or "-"
+
     @admin.display(description=_("national ID"))
     def masked_national_id(self, obj):
         return mask_national_id(obj.national_id) if obj.national_id else "-"
@@ -187,14 +395,29 @@ class CardholderAdmin(admin.ModelAdmin):
 
 
 @admin.register(ContactPoint)
-class ContactPointAdmin(admin.ModelAdmin):
+class ContactPointAdmin(PiiAdminMixin, admin.ModelAdmin):
+    form = ContactPointForm
     list_display = ["masked_value", "kind", "cardholder", "party_role", "label", "is_primary", "active"]
     list_filter = ["kind", "party_role", "is_primary", "active"]
     list_select_related = ["cardholder"]
-    search_fields = ["=value", "=cardholder__external_ref"]
+    search_fields = ["=cardholder__external_ref"]  # numbers: the POST form (PiiAdminMixin)
     autocomplete_fields = ["cardholder"]
+    readonly_fields = ["reveal"]
     show_full_result_count = False
     paginator = LargeTablePaginator
+
+    def matching_ids(self, value: str) -> list[int]:
+        hashes = pii_search_hashes(value)
+        return list(
+            ContactPoint.objects.filter(value_hash__in=hashes).order_by("pk").values_list("pk", flat=True)
+        )
+
+    def cardholder_of(self, obj) -> Cardholder:
+        return obj.cardholder
+
+    @admin.display(description=_("reveal"))
+    def reveal(self, obj):
+        return reveal_button(f"phone:{obj.pk}", _("Reveal")) if obj and obj.pk else "-"
 
     @admin.display(description=_("number or address"))
     def masked_value(self, obj):

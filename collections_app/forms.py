@@ -4,6 +4,8 @@ state machine, amounts against the balance) are the services' and come back as D
 from datetime import datetime
 
 from django import forms
+from django.conf import settings
+from django.core import validators
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -111,6 +113,15 @@ class CallbackForm(forms.Form):
 
 class NoteForm(forms.Form):
     text = forms.CharField(label=_("Note"), widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The note service's limit, read when the form is built (a setting; tests change it).
+        limit = settings.COLLECTIONS_NOTE_MAX_LENGTH
+        field = self.fields["text"]
+        field.max_length = limit
+        field.validators.append(validators.MaxLengthValidator(limit))
+        field.widget.attrs["maxlength"] = str(limit)
 
 
 class HoldForm(forms.Form):

@@ -16,6 +16,7 @@ from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from accounts.permissions import Capability, has_capability
 from contact_policy import engine as policy_engine
+from core.masking import pii_hash
 from core.money import MONEY, ZERO
 
 # --- People -------------------------------------------------------------------------------------
@@ -27,6 +28,9 @@ class Cardholder(models.Model):
     external_ref = models.CharField(_("external reference"), max_length=64, unique=True)
     name = models.CharField(_("name"), max_length=200)
     national_id = models.CharField(_("national ID"), max_length=32, blank=True)
+    # core.masking.pii_hash(national_id): the admin finds a person by it (a POST, never the ID in a URL).
+    # Set by save() and by every bulk path that writes national_id (imports, pii_hash_refresh).
+    national_id_hash = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
     email = models.EmailField(_("e-mail"), blank=True)
     address = models.TextField(_("address"), blank=True)
     # Blank when unknown: the contact policy then judges the window in every candidate zone.
@@ -54,6 +58,13 @@ class Cardholder(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.external_ref})"
 
+    def save(self, *args, **kwargs):
+        # A derived column kept with its source, not a side effect: the hash is the ID's search key.
+        self.national_id_hash = pii_hash(self.national_id)
+        if kwargs.get("update_fields") is not None and "national_id" in kwargs["update_fields"]:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "national_id_hash"}
+        super().save(*args, **kwargs)
+
 
 class PartyRole(models.TextChoices):
     """Who a number or address belongs to, as the contact policy reads it."""
@@ -76,6 +87,8 @@ class ContactPoint(models.Model):
     cardholder = models.ForeignKey(Cardholder, on_delete=models.CASCADE, related_name="contact_points")
     kind = models.CharField(_("kind"), max_length=8, choices=ContactPointKind.choices)
     value = models.CharField(_("number or address"), max_length=200)
+    # core.masking.pii_hash(value), kept like Cardholder.national_id_hash.
+    value_hash = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
     party_role = models.CharField(
         _("whose"), max_length=24, choices=PartyRole.choices, default=PartyRole.DEBTOR
     )
@@ -100,6 +113,12 @@ class ContactPoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.get_party_role_display()})"
+
+    def save(self, *args, **kwargs):
+        self.value_hash = pii_hash(self.value)
+        if kwargs.get("update_fields") is not None and "value" in kwargs["update_fields"]:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "value_hash"}
+        super().save(*args, **kwargs)
 
 
 # --- Accounts -----------------------------------------------------------------------------------

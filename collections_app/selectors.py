@@ -144,9 +144,14 @@ def case_page(case: Case, *, page: int = 1) -> CasePage:
     )
 
 
+MAX_TIMELINE_PAGE = 1_000_000
+
+
 def case_timeline(case: Case, *, page: int = 1) -> tuple[list[CaseEvent], bool]:
     """One page of the timeline, newest first; fetches one extra row to know if there is more."""
-    page = max(1, page)
+    # A page number from the URL: a huge one would be an OFFSET beyond PostgreSQL's bigint (a 500);
+    # no timeline has a million pages, so past that every page is simply empty.
+    page = min(max(1, page), MAX_TIMELINE_PAGE)
     start = (page - 1) * TIMELINE_PAGE_SIZE
     rows = list(
         CaseEvent.objects.filter(case=case)

@@ -133,6 +133,10 @@ def queue_detail(request: HttpRequest, queue_id: int) -> HttpResponse:
 @require_GET
 def search(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "")
+    if "\x00" in query:  # PostgreSQL text cannot hold NUL: no case could match, and the query would fail
+        messages.error(request, _("A search cannot contain NUL characters."))
+        context = {"query": query.replace("\x00", ""), "results": []}
+        return render(request, "collections_app/search.html", context, status=400)
     results = selectors.search_cases(request.user, query)
     return render(request, "collections_app/search.html", {"query": query, "results": results})
 
@@ -341,6 +345,7 @@ def case_schedule_callback(request: HttpRequest, case_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def case_add_note(request: HttpRequest, case_id: int) -> HttpResponse:
+    _load_case(request, case_id)  # 404 for a case that does not exist or is out of reach
     form = NoteForm(request.POST)
     return _run(
         request,
@@ -355,6 +360,7 @@ def case_add_note(request: HttpRequest, case_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def case_hold(request: HttpRequest, case_id: int) -> HttpResponse:
+    _load_case(request, case_id)  # 404 for a case that does not exist or is out of reach
     form = HoldForm(request.POST)
     return _run(
         request,
@@ -371,6 +377,7 @@ def case_hold(request: HttpRequest, case_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def case_release_hold(request: HttpRequest, case_id: int) -> HttpResponse:
+    _load_case(request, case_id)  # 404 for a case that does not exist or is out of reach
     form = ReleaseHoldForm(request.POST)
     return _run(
         request,
@@ -385,6 +392,7 @@ def case_release_hold(request: HttpRequest, case_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def case_request_escalation(request: HttpRequest, case_id: int) -> HttpResponse:
+    _load_case(request, case_id)  # 404 for a case that does not exist or is out of reach
     form = EscalationRequestForm(request.POST)
     return _run(
         request,
@@ -401,6 +409,7 @@ def case_request_escalation(request: HttpRequest, case_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def case_transition(request: HttpRequest, case_id: int) -> HttpResponse:
+    _load_case(request, case_id)  # 404 for a case that does not exist or is out of reach
     form = TransitionForm(request.POST)
     return _run(
         request,
@@ -423,6 +432,7 @@ def case_transition(request: HttpRequest, case_id: int) -> HttpResponse:
 @require_POST
 def case_reveal(request: HttpRequest, case_id: int) -> HttpResponse:
     """Reveal one masked field; the reveal is written on the timeline. Answers the value as a fragment."""
+    _load_case(request, case_id)  # 404 for a case that does not exist or is out of reach
     try:
         value = services.pii_reveal(
             case_id=case_id,

@@ -50,6 +50,11 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_fsm",
+    "axes",  # sign-in lockout (see "Authentication" below)
+    # The second factor (see "Second factor" below); before accounts, whose admin hides their device admin.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     # Domain apps, lowest layer first (the import contracts in pyproject.toml hold this order).
     "core",
     "accounts",
@@ -68,17 +73,27 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "accounts.middleware.ContentSecurityPolicyMiddleware",  # django-csp's, see CONTENT_SECURITY_POLICY
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # After WhiteNoise, so that static files keep their long cache lifetime.
+    "accounts.middleware.PrivateResponseMiddleware",
     "accounts.middleware.MalformedSessionCookieMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # user.is_verified(): this session gave its second factor
     "accounts.middleware.UserPreferencesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After authentication and messages: signs out idle users with a message (IDLE_TIMEOUT_MINUTES).
+    "accounts.middleware.IdleTimeoutMiddleware",
+    # After OTPMiddleware and the idle sign-out: until verified, the second-factor pages and logout only.
+    "accounts.middleware.TwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: turns a locked-out sign-in into accounts.lockout.lockout_response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -130,13 +145,63 @@ AUTH_USER_MODEL = "accounts.User"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Authentication: lockout, the client's address, idle sign-out (README "Sign-in security") ------
+AUTHENTICATION_BACKENDS = [
+    "accounts.backends.LockoutBackend",  # first: refuses a locked-out client before checking a password
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Proxies in front of the app that append to X-Forwarded-For; 0 ignores the header (accounts.client_address).
+TRUSTED_PROXY_COUNT = env_int("DJANGO_TRUSTED_PROXY_COUNT", 0)
+# django-axes: LOGIN_FAILURE_LIMIT failures within the lockout time lock a username (from any address)
+# and an address (for any username, against password spraying); the lockout lasts LOCKOUT_MINUTES from
+# the failure that caused it (0: until an admin deletes the access attempts). DJANGO_LOGIN_LOCKOUT_BY
+# lists what is counted: username, ip_address, or a combination such as username+ip_address.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env_int("DJANGO_LOGIN_FAILURE_LIMIT", 5)
+_lockout_minutes = env_int("DJANGO_LOGIN_LOCKOUT_MINUTES", 15)
+AXES_COOLOFF_TIME = timedelta(minutes=_lockout_minutes) if _lockout_minutes > 0 else None
+AXES_LOCKOUT_PARAMETERS = [
+    item.split("+") if "+" in item else item
+    for item in env_list("DJANGO_LOGIN_LOCKOUT_BY", ["username", "ip_address"])
+]
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # attempts while locked out do not prolong it
+AXES_RESET_ON_SUCCESS = False  # a success clears its username's failures only (accounts.signals)
+AXES_CLIENT_IP_CALLABLE = "accounts.client_address.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_ENABLE_ACCESS_FAILURE_LOG = True  # every failure kept for the admin pages, beside the lockout counter
+AXES_VERBOSE = False  # no banner in every manage.py command's output
+# Minutes without a request after which a role is signed out (accounts.middleware.IdleTimeoutMiddleware;
+# 0: no idle limit); requests pages make by themselves (the URL names below) are not activity.
+IDLE_TIMEOUT_MINUTES = {
+    "admin": env_int("DJANGO_IDLE_MINUTES_ADMIN", 15),
+    "supervisor": env_int("DJANGO_IDLE_MINUTES_SUPERVISOR", 30),
+    "legal": env_int("DJANGO_IDLE_MINUTES_LEGAL", 30),
+    "agent": env_int("DJANGO_IDLE_MINUTES_AGENT", 60),
+}
+IDLE_TIMEOUT_BACKGROUND_URL_NAMES = {"case_renew_lease"}
+
+# --- Second factor (accounts.two_factor; README "Second factor") ----------------------------------
+# An authenticator app code (TOTP) or a recovery code after the password, for these roles, on the pages
+# and at the API's token endpoint. On by default with DEBUG off; the laptop demo (DEBUG on) keeps one
+# password. DJANGO_TWO_FACTOR_ROLES: a comma-separated list of agent, supervisor, legal, admin.
+COLLECTIONS_REQUIRE_2FA = env_bool("DJANGO_REQUIRE_2FA", not DEBUG)
+TWO_FACTOR_ROLES = env_list("DJANGO_TWO_FACTOR_ROLES", ["supervisor", "legal", "admin"])
+if _unknown_roles := set(TWO_FACTOR_ROLES) - {"agent", "supervisor", "legal", "admin"}:
+    raise ImproperlyConfigured(
+        f"DJANGO_TWO_FACTOR_ROLES names unknown roles {sorted(_unknown_roles)}; use agent, supervisor, "
+        "legal, admin."
+    )
+# The name authenticator apps show beside the account: the bank's name if set.
+OTP_TOTP_ISSUER = env_str("COLLECTIONS_BANK_NAME") or "Collections"
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # no secret or QR code in any admin page
 
 # --- Languages and time ---------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
@@ -178,6 +243,23 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", Fals
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+# Content-Security-Policy (django-csp): every script and style is a file under static/; no inline code,
+# no eval, no other origin. Pages may not be framed ('none'), except a view that allows same-origin
+# framing (accounts.middleware.ContentSecurityPolicyMiddleware: the escalation rule preview).
+# Cache-Control: no-store and the Permissions-Policy come from accounts.middleware.PrivateResponseMiddleware.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
 SESSION_COOKIE_AGE = env_int("DJANGO_SESSION_SECONDS", 10 * 60 * 60)  # one working day
 # Preload and include-subdomains are decisions for the bank's domain owner, not defaults (see above).
 SILENCED_SYSTEM_CHECKS = [
@@ -199,6 +281,7 @@ else:
         "data_folder_in": str(CELERY_BROKER_DIR / "out"),
         "data_folder_out": str(CELERY_BROKER_DIR / "out"),
         "processed_folder": str(CELERY_BROKER_DIR / "processed"),
+        "control_folder": str(CELERY_BROKER_DIR / "control"),  # kombu's default is ./control
         "store_processed": False,
     }
 CELERY_RESULT_BACKEND = None
@@ -226,7 +309,15 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "api.pagination.ApiCursorPagination",
     "EXCEPTION_HANDLER": "api.errors.exception_handler",
+    # JSON with a depth and size limit (api.parsers): a deeply nested body is a 400, not a RecursionError.
+    "DEFAULT_PARSER_CLASSES": [
+        "api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
+API_JSON_MAX_DEPTH = env_int("API_JSON_MAX_DEPTH", 32)
+API_JSON_MAX_BYTES = env_int("API_JSON_MAX_BYTES", 20 * 1024 * 1024)  # JSON import rows included
 # The schema's title, hooks, enum names and the locally served Swagger UI (no CDN).
 from api.spectacular_settings import SPECTACULAR_SETTINGS  # noqa: E402, F401
 
@@ -266,6 +357,10 @@ COLLECTIONS_PROMISE_GRACE_DAYS = env_int("COLLECTIONS_PROMISE_GRACE_DAYS", 1)
 # Days an installment may stay short after its due date before the plan is broken.
 COLLECTIONS_PLAN_GRACE_DAYS = env_int("COLLECTIONS_PLAN_GRACE_DAYS", 3)
 COLLECTIONS_LEASE_MINUTES = env_int("COLLECTIONS_LEASE_MINUTES", 15)
+# How far ahead a callback may be scheduled (a callback hides the case from every queue until then),
+# and the longest note on a case's timeline, in characters.
+COLLECTIONS_CALLBACK_HORIZON_DAYS = env_int("COLLECTIONS_CALLBACK_HORIZON_DAYS", 90)
+COLLECTIONS_NOTE_MAX_LENGTH = env_int("COLLECTIONS_NOTE_MAX_LENGTH", 4000)
 # Legal review (legal.services): the limitation period in years (restarted by each proven demand
 # or payment) and the principal above which a malicious-overdraft referral may be considered.
 COLLECTIONS_LIMITATION_YEARS = env_int("COLLECTIONS_LIMITATION_YEARS", 3)
@@ -292,6 +387,9 @@ COLLECTIONS_OUTBOX_DIR = env_str("COLLECTIONS_OUTBOX_DIR", str(VAR_DIR / "outbox
 COLLECTIONS_SMS_PROVIDER = env_str("COLLECTIONS_SMS_PROVIDER", "file")
 COLLECTIONS_EMAIL_PROVIDER = env_str("COLLECTIONS_EMAIL_PROVIDER", "file")
 COLLECTIONS_LETTER_PROVIDER = env_str("COLLECTIONS_LETTER_PROVIDER", "file")
+# The file provider only writes to the outbox ("written", never "sent"). With DEBUG off the app refuses to
+# start while SMS or e-mail goes there (messaging.checks), unless this says that is intended (a demo).
+COLLECTIONS_ALLOW_FILE_DELIVERY = env_bool("COLLECTIONS_ALLOW_FILE_DELIVERY", False)
 COLLECTIONS_SMS_GATEWAY_URL = env_str("COLLECTIONS_SMS_GATEWAY_URL", "")
 COLLECTIONS_SMS_GATEWAY_TOKEN = env_str("COLLECTIONS_SMS_GATEWAY_TOKEN", "")
 COLLECTIONS_SMS_GATEWAY_USER = env_str("COLLECTIONS_SMS_GATEWAY_USER", "")
@@ -314,3 +412,7 @@ COLLECTIONS_BANK_TEXTS: dict[str, dict[str, str]] = {}  # language -> {placehold
 COLLECTIONS_EMAIL_BACKEND = env_str("COLLECTIONS_EMAIL_BACKEND", "")  # empty: EMAIL_BACKEND
 COLLECTIONS_EMAIL_DOMAIN = env_str("COLLECTIONS_EMAIL_DOMAIN", "collections.invalid")
 DASHBOARDS_INTRADAY_MAX_AGE_MINUTES = env_int("DASHBOARDS_INTRADAY_MAX_AGE_MINUTES", 15)
+# Key of the keyed hashes (HMAC-SHA256) by which the admin finds a national ID or a phone number without
+# it ever being in a URL (collections_app.models.pii_hash). Default: derived from SECRET_KEY; changing
+# either means running `manage.py pii_hash_refresh`.
+PII_HASH_KEY = env_str("DJANGO_PII_HASH_KEY") or f"pii-hash:{SECRET_KEY}"

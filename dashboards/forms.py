@@ -25,6 +25,9 @@ PERIODS = [
     ("custom", _("Custom")),
 ]
 DEFAULT_PERIOD = "30d"
+# The dates a period may cover (the API's range too).
+EARLIEST = date(2000, 1, 1)
+LATEST = date(2100, 12, 31)
 
 
 def period_for(choice: str, today: date, start: date | None = None, end: date | None = None) -> Period:
@@ -79,6 +82,15 @@ class DashboardFilterForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        # Dates far outside the bank's history (year 1, year 9999) would overflow the date arithmetic
+        # of the figures (the period before, the next day): refused with the range instead.
+        for name in ("start", "end"):
+            day = data.get(name)
+            if day is not None and not EARLIEST <= day <= LATEST:
+                raise forms.ValidationError(
+                    _("Give dates between %(earliest)s and %(latest)s.")
+                    % {"earliest": EARLIEST.isoformat(), "latest": LATEST.isoformat()}
+                )
         if data.get("period") == "custom":
             start, end = data.get("start"), data.get("end")
             if not (start and end):

@@ -28,8 +28,12 @@ from accounts.permissions import Capability, capability_required, has_capability
 from collections_app.access import get_case_for_user
 from core.clock import bank_today
 from core.exceptions import DomainError, NotAllowed
+from core.masking import mask_name, redact
 from dashboards import kpis, rollups, selectors, services, team
+from dashboards.exports import audited_exports, personal_rows
 from dashboards.forms import (
+    EARLIEST,
+    LATEST,
     AgentSettingsForm,
     BulkReassignForm,
     DashboardFilterForm,
@@ -41,6 +45,7 @@ from dashboards.scope import Filters, Period, teams_for
 from repayment_plans.selectors import plan_status
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+MAX_DRILL_PAGE = 1_000_000
 AGENT_COLUMN_LABELS = [
     ("name", gettext_lazy("Agent")),
     ("attempts", gettext_lazy("Attempts")),
@@ -140,6 +145,7 @@ def _amounts(figure: Mapping, currencies: list[str]) -> list:
 
 @capability_required(Capability.SUPERVISE)
 @require_GET
+@audited_exports
 def home(request: HttpRequest) -> HttpResponse:
     form, filters, period, _choice = _filter_form(request)
     now = timezone.now()
@@ -195,16 +201,23 @@ def home(request: HttpRequest) -> HttpResponse:
         return csv_response(
             f"{export}.csv",
             [_("Case"), _("Cardholder"), _("Agent"), _("Next action"), _("Lease holder"), _("Lease expires")],
-            (
-                [
-                    c.reference,
-                    c.account.cardholder.name,
-                    c.assigned_agent or "",
-                    c.next_action_at,
-                    c.lease_owner or "",
-                    c.lease_expires_at,
-                ]
-                for c in cases
+            personal_rows(
+                request.export_access,
+                (
+                    (
+                        c.pk,
+                        [
+                            c.reference,
+                            c.account.cardholder.name,
+                            c.assigned_agent or "",
+                            c.next_action_at,
+                            c.lease_owner or "",
+                            c.lease_expires_at,
+                        ],
+                    )
+                    for c in cases
+                ),
+                {1: mask_name},
             ),
         )
     context = {
@@ -237,6 +250,7 @@ def _kpi_rows(values: dict) -> list[dict]:
 
 @capability_required(Capability.SUPERVISE)
 @require_GET
+@audited_exports
 def kpi_page(request: HttpRequest) -> HttpResponse:
     form, filters, period, choice = _filter_form(request)
     fresh = rollups.freshness()
@@ -252,6 +266,8 @@ def kpi_page(request: HttpRequest) -> HttpResponse:
     try:
         roll_month = date.fromisoformat(request.GET.get("roll_month", "")).replace(day=1)
     except ValueError:
+        roll_month = None
+    if roll_month is None or not EARLIEST <= roll_month <= LATEST:  # year 1 or 9999: the latest instead
         roll_month = kpis.latest_roll_month(period.end)
     roll = kpis.roll_matrix(filters, roll_month)
     export = request.GET.get("export")
@@ -520,6 +536,22 @@ def _drill_csv_row(kind: str, row, agents: dict) -> list:
     return [row.external_ref, row.cardholder.name, row.bucket, row.days_past_due, row.balance, row.currency]
 
 
+def _drill_case_id(kind: str, row) -> int | None:
+    if kind == "cases":
+        return row.pk
+    return None if kind == "accounts" else row.case_id
+
+
+def _drill_maskers(kind: str) -> dict:
+    """Which columns of a drill-down's CSV are personal: the cardholder's name, and the text of an event
+    (a person's note may hold a number)."""
+    header = DRILL_HEADERS[kind]
+    maskers = {header.index("cardholder"): mask_name}
+    if "text" in header:
+        maskers[header.index("text")] = redact
+    return maskers
+
+
 def _drill_label(key: str) -> str:
     if key in SPECIAL_DRILLS:
         return str(kpis.SPECIAL_LABELS[key])
@@ -528,10 +560,13 @@ def _drill_label(key: str) -> str:
 
 @capability_required(Capability.SUPERVISE)
 @require_GET
+@audited_exports
 def drill(request: HttpRequest, key: str) -> HttpResponse:
     if key not in kpis.MEASURES and key not in SPECIAL_DRILLS:
         raise Http404(_("No such figure"))
     form, filters, period, choice = _filter_form(request)
+    if form.is_bound and form.non_field_errors():  # this page has no filter form to show them beside
+        messages.error(request, " ".join(form.non_field_errors()))
     if request.GET.get("export") == "csv":
         kind, qs = selectors.drill_queryset(key, filters, period)
         agents: dict = {}
@@ -540,10 +575,18 @@ def drill(request: HttpRequest, key: str) -> HttpResponse:
         return csv_response(
             f"{key}-{period.start}-{period.end}.csv",
             DRILL_HEADERS[kind],
-            (_drill_csv_row(kind, row, agents) for row in qs.iterator(chunk_size=2000)),
+            personal_rows(
+                request.export_access,
+                (
+                    (_drill_case_id(kind, row), _drill_csv_row(kind, row, agents))
+                    for row in qs.iterator(chunk_size=2000)
+                ),
+                _drill_maskers(kind),
+            ),
         )
     try:
-        page_no = int(request.GET.get("page", "1"))
+        # Bounded: a huge page number would be an OFFSET beyond PostgreSQL's bigint.
+        page_no = min(max(int(request.GET.get("page", "1")), 1), MAX_DRILL_PAGE)
     except ValueError:
         page_no = 1
     page = selectors.drill_page(key, filters, period, page=page_no)
@@ -764,6 +807,7 @@ def inbox_answer(request: HttpRequest, event_id: int) -> HttpResponse:
 
 
 @require_GET
+@audited_exports
 def legal_page(request: HttpRequest) -> HttpResponse:
     user = request.user
     if not user.is_authenticated:
@@ -801,15 +845,22 @@ def legal_page(request: HttpRequest) -> HttpResponse:
         return csv_response(
             "limitation-dates.csv",
             [_("Case"), _("Cardholder"), _("State"), _("Limitation date"), _("Days left")],
-            (
-                [
-                    r["case"].reference,
-                    r["case"].account.cardholder.name,
-                    r["case"].get_state_display(),
-                    r["limitation_date"],
-                    r["days_left"],
-                ]
-                for r in data.limitation
+            personal_rows(
+                request.export_access,
+                (
+                    (
+                        r["case"].pk,
+                        [
+                            r["case"].reference,
+                            r["case"].account.cardholder.name,
+                            r["case"].get_state_display(),
+                            r["limitation_date"],
+                            r["days_left"],
+                        ],
+                    )
+                    for r in data.limitation
+                ),
+                {1: mask_name},
             ),
         )
     return render(

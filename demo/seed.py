@@ -47,6 +47,7 @@ from collections_app.models import (
     Queue,
 )
 from collections_app.services import contactability, queues
+from core.masking import pii_hash
 from dashboards import rollups
 from demo.history import HISTORY_DAYS, History, demo_rules_switch_on
 from legal.models import LegalReferral
@@ -291,6 +292,10 @@ def seed_portfolio(
     with transaction.atomic():
         portfolio = _PortfolioBuilder(random.Random(f"{seed}:portfolio"), today, start=_next_number())
         portfolio.build(cardholders)
+        for holder in portfolio.cardholders:  # bulk_create skips save(), which keeps the search hashes
+            holder.national_id_hash = pii_hash(holder.national_id)
+        for point in portfolio.contact_points:
+            point.value_hash = pii_hash(point.value)
         Cardholder.objects.bulk_create(portfolio.cardholders, batch_size=1000)
         CreditAccount.objects.bulk_create(portfolio.accounts, batch_size=1000)
         ContactPoint.objects.bulk_create(portfolio.contact_points, batch_size=1000)

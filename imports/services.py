@@ -57,6 +57,7 @@ from collections_app.models import (
     ResolutionReason,
 )
 from core.exceptions import DomainError, ValidationFailed
+from core.masking import pii_hash
 from core.money import ZERO
 
 ACCOUNT_BATCH_SIZE = 5000
@@ -937,13 +938,17 @@ def _upsert_cardholders(rows, state: _AccountFile, report, touched_rows: set[int
     for ref, row in first_rows.items():
         current = existing.get(ref)
         if current is None:
-            to_write.append(Cardholder(external_ref=ref, **row.cardholder))
+            holder = Cardholder(external_ref=ref, **row.cardholder)
+            holder.national_id_hash = pii_hash(holder.national_id)  # bulk_create skips save()
+            to_write.append(holder)
             report.counts["cardholders_created"] += 1
             touched_rows.add(row.line)
             continue
         changed = False
         if any(getattr(current, name) != row.cardholder[name] for name in text_fields):
-            to_write.append(Cardholder(external_ref=ref, **{n: row.cardholder[n] for n in text_fields}))
+            holder = Cardholder(external_ref=ref, **{n: row.cardholder[n] for n in text_fields})
+            holder.national_id_hash = pii_hash(holder.national_id)
+            to_write.append(holder)
             changed = True
         for name in flag_fields:
             if row.cardholder[name] and not getattr(current, name):
@@ -957,7 +962,11 @@ def _upsert_cardholders(rows, state: _AccountFile, report, touched_rows: set[int
             to_write,
             update_conflicts=True,
             unique_fields=["external_ref"],
-            update_fields=[*text_fields, "updated_at"],
+            update_fields=[
+                *text_fields,
+                *(["national_id_hash"] if "national_id" in text_fields else []),
+                "updated_at",
+            ],
         )
         ids.update({c.external_ref: c.pk for c in to_write if c.pk is not None})
         missing = [c.external_ref for c in to_write if c.pk is None]
@@ -1000,6 +1009,7 @@ def _add_contact_points(rows, cardholder_ids: dict[str, int], report, touched_ro
                 cardholder_id=cardholder_id,
                 kind=kind,
                 value=value,
+                value_hash=pii_hash(value),  # bulk_create skips save()
                 party_role=PartyRole.DEBTOR,
                 # The first number of a cardholder the system has no number for yet is the one to dial.
                 is_primary=first_phone and cardholder_id not in has_phone,

@@ -7,6 +7,7 @@ from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from core.admin_tools import LargeTablePaginator, ReadOnlyAdmin
+from core.masking import redact
 from messaging.models import PLACEHOLDERS, BannedPhrase, MessageTemplate, OutboundMessage
 from messaging.services import mask_recipient
 
@@ -39,9 +40,19 @@ class OutboundMessageAdmin(ReadOnlyAdmin):
     list_select_related = ("case",)
     paginator = LargeTablePaginator
     show_full_result_count = False
-    exclude = ("recipient",)  # personal data: shown masked below
-    readonly_fields = ("recipient_masked",)
+    # Personal data: the recipient masked; the provider's words redacted again on the way out (rows
+    # stored before messaging.services redacted them may hold an address or a number).
+    exclude = ("recipient", "detail", "last_error")
+    readonly_fields = ("recipient_masked", "detail_redacted", "last_error_redacted")
 
     @admin.display(description=_("recipient"))
     def recipient_masked(self, obj):
         return mask_recipient(obj.channel, obj.recipient) if obj.recipient else ""
+
+    @admin.display(description=_("detail"))
+    def detail_redacted(self, obj):
+        return redact(obj.detail)
+
+    @admin.display(description=_("last error"))
+    def last_error_redacted(self, obj):
+        return redact(obj.last_error)

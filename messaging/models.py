@@ -299,19 +299,27 @@ class MessageTemplate(models.Model):
 
 
 class MessageStatus(models.TextChoices):
-    """planned -> (deferred ->)* sending -> sent | failed; planned | deferred -> suppressed.
-    A failed attempt that may be retried goes back to planned with a later send_after."""
+    """planned -> (deferred ->)* sending -> sent | written | failed; planned | deferred -> suppressed.
+    A failed attempt that may be retried goes back to planned with a later send_after. "written" is a
+    message the file (or console) provider put in the outbox: nobody has received it, so it is never
+    counted as sent nor recorded as a contact."""
 
     PLANNED = "planned", _("Planned")
     DEFERRED = "deferred", _("Deferred")
     SENDING = "sending", _("Sending")
     SENT = "sent", _("Sent")
+    WRITTEN = "written", _("Written to the outbox")
     FAILED = "failed", _("Failed")
     SUPPRESSED = "suppressed", _("Suppressed")
 
 
 WAITING_STATUSES = (MessageStatus.PLANNED, MessageStatus.DEFERRED)
-FINAL_STATUSES = (MessageStatus.SENT, MessageStatus.FAILED, MessageStatus.SUPPRESSED)
+FINAL_STATUSES = (
+    MessageStatus.SENT,
+    MessageStatus.WRITTEN,
+    MessageStatus.FAILED,
+    MessageStatus.SUPPRESSED,
+)
 
 
 # The dispatcher's reasons (messaging.services) by name; contact-policy rule codes are named by the engine.

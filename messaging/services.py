@@ -12,6 +12,8 @@ The life of a message (messaging.models.OutboundMessage):
                          - accepted -> sent, and recorded in the contact ledger by
                            collections_app.services.contacts.contact_attempt_record_sent (the attempt,
                            the CONTACT event, the start of work on a new case, as for a person's contact)
+                         - only written to the outbox (the file provider) -> written: nobody has
+                           received it, so no contact is recorded (and it is never counted as sent)
                          - a temporary failure -> planned again later (exponential back-off), then failed
                          - a permanent failure -> failed
     Every outcome but "planned" writes a REMINDER event on the case timeline.
@@ -70,7 +72,7 @@ from collections_app.services import contactability, event_write
 from collections_app.services.contacts import contact_attempt_record_sent
 from contact_policy import engine as policy
 from contact_policy.models import PolicyBook
-from core.masking import mask_address, mask_email, mask_phone
+from core.masking import mask_address, mask_email, mask_phone, redact
 from core.money import format_money
 from legal.models import LegalDecision, LegalReferral
 from messaging.models import (
@@ -554,6 +556,9 @@ class Provider:
     channels: frozenset[str] = frozenset()
     # True when sending the same key twice cannot deliver twice.
     idempotent = False
+    # False for a provider that only writes the message somewhere (the outbox): the message is then
+    # "written", not "sent", and no contact is recorded - nobody has received it.
+    delivers = True
 
     def send(self, message: Outgoing) -> str:
         """Deliver the message; return the provider's reference. Raise TemporaryFailure or
@@ -572,11 +577,14 @@ def mask_recipient(channel: str, value: str) -> str:
 class FileProvider(Provider):
     """The default: writes each message to COLLECTIONS_OUTBOX_DIR (default var/outbox/) as one text file
     named by its key, and logs one line (recipient masked). Rewriting the same key rewrites the same file,
-    so it is idempotent. Letters land here too, for the print run."""
+    so it is idempotent. Letters land here too, for the print run. It delivers nothing: its messages are
+    "written", and with DEBUG off the app refuses to start with it for SMS or e-mail unless
+    COLLECTIONS_ALLOW_FILE_DELIVERY says so (messaging.checks)."""
 
     name = "file"
     channels = frozenset(MessageChannel.values)
     idempotent = True
+    delivers = False
 
     def __init__(self, directory: str | Path | None = None):
         self.directory = Path(directory or settings.COLLECTIONS_OUTBOX_DIR or settings.VAR_DIR / "outbox")
@@ -624,15 +632,23 @@ class SmtpEmailProvider(Provider):
             headers={"Message-ID": message_id, "X-Collections-Key": message.key},
             connection=connection,
         )
+        # Servers quote the refused address back ("550 <wang.wei@example.com>: no such user"): every
+        # answer is redacted before it becomes the message's detail, a timeline event or a log line, and
+        # the original exception is not chained (a logged traceback would carry it).
         try:
             sent = email.send(fail_silently=False)
         except smtplib.SMTPRecipientsRefused as exc:
-            raise PermanentFailure(f"recipient refused: {exc.recipients}") from exc
+            refusals = list((exc.recipients or {}).values())
+            answers = "; ".join(f"{code} {_text(error)}" for code, error in refusals)
+            # 4xx for the recipient (greylisting, a full mailbox) is worth another try; 5xx is final.
+            temporary = refusals and all(400 <= code < 500 for code, _error in refusals)
+            failure = TemporaryFailure if temporary else PermanentFailure
+            raise failure(redact(f"recipient refused: {answers}")) from None
         except smtplib.SMTPResponseException as exc:
             failure = TemporaryFailure if 400 <= exc.smtp_code < 500 else PermanentFailure
-            raise failure(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}") from exc
+            raise failure(redact(f"SMTP {exc.smtp_code}: {_text(exc.smtp_error)}")) from None
         except (smtplib.SMTPException, OSError) as exc:
-            raise TemporaryFailure(f"SMTP: {exc}") from exc
+            raise TemporaryFailure(redact(f"SMTP: {exc}")) from None
         if not sent:
             raise TemporaryFailure("the e-mail backend accepted nothing")
         return message_id
@@ -676,11 +692,11 @@ class HttpSmsProvider(Provider):
                 status, answer = response.status, response.read(4096)
         except urllib.error.HTTPError as exc:
             # Gateways like to echo the number back; it must not land in the message log.
-            text = _LONG_NUMBER.sub("****", exc.read(300).decode("utf-8", "replace"))
+            text = redact(_LONG_NUMBER.sub("****", exc.read(300).decode("utf-8", "replace")))
             failure = TemporaryFailure if exc.code in (408, 425, 429) or exc.code >= 500 else PermanentFailure
-            raise failure(f"gateway answered {exc.code}: {text}") from exc
+            raise failure(f"gateway answered {exc.code}: {text}") from None
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            raise TemporaryFailure(f"gateway unreachable: {exc}") from exc
+            raise TemporaryFailure(redact(f"gateway unreachable: {exc}")) from None
         try:
             data = json.loads(answer or b"{}")
         except ValueError:
@@ -690,6 +706,10 @@ class HttpSmsProvider(Provider):
 
 
 _LONG_NUMBER = re.compile(r"\d{7,}")
+
+
+def _text(answer: bytes | str) -> str:
+    return answer.decode("utf-8", "replace") if isinstance(answer, bytes) else str(answer)
 
 
 PROVIDERS: dict[str, type[Provider]] = {
@@ -788,6 +808,7 @@ def _still_applies(message: OutboundMessage, case: Case, now: datetime) -> str |
 
 SUMMARIES = {
     MessageStatus.SENT: "{channel} reminder sent ({purpose}).",
+    MessageStatus.WRITTEN: "{channel} reminder written to the outbox, not delivered ({purpose}).",
     MessageStatus.DEFERRED: "{channel} reminder held until the contact window opens ({purpose}).",
     MessageStatus.SUPPRESSED: "{channel} reminder not sent ({purpose}): {detail}",
     MessageStatus.FAILED: "{channel} reminder failed ({purpose}): {detail}",
@@ -881,12 +902,13 @@ def message_send(*, message_id: int, now: datetime | None = None) -> str:
         )
         attempts = message.attempts
 
+    # Any provider's words (a dotted-path provider's too) are redacted again before they are stored.
     try:
         reference = provider.send(outgoing)
     except TemporaryFailure as exc:
-        return _after_temporary_failure(message_id, attempts, str(exc))
+        return _after_temporary_failure(message_id, attempts, redact(str(exc)))
     except PermanentFailure as exc:
-        return _fail(message_id, attempts, reason=PROVIDER_REJECTED, detail=str(exc))
+        return _fail(message_id, attempts, reason=PROVIDER_REJECTED, detail=redact(str(exc)))
 
     with transaction.atomic():
         message = (
@@ -896,6 +918,16 @@ def message_send(*, message_id: int, now: datetime | None = None) -> str:
         )
         if message.status != MessageStatus.SENDING or message.attempts != attempts:
             return message.status
+        if not provider.delivers:
+            # In the outbox, not with the cardholder: no contact in the ledger, no "sent" anywhere.
+            _record(
+                message,
+                status=MessageStatus.WRITTEN,
+                provider_ref=reference[:200],
+                claimed_until=None,
+                last_error="",
+            )
+            return MessageStatus.WRITTEN
         sent_at = timezone.now()
         # The contact ledger's record of the send, written as every contact is (the policy decided this
         # send in _prepare, once; it is not asked again for a message already delivered).

@@ -3,6 +3,10 @@
 PostgreSQL and Redis are looked for at DATABASE_URL / REDIS_URL, or at their default local addresses.
 When one cannot be reached, one line says so and the tests that need it are reported as skipped.
 On CI (CI=true) a missing service is an error: those tests must run there, never skip.
+
+The suite runs in one process per core, up to four (pytest-xdist, a test file per process at a time, so a
+module's seeded data is built once); `-n 0` in the arguments runs it in this process. Each worker has its
+own test database (pytest-django) and its own Redis database (tests/settings.py).
 """
 
 import os
@@ -12,6 +16,8 @@ from urllib.parse import urlsplit
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/collections"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+# Worker N uses Redis database (configured + 1 + N): four workers stay within Redis's default 16.
+MAX_PROCESSES = 4
 
 
 def reachable(url: str, default_port: int) -> bool:
@@ -52,7 +58,9 @@ def main() -> int:
             return 2
         print(message, flush=True)
     pytest = os.path.join(os.path.dirname(sys.executable), "pytest")
-    os.execve(pytest, [pytest, *sys.argv[1:]], env)
+    processes = min(os.cpu_count() or 1, MAX_PROCESSES)
+    parallel = ["-n", str(processes), "--dist", "loadfile"] if processes > 1 else []
+    os.execve(pytest, [pytest, *parallel, *sys.argv[1:]], env)
     return 0
 
 

@@ -13,7 +13,9 @@ import os
 
 import pytest
 from django.apps import apps
+from django.conf import settings
 from django.db import connection
+from django.utils import timezone, translation
 
 from tests.factories import TeamFactory, UserFactory
 
@@ -29,6 +31,17 @@ def pytest_collection_modifyitems(config, items):
 def _skip_postgres_only(request):
     if request.node.get_closest_marker("postgres") and connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (the suite is running on SQLite)")
+
+
+@pytest.fixture(autouse=True)
+def _default_language_and_time_zone():
+    """Each test starts in the default language and time zone, whatever the test before it activated
+    (a service called outside a request speaks the thread's active language)."""
+    translation.activate(settings.LANGUAGE_CODE)
+    timezone.deactivate()
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+    timezone.deactivate()
 
 
 @pytest.fixture
@@ -87,9 +100,28 @@ SHIPPED_DATA = [
 ]
 
 
+def _ship_data() -> None:
+    for module, function in SHIPPED_DATA:
+        getattr(importlib.import_module(module), function)(apps, None)
+
+
 @pytest.fixture
 def shipped_data(transactional_db):
     """The shipped contact policies, approval limits and escalation rules, as after `migrate`, for a
     transactional test that runs after another one flushed them (each function is idempotent)."""
-    for module, function in SHIPPED_DATA:
-        getattr(importlib.import_module(module), function)(apps, None)
+    _ship_data()
+
+
+@pytest.fixture(autouse=True)
+def _shipped_data_restored_after_a_flush(request, django_db_blocker):
+    """A transactional test ends with a flush, which deletes the rows data migrations ship as well: put
+    them back, so that the tests after it (in whatever order, on whichever worker) find the database as
+    `migrate` left it. Autouse fixtures are torn down last, after the flush."""
+    yield
+    marker = request.node.get_closest_marker("django_db")
+    transactional = (marker is not None and marker.kwargs.get("transaction")) or bool(
+        {"transactional_db", "live_server"} & set(request.fixturenames)
+    )
+    if transactional:
+        with django_db_blocker.unblock():
+            _ship_data()

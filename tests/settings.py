@@ -15,3 +15,16 @@ if _worker.startswith("gw") and os.environ.get("REDIS_URL"):
     os.environ["REDIS_URL"] = _url._replace(path=f"/{_database}").geturl()
 
 from config.settings import *  # noqa: E402, F403
+
+# DEBUG is off in tests, which would ask supervisors, legal reviewers and admins for a second factor on
+# every page; the suite signs them in with force_login. tests/accounts/test_two_factor.py turns it on.
+COLLECTIONS_REQUIRE_2FA = False
+
+# The suite runs with DEBUG off and writes reminders to a temporary outbox on purpose: without this,
+# every management command would refuse to start (messaging.checks, E001).
+# tests/config/test_no_pretend_delivery.py turns it off.
+COLLECTIONS_ALLOW_FILE_DELIVERY = True
+
+# Tests move the clock by hours between two requests of one signed-in user (time-machine): the idle
+# sign-out would end their sessions. tests/accounts/test_idle_timeout.py puts the shipped limits back.
+IDLE_TIMEOUT_MINUTES: dict[str, int] = {}

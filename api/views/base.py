@@ -12,7 +12,6 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import NotFound
 from rest_framework.filters import OrderingFilter, SearchFilter
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -22,6 +21,7 @@ from api import schema
 from api import serializers as s
 from api.errors import ErrorSerializer, PreconditionFailed, exception_handler
 from api.pagination import ApiCursorPagination
+from api.parsers import BoundedJSONParser
 from api.throttling import UserThrottle
 from collections_app.access import get_case_for_user
 from collections_app.models import Case
@@ -36,7 +36,7 @@ class ApiMixin:
     permission_classes = [IsAuthenticated]
     throttle_classes = [UserThrottle]
     renderer_classes = [JSONRenderer]
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
 
     def get_exception_handler(self):
         return exception_handler

@@ -9,12 +9,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework.parsers import BaseParser, JSONParser, MultiPartParser
+from rest_framework.parsers import BaseParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from api import schema
 from api import serializers as s
+from api.parsers import BoundedJSONParser
 from api.permissions import IsAdministrator
 from api.throttling import ImportThrottle, UserThrottle
 from api.views.base import ApiView
@@ -57,7 +58,7 @@ class ImportView(ApiView):
     of the import service (200 even when rows were rejected: look at `rejected` and `problems`)."""
 
     permission_classes = [IsAuthenticated, IsAdministrator]
-    parser_classes = [JSONParser, MultiPartParser, CSVUploadParser]
+    parser_classes = [BoundedJSONParser, MultiPartParser, CSVUploadParser]
     throttle_classes = [UserThrottle, ImportThrottle]
     throttle_scope = "imports"
 

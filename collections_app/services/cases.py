@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
@@ -157,9 +158,19 @@ def available_transitions(case: Case, user) -> list[str]:
 
 
 def note_add(*, case_id: int, actor, text: str) -> CaseEvent:
+    """A note on the case's timeline (EventKind.NOTE). Refused (ValidationFailed) when empty or longer
+    than COLLECTIONS_NOTE_MAX_LENGTH characters: the timeline is read by people, a megabyte is not a note."""
     text = (text or "").strip()
     if not text:
         raise ValidationFailed(_("A note cannot be empty."), field="text")
+    limit = settings.COLLECTIONS_NOTE_MAX_LENGTH
+    if len(text) > limit:
+        raise ValidationFailed(
+            _("A note may be at most %(limit)s characters long.") % {"limit": limit},
+            field="text",
+            rule="note_too_long",
+            details={"max_length": limit, "length": len(text)},
+        )
     with transaction.atomic():
         case = lock_case(case_id)
         ensure_can_act(actor, case)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case as SqlCase
 from django.db.models import CharField, Count, F, Min, Q, Value, When
 from django.utils import timezone
@@ -18,6 +18,7 @@ from collections_app.access import ensure_can_act
 from collections_app.models import (
     OPEN_STATES,
     Case,
+    CaseEvent,
     CaseState,
     EventKind,
     Queue,
@@ -148,9 +149,7 @@ def case_claim_next(*, actor, now: datetime | None = None) -> ClaimResult:
         return ClaimResult(None, {})
     with transaction.atomic():
         # The case the agent leaves goes back to its queue, but not straight back to them.
-        released = list(Case.objects.filter(lease_owner=actor).values_list("pk", flat=True))
-        if released:
-            Case.objects.filter(pk__in=released).update(lease_owner=None, lease_expires_at=None)
+        released = _leases_end(Case.objects.filter(lease_owner=actor), actor=actor, now=now, why=NEXT_CASE)
         # No joins: the lock is taken on the case row alone, read in the order of case_claimable_idx.
         case = (
             Case.objects.select_for_update(skip_locked=True)
@@ -160,6 +159,10 @@ def case_claim_next(*, actor, now: datetime | None = None) -> ClaimResult:
             .first()
         )
         if case is not None:
+            if (
+                case.lease_owner_id is not None
+            ):  # a colleague's lease that ran out: its end is on the timeline
+                _lease_end_events([(case.pk, case.lease_owner_id, case.lease_expires_at)], now=now)
             case.lease_owner = actor
             case.lease_expires_at = _lease_until(now)
             bump_version(case, "lease_owner", "lease_expires_at")
@@ -182,10 +185,76 @@ def case_lease_renew(*, case_id: int, actor, now: datetime | None = None) -> boo
     return bool(renewed)
 
 
-def case_release(*, case_id: int, actor) -> bool:
-    """The agent leaves the case: its lease ends and it goes back to the queue."""
-    return bool(
-        Case.objects.filter(pk=case_id, lease_owner=actor).update(lease_owner=None, lease_expires_at=None)
+def case_release(*, case_id: int, actor, now: datetime | None = None) -> bool:
+    """The agent leaves the case: its lease ends and it goes back to the queue. Writes an ASSIGNMENT
+    event ("Released by the agent"). False if they did not hold it (a lease that ran out and was taken
+    by a colleague is theirs now)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        released = _leases_end(
+            Case.objects.filter(pk=case_id, lease_owner=actor), actor=actor, now=now, note_expiry=False
+        )
+    return bool(released)
+
+
+# Why a lease ended, as the timeline says it (ASSIGNMENT events; translated when shown, system_text).
+RELEASED_BY_AGENT = gettext_noop("Released by the agent")
+NEXT_CASE = gettext_noop("Released for the next case")
+LEASE_EXPIRED = gettext_noop("Lease expired")
+
+
+def _leases_end(
+    cases, *, actor, now: datetime, why: str = RELEASED_BY_AGENT, note_expiry: bool = True
+) -> list[int]:
+    """End the leases of `cases` (the actor's own) and write one ASSIGNMENT event each: `why`, or
+    LEASE_EXPIRED for a lease that had already run out (if `note_expiry`). The rows are locked first, so
+    the events describe the leases actually ended. Returns the ids of the cases released."""
+    ended = cases.filter(lease_owner=actor).values_list("id", "lease_owner_id", "lease_expires_at")
+    if connection.vendor == "postgresql":
+        # One compare-and-swap statement, no row lock (Next case takes one lock only, the case it hands
+        # out): a lease a colleague took meanwhile (it had run out) is left alone and gets no event.
+        sql, params = ended.query.sql_with_params()
+        table = Case._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""WITH ended AS ({sql}) UPDATE {table} c
+                SET lease_owner_id = NULL, lease_expires_at = NULL, version = c.version + 1
+                FROM ended WHERE c.id = ended.id AND c.lease_owner_id = ended.lease_owner_id
+                RETURNING c.id, ended.lease_owner_id, ended.lease_expires_at""",  # noqa: S608
+                params,
+            )
+            rows = cursor.fetchall()
+    else:  # SQLite: one writer at a time, nothing changes between the read and the write.
+        rows = list(ended)
+        Case.objects.filter(pk__in=[pk for pk, _owner, _until in rows]).update(
+            lease_owner=None, lease_expires_at=None, version=F("version") + 1
+        )
+    _lease_end_events(rows, now=now, actor=actor, why=why, note_expiry=note_expiry)
+    return [pk for pk, _owner, _until in rows]
+
+
+def _lease_end_events(
+    rows, *, now: datetime, actor=None, why: str = LEASE_EXPIRED, note_expiry: bool = True
+) -> None:
+    """One ASSIGNMENT event per ended lease; rows are (case id, lease owner id, lease expiry)."""
+    if not rows:
+        return
+    CaseEvent.objects.bulk_create(
+        [
+            CaseEvent(
+                case_id=pk,
+                kind=EventKind.ASSIGNMENT,
+                actor=actor,
+                reason=LEASE_EXPIRED if note_expiry and until is not None and until < now else why,
+                details={
+                    "released": True,
+                    "lease_owner": owner,
+                    "lease_until": until.isoformat() if until else None,
+                },
+                created_at=now,
+            )
+            for pk, owner, until in rows
+        ]
     )
 
 
@@ -200,7 +269,8 @@ def callback_schedule(
 
     `at` without an offset (a naive datetime, as the case page's form and an API request without an
     offset give it) is the cardholder's local time (`contactability.cardholder_local_time`).
-    `expected_version`: refuse (ConcurrentUpdate) if the case changed since the caller read it."""
+    `expected_version`: refuse (ConcurrentUpdate) if the case changed since the caller read it.
+    A time in the past or more than COLLECTIONS_CALLBACK_HORIZON_DAYS ahead is refused (ValidationFailed)."""
     with transaction.atomic():
         case = lock_case(case_id, expected_version=expected_version)
         ensure_can_act(actor, case)
@@ -208,9 +278,19 @@ def callback_schedule(
             raise InvalidTransition(_("The case is closed."), rule="case_closed")
         policies = PolicyBook()  # one read of the profiles for the zone and the decision
         at = contactability.cardholder_local_time(case, at, policies=policies)
-        if at <= timezone.now():
+        now = timezone.now()
+        if at <= now:
             raise ValidationFailed(
                 _("A callback must be in the future."), field="at", rule="callback_in_past"
+            )
+        # A callback takes the case out of every queue until then: a year ahead would hide it from everyone.
+        horizon = settings.COLLECTIONS_CALLBACK_HORIZON_DAYS
+        if at > now + timedelta(days=horizon):
+            raise ValidationFailed(
+                _("A callback may be at most %(days)s days ahead.") % {"days": horizon},
+                field="at",
+                rule="callback_horizon",
+                details={"horizon_days": horizon},
             )
         contactability.action_check(
             case=case, action=contactability.Action.CALLBACK, at=at, actor=actor, policies=policies

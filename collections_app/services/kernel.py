@@ -184,58 +184,105 @@ def bulk_transition(
     values: dict | None = None,
     now: datetime | None = None,
     details_by_case: dict[int, dict] | None = None,
+    details_fields: tuple[str, ...] = (),
 ) -> list[int]:
     """Run transition `name` on every case of `cases` whose state allows it, as the system (actor None):
     one UPDATE and one INSERT of events, whatever the number of cases. Cases whose state does not allow
     the transition are left alone (so a second run changes nothing). `values` sets other case columns
-    (e.g. a resolution reason); the transition's own effects (TRANSITION_EFFECTS) are applied too.
-    Every event gets `details`; `details_by_case` (case id -> dict) adds what is particular to a case
-    (e.g. which plan broke), merged over `details`. Returns the ids of the cases moved, each with one
-    event."""
+    (e.g. a resolution reason), each to a constant or to an expression over the case (`Case(When(...))`,
+    joins allowed: it is computed in the statement that selects the cases); the transition's own effects
+    (TRANSITION_EFFECTS) are applied too. Every event gets `details`; `details_fields` adds those case
+    columns as the transition left them (e.g. the resolution reason each case got; on SQLite only fields
+    set by `values`, to a constant or an expression); `details_by_case`
+    (case id -> dict) adds what is particular to a case (e.g. which plan broke), merged over both.
+    Returns the ids of the cases moved, each with one event."""
+    values = {**TRANSITION_EFFECTS.get(name, {}), **(values or {})}
+    computed = {f: v for f, v in values.items() if hasattr(v, "resolve_expression")}
+    if computed and connection.vendor != "postgresql":
+        return _bulk_transition_by_value(
+            cases,
+            name,
+            computed=computed,
+            reason=reason,
+            kind=kind,
+            details=details,
+            values=values,
+            now=now,
+            details_by_case=details_by_case,
+            details_fields=details_fields,
+        )
     sources, target = _sources_and_target(name)
     now = now or timezone.now()
     table, events = Case._meta.db_table, CaseEvent._meta.db_table
     assignments, params = ["state = %s", "version = c.version + 1"], [target]
-    for field_name, value in {**TRANSITION_EFFECTS.get(name, {}), **(values or {})}.items():
+    for field_name, value in values.items():
         column = Case._meta.get_field(field_name).column
-        if value is INCREMENT:
+        if field_name in computed:
+            assignments.append(f"{column} = src.value_{column}")
+        elif value is INCREMENT:
             assignments.append(f"{column} = c.{column} + 1")
         else:
             assignments.append(f"{column} = %s")
             params.append(now if value is NOW else value)
-    selected_sql, selected_params = cases.filter(state__in=sources).values("pk").query.sql_with_params()
+    selected = cases.filter(state__in=sources)
     set_clause = ", ".join(assignments)
     event_values = [kind, target, reason, json.dumps(details or {})]
     by_case = json.dumps({str(pk): extra for pk, extra in (details_by_case or {}).items()})
     with transaction.atomic():
         if connection.vendor == "postgresql":
+            if computed:
+                # The computed values come with the selection (its joins stay in the subquery).
+                aliases = [f"value_{Case._meta.get_field(f).column}" for f in computed]
+                selected = selected.annotate(**dict(zip(aliases, computed.values(), strict=True)))
+                selected_sql, selected_params = selected.values("id", *aliases).query.sql_with_params()
+                columns = "".join(f", sel.{alias}" for alias in aliases)
+                src = f"""
+                    SELECT c.id, c.state{columns} FROM {table} c JOIN ({selected_sql}) sel ON sel.id = c.id
+                    WHERE c.state = ANY(%s) FOR UPDATE OF c
+                """  # noqa: S608
+            else:
+                selected_sql, selected_params = selected.values("pk").query.sql_with_params()
+                src = f"""
+                    SELECT c.id, c.state FROM {table} c
+                    WHERE c.id IN ({selected_sql}) AND c.state = ANY(%s)
+                    FOR UPDATE OF c
+                """  # noqa: S608
+            returned = "".join(
+                f", c.{Case._meta.get_field(f).column} AS detail_{i}" for i, f in enumerate(details_fields)
+            )
+            from_row = "".join(
+                f" || jsonb_build_object(%s, moved.detail_{i})" for i in range(len(details_fields))
+            )
             # One statement: lock the rows (re-checking their state once locked), move them, and write one
             # event each from the rows actually moved - a case changed meanwhile by an agent is skipped.
             # Table and column names come from the model; every value is a parameter.
             sql = f"""
-                WITH src AS (
-                    SELECT c.id, c.state FROM {table} c
-                    WHERE c.id IN ({selected_sql}) AND c.state = ANY(%s)
-                    FOR UPDATE OF c
-                ), moved AS (
+                WITH src AS ({src}), moved AS (
                     UPDATE {table} c SET {set_clause} FROM src WHERE c.id = src.id
-                    RETURNING c.id, src.state AS from_state
+                    RETURNING c.id, src.state AS from_state{returned}
                 )
                 INSERT INTO {events}
                     (case_id, kind, from_state, to_state, actor_id, reason, details, created_at)
                 SELECT moved.id, %s, moved.from_state, %s, NULL, %s,
-                    %s::jsonb || COALESCE(%s::jsonb -> moved.id::text, '{{}}'::jsonb), %s
+                    %s::jsonb{from_row} || COALESCE(%s::jsonb -> moved.id::text, '{{}}'::jsonb), %s
                 FROM moved
                 RETURNING case_id
             """  # noqa: S608
             with connection.cursor() as cursor:
-                cursor.execute(sql, [*selected_params, sources, *params, *event_values, by_case, now])
+                cursor.execute(
+                    sql,
+                    [*selected_params, sources, *params, *event_values, *details_fields, by_case, now],
+                )
                 return [row[0] for row in cursor.fetchall()]
         # SQLite (the embedded default) has one writer at a time, so the events written from the rows as
-        # they are and the UPDATE that follows see the same cases.
-        ids = list(cases.filter(state__in=sources).values_list("pk", flat=True))
+        # they are and the UPDATE that follows see the same cases. Values here are constants.
+        selected_sql, selected_params = selected.values("pk").query.sql_with_params()
+        ids = list(selected.values_list("pk", flat=True))
         if not ids:
             return []
+        if details_fields:
+            written = {f: now.isoformat() if values[f] is NOW else values[f] for f in details_fields}
+            event_values[3] = json.dumps({**(details or {}), **written})
         placeholders = ", ".join(["%s"] * len(sources))
         with connection.cursor() as cursor:
             cursor.execute(
@@ -252,6 +299,23 @@ def bulk_transition(
                 [*params, *selected_params, *sources],
             )
         return ids
+
+
+def _bulk_transition_by_value(cases: QuerySet[Case], name: str, *, computed: dict, **kwargs) -> list[int]:
+    """SQLite: `bulk_transition` with computed values, as one constant-valued call per distinct value
+    (a handful: the values are categories such as a resolution reason)."""
+    sources, _target = _sources_and_target(name)
+    aliases = {f"value_{field}": expression for field, expression in computed.items()}
+    groups: dict[tuple, list[int]] = {}
+    rows = cases.filter(state__in=sources).annotate(**aliases).values_list("pk", *aliases)
+    for pk, *found in rows:
+        groups.setdefault(tuple(found), []).append(pk)
+    constants = {f: v for f, v in kwargs.pop("values").items() if f not in computed}
+    moved: list[int] = []
+    for found, pks in groups.items():
+        values = {**constants, **dict(zip(computed, found, strict=True))}
+        moved += bulk_transition(Case.objects.filter(pk__in=pks), name, values=values, **kwargs)
+    return moved
 
 
 # --- Extension points -----------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Case as SqlCase
 from django.db.models import Expression, ExpressionWrapper, F, IntegerField, Q, Value, When
 from django.db.models.functions import Cast, Floor, Least
@@ -128,20 +129,26 @@ def priority_sql(*, now=None):
 
 
 def refresh_priorities(*, now=None) -> int:
-    """Recompute the score of every open case whose score changed (set-based)."""
+    """Recompute the score of every open case whose score changed: one UPDATE, the score computed in SQL
+    (`priority_sql`, with the points of the registered priority sources); an unchanged row is not
+    rewritten. Returns how many changed."""
     now = now or timezone.now()
-    open_cases = Case.objects.filter(state__in=OPEN_STATES)
-    # UPDATE ... WHERE id IN (SELECT ...) with the joined expression computed per row.
-    annotated = open_cases.annotate(new_priority=priority_sql(now=now)).exclude(priority=F("new_priority"))
-    ids = list(annotated.values_list("pk", "new_priority"))
-    if not ids:
-        return 0
-    by_score: dict[int, list[int]] = {}
-    for pk, score in ids:
-        by_score.setdefault(score, []).append(pk)
-    for score, pks in by_score.items():
-        Case.objects.filter(pk__in=pks).update(priority=score)
-    return len(ids)
+    changed = (
+        Case.objects.filter(state__in=OPEN_STATES)
+        .annotate(new_priority=priority_sql(now=now))
+        .exclude(priority=F("new_priority"))
+        .values("id", "new_priority")
+    )
+    sql, params = changed.query.sql_with_params()
+    table = Case._meta.db_table
+    with connection.cursor() as cursor:
+        # UPDATE ... FROM (PostgreSQL, SQLite >= 3.33): the score is computed once per row, joins and all.
+        cursor.execute(
+            f"UPDATE {table} SET priority = s.new_priority FROM ({sql}) s "  # noqa: S608
+            f"WHERE {table}.id = s.id",
+            params,
+        )
+        return cursor.rowcount
 
 
 def queue_criteria(queue: Queue) -> Q:
@@ -166,30 +173,54 @@ def queue_criteria(queue: Queue) -> Q:
     return q
 
 
+def placement_sql(queues: list[Queue]) -> SqlCase | Value:
+    """The queue each open case belongs in, as one SQL expression: the first of `queues` (in order) whose
+    criteria it meets, NULL if none; a queue without criteria catches every case left."""
+    whens = []
+    for queue in queues:
+        criteria = queue_criteria(queue)
+        if not criteria:
+            return SqlCase(*whens, default=Value(queue.pk)) if whens else Value(queue.pk)
+        whens.append(When(criteria, then=Value(queue.pk)))
+    return SqlCase(*whens, default=Value(None)) if whens else Value(None)
+
+
 def place_cases_in_queues() -> dict[str, int]:
     """Put every open case in the first active queue (by `order`) whose criteria it meets; cases that
-    meet none leave their queue. One UPDATE per queue; cases already in the right queue are not
-    rewritten, so a second run changes nothing."""
+    meet none leave their queue ("" in the result). One UPDATE for every queue, the queue chosen by one
+    CASE WHEN over the queues' criteria in their order; cases already in the right queue are not
+    rewritten, so a second run changes nothing. Returns the cases moved, by queue name."""
+    queues = list(Queue.objects.filter(active=True).order_by("order", "pk"))
     # A case an escalation rule moved to a queue stays there until the rule's firing is superseded.
     open_cases = Case.objects.filter(state__in=OPEN_STATES)
     for source in _priority_sources:
         open_cases = open_cases.exclude(source.pinned_q())
-    earlier = Q()
-    moved: dict[str, int] = {}
-    queues = list(Queue.objects.filter(active=True).order_by("order", "pk"))
-    for queue in queues:
-        criteria = queue_criteria(queue)
-        matching = open_cases.exclude(earlier) if earlier else open_cases
-        if criteria:
-            matching = matching.filter(criteria)
-        moved[queue.name] = Case.objects.filter(pk__in=matching.exclude(queue=queue).values("pk")).update(
-            queue=queue
-        )
-        if not criteria:  # a catch-all queue: nothing is left for the queues after it
-            return moved
-        earlier = earlier | criteria if earlier else criteria
-    unplaced = open_cases.exclude(earlier) if earlier else open_cases
-    moved[""] = Case.objects.filter(pk__in=unplaced.filter(queue__isnull=False).values("pk")).update(
-        queue=None
+    # Cast: a lone NULL (no queue at all) would otherwise be typed text.
+    target = Cast(placement_sql(queues), IntegerField())
+    sql, params = open_cases.annotate(new_queue=target).values("id", "new_queue").query.sql_with_params()
+    table = Case._meta.db_table
+    distinct = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
+    update = (
+        f"UPDATE {table} SET queue_id = s.new_queue FROM ({sql}) s "  # noqa: S608
+        f"WHERE {table}.id = s.id AND {table}.queue_id {distinct} s.new_queue"
     )
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"WITH moved AS ({update} RETURNING {table}.queue_id) "  # noqa: S608
+                "SELECT queue_id, count(*) FROM moved GROUP BY queue_id",
+                params,
+            )
+            counts = dict(cursor.fetchall())
+        else:  # SQLite: no UPDATE in a WITH; the rows moved come back and are counted here.
+            cursor.execute(f"{update} RETURNING queue_id", params)
+            counts: dict = {}
+            for (queue_id,) in cursor.fetchall():
+                counts[queue_id] = counts.get(queue_id, 0) + 1
+    moved: dict[str, int] = {}
+    for queue in queues:
+        moved[queue.name] = counts.get(queue.pk, 0)
+        if not queue_criteria(queue):  # a catch-all queue: nothing is left for the queues after it
+            return moved
+    moved[""] = counts.get(None, 0)
     return moved

@@ -57,3 +57,10 @@ document.addEventListener("input", (event) => {
 });
 document.addEventListener("DOMContentLoaded", showAllYourTimes);
 document.addEventListener("htmx:afterSettle", showAllYourTimes);
+
+// A select that submits its form when changed (the language switch); no inline onchange under the CSP.
+document.addEventListener("change", (event) => {
+  if (event.target.matches("select[data-submit-on-change]") && event.target.form) {
+    event.target.form.submit();
+  }
+});

@@ -43,8 +43,13 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", () => draw(document));
-  document.addEventListener("htmx:afterSettle", () => draw(document));
+  // Bar widths come as data attributes: the Content-Security-Policy allows no inline style="...".
+  function sizeBars(root) {
+    root.querySelectorAll("[data-bar-width]").forEach((bar) => { bar.style.width = `${bar.dataset.barWidth}%`; });
+  }
+
+  document.addEventListener("DOMContentLoaded", () => { sizeBars(document); draw(document); });
+  document.addEventListener("htmx:afterSettle", () => { sizeBars(document); draw(document); });
 
   // The custom dates only matter for a custom period.
   document.addEventListener("change", (event) => {

@@ -49,7 +49,7 @@ def test_legal_reviewer_approves_litigation_from_the_queue(
     row.get_by_role("link", name=case.reference).click()
     expect(page).to_have_url(re.compile(rf"/legal/cases/{case.pk}/$"))
     expect(page.get_by_test_id("case-state")).to_have_text("Legal review")
-    expect(page.get_by_test_id("statement")).to_contain_text("62000.00")
+    expect(page.get_by_test_id("statement")).to_contain_text("CN¥62,000.00")
     expect(page.get_by_test_id("limitation")).to_be_visible()
 
     decision = page.locator("#decide-litigation")

@@ -183,6 +183,9 @@ def production_server(static_root, tmp_path):
             "DJANGO_STATIC_ROOT": str(static_root),
             "DATABASE_URL": database_url_of_this_test(),
             "COLLECTIONS_VAR_DIR": str(tmp_path / "var"),
+            # As .env.example: providers that deliver (with DEBUG off the file one refuses to start).
+            "COLLECTIONS_SMS_PROVIDER": "http",
+            "COLLECTIONS_EMAIL_PROVIDER": "smtp",
         }
     )
     log_path = tmp_path / "gunicorn.log"

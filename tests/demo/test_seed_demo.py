@@ -29,6 +29,7 @@ from collections_app.models import (
     PromiseToPay,
     Queue,
 )
+from collections_app.pii import cardholders_matching_pii
 from demo.seed import seed_portfolio
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -148,6 +149,16 @@ class TestTheDemoPortfolio:
             re.fullmatch(r"\+1\d{3}55501\d\d", v)
             for v in mobiles.exclude(cardholder__jurisdiction="CN").values_list("value", flat=True)
         )
+
+    def test_people_and_numbers_are_findable_by_their_search_hash(self, portfolio):
+        """The admin finds a person by national ID or number through a keyed hash (a POST, never the value
+        in a URL): the seed's bulk inserts keep those hashes as save() would."""
+        holder = Cardholder.objects.order_by("pk").first()
+        point = ContactPoint.objects.order_by("pk").first()
+        assert list(cardholders_matching_pii(holder.national_id)) == [holder]
+        assert point.cardholder in cardholders_matching_pii(point.value)
+        assert not Cardholder.objects.filter(national_id_hash="").exists()
+        assert not ContactPoint.objects.filter(value_hash="").exists()
 
     def test_balances_are_their_components_and_overdue_never_exceeds_them(self, portfolio):
         for account in CreditAccount.objects.all():

@@ -60,29 +60,29 @@ def test_an_overdue_notice_is_sent_once_in_chinese(night, outbox):
     assert plan()["overdue_notice"] == 0  # the key is unique: planning again plans nothing
     night.move_to(NINE_IN_BEIJING)
 
-    assert messaging.send_due_now() == {"sent": 2}
+    assert messaging.send_due_now() == {"written": 2}
 
     sms = sms_of(case)
-    assert sms.status == "sent" and sms.language == "zh-hans" and sms.provider == "file"
+    assert sms.status == "written" and sms.language == "zh-hans" and sms.provider == "file"
     assert sms.body.startswith(f"【示例银行】{case.account.cardholder.name}您好")
     assert "逾期金额 1,500.00 CNY" in sms.body and "2026年5月26日" in sms.body
     # The opt-out names a way the bank keeps (a person at the hotline), never a reply nobody reads.
     assert "请致电客服热线告知" in sms.body and "回复" not in sms.body
     written = (outbox / "sms" / f"overdue_notice_{case.pk}_2026-05-26+7_sms.txt").read_text()
     assert "+8613800000007" in written and sms.body in written
-    assert ContactAttempt.objects.filter(case=case, outcome="sent", agent=None).count() == 2
+    # In the outbox is not with the cardholder: written, never "sent", and no contact in the ledger.
+    assert not ContactAttempt.objects.filter(case=case).exists()
     events = reminder_events(case)
-    assert [e.details["status"] for e in events] == ["sent", "sent"]
-    assert events[0].details["outcome"] == "sent" and "reminder sent" in events[0].reason
+    assert [e.details["status"] for e in events] == ["written", "written"]
+    assert "outcome" not in events[0].details and "written to the outbox, not delivered" in events[0].reason
 
     # Nothing goes out twice: not from the dispatcher, not from a repeated task.
     assert messaging.send_due_now() == {}
-    assert messaging.message_send(message_id=sms.pk) == "sent"
+    assert messaging.message_send(message_id=sms.pk) == "written"
     assert len(reminder_events(case)) == 2
-    assert ContactAttempt.objects.filter(case=case).count() == 2
 
 
-def test_a_sent_reminder_is_recorded_in_the_ledger_as_every_contact_is(night):
+def test_a_sent_reminder_is_recorded_in_the_ledger_as_every_contact_is(night, gateway):
     case = notice_case()
     assert case.state == "new"
     plan()
@@ -119,7 +119,7 @@ def test_the_contact_policy_is_asked_once_per_send(night, monkeypatch):
 
     monkeypatch.setattr(contactability, "decide", counting_decide)
     night.move_to(NINE_IN_BEIJING)
-    assert messaging.message_send(message_id=sms_of(case).pk) == "sent"
+    assert messaging.message_send(message_id=sms_of(case).pk) == "written"
     assert asked == ["sms"]
 
 
@@ -179,11 +179,11 @@ def test_outside_the_window_a_reminder_waits_for_it_to_open_and_then_goes(night,
     night.move_to("2026-06-03 07:59 +0800")
     assert messaging.send_due_now() == {}
     night.move_to("2026-06-03 08:00 +0800")
-    assert messaging.send_due_now() == {"sent": 2}
-    assert sms_of(case).status == "sent"
+    assert messaging.send_due_now() == {"written": 2}
+    assert sms_of(case).status == "written"
     assert [e.details["status"] for e in reminder_events(case) if e.details["channel"] == "sms"] == [
         "deferred",
-        "sent",
+        "written",
     ]
 
 
@@ -250,7 +250,7 @@ def test_a_cap_suppresses_the_reminder(night, team_a, agent):
 
     sms = sms_of(case)
     assert (sms.status, sms.reason) == ("suppressed", "calls_per_debt_per_7_days")
-    assert OutboundMessage.objects.get(case=case, channel="email").status == "sent"  # e-mail is not capped
+    assert OutboundMessage.objects.get(case=case, channel="email").status == "written"  # not capped
 
 
 def test_without_a_number_the_sms_is_suppressed_and_the_email_still_goes(night):
@@ -259,7 +259,7 @@ def test_without_a_number_the_sms_is_suppressed_and_the_email_still_goes(night):
     night.move_to(NINE_IN_BEIJING)
     messaging.send_due_now()
     assert (sms_of(case).status, sms_of(case).reason) == ("suppressed", "no_address")
-    assert OutboundMessage.objects.get(case=case, channel="email").status == "sent"
+    assert OutboundMessage.objects.get(case=case, channel="email").status == "written"
 
 
 def test_without_a_template_in_the_cardholders_language_nothing_is_sent(night):
@@ -414,7 +414,7 @@ def test_a_busy_gateway_is_retried_with_back_off_and_the_same_key(night, gateway
     plan()
     night.move_to(NINE_IN_BEIJING)
 
-    assert messaging.send_due_now() == {"retry": 1, "sent": 1}
+    assert messaging.send_due_now() == {"retry": 1, "written": 1}  # the e-mail to the outbox
     sms = sms_of(case)
     assert (sms.status, sms.attempts) == ("planned", 1) and "503" in sms.last_error
     assert messaging.send_due_now() == {}  # not before the back-off
@@ -487,7 +487,7 @@ def test_a_send_cut_off_midway_is_resent_only_through_a_deduplicating_provider(n
     assert messaging.message_send(message_id=sms.pk) == "sending"  # the claim still holds
     night.move_to("2026-06-02 09:10 +0800")
 
-    assert messaging.message_send(message_id=sms.pk) == "sent"  # the file outbox rewrites the same file
+    assert messaging.message_send(message_id=sms.pk) == "written"  # the outbox rewrites the same file
     assert len(list((outbox / "sms").iterdir())) == 1
 
 
@@ -527,9 +527,9 @@ def test_the_send_task_sends_and_is_safe_to_repeat(night, outbox):
     plan()
     night.move_to(NINE_IN_BEIJING)
     sms = sms_of(case)
-    assert tasks.message_send.apply(args=[sms.pk]).get() == "sent"
-    assert tasks.message_send.apply(args=[sms.pk]).get() == "sent"
-    assert ContactAttempt.objects.filter(case=case, channel="sms").count() == 1
+    assert tasks.message_send.apply(args=[sms.pk]).get() == "written"
+    assert tasks.message_send.apply(args=[sms.pk]).get() == "written"
+    assert CaseEvent.objects.filter(case=case, kind=EventKind.REMINDER, details__channel="sms").count() == 1
 
 
 def test_the_every_minute_task_queues_sends_after_commit(

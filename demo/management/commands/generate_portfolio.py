@@ -35,6 +35,8 @@ from collections_app.models import (
     PromiseToPay,
     Queue,
 )
+from collections_app.services import contactability
+from core.masking import pii_hash
 
 BATCH = 50_000
 CENT = Decimal("0.01")
@@ -165,9 +167,12 @@ class PortfolioGenerator:
                     rng.random() < 0.01,
                     now,
                     now,
+                    "",  # national_id_hash: no national ID in a generated portfolio
                 )
             )
-            out.contact_points.append((holder_id, "phone", phone, "debtor", "", "mobile", True, True))
+            out.contact_points.append(
+                (holder_id, "phone", phone, "debtor", "", "mobile", True, True, pii_hash(phone))
+            )
 
             dpd = self.dpd()
             product = rng.choices([p for p, _w in PRODUCTS], weights=[w for _p, w in PRODUCTS])[0]
@@ -237,6 +242,8 @@ class PortfolioGenerator:
                     0,
                     None,
                     1,
+                    "",  # contact_block_rule, contact_zones: computed by the roll at the end
+                    "",
                 )
             )
             out.events.append((case_id, "opened", "", "new", None, "Account became delinquent", "{}", opened))
@@ -263,11 +270,11 @@ TABLES = {
         Cardholder,
         "id external_ref name national_id email address time_zone language jurisdiction do_not_contact "
         "cease_communication attorney_represented attorney_contact bankruptcy deceased vulnerable created_at "
-        "updated_at",
+        "updated_at national_id_hash",
     ),
     "contact_points": (
         ContactPoint,
-        "cardholder_id kind value party_role party_name label is_primary active",
+        "cardholder_id kind value party_role party_name label is_primary active value_hash",
     ),
     "accounts": (
         CreditAccount,
@@ -279,7 +286,7 @@ TABLES = {
         Case,
         "id reference account_id state resolution_reason opened_at closed_at queue_id assigned_agent_id "
         "priority next_action_at lease_owner_id lease_expires_at broken_promise_count broken_plan_count "
-        "last_right_party_contact_at version",
+        "last_right_party_contact_at version contact_block_rule contact_zones",
     ),
     "events": (CaseEvent, "case_id kind from_state to_state actor_id reason details created_at"),
     "promises": (
@@ -358,6 +365,8 @@ def generate(
                 out(f"  {done:>9,} accounts ({time.perf_counter() - started:.1f} s)")
         _fix_sequences()
         _ensure_queues()
+    # Who may be called now, stored on each open case (what Next case and My work read).
+    contactability.contactability_roll()
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             for model, _columns in TABLES.values():
