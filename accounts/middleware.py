@@ -176,9 +176,13 @@ class TwoFactorMiddleware:
     if they have no authenticator yet, and come back afterwards (`next`); an HTMX request gets 401 with
     HX-Redirect (as IdleTimeoutMiddleware); the API, reached with this half-open session, answers 403
     in its error envelope. Token clients are not signed in to Django and are not seen here: the token
-    endpoint asks for the code itself (api.views.auth). Needs OTPMiddleware before it."""
+    endpoint asks for the code itself (api.views.auth). Needs OTPMiddleware before it.
+
+    A single sign-on whose provider asked a second factor itself marks the session instead
+    (PROVIDER_VERIFIED_SESSION_KEY, set by accounts.oidc), honoured while OIDC_TRUSTS_IDP_MFA is on."""
 
     ALLOWED_VIEW_NAMES = {"two_factor_verify", "two_factor_enrol", "logout", "set_language"}
+    PROVIDER_VERIFIED_SESSION_KEY = "_second_factor_at_provider"
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -189,6 +193,8 @@ class TwoFactorMiddleware:
     def process_view(self, request, view_func, view_args, view_kwargs):
         user = getattr(request, "user", None)
         if user is None or not two_factor_required(user) or user.is_verified():
+            return None
+        if settings.OIDC_TRUSTS_IDP_MFA and request.session.get(self.PROVIDER_VERIFIED_SESSION_KEY):
             return None
         match = request.resolver_match
         if match is not None and match.view_name in self.ALLOWED_VIEW_NAMES:

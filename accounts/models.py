@@ -72,6 +72,10 @@ class User(AbstractUser):
         help_text=_("The zone every time is shown in; empty for the bank's zone."),
     )
 
+    # The `sub` claim of the single sign-on provider (accounts.oidc): who this user is there, for good;
+    # empty for a user who has never signed in through it.
+    oidc_subject = models.CharField(_("single sign-on subject"), max_length=255, blank=True, default="")
+
     objects = CollectionsUserManager()
 
     class Meta:
@@ -81,6 +85,11 @@ class User(AbstractUser):
             models.CheckConstraint(condition=models.Q(role__in=Role.values), name="user_role_valid"),
             models.CheckConstraint(
                 condition=models.Q(language__in=Language.values), name="user_language_valid"
+            ),
+            models.UniqueConstraint(
+                fields=["oidc_subject"],
+                condition=~models.Q(oidc_subject=""),
+                name="user_oidc_subject_unique",
             ),
         ]
 

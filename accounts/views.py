@@ -3,6 +3,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render, resolve_url
@@ -13,10 +14,34 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts import two_factor
+from accounts import oidc, two_factor
 from accounts.forms import LanguageForm, MySettingsForm
 from accounts.lockout import lockout_response
 from accounts.permissions import capabilities_of
+
+
+class SignInView(auth_views.LoginView):
+    """The sign-in page: the password form and, when single sign-on is configured (accounts.oidc), the
+    provider's button. With OIDC_ONLY the button alone, and a password posted anyway is refused before
+    it is checked (so it is not counted towards a lockout either)."""
+
+    template_name = "accounts/login.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["sso_enabled"] = oidc.oidc_enabled()
+        context["sso_provider"] = oidc.provider_name() if context["sso_enabled"] else ""
+        context["password_sign_in"] = not oidc.password_sign_in_closed()
+        return context
+
+    def post(self, request, *args, **kwargs):
+        if oidc.password_sign_in_closed():
+            context = self.get_context_data(
+                password_closed=_("Sign in with %(provider)s: passwords are not accepted here.")
+                % {"provider": oidc.provider_name()}
+            )
+            return self.render_to_response(context, status=403)
+        return super().post(request, *args, **kwargs)
 
 
 @login_required

@@ -124,16 +124,31 @@ class NoteForm(forms.Form):
         field.widget.attrs["maxlength"] = str(limit)
 
 
-class HoldForm(forms.Form):
+class _OwnIdsForm(forms.Form):
+    """A case-page form whose field names another form on the page also uses (note, reason): its ids get
+    a prefix of their own (`id_prefix`), or a label would point at the other form's field. The field
+    names, which the views read, stay as they are."""
+
+    id_prefix = ""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", f"id_{self.id_prefix}_%s")
+        super().__init__(*args, **kwargs)
+
+
+class HoldForm(_OwnIdsForm):
+    id_prefix = "hold"
     reason = forms.ChoiceField(label=_("Hold reason"), choices=AGENT_HOLD_REASONS)
     note = forms.CharField(label=_("Note"), widget=forms.Textarea(attrs={"rows": 2}), required=False)
 
 
-class ReleaseHoldForm(forms.Form):
+class ReleaseHoldForm(_OwnIdsForm):
+    id_prefix = "release"
     note = forms.CharField(label=_("Why the hold ends"), widget=forms.Textarea(attrs={"rows": 2}))
 
 
-class EscalationRequestForm(forms.Form):
+class EscalationRequestForm(_OwnIdsForm):
+    id_prefix = "escalation"
     target = forms.ChoiceField(
         label=_("Escalate to"), choices=[("supervisor", _("Supervisor")), ("legal", _("Legal review"))]
     )

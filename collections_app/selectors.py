@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet
+from django.db.models import BooleanField, Count, ExpressionWrapper, FilteredRelation, Q, QuerySet
+from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from collections_app.access import cases_visible_to
 from collections_app.models import (
@@ -17,9 +19,17 @@ from collections_app.models import (
     CaseHold,
     ContactPoint,
     PromiseStatus,
+    PromiseToPay,
     Queue,
 )
-from collections_app.services import CLAIM_ORDER, agent_queue_ids, not_ready_summary, ready_now
+from collections_app.services import (
+    CLAIM_ORDER,
+    agent_queue_ids,
+    contactability,
+    not_ready_summary,
+    ready_now,
+)
+from contact_policy.models import PolicyBook
 
 CALLBACK_GRACE = timedelta(minutes=15)  # a callback later than this is overdue
 TIMELINE_PAGE_SIZE = 25
@@ -52,7 +62,7 @@ def my_work(user, *, now: datetime | None = None) -> MyWork:
     and how many cases of their queues cannot be handed out now, and why."""
     now = now or timezone.now()
     queue_ids = agent_queue_ids(user)
-    queue_map = {q.pk: q for q in Queue.objects.filter(pk__in=queue_ids)}
+    queue_map = {q.pk: q for q in Queue.objects.filter(pk__in=queue_ids).select_related("team")}
     counts = (
         Case.objects.filter(queue_id__in=queue_ids, state__in=OPEN_STATES)
         .values("queue_id")
@@ -107,25 +117,69 @@ def queue_cases(
     return queue, cases
 
 
+def case_for_page(user, case_id: int) -> Case:
+    """The case the case page (and the API's case detail) shows, in one query: what
+    `access.get_case_for_user` loads (404 outside the user's reach, the same scope), plus what the
+    page reads of it - the agent holding its lease, its queue's team, its active hold and its pending
+    promise (a case has at most one of each: the constraints one_active_hold_per_case and
+    one_pending_promise_per_case), joined as `page_active_hold` and `page_pending_promise`."""
+    queryset = (
+        Case.objects.select_related("account__cardholder", "queue__team", "assigned_agent", "lease_owner")
+        .annotate(
+            page_active_hold=FilteredRelation("holds", condition=Q(holds__released_at__isnull=True)),
+            page_pending_promise=FilteredRelation(
+                "promises", condition=Q(promises__status=PromiseStatus.PENDING)
+            ),
+        )
+        .select_related("page_active_hold", "page_pending_promise")
+    )
+    case = cases_visible_to(user, queryset).filter(pk=case_id).first()
+    if case is None:
+        raise Http404(_("No such case"))
+    case.page_rows_joined = True
+    return case
+
+
 @dataclass
 class CasePage:
     case: Case
     contact_points: list[ContactPoint]
     active_hold: CaseHold | None
-    pending_promise: object
+    pending_promise: PromiseToPay | None
     timeline: list[CaseEvent]
     timeline_has_more: bool
     timeline_page: int
     other_accounts: list
 
+    @property
+    def open_dispute(self) -> bool:
+        return contactability.is_open_dispute(self.active_hold)
 
-def case_page(case: Case, *, page: int = 1) -> CasePage:
-    holder = case.account.cardholder
-    contact_points = list(
-        ContactPoint.objects.filter(cardholder=holder, active=True).order_by("-is_primary", "pk")
+
+def case_hold_and_promise(case: Case) -> tuple[CaseHold | None, PromiseToPay | None]:
+    """The case's active hold and pending promise: joined already when `case_for_page` loaded the case
+    (no query), else one query each."""
+    if getattr(case, "page_rows_joined", False):
+        # select_related of a FilteredRelation sets a plain attribute, and none when nothing was joined.
+        return getattr(case, "page_active_hold", None), getattr(case, "page_pending_promise", None)
+    return (
+        case.holds.filter(released_at__isnull=True).first(),
+        case.promises.filter(status=PromiseStatus.PENDING).first(),
     )
-    active_hold = case.holds.filter(released_at__isnull=True).first()
-    pending_promise = case.promises.filter(status=PromiseStatus.PENDING).first()
+
+
+def case_page(
+    case: Case, *, page: int = 1, now: datetime | None = None, policies: PolicyBook | None = None
+) -> CasePage:
+    """The case page's reads, a fixed number of queries however long the history: the contact points
+    with today's calls counted (`contactability.contact_points_for_page`), one page of the timeline,
+    the cardholder's other accounts; the active hold and pending promise come with a case loaded by
+    `case_for_page` (else one query each)."""
+    holder = case.account.cardholder
+    contact_points = contactability.contact_points_for_page(
+        case, now=now or timezone.now(), policies=policies
+    )
+    active_hold, pending_promise = case_hold_and_promise(case)
     timeline, has_more = case_timeline(case, page=page)
     other_accounts = list(
         holder.accounts.exclude(pk=case.account_id)

@@ -72,11 +72,21 @@ def _load_case(request: HttpRequest, case_id: int):
 @require_GET
 def my_work(request: HttpRequest) -> HttpResponse:
     work = selectors.my_work(request.user)
+    _prime_team(request.user, [line.queue for line in work.queues])
     passed_over = [
         (PASSED_OVER_LABELS.get(key) or _state_label(key), count)
         for key, count in sorted(work.passed_over.items())
     ]
     return render(request, "collections_app/my_work.html", {"work": work, "passed_over": passed_over})
+
+
+def _prime_team(user, queues) -> None:
+    """The page header names the user's team: take it from a queue of that team loaded already (with
+    its team) rather than read it again."""
+    for queue in queues:
+        if queue is not None and user.team_id and queue.team_id == user.team_id:
+            user.team = queue.team
+            return
 
 
 def _state_label(key: str) -> str:
@@ -149,10 +159,15 @@ def _case_context(
 ) -> dict:
     now = timezone.now()
     page_no = _int(request.GET.get("page"), 1)
-    data = selectors.case_page(case, page=page_no)
+    _prime_team(request.user, [case.queue])
     book = PolicyBook()  # one read of the policy profiles for the panel and the forms' decisions
+    data = selectors.case_page(case, page=page_no, now=now, policies=book)
+    # What the panel and the forms' decisions share, read once: the open dispute (the active hold),
+    # today's calls per number (counted with the contact points), the number a callback dials, the
+    # debt's calls this week and last conversation (the panel's ledger, at the same `now`).
+    open_dispute = data.open_dispute
     compliance = contactability.compliance_status(
-        case=case, contact_points=data.contact_points, now=now, policies=book
+        case=case, contact_points=data.contact_points, now=now, policies=book, open_dispute=open_dispute
     )
     for point in data.contact_points:
         point.masked = mask_contact_value(point.kind, point.value)
@@ -165,6 +180,7 @@ def _case_context(
     forms = forms or {}
     # Each action's form says before submission what the service would answer now (the same decision).
     conversations = services.promise_conversations(case=case, now=now)
+    callback_phone = contactability.primary_phone(case, points=data.contact_points)
     decisions = {
         "contact": compliance.call_decision,
         "promise": contactability.action_decision(
@@ -173,9 +189,17 @@ def _case_context(
             at=now,
             conversation=conversations[0] if conversations else None,
             policies=book,
+            open_dispute=open_dispute,
         ),
         "callback": contactability.action_decision(
-            case=case, action=contactability.Action.CALLBACK, at=now, policies=book
+            case=case,
+            action=contactability.Action.CALLBACK,
+            at=now,
+            contact_point=callback_phone,
+            calls_to_number_today=compliance.calls_today.get(callback_phone.pk, 0) if callback_phone else 0,
+            policies=book,
+            open_dispute=open_dispute,
+            ledger=compliance.ledger,  # read at the same moment
         ),
     }
     refused = {action: decision for action, decision in decisions.items() if not decision.allowed}
@@ -236,7 +260,7 @@ def _int(value, default: int) -> int:
 @login_required
 @require_GET
 def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
-    case = _load_case(request, case_id)
+    case = selectors.case_for_page(request.user, case_id)
     if case.lease_owner_id == request.user.pk:
         services.case_lease_renew(case_id=case.pk, actor=request.user)
     context = _case_context(request, case)
@@ -255,7 +279,7 @@ def _after_action(
     error: DomainError | None = None,
 ) -> HttpResponse:
     """Answer an action: the refreshed case body for HTMX, a redirect (or the page with errors) otherwise."""
-    case = _load_case(request, case_id)
+    case = selectors.case_for_page(request.user, case_id)
     errors = {}
     if error is not None:
         errors[form_key] = error

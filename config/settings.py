@@ -203,6 +203,58 @@ if _unknown_roles := set(TWO_FACTOR_ROLES) - {"agent", "supervisor", "legal", "a
 OTP_TOTP_ISSUER = env_str("COLLECTIONS_BANK_NAME") or "Collections"
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # no secret or QR code in any admin page
 
+# --- Single sign-on (OpenID Connect: mozilla-django-oidc, accounts.oidc; README "Single sign-on") ---
+# Off unless OIDC_RP_CLIENT_ID is set; then the provider's endpoints are required, the sign-in page
+# shows a "Sign in with OIDC_PROVIDER_NAME" button, and each sign-in takes the role (OIDC_ROLE_GROUPS:
+# role=group pairs, comma-separated; the highest role wins) and optionally the team (OIDC_TEAM_CLAIM,
+# a team's name) from the provider's claims. OIDC_ONLY=1 closes password sign-in on the sign-in page.
+# OIDC_TRUSTS_IDP_MFA=1 lets an ID token whose `amr` says mfa/otp stand for the second factor.
+OIDC_RP_CLIENT_ID = env_str("OIDC_RP_CLIENT_ID").strip()
+OIDC_RP_CLIENT_SECRET = env_str("OIDC_RP_CLIENT_SECRET")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("OIDC_OP_AUTHORIZATION_ENDPOINT")
+OIDC_OP_TOKEN_ENDPOINT = env_str("OIDC_OP_TOKEN_ENDPOINT")
+OIDC_OP_USER_ENDPOINT = env_str("OIDC_OP_USER_ENDPOINT")
+OIDC_OP_JWKS_ENDPOINT = env_str("OIDC_OP_JWKS_ENDPOINT")
+OIDC_RP_SIGN_ALGO = env_str("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = env_str("OIDC_RP_SCOPES", "openid email profile")
+OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME")  # empty: "single sign-on", in the reader's language
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+OIDC_TEAM_CLAIM = env_str("OIDC_TEAM_CLAIM")
+OIDC_ONLY = env_bool("OIDC_ONLY", False)
+OIDC_TRUSTS_IDP_MFA = env_bool("OIDC_TRUSTS_IDP_MFA", False)
+OIDC_ROLE_GROUPS: dict[str, list[str]] = {}
+for _pair in env_list("OIDC_ROLE_GROUPS", []):
+    _role, _equals, _group = (part.strip() for part in _pair.partition("="))
+    if _role not in {"agent", "supervisor", "legal", "admin"} or not _group:
+        raise ImproperlyConfigured(
+            f"OIDC_ROLE_GROUPS: {_pair!r} is not role=group with a role among agent, supervisor, legal, "
+            "admin (e.g. admin=collections-admins,agent=collections-agents)."
+        )
+    OIDC_ROLE_GROUPS.setdefault(_role, []).append(_group)
+# Read at request time (accounts.oidc.oidc_enabled): the /oidc/ pages answer 404 while it is off.
+OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
+if OIDC_ENABLED:
+    _oidc_required = [
+        "OIDC_RP_CLIENT_SECRET",
+        "OIDC_OP_AUTHORIZATION_ENDPOINT",
+        "OIDC_OP_TOKEN_ENDPOINT",
+        "OIDC_OP_USER_ENDPOINT",
+        "OIDC_OP_JWKS_ENDPOINT",
+    ]
+    if _oidc_missing := [name for name in _oidc_required if not globals()[name].strip()]:
+        raise ImproperlyConfigured(f"OIDC_RP_CLIENT_ID is set: single sign-on also needs {_oidc_missing}.")
+    if not OIDC_ROLE_GROUPS:
+        raise ImproperlyConfigured("OIDC_RP_CLIENT_ID is set: OIDC_ROLE_GROUPS must map a group to a role.")
+    # After the password backend, so that test clients' force_login() keeps choosing ModelBackend.
+    AUTHENTICATION_BACKENDS.append("accounts.oidc.OIDCBackend")
+elif OIDC_ONLY:
+    raise ImproperlyConfigured("OIDC_ONLY is set but single sign-on is not (OIDC_RP_CLIENT_ID).")
+# mozilla-django-oidc's own settings: our views (404 while off, refusals on the sign-in page), a time
+# limit on every call to the provider.
+OIDC_AUTHENTICATE_CLASS = "accounts.oidc.AuthenticateView"
+OIDC_CALLBACK_CLASS = "accounts.oidc.CallbackView"
+OIDC_TIMEOUT = 10
+
 # --- Languages and time ---------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]

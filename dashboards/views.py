@@ -26,6 +26,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.models import Role, User
 from accounts.permissions import Capability, capability_required, has_capability
 from collections_app.access import get_case_for_user
+from collections_app.models import Bucket
 from core.clock import bank_today
 from core.exceptions import DomainError, NotAllowed
 from core.masking import mask_name, redact
@@ -309,7 +310,7 @@ def kpi_page(request: HttpRequest) -> HttpResponse:
             "names": {"attempts": _("Attempts"), "rpc": _("RPC"), "promises": _("Promises")},
         },
         "chart_aging": {
-            "labels": [a["bucket"] for a in aging],
+            "labels": [str(Bucket(a["bucket"]).label) for a in aging],  # "Current" in the reader's language
             "cases": [a["cases"] for a in aging],
             "balance": {
                 c: [float(a["balance"].get(c)) for a in aging]

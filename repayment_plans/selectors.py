@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Case as DbCase
+from django.db.models import Prefetch, QuerySet, Subquery, Value, When
 from django.http import Http404
 from django.utils import timezone
 from django.utils.functional import Promise
@@ -44,11 +45,19 @@ def plan_with_schedule(plan_id: int) -> RepaymentPlan:
 
 
 def plan_for_case(case: Case) -> RepaymentPlan | None:
-    """The case's live plan, else its most recent one, with its installments prefetched (two queries)."""
-    plans = _with_schedule(RepaymentPlan.objects.filter(case=case))
-    plan = plans.filter(state__in=LIVE_STATES).first() or plans.order_by("-proposed_at", "-pk").first()
+    """The case's live plan (a case has at most one: one_live_plan_per_case), else its most recent one,
+    with its installments: two queries, plan or none, so the case page costs the same for every case."""
+    live_first = DbCase(When(state__in=LIVE_STATES, then=Value(0)), default=Value(1))
+    chosen = RepaymentPlan.objects.filter(case=case).order_by(live_first, "-proposed_at", "-pk")
+    # The schedule is read first, by the plan's id as a subquery, so that it is one query either way.
+    schedule = list(Installment.objects.filter(plan_id=Subquery(chosen.values("pk")[:1])).order_by("number"))
+    plan = chosen.select_related("proposed_by", "approved_by", "accepted_by", "ended_by").first()
     if plan is not None:
         plan.case = case  # the page has it already
+        installments = plan.installments.all()
+        installments._result_cache = [line for line in schedule if line.plan_id == plan.pk]
+        installments._prefetch_done = True
+        plan._prefetched_objects_cache = {"installments": installments}
     return plan
 
 

@@ -13,9 +13,9 @@ from api import filters
 from api import serializers as s
 from api.pagination import TimelinePagination
 from api.views.base import ApiMixin, ReadOnlyViewSet, quoted_etag
-from collections_app import services
+from collections_app import selectors, services
 from collections_app.access import cases_visible_to, get_case_for_user
-from collections_app.models import Case, CaseEvent, ContactPoint, PromiseStatus
+from collections_app.models import Case, CaseEvent, ContactPoint
 from core.exceptions import ValidationFailed
 
 REVEAL_TOKENS = {"national_id", "email", "address", "phones", "contact_points"}
@@ -69,17 +69,18 @@ class CaseViewSet(ReadOnlyViewSet):
         responses={200: OpenApiResponse(s.CaseDetailSerializer, description="ETag: the case version.")},
     )
     def retrieve(self, request, *args, **kwargs):
-        case = get_case_for_user(request.user, int(kwargs["pk"]))
+        case = selectors.case_for_page(request.user, int(kwargs["pk"]))  # with its hold and promise
         wanted = _reveal_request(request)
         holder = case.account.cardholder
         holder.active_contact_points = list(
             ContactPoint.objects.filter(cardholder=holder, active=True).order_by("-is_primary", "pk")
         )
         revealed = self._reveal(request, case, wanted)
+        active_hold, pending_promise = selectors.case_hold_and_promise(case)
         context = {
             "revealed": revealed,
-            "active_hold": case.holds.filter(released_at__isnull=True).first(),
-            "pending_promise": case.promises.filter(status=PromiseStatus.PENDING).first(),
+            "active_hold": active_hold,
+            "pending_promise": pending_promise,
             "available_transitions": services.available_transitions(case, request.user),
         }
         response = Response(s.CaseDetailSerializer(case, context=context).data)

@@ -20,11 +20,12 @@ from __future__ import annotations
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
@@ -70,6 +71,9 @@ def flags_of(holder: Cardholder) -> policy.CardholderFlags:
 def zones_for(case: Case, rules: policy.PolicyRules, phones: list[str] | None = None) -> tuple[str, ...]:
     """The time zones a contact with the case's cardholder is judged in."""
     holder = case.account.cardholder
+    if phones is None:
+        # Read with the contact points already by a page (contact_points_for_page).
+        phones = getattr(case, "loaded_debtor_phones", None)
     if phones is None:
         # Unevaluated: the engine reads the numbers only when they can move the zones (a US person of
         # unknown zone), and only then is the query run.
@@ -138,24 +142,78 @@ def _ledger() -> QuerySet[ContactAttempt]:
     return ContactAttempt.objects.filter(corrects__isnull=True)
 
 
+def _number_calls_today(
+    rules: policy.PolicyRules, zones: tuple[str, ...], now: datetime
+) -> QuerySet[ContactAttempt] | None:
+    """The ledger rows the per-number cap counts today (only unanswered calls when the profile says so);
+    None when the profile has no per-number cap."""
+    if rules.max_calls_per_number_per_day is None:
+        return None
+    day_start = policy.counting_window_start(rules, zones, now, days=1)
+    calls = _ledger().filter(channel=Channel.OUTBOUND_CALL, started_at__gte=day_start)
+    if rules.count_unanswered_only:
+        calls = calls.filter(outcome__in=UNANSWERED)
+    return calls
+
+
 def calls_to_numbers_today(
     rules: policy.PolicyRules, zones: tuple[str, ...], now: datetime, points: list[ContactPoint]
 ) -> dict[int, int]:
     """Outbound calls to each of these numbers today, as the per-number cap counts them (only unanswered
-    ones when the profile says so). Empty when the profile has no per-number cap."""
-    if rules.max_calls_per_number_per_day is None or not points:
+    ones when the profile says so). Empty when the profile has no per-number cap. Points loaded by
+    `contact_points_for_page` carry their count already (`calls_today`) and cost no query."""
+    calls = _number_calls_today(rules, zones, now)
+    if calls is None or not points:
         return {}
-    day_start = policy.counting_window_start(rules, zones, now, days=1)
-    calls = _ledger().filter(
-        contact_point__in=points, channel=Channel.OUTBOUND_CALL, started_at__gte=day_start
-    )
-    if rules.count_unanswered_only:
-        calls = calls.filter(outcome__in=UNANSWERED)
+    if all(hasattr(p, "calls_today") for p in points):
+        return {p.pk: p.calls_today for p in points if p.calls_today}
+    calls = calls.filter(contact_point__in=points)
     return dict(calls.values_list("contact_point_id").annotate(n=Count("pk")))
+
+
+def contact_points_for_page(
+    case: Case, *, now: datetime, policies: PolicyBook | None = None
+) -> list[ContactPoint]:
+    """The cardholder's active contact points, primary first, each with `calls_today` (the calls the
+    per-number cap counts today, as `calls_to_numbers_today` counts them): one query for the case page.
+    The debtor's numbers among them are kept on `case` (`loaded_debtor_phones`) for `zones_for`."""
+    holder = case.account.cardholder
+    points = ContactPoint.objects.filter(cardholder=holder, active=True).order_by("-is_primary", "pk")
+    try:
+        rules = rules_for(holder.jurisdiction, policies=policies)
+    except LookupError:  # no profile for the jurisdiction: nothing is counted (compliance_status says so)
+        calls = None
+    else:
+        calls = _number_calls_today(rules, zones_for(case, rules), now)
+    if calls is None:
+        points = points.annotate(calls_today=Value(0, output_field=IntegerField()))
+    else:
+        counted = calls.filter(contact_point=OuterRef("pk")).values("contact_point").annotate(n=Count("pk"))
+        points = points.annotate(calls_today=Coalesce(Subquery(counted.values("n")), 0))
+    points = list(points)
+    case.loaded_debtor_phones = [
+        p.value for p in points if p.kind == "phone" and p.party_role == PartyRole.DEBTOR
+    ]
+    return points
 
 
 def _open_dispute(case: Case) -> bool:
     return CaseHold.objects.filter(case=case, released_at__isnull=True, reason=HoldReason.DISPUTE).exists()
+
+
+def is_open_dispute(active_hold: CaseHold | None) -> bool:
+    """`_open_dispute` for a page that has loaded the case's active hold (a case has at most one)."""
+    return active_hold is not None and active_hold.reason == HoldReason.DISPUTE
+
+
+@dataclass(frozen=True)
+class LedgerCounts:
+    """What `build_context` reads from the ledger about the debt for a moment: the calls the weekly
+    cap counts and the last conversation (starting the waiting period). A page asking several
+    decisions at the same moment reads them once (ComplianceStatus.ledger)."""
+
+    debt_call_times: tuple[datetime, ...]
+    last_conversation_at: datetime | None
 
 
 def build_context(
@@ -171,9 +229,14 @@ def build_context(
     has_recording: bool = False,
     purpose: str = policy.PURPOSE_COLLECTION,
     calls_to_number_today: int | None = None,
+    open_dispute: bool | None = None,
+    ledger: LedgerCounts | None = None,
+    count_debt: bool = True,
 ) -> policy.ContactContext:
-    """Count what the rules count, from the ledger, for one intended contact (`calls_to_number_today`
-    when the caller has counted it already)."""
+    """Count what the rules count, from the ledger, for one intended contact (`calls_to_number_today`,
+    `open_dispute` and `ledger` - read at the same `now` - when the caller has read them already).
+    `count_debt=False` leaves the debt's calls and last conversation out (a caller that does not
+    apply the frequency limits)."""
     holder = case.account.cardholder
     if calls_to_number_today is None:
         calls_to_number_today = 0
@@ -181,7 +244,8 @@ def build_context(
             counts = calls_to_numbers_today(rules, zones, now, [contact_point])
             calls_to_number_today = counts.get(contact_point.pk, 0)
     debt_times: tuple[datetime, ...] = ()
-    if rules.max_calls_per_debt_per_7_days is not None:
+    read_ledger = ledger is None and count_debt
+    if read_ledger and rules.max_calls_per_debt_per_7_days is not None:
         week_start = policy.counting_window_start(rules, zones, now, days=policy.DEBT_WINDOW_DAYS)
         debt_times = tuple(
             _ledger()
@@ -196,7 +260,9 @@ def build_context(
             .values_list("started_at", flat=True)
         )
     last_conversation = None
-    if rules.quiet_days_after_conversation:
+    if ledger is not None:
+        debt_times, last_conversation = ledger.debt_call_times, ledger.last_conversation_at
+    elif read_ledger and rules.quiet_days_after_conversation:
         # Only calls we placed start the waiting period; the consumer calling us does not.
         last_conversation = (
             _ledger()
@@ -222,7 +288,7 @@ def build_context(
         debt_call_times=debt_times,
         last_conversation_at=last_conversation,
         debtor_unreachable_days=max(0, (now - reached).days),
-        open_dispute=_open_dispute(case),
+        open_dispute=_open_dispute(case) if open_dispute is None else open_dispute,
         on_hold=case.state == CaseState.ON_HOLD,
         purpose=purpose,
         completed_call=completed_call,
@@ -241,9 +307,14 @@ def decide(
     recording_ref: str = "",
     purpose: str = policy.PURPOSE_COLLECTION,
     policies: PolicyBook | None = None,
+    calls_to_number_today: int | None = None,
+    open_dispute: bool | None = None,
+    ledger: LedgerCounts | None = None,
 ) -> policy.Decision:
     """The policy's answer for one contact of `case` at `now`: the one question every contact path asks
-    (a person's contact in services.contacts, Next case, a reminder at send time)."""
+    (a person's contact in services.contacts, Next case, a reminder at send time). A page that has
+    counted `calls_to_number_today` or read `open_dispute` or the `ledger` at `now` already passes
+    them (build_context)."""
     rules = rules_for(case.account.cardholder.jurisdiction, policies=policies)
     zones = zones_for(case, rules)
     completed = channel in CALL_CHANNELS and outcome not in ("", *UNANSWERED)
@@ -258,6 +329,9 @@ def decide(
         completed_call=completed,
         has_recording=bool(recording_ref.strip()),
         purpose=purpose,
+        calls_to_number_today=calls_to_number_today,
+        open_dispute=open_dispute,
+        ledger=ledger,
     )
     return policy.evaluate(rules, ctx)
 
@@ -542,6 +616,8 @@ class ComplianceStatus:
     call_decision: policy.Decision
     allowed_from_local: LocalClock | None
     next_callback: LocalClock | None  # the case's scheduled callback (Case.next_action_at)
+    calls_today: dict[int, int] = field(default_factory=dict)  # contact point id: calls the cap counts
+    ledger: LedgerCounts | None = None  # the debt's calls and last conversation, read at `now`
 
 
 def compliance_status(
@@ -550,9 +626,11 @@ def compliance_status(
     contact_points: list[ContactPoint],
     now: datetime | None = None,
     policies: PolicyBook | None = None,
+    open_dispute: bool | None = None,
 ) -> ComplianceStatus:
     """The compliance panel: local time and window, attempts used against each cap, the waiting period,
-    channels allowed, and whether a call to the primary number is allowed now (and if not, from when)."""
+    channels allowed, and whether a call to the primary number is allowed now (and if not, from when).
+    `open_dispute` when the page has read it already (`is_open_dispute`)."""
     now = now or timezone.now()
     holder = case.account.cardholder
     rules = rules_for(holder.jurisdiction, policies=policies)
@@ -570,7 +648,9 @@ def compliance_status(
         now=now,
         contact_point=primary,
         calls_to_number_today=used.get(primary.pk, 0) if primary else 0,
+        open_dispute=open_dispute,
     )
+    ledger = LedgerCounts(tuple(ctx.debt_call_times or ()), ctx.last_conversation_at)
     number_caps = []
     if rules.max_calls_per_number_per_day is not None:
         number_caps = [
@@ -598,6 +678,8 @@ def compliance_status(
         call_decision=decision,
         allowed_from_local=local_clock(decision.allowed_from, zone),
         next_callback=local_clock(case.next_action_at, zone),
+        calls_today=used,
+        ledger=ledger,
     )
 
 
@@ -623,8 +705,12 @@ class Action(StrEnum):
     MESSAGE = "message"  # a reminder: that message, at send time (messaging.services)
 
 
-def primary_phone(case: Case) -> ContactPoint | None:
-    """The number a callback will dial: the debtor's active primary phone, else their first one."""
+def primary_phone(case: Case, *, points: list[ContactPoint] | None = None) -> ContactPoint | None:
+    """The number a callback will dial: the debtor's active primary phone, else their first one.
+    `points`: the cardholder's active contact points, primary first, when loaded already (no query)."""
+    if points is not None:
+        debtor = (p for p in points if p.kind == "phone" and p.active and p.party_role == PartyRole.DEBTOR)
+        return min(debtor, key=lambda p: (not p.is_primary, p.pk), default=None)
     return (
         ContactPoint.objects.filter(
             cardholder_id=case.account.cardholder_id, kind="phone", active=True, party_role=PartyRole.DEBTOR
@@ -635,7 +721,12 @@ def primary_phone(case: Case) -> ContactPoint | None:
 
 
 def _promise_decision(
-    *, case: Case, at: datetime, conversation: ContactAttempt | None, policies: PolicyBook | None
+    *,
+    case: Case,
+    at: datetime,
+    conversation: ContactAttempt | None,
+    policies: PolicyBook | None,
+    open_dispute: bool | None = None,
 ) -> policy.Decision:
     # A promise is made in a conversation. Given the contact it was made in (already logged, and judged
     # when it was), it is judged as that contact - its channel, its party, its time: a promise taken on a
@@ -657,6 +748,8 @@ def _promise_decision(
         now=at,
         party_role=party_role,
         calls_to_number_today=0,
+        open_dispute=open_dispute,
+        count_debt=False,  # not applied to a promise (below)
     )
     ctx = replace(ctx, calls_on_debt_last_7_days=0, debt_call_times=None, last_conversation_at=None)
     return policy.evaluate(rules, ctx)
@@ -675,6 +768,9 @@ def action_decision(
     purpose: str = policy.PURPOSE_COLLECTION,
     conversation: ContactAttempt | None = None,
     policies: PolicyBook | None = None,
+    calls_to_number_today: int | None = None,
+    open_dispute: bool | None = None,
+    ledger: LedgerCounts | None = None,
 ) -> policy.Decision:
     """The contact policy's answer for one action on `case` at `at` (aware):
 
@@ -682,17 +778,30 @@ def action_decision(
     - PROMISE: the conversation it is made in - `conversation` (a ContactAttempt of the case) at its own
       time, else a call we place at `at`; window, flags and holds, not the frequency limits;
     - CALLBACK: the outbound call to the debtor's primary number at `at`, the whole decision: the window
-      then, the waiting period after a conversation, the caps as they will stand, the flags and holds.
+      then, the waiting period after a conversation, the caps as they will stand, the flags and holds
+      (`contact_point`, when given, is that number: `primary_phone` read by the caller).
+
+    A page that has read them already passes `calls_to_number_today` (for `contact_point`),
+    `open_dispute` and the `ledger` (read at `at`), so that asking for several actions does not count
+    the ledger again.
     """
     if action == Action.PROMISE:
-        return _promise_decision(case=case, at=at, conversation=conversation, policies=policies)
+        return _promise_decision(
+            case=case, at=at, conversation=conversation, policies=policies, open_dispute=open_dispute
+        )
     if action == Action.CALLBACK:
         return decide(
             case=case,
             channel=Channel.OUTBOUND_CALL,
             now=at,
-            contact_point=primary_phone(case),
+            # A caller that has counted the calls has read the number too (None: the debtor has none).
+            contact_point=contact_point
+            if contact_point is not None or calls_to_number_today is not None
+            else primary_phone(case),
             policies=policies,
+            calls_to_number_today=calls_to_number_today,
+            open_dispute=open_dispute,
+            ledger=ledger,
         )
     if action in (Action.CONTACT, Action.MESSAGE):
         return decide(
@@ -705,6 +814,9 @@ def action_decision(
             recording_ref=recording_ref,
             purpose=purpose,
             policies=policies,
+            calls_to_number_today=calls_to_number_today,
+            open_dispute=open_dispute,
+            ledger=ledger,
         )
     raise ValueError(f"unknown action {action!r}")
 

@@ -120,7 +120,7 @@ def test_timeline_queries_do_not_grow_with_the_page(portfolio, clients, django_a
 
 
 def test_case_detail_has_a_fixed_budget(portfolio, clients, django_assert_num_queries):
-    # knox (2), the case (1), contact points, hold, promise (3)
-    with django_assert_num_queries(6):
+    # knox (2), the case with its hold and promise (1), contact points (1)
+    with django_assert_num_queries(4):
         response = clients["agent"].get(f"/api/v1/cases/{portfolio.pk}/")
     assert response.status_code == 200

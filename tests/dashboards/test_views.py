@@ -250,6 +250,14 @@ def test_the_kpi_page_shows_each_formula_and_links_each_number(supervisor, worke
     assert 'data-testid="trend-table"' in html and 'data-testid="aging-table"' in html
 
 
+def test_the_chart_labels_are_in_the_readers_language(supervisor, worked):
+    supervisor.language = "zh-hans"
+    supervisor.save(update_fields=["language"])
+    response = client_for(supervisor).get(reverse("dashboards:kpis"), {"period": "30d"})
+    labels = response.context["chart_aging"]["labels"]
+    assert labels[0] == "未逾期" and "current" not in labels and labels[1] == "M1"
+
+
 def test_an_htmx_filter_request_gets_the_body_fragment(supervisor, worked):
     response = client_for(supervisor).get(
         reverse("dashboards:kpis"), {"period": "7d"}, HTTP_HX_REQUEST="true"

@@ -1,0 +1,28 @@
+"""The cardholder list serializes every row's contact points with one child serializer: the JSON is
+the one a ContactPointSerializer(many=True) per cardholder gave, masked or revealed."""
+
+import pytest
+
+from api import serializers as s
+from collections_app.models import Cardholder
+from tests.factories import CardholderFactory, ContactPointFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_contact_points_are_the_same_json_as_a_serializer_per_row():
+    holders = CardholderFactory.create_batch(3)
+    for holder in holders:
+        ContactPointFactory(cardholder=holder)
+        ContactPointFactory(cardholder=holder, kind="email", value="li@example.com", is_primary=False)
+    revealed_point = holders[1].contact_points.first()
+    context = {"revealed": {"contact_points": {revealed_point.pk: revealed_point.value}}}
+    rows = s.CardholderSerializer(Cardholder.objects.order_by("pk"), many=True, context=context).data
+
+    for row, holder in zip(rows, Cardholder.objects.order_by("pk"), strict=True):
+        points = holder.contact_points.filter(active=True).order_by("-is_primary", "pk")
+        expected = s.ContactPointSerializer(points, many=True, context=context).data
+        assert row["contact_points"] == expected
+    assert [p["revealed"] for row in rows for p in row["contact_points"]].count(True) == 1
+    assert any(p["value"] == revealed_point.value for p in rows[1]["contact_points"])
+    assert all("****" in p["value"] or "*" in p["value"] for p in rows[0]["contact_points"])
