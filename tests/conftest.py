@@ -32,6 +32,8 @@ def pytest_collection_modifyitems(config, items):
 
 
 _ID_IN_A_PATH = re.compile(r"/-?\d+(?=/)")
+# A task's or request's UUID ("...-b183-76216984e909" reads like a mobile number with dashes).
+_UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.IGNORECASE)
 
 
 class _PersonalDataInLogs(logging.Handler):
@@ -44,9 +46,9 @@ class _PersonalDataInLogs(logging.Handler):
         self.leaks: list[str] = []
 
     def emit(self, record):
-        # A record's ID in a URL path ("Not Found: /api/v1/cases/4203413794/", as the fuzzing sends) is
-        # no person, though it may look like a phone number: redact() is generous on purpose.
-        line = _ID_IN_A_PATH.sub("/#", self.format(record))
+        # A record's ID in a URL path ("Not Found: /api/v1/cases/4203413794/", as the fuzzing sends) or a
+        # UUID is no person, though it may look like a phone number: redact() is generous on purpose.
+        line = _UUID.sub("<uuid>", _ID_IN_A_PATH.sub("/#", self.format(record)))
         if redact(line) != line:
             self.leaks.append(line)
 

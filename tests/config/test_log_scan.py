@@ -23,6 +23,7 @@ def test_masked_values_and_record_ids_in_urls_are_not():
     assert not scanned("reminder to +86138****0001 failed; bounce from w***@example.com")
     assert not scanned("Not Found: /api/v1/cases/4203413794/")
     assert not scanned("Not Found: /api/v1/plans/420293207200197504/accept/")
+    assert not scanned("Task message_send[14b5231d-2b1d-49ee-b183-76216984e909] succeeded: 'written'")
 
 
 def test_debug_records_are_not_kept():
