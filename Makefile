@@ -5,7 +5,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test install lint format migrate messages clean
+.PHONY: run test install lint format migrate messages screenshots clean
 
 $(UV):
 	$(PYTHON) -m venv .uv
@@ -39,6 +39,9 @@ migrate: install
 messages: install
 	DJANGO_DEBUG=1 $(VENV)/bin/python manage.py makemessages -l zh_Hans --ignore=.venv --ignore=.uv
 	DJANGO_DEBUG=1 $(VENV)/bin/python manage.py compilemessages -l zh_Hans --ignore=.venv --ignore=.uv
+
+screenshots: install
+	$(VENV)/bin/python scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) .uv var staticfiles

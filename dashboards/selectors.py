@@ -266,7 +266,7 @@ def inbox_escalations(user, filters: Filters) -> list[CaseEvent]:
         kind=EventKind.ESCALATION_REQUESTED,
         inbox_closure__isnull=True,
         case__in=scoped_cases(user, filters).filter(state__in=open_states),
-    )
+    ).exclude(actor=user)  # a request is answered by someone else (dashboards.services: own_request)
     return list(
         qs.select_related("case__account__cardholder", "actor").order_by("created_at", "pk")[:INBOX_LIMIT]
     )

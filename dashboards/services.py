@@ -35,6 +35,9 @@ def _inbox_event(event_id: int, actor) -> CaseEvent:
     if event is None or event.kind not in INBOX_KINDS:
         raise ValidationFailed(_("No such inbox item."), rule="not_an_inbox_item")
     ensure_can_act(actor, event.case)
+    if event.kind == EventKind.ESCALATION_REQUESTED and event.actor_id == actor.pk:
+        # Maker-checker: a supervisor who asked for an escalation does not grant or decline it.
+        raise NotAllowed(_("Someone else answers a request you made yourself."), rule="own_request")
     return event
 
 

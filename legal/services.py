@@ -32,8 +32,8 @@ from django.db import transaction
 from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Greatest, TruncDate
 from django.utils import timezone
+from django.utils.translation import get_language, gettext_noop
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
 
 from accounts.permissions import Capability, has_capability
 from collections_app.access import cases_visible_to, ensure_can_act
@@ -67,7 +67,7 @@ from collections_app.services.kernel import (
 from core.clock import bank_date, bank_today, bank_zone
 from core.exceptions import InvalidTransition, NotAllowed, ValidationFailed
 from core.masking import mask_contact_value
-from core.money import ZERO
+from core.money import ZERO, format_money
 from legal.models import LegalDecision, LegalReferral
 from repayment_plans import services as plan_services
 from repayment_plans.calculator import PlanKind
@@ -240,6 +240,7 @@ def overdraft_evidence(
     principal: Decimal,
     as_of: date,
     threshold: Decimal | None = None,
+    currency: str = "",
 ) -> OverdraftEvidence:
     """Two effective collections at least EFFECTIVE_SPACING_DAYS apart, counted after the last payment;
     more than REFERRAL_WAIT_MONTHS since the second with no payment; principal >= threshold. Pure."""
@@ -280,9 +281,10 @@ def overdraft_evidence(
     )
     evidence.checks.append(
         (
-            _("Principal at least %(threshold)s") % {"threshold": threshold},
+            _("Principal at least %(threshold)s")
+            % {"threshold": format_money(threshold, currency, get_language())},
             principal >= threshold,
-            str(principal),
+            format_money(principal, currency, get_language()),
         )
     )
     return evidence
@@ -456,6 +458,22 @@ def _legal_reviewer(actor) -> None:
         raise NotAllowed(_("Only legal reviewers decide on cases in legal review."), rule="legal_review")
 
 
+def own_referral(actor, case: Case) -> bool:
+    """Whether `actor` made the case's pending referral to legal (maker-checker: they do not decide on it;
+    only an administrator holds both capabilities, so this is the administrator referring and deciding)."""
+    if actor is None:
+        return False
+    pending = LegalReferral.objects.filter(case=case, decision=LegalDecision.PENDING)
+    return pending.filter(referred_by_id=actor.pk).exists()
+
+
+def _ensure_not_own_referral(actor, case: Case) -> None:
+    if own_referral(actor, case):
+        raise NotAllowed(
+            _("Someone else decides on a case you referred to legal yourself."), rule="own_request"
+        )
+
+
 DECISION_TRANSITIONS = {
     LegalDecision.LITIGATION: "approve_litigation",
     LegalDecision.RETURNED: "return_from_legal",
@@ -500,6 +518,7 @@ def legal_decide(
         ensure_can_act(actor, case)
         if case.state != CaseState.LEGAL_REVIEW:
             raise InvalidTransition(_("The case is not in legal review."), rule="state_machine")
+        _ensure_not_own_referral(actor, case)
         if decision == LegalDecision.LITIGATION:
             limitation = limitation_for(case.account, as_of=as_of)
             if limitation.expired:
@@ -583,6 +602,7 @@ def legal_propose_settlement(
         ensure_can_act(actor, case)
         if case.state != CaseState.LEGAL_REVIEW:
             raise InvalidTransition(_("The case is not in legal review."), rule="state_machine")
+        _ensure_not_own_referral(actor, case)
         account = case.account
         balance = account.principal + account.interest + account.fees + account.penalties
         terms = plan_services.PlanInput(
@@ -697,7 +717,11 @@ def legal_package(case: Case, *, as_of: date) -> LegalPackage:
         firings=firings,
         limitation=limitation,
         evidence=overdraft_evidence(
-            effective_days=effective_days, payment_days=payment_days, principal=account.principal, as_of=as_of
+            effective_days=effective_days,
+            payment_days=payment_days,
+            principal=account.principal,
+            as_of=as_of,
+            currency=account.currency,
         ),
         as_of=as_of,
     )

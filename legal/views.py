@@ -122,6 +122,7 @@ def _package_context(request: HttpRequest, case, *, forms: dict | None = None, e
     forms = forms or {}
     holder = case.account.cardholder
     timeline, _more = selectors.case_timeline(case)
+    own_referral = case.state == CaseState.LEGAL_REVIEW and legal.own_referral(request.user, case)
     return {
         "case": case,
         "account": case.account,
@@ -129,7 +130,8 @@ def _package_context(request: HttpRequest, case, *, forms: dict | None = None, e
         "masked_national_id": mask_national_id(holder.national_id) if holder.national_id else "—",
         "package": legal.legal_package(case, as_of=as_of),
         "timeline": timeline,
-        "can_decide": case.state == CaseState.LEGAL_REVIEW,
+        "can_decide": case.state == CaseState.LEGAL_REVIEW and not own_referral,
+        "own_referral": own_referral,
         "forms": {
             decision: forms.get(decision) or form_class(prefix=decision, initial=_initial(decision, as_of))
             for decision, form_class in DECISION_FORMS.items()

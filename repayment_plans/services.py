@@ -598,6 +598,8 @@ def plan_send_back(
             raise InvalidTransition(
                 _("Only a plan waiting for approval can be sent back."), rule="plan_state_machine"
             )
+        if actor is not None and actor.pk == plan.proposed_by_id:
+            raise NotAllowed(_("Nobody approves a plan they proposed themselves."), rule="own_plan")
         _reject(plan, case, actor=actor, reason=note, action="sent_back")
         return plan_propose_on_locked_case(
             case=case,

@@ -139,6 +139,8 @@ def test_the_package_shows_what_a_court_will_ask_for(client, legal, referred_cas
     for text in (
         "Statement of account",
         "CN¥60,400.00",  # the balance, in its currency as English writes it
+        "CN¥60,000.00",  # the principal
+        "Principal at least CN¥50,000.00",  # the malicious-overdraft threshold, in the account's currency
         "PAY-",  # the payment
         "recorded conversation with the debtor (REC-0202)",
         "no delivery receipt",

@@ -58,6 +58,13 @@ def default_schedules() -> list[dict]:
             "kwargs": "{}",
             "description": "E-mail each supervisor yesterday's figures of their team and what waits.",
         },
+        {
+            "name": "Purge idempotency keys",
+            "task": "api.tasks.idempotency_keys_purge",
+            "crontab": {"minute": "15", "hour": "4", "timezone": settings.TIME_ZONE},
+            "kwargs": "{}",
+            "description": "Delete API Idempotency-Key records older than API_IDEMPOTENCY_KEY_HOURS.",
+        },
     ]
 
 
