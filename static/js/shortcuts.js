@@ -114,14 +114,13 @@
   // After htmx swaps the case in, it puts focus back on the field with the same id. When the action went
   // through, focus moves to the form instead (its heading is read out), so the next key is a shortcut
   // again - n for Next case; after an error it stays in the field to correct.
-  let submittedFormId = null;
-  document.addEventListener("htmx:beforeRequest", (event) => {
-    const form = event.detail.elt;
-    submittedFormId = form && form.matches("form[id]") ? form.id : null;
-  });
-  document.addEventListener("htmx:afterSwap", () => {
-    const form = submittedFormId && document.getElementById(submittedFormId);
-    submittedFormId = null;
+  // The form is the one that sent *this* response (another request - a hint, the lease renewal - may
+  // have started and ended in between).
+  document.addEventListener("htmx:afterSwap", (event) => {
+    const config = event.detail.requestConfig;
+    const source = config && config.elt;
+    const id = source && source.matches && source.matches("form[id]") ? source.id : null;
+    const form = id && document.getElementById(id);
     const active = document.activeElement;
     if (!form || !form.contains(active) || !isTyping(active)) return;
     if (form.querySelector(".errorlist, [role=alert]")) return;

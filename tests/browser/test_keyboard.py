@@ -107,6 +107,7 @@ def test_an_agent_works_five_cases_with_the_keyboard_only(page, live_server, tea
         page.keyboard.press("n")
         expect(page).not_to_have_url(previous)
         expect(page).to_have_url(re.compile(r"/cases/\d+/$"))
+        page.wait_for_load_state("networkidle")  # the page's own first requests done: keys go to it alone
         worked.append(work_one_case(page, promise_day, callback_at))
 
     assert len(set(worked)) == CASES, worked
@@ -131,6 +132,7 @@ def test_the_shortcuts_overlay_opens_with_a_question_mark_and_closes_with_escape
     queues.refresh_priorities()
     login(page, live_server, agent.username, TEST_PASSWORD)
     page.goto(f"{live_server.url}/cases/{case.pk}/")
+    page.wait_for_load_state("networkidle")
     overlay = page.locator("dialog[data-shortcuts-help]")
     expect(overlay).to_be_hidden()
 
