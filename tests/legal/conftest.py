@@ -62,13 +62,12 @@ def pay(case, day: date, amount="100.00", ref=None):
     )
 
 
-@pytest.fixture
-def referred_case(today, team_a, agent, supervisor):
+def build_referred_case(*, team, agent, referrer):
     """A case 150 days past due (first missed 3 January 2026), principal 60,000.00, with two effective
-    collections 31 days apart and a payment, referred to legal by the supervisor."""
+    collections 31 days apart and a payment, referred to legal by `referrer`."""
     ensure_default_tiers()
     case = open_case(
-        team=team_a,
+        team=team,
         days_past_due=150,
         first_missed_due_date=date(2026, 1, 3),
         principal=Decimal("60000.00"),
@@ -78,6 +77,12 @@ def referred_case(today, team_a, agent, supervisor):
     log_contact(case, agent, date(2026, 2, 2), recording="REC-0202")
     log_contact(case, agent, date(2026, 2, 10), channel="sms", outcome="sent")
     log_contact(case, agent, date(2026, 3, 5), channel="sms", outcome="delivered")
-    legal_services.legal_refer(case_id=case.pk, actor=supervisor, reason="150 DPD, refuses to pay")
+    legal_services.legal_refer(case_id=case.pk, actor=referrer, reason="150 DPD, refuses to pay")
     case.refresh_from_db()
     return case
+
+
+@pytest.fixture
+def referred_case(today, team_a, agent, supervisor):
+    """build_referred_case, referred to legal by the supervisor."""
+    return build_referred_case(team=team_a, agent=agent, referrer=supervisor)

@@ -5,7 +5,7 @@ both capabilities, so the requester here is `admin_user`.
 Personas (tests/conftest.py): `admin_user` refers the case and may open the legal pages; `legal` decides;
 `agent` (team A) logs the contacts that make the case eligible."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -15,9 +15,7 @@ from collections_app.models import Case
 from core.exceptions import NotAllowed
 from legal import services as legal_services
 from legal.models import LegalReferral
-from tests.factories import open_case
-from tests.legal.conftest import TODAY, log_contact, pay
-from tests.repayment_plans.conftest import ensure_default_tiers
+from tests.legal.conftest import TODAY, build_referred_case
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.legal.urls")]
 
@@ -26,20 +24,8 @@ OWN_REFERRAL = "Someone else decides on a case you referred to legal yourself."
 
 @pytest.fixture
 def admin_referred_case(today, team_a, agent, admin_user):
-    """Like tests/legal/conftest.py's referred_case, but referred to legal by the administrator."""
-    ensure_default_tiers()
-    case = open_case(
-        team=team_a,
-        days_past_due=150,
-        first_missed_due_date=date(2026, 1, 3),
-        principal=Decimal("60000.00"),
-        overdue_amount=Decimal("9000.00"),
-    )
-    pay(case, date(2026, 1, 20), "500.00")
-    log_contact(case, agent, date(2026, 2, 2), recording="REC-0202")
-    log_contact(case, agent, date(2026, 3, 5), channel="sms", outcome="delivered")
-    legal_services.legal_refer(case_id=case.pk, actor=admin_user, reason="150 DPD, refuses to pay")
-    case.refresh_from_db()
+    """The conftest's referred case, but referred to legal by the administrator."""
+    case = build_referred_case(team=team_a, agent=agent, referrer=admin_user)
     assert case.state == "legal_review"
     return case
 
