@@ -18,8 +18,10 @@ class NavItem:
 NAV_ITEMS: list[NavItem] = [
     NavItem(_("Home"), "home", None),
     NavItem(_("My work"), "my_work", Capability.WORK_CASES),
+    NavItem(_("Agenda"), "agenda", Capability.WORK_CASES),
     NavItem(_("Legal review"), "legal:queue", Capability.LEGAL_REVIEW),
     NavItem(_("Dashboards"), "dashboards:home", Capability.SUPERVISE),
+    NavItem(_("Cases"), "dashboards:cases", Capability.SUPERVISE),
     NavItem(_("Legal dashboard"), "dashboards:legal", Capability.LEGAL_REVIEW),
     NavItem(_("Search"), "search", None),
     NavItem(_("Plan approvals"), "plans:approvals", Capability.APPROVE_PLANS),

@@ -454,6 +454,8 @@ class ContactAttemptSerializer(UtcModelSerializer):
             "recording_ref",
             "corrects",
             "policy_override_reason",
+            "disclosures_given",
+            "script_version",
             "created_at",
         ]
 
@@ -745,6 +747,23 @@ class ContactInputSerializer(serializers.Serializer):
         default="",
         max_length=2000,
         help_text="Supervisors: override a frequency limit, with a reason (recorded).",
+    )
+    disclosures = serializers.ListField(
+        child=serializers.SlugField(max_length=40),
+        required=False,
+        default=list,
+        max_length=50,
+        help_text="The codes of the call script's statements given in the call (stored on the attempt). A "
+        "right-party call without every required statement is recorded with `missing_disclosures` on "
+        "its timeline entry.",
+    )
+    script_id = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        help_text="The call script the agent read; default: the script for the case's jurisdiction, "
+        "language and bucket.",
     )
 
 

@@ -15,7 +15,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -104,7 +104,7 @@ def run_start(request: HttpRequest) -> HttpResponse:
         flash.success(
             request,
             _("Run #%(run)s for %(date)s started; its steps appear below as the worker runs them.")
-            % {"run": run.pk, "date": run.run_date.isoformat()},
+            % {"run": run.pk, "date": formats.date_format(run.run_date, "SHORT_DATE_FORMAT")},
         )
     return redirect("automation_runs")
 

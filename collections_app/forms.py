@@ -41,6 +41,24 @@ class WallClockDateTimeField(forms.DateTimeField):
         return forms.fields.BaseTemporalField.to_python(self, value)
 
 
+class DisclosuresField(forms.MultipleChoiceField):
+    """The call script's statements ticked as given. With no choices set (`ContactForm` built without
+    `statements`), any statement code is taken as it is: the contact service checks the codes against the
+    script named by `script_id`."""
+
+    widget = forms.CheckboxSelectMultiple
+    code_validator = validators.RegexValidator(r"^[-a-zA-Z0-9_]{1,40}$")
+
+    def valid_value(self, value):
+        if not self.choices:
+            try:
+                self.code_validator(value)
+            except forms.ValidationError:
+                return False
+            return True
+        return super().valid_value(value)
+
+
 class ContactForm(forms.Form):
     channel = forms.ChoiceField(label=_("Channel"), choices=CONTACT_CHANNELS, initial=Channel.OUTBOUND_CALL)
     contact_point = forms.TypedChoiceField(
@@ -68,10 +86,24 @@ class ContactForm(forms.Form):
     override_reason = forms.CharField(
         label=_("Override reason (supervisors)"), widget=forms.Textarea(attrs={"rows": 1}), required=False
     )
+    # Posted by the call script fragment (templates/collections_app/_call_script.html), loaded in the form.
+    disclosures = DisclosuresField(label=_("Statements given"), required=False)
+    script_id = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=1)
 
-    def __init__(self, *args, contact_points=(), **kwargs):
+    def __init__(self, *args, contact_points=(), statements=None, **kwargs):
+        """`statements`: (code, text) of the call script's statements, the choices of `disclosures`;
+        None takes any statement code (the service checks them against the script)."""
         super().__init__(*args, **kwargs)
         self.fields["contact_point"].choices = [("", "—"), *contact_points]
+        if statements is not None:
+            self.fields["disclosures"].choices = list(statements)
+
+    def disclosure_input(self) -> dict:
+        """The ContactInput arguments of the ticks: `ContactInput(..., **form.disclosure_input())`."""
+        return {
+            "disclosures": tuple(self.cleaned_data.get("disclosures") or ()),
+            "script_id": self.cleaned_data.get("script_id"),
+        }
 
 
 class PromiseForm(forms.Form):

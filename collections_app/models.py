@@ -650,6 +650,10 @@ class ContactAttempt(models.Model):
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="corrections"
     )
     policy_override_reason = models.TextField(_("override reason"), blank=True)
+    # The call script's statements the agent ticked as said (codes of contact_policy.CallStatement), and the
+    # version of the script they were read from (None: no script was shown).
+    disclosures_given = models.JSONField(_("disclosures given"), default=list, blank=True)
+    script_version = models.PositiveIntegerField(_("script version"), null=True, blank=True)
     created_at = models.DateTimeField(_("recorded"), auto_now_add=True)
 
     class Meta:

@@ -6,13 +6,21 @@ AppConfig.ready(); the case page renders every registered panel, in the order re
 (so a panel is refreshed with the body after each action on the page).
 
 A panel is a callable `(request, case) -> str` returning the panel's HTML, safe to insert (render it with
-`render_to_string(..., request=request)`). It should load what it shows in a fixed number of queries: the
-case page's query budget (tests/collections_app/test_workspace_views.py) counts them.
+`render_to_string(..., request=request)`). Its place is "body" (below the tabs: the plan) or "actions"
+(the page's action bar: a button that loads its own fragment, e.g. Call or Send message). It should load
+what it shows in a fixed number of queries - an action none at all: the case page's query budget
+(tests/collections_app/test_case_page_queries.py) counts them.
+
+The Documents tab lists what the apps above the kernel hold about the case (the plan agreements, the
+legal package, letters): each registers a documents source, `(request, case) -> list[CaseDocument]`,
+read only when the tab is opened.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 
 from django.http import HttpRequest
 from django.utils.safestring import SafeString
@@ -20,16 +28,45 @@ from django.utils.safestring import SafeString
 from collections_app.models import Case
 
 CasePanel = Callable[[HttpRequest, Case], SafeString]
+PLACES = ("body", "actions")
 
-_panels: list[CasePanel] = []
+_panels: dict[str, list[CasePanel]] = {place: [] for place in PLACES}
 
 
-def register_case_panel(panel: CasePanel) -> None:
+def register_case_panel(panel: CasePanel, *, place: str = "body") -> None:
     """Add a panel to the case page (called from AppConfig.ready(); registering twice adds it once)."""
-    if panel not in _panels:
-        _panels.append(panel)
+    if place not in PLACES:
+        raise ValueError(f"unknown case page place {place!r}; one of {PLACES}")
+    if panel not in _panels[place]:
+        _panels[place].append(panel)
 
 
-def case_panels(request: HttpRequest, case: Case) -> list[SafeString]:
-    """The HTML of every registered panel for `case`, in the order registered."""
-    return [panel(request, case) for panel in _panels]
+def case_panels(request: HttpRequest, case: Case, place: str = "body") -> list[SafeString]:
+    """The HTML of every panel registered for `place` on `case`, in the order registered."""
+    return [panel(request, case) for panel in _panels[place]]
+
+
+@dataclass(frozen=True)
+class CaseDocument:
+    title: str
+    url: str
+    kind: str  # what it is, translated: "Repayment agreement", "Letter", "Legal package"
+    at: datetime | None = None
+
+
+DocumentSource = Callable[[HttpRequest, Case], list[CaseDocument]]
+
+_document_sources: list[DocumentSource] = []
+
+
+def register_case_documents(source: DocumentSource) -> None:
+    """Add a source of documents to the case's Documents tab (from AppConfig.ready())."""
+    if source not in _document_sources:
+        _document_sources.append(source)
+
+
+def case_documents(request: HttpRequest, case: Case) -> list[CaseDocument]:
+    """Every registered source's documents for `case`, newest first (undated last)."""
+    documents = [doc for source in _document_sources for doc in source(request, case)]
+    dated = sorted((d for d in documents if d.at), key=lambda d: d.at, reverse=True)
+    return dated + [d for d in documents if not d.at]

@@ -18,6 +18,7 @@ from collections_app.models import (
     CaseEvent,
     CaseHold,
     ContactPoint,
+    Payment,
     PromiseStatus,
     PromiseToPay,
     Queue,
@@ -195,6 +196,76 @@ def case_page(
         timeline_has_more=has_more,
         timeline_page=page,
         other_accounts=other_accounts,
+    )
+
+
+@dataclass(frozen=True)
+class NextAction:
+    """What the case page's header suggests doing now, and the action (a drawer of the page) it opens."""
+
+    text: str
+    action: str  # "contact", "callback", "promise", "hold" or "" (nothing to open)
+
+
+def next_best_action(case: Case, *, page: CasePage, compliance, now: datetime) -> NextAction | None:
+    """One suggestion from what the page has read already (no query): the hold first, then a callback
+    that is due, a promise past its date, a call when the policy allows one, a callback when it does
+    not yet, and why nothing can be done when it never will. None for a closed case."""
+    if not case.is_open:
+        return None
+    if page.active_hold is not None:
+        return NextAction(
+            _("On hold (%(reason)s): review whether the hold still applies.")
+            % {"reason": page.active_hold.get_reason_display()},
+            "hold",
+        )
+    call = compliance.call_decision
+    promise = page.pending_promise
+    callback = compliance.next_callback
+    if callback is not None and callback.at <= now + CALLBACK_GRACE and call.allowed:
+        return NextAction(_("The callback is due: call the cardholder now."), "contact")
+    if promise is not None and promise.due_date < timezone.localdate(now) and call.allowed:
+        return NextAction(_("The promised payment is late: call and ask about it."), "contact")
+    if call.allowed:
+        if promise is not None:
+            return NextAction(_("A promise is pending: call to confirm the payment date."), "contact")
+        return NextAction(_("Call the cardholder and ask for a promise to pay."), "contact")
+    if compliance.allowed_from_local is not None:
+        return NextAction(_("No call now (%(why)s): schedule a callback.") % {"why": call.text}, "callback")
+    return NextAction(_("No call possible: %(why)s.") % {"why": call.text}, "")
+
+
+HISTORY_LIMIT = 100
+
+
+@dataclass
+class CaseHistory:
+    """The History tab: the account's payments and the case's promises, newest first (the last
+    HISTORY_LIMIT of each; the timeline has everything)."""
+
+    payments: list[Payment]
+    promises: list[PromiseToPay]
+    more_payments: bool
+    more_promises: bool
+
+
+def case_history(case: Case) -> CaseHistory:
+    """Two queries whatever the history."""
+    payments = list(
+        Payment.objects.filter(account_id=case.account_id)
+        .select_related("recorded_by")
+        .order_by("-paid_at", "-id")[: HISTORY_LIMIT + 1]
+    )
+    promises = list(
+        PromiseToPay.objects.filter(case=case)
+        .select_related("created_by", "contact_attempt")
+        .order_by("-created_at", "-id")[: HISTORY_LIMIT + 1]
+    )
+    return CaseHistory(
+        payments=payments[:HISTORY_LIMIT],
+        promises=promises[:HISTORY_LIMIT],
+        more_payments=len(payments) > HISTORY_LIMIT,
+        more_promises=len(promises) > HISTORY_LIMIT,
     )
 
 

@@ -33,7 +33,7 @@ from collections_app.forms import (
     TransitionForm,
 )
 from collections_app.models import CaseState, Queue, ResolutionReason
-from collections_app.panels import case_panels
+from collections_app.panels import case_documents, case_panels
 from collections_app.services import contactability, queues
 from contact_policy.models import PolicyBook
 from core.exceptions import DomainError, NotAllowed
@@ -111,7 +111,7 @@ def next_case(request: HttpRequest) -> HttpResponse:
             )
             message += " " + _("Not ready: %(list)s.") % {"list": waiting}
         if result.next_ready_at:
-            at = formats.date_format(timezone.localtime(result.next_ready_at), "Y-m-d H:i")
+            at = formats.date_format(timezone.localtime(result.next_ready_at), "SHORT_DATETIME_FORMAT")
             message += " " + _("The next may be called from %(at)s.") % {"at": at}
         messages.warning(request, message)
         return redirect("my_work")
@@ -221,6 +221,10 @@ def _case_context(
         # What the apps above the kernel show on the case (the repayment plan): rendered by the template
         # only when it renders the case body (Django calls a callable context value).
         "panels": partial(case_panels, request, case),
+        "action_panels": partial(case_panels, request, case, "actions"),
+        "next_action": selectors.next_best_action(case, page=data, compliance=compliance, now=now),
+        # The action whose form came back with an error is shown open (a refusal, a field to correct).
+        "open_drawer": _drawer_to_open(errors or {}, forms),
         "can_override": has_capability(request.user, Capability.OVERRIDE_CONTACT_POLICY),
         "can_work": has_capability(request.user, Capability.WORK_CASES),
         "errors": errors or {},
@@ -241,12 +245,24 @@ def _case_context(
     return context
 
 
+# The case page's drawers by the form key of its actions (the hold drawer also releases; the state drawer
+# holds every transition).
+DRAWER_OF_FORM = {"release": "hold", "transition": "state"}
+
+
+def _drawer_to_open(errors: dict, forms: dict) -> str:
+    """The drawer whose action came back refused or with a field to correct: shown open."""
+    key = next(iter(errors), "") or next((k for k, f in forms.items() if f is not None and f.errors), "")
+    return DRAWER_OF_FORM.get(key, key)
+
+
 def _conversation_choices(conversations) -> list[tuple[int, str]]:
     """The promise form's "Made during" choices: channel, the agent's own time, outcome."""
     choices = []
     for c in conversations:
         when = timezone.localtime(c.started_at)
-        choices.append((c.pk, f"{c.get_channel_display()} · {when:%H:%M} · {c.get_outcome_display()}"))
+        clock = formats.time_format(when, "TIME_FORMAT")
+        choices.append((c.pk, f"{c.get_channel_display()} · {clock} · {c.get_outcome_display()}"))
     return choices
 
 
@@ -267,6 +283,30 @@ def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
     if request.htmx and request.GET.get("fragment") == "timeline":
         return render(request, "collections_app/case_detail.html#timeline", context)
     return render(request, "collections_app/case_detail.html", context)
+
+
+@login_required
+@require_GET
+def case_history(request: HttpRequest, case_id: int) -> HttpResponse:
+    """The case page's History tab: the account's payments and the case's promises (2 queries after the
+    case). A full page without HTMX."""
+    case = selectors.case_for_page(request.user, case_id)
+    context = {"case": case, "account": case.account, "history": selectors.case_history(case)}
+    if request.htmx:
+        return render(request, "collections_app/case_history.html#history", context)
+    return render(request, "collections_app/case_history.html", context)
+
+
+@login_required
+@require_GET
+def case_documents_view(request: HttpRequest, case_id: int) -> HttpResponse:
+    """The case page's Documents tab: what the apps above the kernel hold (agreements, legal package,
+    letters), each a link. A full page without HTMX."""
+    case = selectors.case_for_page(request.user, case_id)
+    context = {"case": case, "documents": case_documents(request, case)}
+    if request.htmx:
+        return render(request, "collections_app/case_documents.html#documents", context)
+    return render(request, "collections_app/case_documents.html", context)
 
 
 def _after_action(
@@ -327,6 +367,7 @@ def case_log_contact(request: HttpRequest, case_id: int) -> HttpResponse:
                 notes=data["notes"],
                 recording_ref=data["recording_ref"],
                 started_at=data["started_at"],
+                **form.disclosure_input(),
             ),
             override_reason=data["override_reason"],
         )

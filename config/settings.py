@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "legal",
     "escalation",
     "messaging",
+    "telephony",
     "imports",
     "dashboards",
     "automation",
@@ -448,6 +449,20 @@ COLLECTIONS_SMS_GATEWAY_USER = env_str("COLLECTIONS_SMS_GATEWAY_USER", "")
 COLLECTIONS_SMS_GATEWAY_PASSWORD = env_str("COLLECTIONS_SMS_GATEWAY_PASSWORD", "")
 COLLECTIONS_SMS_GATEWAY_TIMEOUT = env_int("COLLECTIONS_SMS_GATEWAY_TIMEOUT", 10)
 COLLECTIONS_EMAIL_FROM = env_str("COLLECTIONS_EMAIL_FROM", "")  # empty: DEFAULT_FROM_EMAIL
+
+# --- Click-to-call (telephony; README "Click-to-call") ---------------------------------------------
+# "link": the browser opens a tel: (or sip:) link; "pbx": the PBX's HTTP click-to-call endpoint rings the
+# agent's extension (telephony.AgentExtension) and then the cardholder, and reports the call to
+# TELEPHONY_CALLBACK_URL (our /telephony/events/) signed with TELEPHONY_CALLBACK_SECRET.
+TELEPHONY_DIALER = env_str("TELEPHONY_DIALER", "link")
+TELEPHONY_LINK_SCHEME = env_str("TELEPHONY_LINK_SCHEME", "tel")
+TELEPHONY_SIP_DOMAIN = env_str("TELEPHONY_SIP_DOMAIN", "")
+TELEPHONY_PBX_URL = env_str("TELEPHONY_PBX_URL", "")
+TELEPHONY_PBX_TOKEN = env_str("TELEPHONY_PBX_TOKEN", "")
+TELEPHONY_PBX_TIMEOUT = env_int("TELEPHONY_PBX_TIMEOUT", 5)
+TELEPHONY_CALLBACK_URL = env_str("TELEPHONY_CALLBACK_URL", "")
+TELEPHONY_CALLBACK_SECRET = env_str("TELEPHONY_CALLBACK_SECRET", "")
+TELEPHONY_CALLBACK_MAX_AGE_SECONDS = env_int("TELEPHONY_CALLBACK_MAX_AGE_SECONDS", 300)
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")

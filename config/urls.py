@@ -17,6 +17,8 @@ urlpatterns = [
     path("plans/", include("repayment_plans.urls")),
     path("dashboards/", include("dashboards.urls")),
     path("legal/", include("legal.urls")),
+    path("messaging/", include("messaging.urls")),
     path("automation/", include("automation.urls")),
+    path("telephony/", include("telephony.urls")),
     path("", include("collections_app.urls")),
 ]

@@ -5,11 +5,12 @@ from dataclasses import asdict
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.db.models import F
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from contact_policy import engine
-from contact_policy.models import ContactPolicy, profiles_changed
+from contact_policy.models import CallScript, CallStatement, ContactPolicy, profiles_changed
 
 # The channels by name, in the order a person thinks of them (the engine knows them by code only).
 CHANNEL_LABELS = {
@@ -103,3 +104,29 @@ class ContactPolicyAdmin(admin.ModelAdmin):
             "<table>{}</table>",
             format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", sorted(values.items())),
         )
+
+
+# --- Call scripts ---------------------------------------------------------------------------------------
+
+
+class CallStatementInline(admin.TabularInline):
+    model = CallStatement
+    extra = 1
+    fields = ["order", "code", "text", "required"]
+
+
+@admin.register(CallScript)
+class CallScriptAdmin(admin.ModelAdmin):
+    list_display = ["name", "jurisdiction", "language", "stage", "active", "version", "updated_at"]
+    list_filter = ["jurisdiction", "language", "stage", "active"]
+    search_fields = ["name", "jurisdiction", "opening", "body"]
+    readonly_fields = ["version", "updated_at"]
+    inlines = [CallStatementInline]
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # A contact attempt stores the version of the script read: any edit of the script or of its
+        # statements is a new version, so that a stored tick always means the text it was given for.
+        if change and (form.has_changed() or any(formset.has_changed() for formset in formsets)):
+            CallScript.objects.filter(pk=form.instance.pk).update(version=F("version") + 1)
+            form.instance.refresh_from_db(fields=["version"])

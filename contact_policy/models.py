@@ -277,3 +277,90 @@ def profiles_changed(codes: Iterable[str]) -> None:
     changed = sorted({code for code in codes if code})
     for handler in _PROFILE_CHANGE_HANDLERS:
         handler(changed)
+
+
+# --- Call scripts ---------------------------------------------------------------------------------------
+
+# The collection stages a script may be written for: the delinquency buckets of collections_app.models.Bucket
+# as plain strings (this app sits below collections_app and does not import it; a test keeps the two lists
+# equal), and "any" for a script of every stage.
+ANY_STAGE = "any"
+STAGES = ("current", "M1", "M2", "M3", "M4", "M5", "M6", "M6+")
+STAGE_CHOICES = [(ANY_STAGE, _("Any stage")), *((stage, stage) for stage in STAGES)]
+SCRIPT_LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+
+
+class CallScript(models.Model):
+    """What an agent says on a call, for one jurisdiction profile, language and stage, with the statements
+    the law or the bank requires (`CallStatement`). `contact_policy.scripts.script_for` picks the most
+    specific active script for a case; the statements the agent ticks are stored on the contact attempt
+    with the script's `version`, which the admin raises on every edit of the script or its statements."""
+
+    name = models.CharField(_("name"), max_length=100)
+    jurisdiction = models.CharField(
+        _("jurisdiction"),
+        max_length=16,
+        help_text=_('A jurisdiction profile code as the contact policies use it, e.g. "CN", "US", "US-MA".'),
+    )
+    language = models.CharField(_("language"), max_length=8, choices=SCRIPT_LANGUAGES)
+    stage = models.CharField(_("stage"), max_length=8, choices=STAGE_CHOICES, default=ANY_STAGE)
+    opening = models.TextField(
+        _("opening"),
+        help_text=_("What the agent says first. {agent_name} and {cardholder_name} are filled in."),
+    )
+    body = models.TextField(_("body"), blank=True)
+    active = models.BooleanField(_("active"), default=True)
+    version = models.PositiveIntegerField(_("version"), default=1, editable=False)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        ordering = ["jurisdiction", "language", "stage"]
+        verbose_name = _("call script")
+        verbose_name_plural = _("call scripts")
+        constraints = [
+            # One script in force per jurisdiction, language and stage, so that the choice is never a guess.
+            models.UniqueConstraint(
+                fields=["jurisdiction", "language", "stage"],
+                condition=Q(active=True),
+                name="call_script_one_active",
+            ),
+            models.CheckConstraint(
+                condition=Q(stage__in=[ANY_STAGE, *STAGES]), name="call_script_stage_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(language__in=[code for code, _label in SCRIPT_LANGUAGES]),
+                name="call_script_language_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.jurisdiction}, {self.language}, {self.stage}, v{self.version})"
+
+    def clean(self):
+        self.jurisdiction = (self.jurisdiction or "").strip().upper()
+        if not self.jurisdiction:
+            raise ValidationError({"jurisdiction": _("Name the jurisdiction profile.")})
+
+
+class CallStatement(models.Model):
+    """A statement of a call script; `required` ones (identity and purpose, the US mini-Miranda) missing
+    from a right-party conversation flag the contact for quality review."""
+
+    script = models.ForeignKey(CallScript, on_delete=models.CASCADE, related_name="statements")
+    code = models.SlugField(
+        _("code"), max_length=40, help_text=_("Stored on the contact attempt when ticked, e.g. mini_miranda.")
+    )
+    text = models.TextField(_("text"))
+    required = models.BooleanField(_("required"), default=True)
+    order = models.PositiveSmallIntegerField(_("order"), default=0)
+
+    class Meta:
+        ordering = ["order", "pk"]
+        verbose_name = _("call statement")
+        verbose_name_plural = _("call statements")
+        constraints = [
+            models.UniqueConstraint(fields=["script", "code"], name="call_statement_code_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code

@@ -315,7 +315,11 @@ KPIS: list[Kpi] = [
     Kpi(
         "promise_rate",
         _("Promise rate"),
-        _("Promises to pay recorded ÷ right-party contacts."),
+        _(
+            "Promises to pay recorded with their contact ÷ right-party contacts. A promise counts when it "
+            "was recorded against the contact it was made in, or its recorder had a right-party contact "
+            "with the case that day."
+        ),
         "rate",
         ("promises_made", "rpc"),
         lambda f: ratio(f["promises_made"], f["rpc"]),
@@ -526,7 +530,7 @@ MEASURE_LABELS = {
     "complaint_contacts": _("contacts flagged as complaint"),
     "complaint_notes": _("notes flagged as complaint"),
     "refusals": _("refused attempts"),
-    "promises_made": _("promises recorded"),
+    "promises_made": _("promises recorded with their contact"),
     "promised_amount": _("amount promised"),
     "accounts_attempted": _("accounts attempted"),
     "accounts_rpc": _("accounts reached (right party)"),
@@ -600,7 +604,7 @@ def cure_figures(filters: Filters, period: Period) -> dict:
 class RollMatrix:
     month: date | None
     buckets: list[str]
-    rows: list[dict]  # {"from": b, "total": n, "cells": [{"to": b2, "accounts": n, "rate": r}], ...}
+    rows: list[dict]  # {"from": b, "total": n, "cells": [{"to": b2, "n": n, "rate": r, "heat": 0..9}]}
 
 
 def latest_roll_month(end: date) -> date:
@@ -608,6 +612,17 @@ def latest_roll_month(end: date) -> date:
     first night of a month its own transitions are not built yet), else `end`'s month."""
     month = RollTransitionMonthly.objects.filter(month__lte=end).aggregate(m=Max("month"))["m"]
     return month or end.replace(day=1)
+
+
+HEAT_STEPS = 10
+
+
+def heat_step(share: Decimal | None) -> int | None:
+    """The shade of a heatmap cell, 0 (none) .. 9 (all): its share in tenths; None for no share (an
+    empty row). CSS classes heat-0 .. heat-9 colour it (no inline style)."""
+    if share is None:
+        return None
+    return min(int(share * HEAT_STEPS), HEAT_STEPS - 1)
 
 
 def roll_matrix(filters: Filters, month: date) -> RollMatrix:
@@ -634,6 +649,7 @@ def roll_matrix(filters: Filters, month: date) -> RollMatrix:
                         "to": b2,
                         "n": counts.get((b, b2), 0),
                         "rate": ratio(counts.get((b, b2), 0), total),
+                        "heat": heat_step(ratio(counts.get((b, b2), 0), total)),
                         "side": "same"
                         if b == b2
                         else ("back" if buckets.index(b2) < buckets.index(b) else "forward"),
@@ -698,3 +714,43 @@ def kpi_values(filters: Filters, period: Period, *, through=...) -> dict:
     values.update(cure_figures(filters, period))
     values["open_start"] = open_balance_at_start(filters, period)
     return values
+
+
+# --- The promise funnel ----------------------------------------------------------------------------------
+
+FUNNEL = _(
+    "Right-party contacts and promises recorded (with their contact) in the period; promises due in the "
+    "period (by promised date, so not only those recorded in it), and of those the kept and broken ones "
+    "(each ÷ the promises settled) and the ones still open (÷ promises due)."
+)
+
+
+@dataclass(frozen=True)
+class FunnelStep:
+    key: str  # the measure (or "promises_due") its drill-down lists
+    label: str
+    count: int
+    rate: Decimal | None  # ÷ the count of `base`; None for the first step or a base of 0
+    base: str  # what the rate is of ("" for the first step)
+
+
+def promise_funnel(values: dict) -> list[FunnelStep]:
+    """The promise funnel from the KPI values (no query): right-party contacts -> promises recorded ->
+    promises due -> kept / broken / still open. The due promises are counted by promised date, a set
+    that overlaps the promises recorded but is not a subset of it: the honest rate of each step is
+    given with its own base."""
+    rpc, made = values["rpc"], values["promises_made"]
+    kept, broken, still_open = values["promises_kept"], values["promises_broken"], values["promises_open"]
+    due, settled = kept + broken + still_open, kept + broken
+    return [
+        FunnelStep("rpc", _("Right-party contacts"), rpc, None, ""),
+        FunnelStep(
+            "promises_made", _("Promises recorded"), made, ratio(made, rpc), _("of right-party contacts")
+        ),
+        FunnelStep("promises_due", _("Promises due"), due, None, ""),
+        FunnelStep("promises_kept", _("Kept"), kept, ratio(kept, settled), _("of promises settled")),
+        FunnelStep("promises_broken", _("Broken"), broken, ratio(broken, settled), _("of promises settled")),
+        FunnelStep(
+            "promises_open", _("Still open"), still_open, ratio(still_open, due), _("of promises due")
+        ),
+    ]

@@ -373,3 +373,26 @@ class DailySummary(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} {self.status}"
+
+
+class SavedView(models.Model):
+    """A supervisor's named filter on a dashboard page: the page's URL name and its GET query string, so
+    that "Save this view" and the list of "My views" bring the same list back. Private to its owner
+    (dashboards.saved_views holds the rules)."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views")
+    page = models.CharField(_("page"), max_length=64)
+    name = models.CharField(_("name"), max_length=100)
+    query = models.CharField(_("filter"), max_length=2000, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("saved view")
+        verbose_name_plural = _("saved views")
+        ordering = ["name", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "page", "name"], name="saved_view_unique_name_per_page")
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -235,8 +235,32 @@ def src_notes(d1: date, d2: date, dims: frozenset = ALL_DIMS) -> QuerySet:
     )
 
 
+def with_its_contact() -> Q:
+    """A promise counts only with its contact: recorded against the contact attempt it was made in
+    (`contact_attempt`), or its recorder's own right-party contact with the case on the bank day it was
+    recorded (a call logged just before or after). A promise typed in with no conversation behind it
+    counts in no figure - made, kept or broken - live or rolled up."""
+    own_contact = (
+        ContactAttempt.objects.filter(
+            case_id=OuterRef("case_id"),
+            agent_id=OuterRef("created_by_id"),
+            outcome__in=RIGHT_PARTY_OUTCOMES,
+        )
+        .filter(not_corrected())
+        .alias(contact_day=TruncDate("started_at", tzinfo=bank_zone()))
+        .filter(contact_day=OuterRef("made_day"))
+        .order_by()
+    )
+    return Q(contact_attempt__isnull=False) | Q(Exists(own_contact))
+
+
+def _promises_with_contact(qs: QuerySet) -> QuerySet:
+    """`qs` (promises) narrowed to those that count (`with_its_contact`). Needs `made_day`."""
+    return qs.alias(made_day=TruncDate("created_at", tzinfo=bank_zone())).filter(with_its_contact())
+
+
 def src_promises_made(d1: date, d2: date, dims: frozenset = ALL_DIMS) -> QuerySet:
-    qs = PromiseToPay.objects.filter(_between("created_at", d1, d2))
+    qs = _promises_with_contact(PromiseToPay.objects.filter(_between("created_at", d1, d2)))
     return _with_dims(
         qs,
         dims,
@@ -247,12 +271,13 @@ def src_promises_made(d1: date, d2: date, dims: frozenset = ALL_DIMS) -> QuerySe
 
 
 def src_promises_due(d1: date, d2: date, dims: frozenset = ALL_DIMS) -> QuerySet:
-    """Promises by their promised date; a promise replaced by another (cancelled) is left out."""
-    qs = (
-        PromiseToPay.objects.filter(due_date__gte=d1, due_date__lte=d2)
-        .exclude(status=PromiseStatus.CANCELLED)
-        .annotate(d_status=F("status"), paid_capped=Least("paid_amount", "amount"))
-    )
+    """Promises by their promised date; a promise replaced by another (cancelled) is left out, and so is
+    one without its contact (`with_its_contact`)."""
+    qs = _promises_with_contact(
+        PromiseToPay.objects.filter(due_date__gte=d1, due_date__lte=d2).exclude(
+            status=PromiseStatus.CANCELLED
+        )
+    ).annotate(d_status=F("status"), paid_capped=Least("paid_amount", "amount"))
     return _with_dims(qs, dims, day=F("due_date"), agent=F("created_by_id"), case_path="case__")
 
 

@@ -15,7 +15,7 @@ from datetime import date
 
 from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.models import Role, User
@@ -61,9 +61,10 @@ def summary_text(supervisor, day: date) -> tuple[str, str]:
         values = kpis.kpi_values(filters, Period(day, day))
         now = selectors.team_now(supervisor, filters, now=timezone.now())
         team = supervisor.team.name if supervisor.team else ""
-        subject = _("Collections summary %(day)s · %(team)s") % {"day": day.isoformat(), "team": team}
+        shown = formats.date_format(day, "SHORT_DATE_FORMAT")  # in the supervisor's language
+        subject = _("Collections summary %(day)s · %(team)s") % {"day": shown, "team": team}
         width = max(len(str(kpis.KPI_BY_KEY[k].label)) for k in SUMMARY_KPIS)
-        lines = [_("Figures of %(day)s (bank time):") % {"day": day.isoformat()}, ""]
+        lines = [_("Figures of %(day)s (bank time):") % {"day": shown}, ""]
         for key in SUMMARY_KPIS:
             kpi = kpis.KPI_BY_KEY[key]
             lines.append(f"  {str(kpi.label):<{width}}  {_format(kpi.compute(values), kpi.unit)}")

@@ -16,7 +16,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.html import escape
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -271,7 +271,14 @@ def kpi_page(request: HttpRequest) -> HttpResponse:
     if roll_month is None or not EARLIEST <= roll_month <= LATEST:  # year 1 or 9999: the latest instead
         roll_month = kpis.latest_roll_month(period.end)
     roll = kpis.roll_matrix(filters, roll_month)
+    funnel = kpis.promise_funnel(values)
     export = request.GET.get("export")
+    if export == "funnel":
+        return csv_response(
+            "promise-funnel.csv",
+            [_("Step"), _("Count"), _("Rate"), _("Of")],
+            ([str(f.label), f.count, _percent(f.rate), str(f.base)] for f in funnel),
+        )
     if export:
         return _kpi_export(
             export, rows=rows, agents=agents, trend=trend, aging=aging, reasons=reasons, roll=roll
@@ -299,6 +306,7 @@ def kpi_page(request: HttpRequest) -> HttpResponse:
         "query": _query_without(request, "sort", "dir", "export", "page"),
         "chart_trend": {
             "labels": [d["day"].isoformat() for d in trend],
+            "ticks": [formats.date_format(d["day"], "MONTH_DAY_FORMAT") for d in trend],  # as the table
             "attempts": [d["attempts"] for d in trend],
             "rpc": [d["rpc"] for d in trend],
             "promises": [d["promises_made"] for d in trend],
@@ -317,6 +325,15 @@ def kpi_page(request: HttpRequest) -> HttpResponse:
                 for c in _currencies(a["balance"] for a in aging)
             },
             "names": {"cases": _("Open cases")},
+        },
+        "funnel": funnel,
+        "funnel_formula": kpis.FUNNEL,
+        "measures": kpis.MEASURES,
+        "chart_funnel": {
+            "labels": [str(f.label) for f in funnel],
+            "counts": [f.count for f in funnel],
+            "rates": [None if f.rate is None else float(f.rate) for f in funnel],
+            "names": {"count": _("Count")},
         },
         "active_hours_note": kpis.ACTIVE_HOURS,
         "rpc_per_hour_formula": kpis.RPC_PER_HOUR,
@@ -678,6 +695,34 @@ def _bulk_reassign(request: HttpRequest, data: dict) -> tuple[int | None, bool]:
     return None, True
 
 
+LIVE_LEASES = 50  # held leases listed on the team page's live part (the oldest expiry first)
+
+
+def _team_live(user) -> dict:
+    """The read-only, self-refreshing part of the team page: each agent's status and today's counts (as
+    on Team now), the leases held in the team and how many have expired. A fixed number of queries,
+    whatever the size of the team."""
+    now = timezone.now()
+    filters = Filters(teams=teams_for(user))
+    held = selectors.scoped_cases(user, filters).filter(lease_owner__isnull=False)
+    leases = list(held.select_related("lease_owner").order_by("lease_expires_at", "pk")[: LIVE_LEASES + 1])
+    return {
+        "now": now,
+        "live_agents": selectors.agents_now(user, filters, now=now, through=rollups.freshness(now)),
+        "live_leases": leases[:LIVE_LEASES],
+        "more_leases": len(leases) > LIVE_LEASES,
+        "stale_count": held.filter(lease_expires_at__lt=now).count(),
+        "availability_labels": AVAILABILITY_LABELS,
+    }
+
+
+@capability_required(Capability.SUPERVISE)
+@require_GET
+def team_live(request: HttpRequest) -> HttpResponse:
+    """The team page's live part alone (its HTMX poll, every 30 s): the forms around it keep their input."""
+    return render(request, "dashboards/team.html#team-live", _team_live(request.user))
+
+
 @capability_required(Capability.SUPERVISE)
 def team_page(request: HttpRequest) -> HttpResponse:
     agents = team.agents_managed_by(request.user).select_related("team").order_by("first_name", "username")
@@ -712,14 +757,11 @@ def team_page(request: HttpRequest) -> HttpResponse:
                 ),
             }
         )
-    stale = selectors.scoped_cases(request.user, Filters(teams=teams_for(request.user))).filter(
-        lease_owner__isnull=False, lease_expires_at__lt=timezone.now()
-    )
     context = {
+        **_team_live(request.user),
         "rows": rows,
         "bulk": bulk,
         "preview": preview,
-        "stale_count": stale.count(),
         "max_bulk": team.MAX_BULK,
         "tab": "team",
     }

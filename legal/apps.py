@@ -8,6 +8,9 @@ class LegalConfig(AppConfig):
 
     def ready(self) -> None:
         # Models are loaded only now: legal.services imports them.
+        from collections_app.panels import register_case_documents
         from legal.services import register_transitions
+        from legal.views import case_legal_documents
 
         register_transitions()
+        register_case_documents(case_legal_documents)  # the package in the case's Documents tab

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING
 
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from reportlab.lib import colors
@@ -36,6 +36,15 @@ def _register_font() -> str:
         # A CID font built into reportlab and every PDF reader: Chinese text with no font file to ship.
         pdfmetrics.registerFont(UnicodeCIDFont(_FONT))
     return _FONT
+
+
+def _day(value) -> str:
+    """A date (or the bank day of an instant) in the document language's one date format; "—" for none."""
+    if value is None or value == "":
+        return "—"
+    if hasattr(value, "hour"):
+        value = bank_date(value)
+    return formats.date_format(value, "DATE_FORMAT")
 
 
 def statement_pdf(package: LegalPackage, *, prepared_by: str) -> bytes:
@@ -90,7 +99,7 @@ def statement_pdf(package: LegalPackage, *, prepared_by: str) -> bytes:
                 % {
                     "case": case.reference,
                     "account": account.external_ref,
-                    "as_of": package.as_of,
+                    "as_of": _day(package.as_of),
                     "who": prepared_by,
                 }
             ),
@@ -103,13 +112,17 @@ def statement_pdf(package: LegalPackage, *, prepared_by: str) -> bytes:
                 [_("National ID"), mask_national_id(holder.national_id) if holder.national_id else "—"],
                 [_("Product"), account.get_product_display()],
                 [_("Currency"), account.currency],
-                [_("First missed due date"), account.first_missed_due_date or "—"],
+                [_("First missed due date"), _day(account.first_missed_due_date)],
                 [_("Days past due"), account.days_past_due],
                 [_("Case state"), case.get_state_display()],
                 [
                     _("Limitation date"),
-                    f"{limitation.limitation_date or '—'}"
-                    + (f" ({limitation.cause_label} {limitation.restart})" if limitation.restart else ""),
+                    _day(limitation.limitation_date)
+                    + (
+                        f" ({limitation.cause_label} {_day(limitation.restart)})"
+                        if limitation.restart
+                        else ""
+                    ),
                 ],
             ],
             widths=[55 * mm, 115 * mm],
@@ -124,7 +137,7 @@ def statement_pdf(package: LegalPackage, *, prepared_by: str) -> bytes:
             [[_("Date"), _("Amount"), _("Reference"), _("Source")]]
             + [
                 [
-                    bank_date(p.paid_at),
+                    _day(p.paid_at),
                     format_money(p.amount, p.currency, get_language()),
                     p.external_ref,
                     p.source,
@@ -137,7 +150,7 @@ def statement_pdf(package: LegalPackage, *, prepared_by: str) -> bytes:
         table(
             [[_("Date"), _("Channel"), _("Evidence")]]
             + [
-                [bank_date(row.contact.started_at), row.contact.get_channel_display(), row.why]
+                [_day(row.contact.started_at), row.contact.get_channel_display(), row.why]
                 for row in package.effective
             ]
             or [[_("none"), "", ""]],
@@ -156,7 +169,7 @@ def statement_pdf(package: LegalPackage, *, prepared_by: str) -> bytes:
                 [
                     [
                         _("Referred"),
-                        timezone.localtime(referral.referred_at, bank_zone()).strftime("%Y-%m-%d"),
+                        _day(timezone.localtime(referral.referred_at, bank_zone())),
                     ],
                     [_("Reason"), referral.reason],
                     [_("Rule"), referral.rule_name or _("referred by a person")],

@@ -31,7 +31,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Greatest, TruncDate
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import get_language, gettext_noop
 from django.utils.translation import gettext as _
 
@@ -81,6 +81,12 @@ REFERRAL_WAIT_MONTHS = 3
 RECORDED_CHANNELS = (Channel.OUTBOUND_CALL, Channel.INBOUND_CALL, Channel.VISIT)
 RECEIPT_CHANNELS = (Channel.SMS, Channel.EMAIL, Channel.LETTER)
 DEBTOR_ROLES = (PartyRole.DEBTOR, "")
+
+
+def _day(value) -> str:
+    """A date in a message or a checklist on screen, in the active language's format for lists and
+    messages (a printed document, legal.pdf, writes the long one)."""
+    return formats.date_format(value, "SHORT_DATE_FORMAT") if value else "—"
 
 
 def limitation_years() -> int:
@@ -251,11 +257,11 @@ def overdraft_evidence(
     second = next((d for d in days if first and (d - first).days >= EFFECTIVE_SPACING_DAYS), None)
     evidence = OverdraftEvidence(first, second, last_payment, principal, threshold, as_of)
     if second is not None:
-        spacing = _("%(first)s and %(second)s") % {"first": first, "second": second}
+        spacing = _("%(first)s and %(second)s") % {"first": _day(first), "second": _day(second)}
     elif first is not None:
-        spacing = _("one so far (%(first)s)") % {"first": first}
+        spacing = _("one so far (%(first)s)") % {"first": _day(first)}
     elif last_payment is not None:
-        spacing = _("none since the last payment (%(day)s)") % {"day": last_payment}
+        spacing = _("none since the last payment (%(day)s)") % {"day": _day(last_payment)}
     else:
         spacing = _("none yet")
     evidence.checks.append(
@@ -269,9 +275,9 @@ def overdraft_evidence(
     if second is None:
         wait = "—"
     elif waited:
-        wait = _("since %(day)s") % {"day": evidence.wait_until + timedelta(days=1)}
+        wait = _("since %(day)s") % {"day": _day(evidence.wait_until + timedelta(days=1))}
     else:
-        wait = _("from %(day)s") % {"day": evidence.wait_until + timedelta(days=1)}
+        wait = _("from %(day)s") % {"day": _day(evidence.wait_until + timedelta(days=1))}
     evidence.checks.append(
         (
             _("More than %(n)s months without repayment after the second") % {"n": REFERRAL_WAIT_MONTHS},
@@ -375,8 +381,8 @@ def escalation_refusal(case: Case, *, as_of: date) -> tuple[str, str] | None:
             "Legal escalation is refused: the debt is past its limitation date (%(date)s; the period last "
             "started on %(restart)s, %(cause)s)."
         ) % {
-            "date": limitation.limitation_date,
-            "restart": limitation.restart,
+            "date": _day(limitation.limitation_date),
+            "restart": _day(limitation.restart),
             "cause": limitation.cause_label,
         }
     if case.state == CaseState.ON_HOLD:
@@ -524,7 +530,7 @@ def legal_decide(
             if limitation.expired:
                 raise InvalidTransition(
                     _("Litigation is refused: the debt is past its limitation date (%(date)s).")
-                    % {"date": limitation.limitation_date},
+                    % {"date": _day(limitation.limitation_date)},
                     rule="limitation_expired",
                 )
         if decision == LegalDecision.WRITE_OFF:

@@ -15,14 +15,16 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.permissions import Capability, capability_required
+from accounts.permissions import Capability, capability_required, has_capability
 from collections_app import selectors
 from collections_app.access import get_case_for_user
 from collections_app.models import LEGAL_STATES, CaseState
+from collections_app.panels import CaseDocument
 from core.clock import bank_today
 from core.exceptions import DomainError, NotAllowed
 from core.forms import IsoDateField
@@ -88,6 +90,21 @@ def _legal_case(request: HttpRequest, case_id: int):
     if case.state not in LEGAL_STATES:
         raise Http404(_("No such case with legal"))
     return case
+
+
+def case_legal_documents(request: HttpRequest, case) -> list[CaseDocument]:
+    """The case's Documents tab: the legal package, for a legal reviewer while the case is with legal."""
+    if case.state not in LEGAL_STATES or not has_capability(request.user, Capability.LEGAL_REVIEW):
+        return []
+    referral = case.legal_referrals.order_by("-referred_at", "-id").first()
+    return [
+        CaseDocument(
+            title=_("Legal package of %(case)s") % {"case": case.reference},
+            url=reverse("legal:case", args=[case.pk]),
+            kind=_("Legal package"),
+            at=referral.referred_at if referral else None,
+        )
+    ]
 
 
 # --- The queue ------------------------------------------------------------------------------------------

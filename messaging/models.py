@@ -13,6 +13,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
@@ -373,6 +374,16 @@ class OutboundMessage(models.Model):
     language = models.CharField(_("language"), max_length=8, blank=True)
     contact_point = models.ForeignKey(
         "collections_app.ContactPoint", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # The person who sent it from the case (messaging.services.case_message_send); None for a reminder the
+    # nightly run planned. Its timeline entries and the contact it becomes carry this person as the actor.
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("sent by"),
     )
     recipient = models.CharField(_("recipient"), max_length=300, blank=True)
     subject = models.CharField(_("subject"), max_length=300, blank=True)

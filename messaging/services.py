@@ -40,6 +40,7 @@ import re
 import smtplib
 import urllib.error
 import urllib.request
+import uuid
 import zoneinfo
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -55,8 +56,11 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from accounts.permissions import Capability, has_capability
+from collections_app.access import can_see_case, ensure_can_act
 from collections_app.models import (
     OPEN_STATES,
     Case,
@@ -68,10 +72,11 @@ from collections_app.models import (
     PromiseStatus,
     PromiseToPay,
 )
-from collections_app.services import contactability, event_write
+from collections_app.services import contactability, event_write, lock_case
 from collections_app.services.contacts import contact_attempt_record_sent
 from contact_policy import engine as policy
 from contact_policy.models import PolicyBook
+from core.exceptions import ContactNotAllowed, DomainError, InvalidTransition, NotAllowed, ValidationFailed
 from core.masking import mask_address, mask_email, mask_phone, redact
 from core.money import format_money
 from legal.models import LegalDecision, LegalReferral
@@ -815,6 +820,24 @@ SUMMARIES = {
 }
 
 
+CASE_MESSAGE_SUMMARIES = {
+    MessageStatus.SENT: "{channel} sent from the case ({purpose}).",
+    MessageStatus.WRITTEN: (
+        "{channel} from the case written to the outbox for sending or printing ({purpose})."
+    ),
+    MessageStatus.DEFERRED: "{channel} from the case held until the contact window opens ({purpose}).",
+    MessageStatus.SUPPRESSED: "{channel} from the case not sent ({purpose}): {detail}",
+    MessageStatus.FAILED: "{channel} from the case failed ({purpose}): {detail}",
+}
+
+
+def _sender_of(message: OutboundMessage):
+    """The person a message sent from the case is recorded under, while they may still act on the case
+    (their team may have changed between the click and the delivery); None (the system) otherwise."""
+    person = message.requested_by if message.requested_by_id is not None else None
+    return person if person is not None and can_see_case(person, message.case) else None
+
+
 def _record(message: OutboundMessage, *, status: str, reason: str = "", detail: str = "", **fields) -> None:
     """Change the status (on a row locked by the caller), save, and write the timeline event."""
     message.status, message.reason, message.detail = status, reason, detail
@@ -835,12 +858,19 @@ def _record(message: OutboundMessage, *, status: str, reason: str = "", detail: 
         details["rule"] = reason
     if status == MessageStatus.DEFERRED:
         details["at"] = message.send_after.isoformat()
-    text = SUMMARIES[status].format(
+    summaries = SUMMARIES
+    if message.requested_by_id is not None:
+        details["sent_by"] = message.requested_by_id
+        summaries = CASE_MESSAGE_SUMMARIES
+    text = summaries[status].format(
         channel=MessageChannel(message.channel).label,
         purpose=Purpose(message.purpose).label,
         detail=detail or reason,
     )
-    event_write(case=message.case, kind=EventKind.REMINDER, reason=text, details=details)
+    # A message an agent sent from the case is theirs on the timeline; a planned reminder is the system's.
+    event_write(
+        case=message.case, kind=EventKind.REMINDER, actor=_sender_of(message), reason=text, details=details
+    )
 
 
 def _fail(message_id: int, attempts: int, *, reason: str, detail: str) -> str:
@@ -863,7 +893,9 @@ def message_send(*, message_id: int, now: datetime | None = None) -> str:
     with transaction.atomic():
         message = (
             OutboundMessage.objects.select_for_update(of=("self",))
-            .select_related("case__account__cardholder")
+            .select_related(
+                "case__account__cardholder", "case__queue", "case__assigned_agent", "requested_by"
+            )
             .get(pk=message_id)
         )
         if message.status in FINAL_STATUSES:
@@ -913,7 +945,7 @@ def message_send(*, message_id: int, now: datetime | None = None) -> str:
     with transaction.atomic():
         message = (
             OutboundMessage.objects.select_for_update(of=("self",))
-            .select_related("case__account")
+            .select_related("case__account", "case__queue", "case__assigned_agent", "requested_by")
             .get(pk=message_id)
         )
         if message.status != MessageStatus.SENDING or message.attempts != attempts:
@@ -931,13 +963,15 @@ def message_send(*, message_id: int, now: datetime | None = None) -> str:
         sent_at = timezone.now()
         # The contact ledger's record of the send, written as every contact is (the policy decided this
         # send in _prepare, once; it is not asked again for a message already delivered).
+        what = "Sent from the case" if message.requested_by_id else "Reminder"
         contact_attempt_record_sent(
             case_id=message.case_id,
             channel=message.channel,
             sent_at=sent_at,
             contact_point_id=message.contact_point_id,
-            notes=f"Reminder ({Purpose(message.purpose).label}), message {message.pk}",
+            notes=f"{what} ({Purpose(message.purpose).label}), message {message.pk}",
             details={"message": message.pk},
+            actor=_sender_of(message),
         )
         _record(
             message,
@@ -989,16 +1023,20 @@ def _prepare(message: OutboundMessage, now: datetime) -> str | None:
         _record(message, status=MessageStatus.SUPPRESSED, reason=str(decision.rule), detail=decision.text)
         return message.status
     language = language_of(holder.language)
-    template = (
-        template_for(
+    # A message sent from the case goes out in the template the agent previewed (while it is still active
+    # and in the cardholder's language); a planned reminder takes the most specific template now.
+    chosen = message.template if message.requested_by_id and message.template_id else None
+    if chosen is not None and chosen.active and chosen.language == language:
+        template = chosen
+    elif language:
+        template = template_for(
             purpose=message.purpose,
             channel=message.channel,
             language=language,
             jurisdiction=holder.jurisdiction,
         )
-        if language
-        else None
-    )
+    else:
+        template = None
     if template is None:
         detail = f"No active {message.channel} template for {message.purpose} in {holder.language or '?'}."
         _record(message, status=MessageStatus.SUPPRESSED, reason=NO_TEMPLATE, detail=detail)
@@ -1309,3 +1347,289 @@ def ensure_defaults() -> dict[str, int]:
                 template.save()
                 templates += 1
     return {"banned_phrases": phrases, "templates": templates}
+
+
+# --- Sending from the case (an agent picks a template) --------------------------------------------------
+#
+# An agent (or a supervisor, or a bulk action) sends one template to one case's cardholder now. The three
+# functions below are the one home of that rule; pages, the bulk actions and the API call them:
+#
+#   templates_for_case   what may be sent on this case: the cardholder's language, the most specific
+#                        template of their jurisdiction per purpose and channel, purposes that apply now
+#   case_message_preview the filled text, the masked recipient and the contact policy's verdict now
+#   case_message_send    the same checks; a refusal is written on the timeline (POLICY_REFUSED, as a
+#                        refused contact is) and raised; else one OutboundMessage, planned for now and
+#                        handed to the delivery path above (message_send: the policy asked again at send
+#                        time, rendered, delivered, REMINDER event and contact attempt under the agent)
+
+
+@dataclass(frozen=True)
+class MessagePreview:
+    """What an agent would send from the case now, and whether the contact policy allows it. `refusal` is
+    the reason in the active language (with when it lifts), `rule` its code ("" when allowed)."""
+
+    allowed: bool
+    refusal: str
+    rule: str
+    channel: str
+    language: str
+    subject: str
+    body: str
+    recipient: str  # masked
+    template_id: int | None = None
+    purpose: str = ""
+
+
+# Refusals of a send from the case that are not the contact policy's.
+CASE_NOT_WORKABLE = "case_scope"
+TEMPLATE_NOT_OFFERED = "template_not_offered"
+
+_message_sender: Callable[[int], object] | None = None
+
+
+def register_message_sender(send: Callable[[int], object]) -> None:
+    """Set how a message sent from the case is queued for delivery at once (automation registers its
+    Celery task from AppConfig.ready(): this app does not import the one above it). Without one, the
+    every-minute dispatcher (dispatch_due) picks the message up."""
+    global _message_sender
+    _message_sender = send
+
+
+def _applicable_about(case: Case, purpose: str, today: date) -> dict | None:
+    """What a message of `purpose` sent from the case now would be about (the `about` of a planned
+    reminder of that purpose), or None when the purpose does not apply to the case now."""
+    account = case.account
+    if purpose == Purpose.BEFORE_DUE:
+        due = account.next_due_date
+        return {"due_date": due.isoformat()} if due and due > today else None
+    if purpose == Purpose.DUE_TODAY:
+        return {"due_date": today.isoformat()} if account.next_due_date == today else None
+    if purpose == Purpose.OVERDUE_NOTICE:
+        if account.overdue_amount <= 0:
+            return None
+        missed = account.first_missed_due_date
+        return {"due_date": missed.isoformat()} if missed else {}
+    if purpose == Purpose.PROMISE_REMINDER:
+        promise = (
+            case.promises.filter(status=PromiseStatus.PENDING).order_by("due_date", "pk").values("pk").first()
+        )
+        return {"promise": promise["pk"]} if promise else None
+    if purpose == Purpose.INSTALLMENT_REMINDER:
+        line = (
+            Installment.objects.filter(
+                plan__case=case,
+                plan__state=PlanState.ACTIVE,
+                status__in=(InstallmentStatus.DUE, InstallmentStatus.PARTLY_PAID),
+            )
+            .order_by("due_date", "pk")
+            .values("pk", "due_date")
+            .first()
+        )
+        return {"installment": line["pk"], "due_date": line["due_date"].isoformat()} if line else None
+    if purpose == Purpose.PLAN_BROKEN:
+        plan = (
+            RepaymentPlan.objects.filter(case=case, state=PlanState.BROKEN)
+            .order_by("-ended_at", "-pk")
+            .values("pk")
+            .first()
+        )
+        return {"plan": plan["pk"]} if plan else None
+    if purpose == Purpose.ESCALATION_NOTICE:
+        if case.state != CaseState.LEGAL_REVIEW:
+            return None
+        referral = (
+            LegalReferral.objects.filter(case=case, decision=LegalDecision.PENDING)
+            .order_by("-referred_at", "-pk")
+            .values("pk")
+            .first()
+        )
+        return {"referral": referral["pk"]} if referral else None
+    return None
+
+
+def _templates_and_abouts(case: Case, today: date) -> list[tuple[MessageTemplate, dict]]:
+    holder = case.account.cardholder
+    language = language_of(holder.language)
+    if language is None or not case.is_open:
+        return []
+    order = list(dict.fromkeys([*policy.profile_codes(holder.jurisdiction or ""), ""]))
+    best: dict[tuple[str, str], MessageTemplate] = {}
+    for template in MessageTemplate.objects.filter(active=True, language=language, jurisdiction__in=order):
+        slot = (template.purpose, template.channel)
+        if slot not in best or order.index(template.jurisdiction) < order.index(best[slot].jurisdiction):
+            best[slot] = template
+    abouts: dict[str, dict | None] = {}
+    chosen = []
+    channels = list(MessageChannel.values)
+    purposes = list(Purpose.values)
+    for (purpose, _channel), template in sorted(
+        best.items(), key=lambda item: (channels.index(item[0][1]), purposes.index(item[0][0]))
+    ):
+        if purpose not in abouts:
+            abouts[purpose] = _applicable_about(case, purpose, today)
+        if abouts[purpose] is not None:
+            chosen.append((template, abouts[purpose]))
+    return chosen
+
+
+def templates_for_case(case: Case) -> list[MessageTemplate]:
+    """The templates an agent may send on this case now, by channel then purpose: in the cardholder's
+    language, the most specific active one of their jurisdiction per purpose and channel (as template_for
+    chooses), for the purposes that apply to the case now (a promise reminder while a promise is pending,
+    an installment reminder while a plan has one due, ...). None on a closed case or for a cardholder
+    whose language has no templates. `case` comes with account and cardholder (get_case_for_user)."""
+    return [template for template, _about in _templates_and_abouts(case, timezone.localdate())]
+
+
+def _offered(case: Case, template_id: int) -> tuple[MessageTemplate, dict]:
+    for template, about in _templates_and_abouts(case, timezone.localdate()):
+        if template.pk == template_id:
+            return template, about
+    raise ValidationFailed(
+        _(
+            "This template cannot be sent on this case now "
+            "(another language or jurisdiction, or nothing it is about)."
+        ),
+        field="template",
+        rule=TEMPLATE_NOT_OFFERED,
+    )
+
+
+def _ensure_may_send(actor, case: Case) -> None:
+    if actor is None:
+        return
+    if not has_capability(actor, Capability.WORK_CASES):
+        raise NotAllowed(_("Your role may not do this."), rule=str(Capability.WORK_CASES))
+    ensure_can_act(actor, case)
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    template: MessageTemplate
+    about: dict
+    point: ContactPoint | None
+    recipient: str
+    decision: policy.Decision | None  # None: not asked (the case is closed or there is no address)
+    refusal: DomainError | None
+
+
+def _judge(case: Case, *, actor, template_id: int, now: datetime) -> _Verdict:
+    """The checks a send from the case passes, in order: the actor may work the case, the template is
+    offered on it, the case is open, there is an address, the contact policy allows this channel now."""
+    _ensure_may_send(actor, case)
+    if not case.is_open:
+        raise InvalidTransition(_("The case is closed."), rule=CASE_CLOSED)
+    template, about = _offered(case, template_id)
+    point, recipient = _recipient(template.channel, case.account.cardholder)
+    if not recipient:
+        refused = ValidationFailed(
+            _("No number or address to send it to."), field="template", rule=NO_ADDRESS
+        )
+        return _Verdict(template, about, point, recipient, None, refused)
+    decision = contactability.action_decision(
+        case=case, action=contactability.Action.MESSAGE, at=now, channel=template.channel, contact_point=point
+    )
+    refused = (
+        None
+        if decision.allowed
+        else contactability.refusal(decision, case=case, actor=actor, action=contactability.Action.MESSAGE)
+    )
+    return _Verdict(template, about, point, recipient, decision, refused)
+
+
+def _case_for_message(case_id: int) -> Case:
+    return Case.objects.select_related("account__cardholder", "queue", "assigned_agent").get(pk=case_id)
+
+
+def case_message_preview(*, case_id: int, actor, template_id: int) -> MessagePreview:
+    """The template filled in for this case now (in the cardholder's language: name, amounts grouped with
+    their currency, dates), the masked recipient and the contact policy's verdict on sending it now - the
+    decision the reminders get at send time (contactability, Action.MESSAGE). Writes nothing.
+
+    Raises NotAllowed (403) when the actor may not work the case, InvalidTransition on a closed case,
+    ValidationFailed (rule template_not_offered) for a template not offered on it (templates_for_case).
+    A policy refusal or a missing address is not raised: `allowed` is False with `refusal` and `rule`."""
+    case = _case_for_message(case_id)
+    verdict = _judge(case, actor=actor, template_id=template_id, now=timezone.now())
+    template = verdict.template
+    draft = OutboundMessage(
+        case=case, purpose=template.purpose, channel=template.channel, about=verdict.about
+    )
+    values = message_values(draft, case, template.language)
+    return MessagePreview(
+        allowed=verdict.refusal is None,
+        refusal=verdict.refusal.message if verdict.refusal else "",
+        rule=verdict.refusal.rule if verdict.refusal else "",
+        channel=template.channel,
+        language=template.language,
+        subject=render_text(template.subject, values),
+        body=render_text(template.body, values),
+        recipient=mask_recipient(template.channel, verdict.recipient) if verdict.recipient else "",
+        template_id=template.pk,
+        purpose=template.purpose,
+    )
+
+
+def case_message_send(*, case_id: int, actor, template_id: int, reason: str = "") -> OutboundMessage:
+    """Send a template from the case now: the checks of case_message_preview, on the locked case.
+
+    A contact-policy refusal is written on the timeline (POLICY_REFUSED, with the rule, the channel and
+    the template, as a refused contact is) and raised as ContactNotAllowed; no message is created. Other
+    refusals (NotAllowed, InvalidTransition, ValidationFailed) write nothing.
+
+    Allowed: one OutboundMessage (planned for now, a key of its own, `requested_by` the actor, the
+    template pinned, `reason` kept in `about["note"]`), queued for delivery after commit. Delivery
+    (message_send) asks the policy again at that moment, renders, hands it to the channel's provider and
+    writes the REMINDER event with the actor; a delivered message is also a contact attempt (outcome
+    sent) under the actor. A letter goes to the letter provider (the print run): "written", not sent."""
+    now = timezone.now()
+    refused: ContactNotAllowed | None = None
+    with transaction.atomic():
+        # The case row lock orders this send after a contact, a hold or a flag being written at the
+        # same moment: the policy is asked about the case as it stands once those have committed.
+        lock_case(case_id)
+        case = _case_for_message(case_id)
+        verdict = _judge(case, actor=actor, template_id=template_id, now=now)
+        if isinstance(verdict.refusal, ContactNotAllowed):
+            refused = verdict.refusal
+            event_write(
+                case=case,
+                kind=EventKind.POLICY_REFUSED,
+                actor=actor,
+                reason=verdict.decision.text,
+                details={
+                    **verdict.decision.details,
+                    "channel": verdict.template.channel,
+                    "template": verdict.template.pk,
+                    "action": str(contactability.Action.MESSAGE),
+                },
+            )
+        elif verdict.refusal is not None:
+            raise verdict.refusal
+        else:
+            template = verdict.template
+            about = dict(verdict.about)
+            if reason.strip():
+                about["note"] = reason.strip()[:500]
+            who = f"by{actor.pk}" if actor is not None else "system"
+            message = OutboundMessage.objects.create(
+                idempotency_key=idempotency_key(
+                    template.purpose, case.pk, f"case-{who}-{uuid.uuid4().hex}", template.channel
+                ),
+                case=case,
+                purpose=template.purpose,
+                channel=template.channel,
+                about=about,
+                send_after=now,
+                template=template,
+                language=template.language,
+                requested_by=actor,
+                dispatched_at=now if _message_sender is not None else None,
+            )
+            if _message_sender is not None:
+                send = _message_sender
+                transaction.on_commit(lambda: send(message.pk))
+    if refused is not None:
+        # Raised after the commit: the refusal stays on the timeline, nothing else was written.
+        raise refused
+    return message

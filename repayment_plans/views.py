@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.permissions import Capability, capability_required
 from collections_app.access import get_case_for_user
 from collections_app.models import Case
+from collections_app.panels import CaseDocument
 from core.exceptions import DomainError, NotAllowed, ValidationFailed
 from core.masking import mask_national_id
 from repayment_plans import selectors, services
@@ -183,6 +184,20 @@ def case_plan_panel(request: HttpRequest, case: Case) -> SafeString:
         {"case": case, "plan": selectors.plan_for_case(case)},
         request=request,
     )
+
+
+def case_plan_documents(request: HttpRequest, case: Case) -> list[CaseDocument]:
+    """The case's Documents tab: each plan's printable agreement, in the cardholder's language."""
+    return [
+        CaseDocument(
+            title=_("Plan #%(id)s: %(kind)s, %(state)s")
+            % {"id": plan.pk, "kind": plan.get_kind_display(), "state": plan.get_state_display()},
+            url=reverse("plans:agreement", args=[plan.pk]),
+            kind=_("Repayment agreement"),
+            at=plan.proposed_at,
+        )
+        for plan in RepaymentPlan.objects.filter(case=case).order_by("-proposed_at", "-id")
+    ]
 
 
 @login_required

@@ -136,6 +136,7 @@ SHIPPED_DATA = [
     ("contact_policy.migrations.0002_builtin_contact_policies", "create_profiles"),
     ("repayment_plans.migrations.0002_default_approval_limits", "create_tiers"),
     ("escalation.migrations.0002_default_rules_cn_us", "create_rules"),
+    ("contact_policy.migrations.0004_ship_call_scripts", "create_scripts"),
 ]
 
 
@@ -146,8 +147,9 @@ def _ship_data() -> None:
 
 @pytest.fixture
 def shipped_data(transactional_db):
-    """The shipped contact policies, approval limits and escalation rules, as after `migrate`, for a
-    transactional test that runs after another one flushed them (each function is idempotent)."""
+    """The shipped contact policies, call scripts, approval limits and escalation rules, as after
+    `migrate`, for a transactional test that runs after another one flushed them (each function is
+    idempotent)."""
     _ship_data()
 
 

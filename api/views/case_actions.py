@@ -115,6 +115,8 @@ class CaseContactView(CaseActionView):
             notes=data["notes"],
             recording_ref=data["recording_ref"],
             started_at=data["started_at"],
+            disclosures=tuple(data["disclosures"]),
+            script_id=data["script_id"],
         )
         attempt = run_versioned(
             case_id,

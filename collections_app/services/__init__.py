@@ -12,7 +12,7 @@ state; the other modules call it.
     promises        promises to pay and the nightly broken-promise check
     payments        payments and their allocation
     claims          Next case, leases, callbacks
-    queues          priority scores and queue placement
+    queues          priority scores, queue placement, moving a case to another queue
 """
 
 from collections_app.services.cases import (
@@ -40,7 +40,12 @@ from collections_app.services.claims import (
     not_ready_summary,
     ready_now,
 )
-from collections_app.services.contacts import ContactInput, contact_attempt_log, contact_attempt_record_sent
+from collections_app.services.contacts import (
+    ContactInput,
+    call_script_for_case,
+    contact_attempt_log,
+    contact_attempt_record_sent,
+)
 from collections_app.services.kernel import (
     USER_TRANSITIONS,
     bulk_transition,
@@ -56,6 +61,7 @@ from collections_app.services.promises import (
     promise_record,
     promises_check_broken,
 )
+from collections_app.services.queues import case_move_queue
 
 __all__ = [
     "CLAIMABLE_STATES",
@@ -69,11 +75,13 @@ __all__ = [
     "available_transitions",
     "bulk_transition",
     "bump_version",
+    "call_script_for_case",
     "callback_schedule",
     "case_claim_next",
     "case_close",
     "case_hold",
     "case_lease_renew",
+    "case_move_queue",
     "case_open",
     "case_release",
     "case_release_hold",

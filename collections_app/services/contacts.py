@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.permissions import Capability, has_capability
 from collections_app.access import ensure_can_act
 from collections_app.models import (
+    CALL_CHANNELS,
     RIGHT_PARTY_OUTCOMES,
     Case,
     Channel,
@@ -37,8 +39,11 @@ from collections_app.services.kernel import (
     lock_case,
     start_work_if_new,
 )
+from contact_policy import scripts
 from contact_policy.engine import Decision
+from contact_policy.models import CallScript
 from core.exceptions import (
+    ContactNotAllowed,
     InvalidTransition,
     ValidationFailed,
 )
@@ -62,6 +67,62 @@ class ContactInput:
     notes: str = ""
     recording_ref: str = ""
     started_at: datetime | None = None
+    # The call script's statements the agent ticked (CallStatement codes), and the script shown
+    # (`call_script_for_case`); None: the script for the case is looked up here.
+    disclosures: tuple[str, ...] = ()
+    script_id: int | None = None
+
+
+def call_script_for_case(case: Case) -> CallScript | None:
+    """The call script for a conversation on `case` (`contact_policy.scripts.script_for`): the
+    cardholder's jurisdiction and language, the account's bucket as the stage. Two queries."""
+    holder = case.account.cardholder
+    return scripts.script_for(holder.jurisdiction, holder.language, case.account.bucket)
+
+
+@dataclass(frozen=True)
+class _Disclosures:
+    given: list[str]
+    script_version: int | None
+    details: dict  # for the CONTACT event
+
+
+def _check_disclosures(case: Case, data: ContactInput) -> _Disclosures:
+    """The ticked statements against the script the agent read (the one named, else the case's). A
+    right-party call without every required statement is still recorded - the agent may have said it
+    without ticking, or the cardholder hung up - but its CONTACT event carries `missing_disclosures`, the
+    quality team's flag. An unknown script or a code the script does not have is an input error."""
+    given = [str(code) for code in dict.fromkeys(data.disclosures)]
+    if data.script_id is not None:
+        script = CallScript.objects.prefetch_related("statements").filter(pk=data.script_id).first()
+        if script is None:
+            raise ValidationFailed(_("Unknown call script."), field="script_id", rule="unknown_script")
+    else:
+        script = call_script_for_case(case) if (given or data.channel in CALL_CHANNELS) else None
+    if script is None:
+        return _Disclosures(given=given, script_version=None, details={"disclosures": given} if given else {})
+    check = scripts.disclosures_check(script, given)
+    if check.unknown:
+        raise ValidationFailed(
+            _("These statements are not in the call script: %(codes)s.")
+            % {"codes": ", ".join(check.unknown)},
+            field="disclosures",
+            rule="unknown_disclosure",
+            details={"codes": list(check.unknown)},
+        )
+    # The script counts as read when the caller names it or ticks its statements; otherwise (a dialer
+    # posting an outcome) it only tells which statements a right-party call was due to give.
+    read = data.script_id is not None or bool(given)
+    details = (
+        {"disclosures": list(check.given), "script": script.pk, "script_version": script.version}
+        if read
+        else {}
+    )
+    if data.outcome in RIGHT_PARTY_OUTCOMES and data.channel in CALL_CHANNELS and check.missing:
+        details["missing_disclosures"] = list(check.missing)
+    return _Disclosures(
+        given=list(check.given), script_version=script.version if read else None, details=details
+    )
 
 
 def _validate_contact(case: Case, data: ContactInput, *, now: datetime) -> ContactPoint | None:
@@ -119,6 +180,8 @@ def _record_attempt(
     override: Decision | None = None,
     override_reason: str = "",
     details: dict | None = None,
+    disclosures_given: list[str] | None = None,
+    script_version: int | None = None,
 ) -> ContactAttempt:
     """Write one contact on a locked case, in the caller's transaction: the attempt, the POLICY_OVERRIDE
     event when a supervisor overrode the policy's `override` refusal, the start of work on a new case,
@@ -139,6 +202,8 @@ def _record_attempt(
         notes=notes,
         recording_ref=recording_ref,
         policy_override_reason=override_reason if override is not None else "",
+        disclosures_given=disclosures_given or [],
+        script_version=script_version,
     )
     if override is not None:
         event_write(
@@ -186,7 +251,11 @@ def contact_attempt_log(
 
     `data.started_at` (default now) may not be in the future beyond CLOCK_SKEW (ValidationFailed,
     field started_at, rule started_in_future); like every input check it comes before the policy is
-    asked, so such a contact is not written as a policy refusal."""
+    asked, so such a contact is not written as a policy refusal.
+
+    `data.disclosures` (the call script's statements ticked) and the script's version are stored on the
+    attempt; a right-party call missing a required statement is recorded all the same, its CONTACT event
+    carrying `missing_disclosures` (`_check_disclosures`)."""
     try:
         with transaction.atomic():
             case = lock_case(case_id, expected_version=expected_version)
@@ -195,6 +264,7 @@ def contact_attempt_log(
                 raise InvalidTransition(_("The case is closed."), rule="case_closed")
             now = timezone.now()
             point = _validate_contact(case, data, now=now)
+            disclosures = _check_disclosures(case, data)
             started_at = data.started_at or now
             decision = contactability.decide(
                 case=case,
@@ -226,24 +296,60 @@ def contact_attempt_log(
                 recording_ref=data.recording_ref,
                 override=decision if overridden else None,
                 override_reason=override_reason,
+                details=disclosures.details,
+                disclosures_given=disclosures.given,
+                script_version=disclosures.script_version,
             )
         return attempt
     except _PolicyRefusal as refusal:
-        decision = refusal.decision
         # The refused attempt rolled back; the refusal itself is kept (its own transaction).
-        with transaction.atomic():
-            refused_case = Case.objects.get(pk=case_id)
-            event_write(
-                case=refused_case,
-                kind=EventKind.POLICY_REFUSED,
-                actor=actor,
-                reason=decision.text,
-                details={**decision.details, "channel": data.channel},
-            )
-        # The refusal every action raises: the rule, when, on the cardholder's clock and the agent's.
-        raise contactability.refusal(
-            decision, case=refused_case, actor=actor, action=contactability.Action.CONTACT
+        raise contact_refusal_record(
+            case_id=case_id, actor=actor, decision=refusal.decision, channel=data.channel
         ) from None
+
+
+def contact_refusal_record(
+    *, case_id: int, actor, decision: Decision, channel: str, details: dict | None = None
+) -> ContactNotAllowed:
+    """Keep a contact the policy refused on the case's timeline - a POLICY_REFUSED event with the rule
+    (`decision.details`), the channel and `details` - and return the refusal to raise: the rule, and when
+    it lifts on the cardholder's clock and the actor's (`contactability.refusal`).
+
+    Writes in a transaction of its own (a savepoint inside the caller's): callers have rolled back the
+    refused contact first. Used by `contact_attempt_log` and by telephony.services.call_place (a call
+    blocked before it is dialled)."""
+    with transaction.atomic():
+        refused_case = Case.objects.get(pk=case_id)
+        event_write(
+            case=refused_case,
+            kind=EventKind.POLICY_REFUSED,
+            actor=actor,
+            reason=decision.text,
+            details={**decision.details, "channel": channel, **(details or {})},
+        )
+    return contactability.refusal(
+        decision, case=refused_case, actor=actor, action=contactability.Action.CONTACT
+    )
+
+
+def contact_attempt_fill_measures(
+    *, attempt_id: int, duration_seconds: int, recording_ref: str, replaces: str = ""
+) -> bool:
+    """Fill in what a phone system measured about a call already logged, when it reports the call's end
+    after the agent's disposition (telephony.services.call_event): the duration, where the attempt has
+    none, and the recording reference, where it has none or only `replaces` (a provisional reference the
+    caller wrote itself: the call's own ID, before the phone system said where the recording is). Never
+    overwrites a measured value: the attempt stays the record written at the time, completed. No event
+    (the CONTACT event was written with the attempt). Returns whether anything was filled."""
+    filled = 0
+    if duration_seconds > 0:
+        filled += ContactAttempt.objects.filter(pk=attempt_id, duration_seconds=0).update(
+            duration_seconds=min(duration_seconds, MAX_CONTACT_SECONDS)
+        )
+    if recording_ref:
+        blank = Q(recording_ref="") | (Q(recording_ref=replaces) if replaces else Q())
+        filled += ContactAttempt.objects.filter(blank, pk=attempt_id).update(recording_ref=recording_ref)
+    return filled > 0
 
 
 def contact_attempt_record_sent(

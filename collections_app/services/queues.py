@@ -10,15 +10,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Case as SqlCase
 from django.db.models import Expression, ExpressionWrapper, F, IntegerField, Q, Value, When
 from django.db.models.functions import Cast, Floor, Least
 from django.utils import formats, timezone
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
-from collections_app.models import OPEN_STATES, Case, Queue
+from accounts.permissions import Capability, has_capability
+from collections_app.access import ensure_can_act, queues_visible_to
+from collections_app.models import OPEN_STATES, Case, EventKind, Queue
+from collections_app.services.kernel import bump_version, event_write, lock_case
+from core.exceptions import NotAllowed, ValidationFailed
 from core.money import format_money
 
 # Weights of the priority score (points). Kept together so a collections manager can read them.
@@ -224,3 +228,41 @@ def place_cases_in_queues() -> dict[str, int]:
             return moved
     moved[""] = counts.get(None, 0)
     return moved
+
+
+def case_move_queue(*, case_id: int, actor, queue_id: int, reason: str) -> Case:
+    """Move one open case to another queue, as a supervisor decided (a bulk action on the supervisor
+    floor calls this once per case). The actor needs the SUPERVISE capability (None: the system), must
+    reach the case (collections_app.access) and see the target queue, which must be active; a reason is
+    required. A case already in that queue is left as it is (no event), so a re-run changes nothing.
+    Locks the case, bumps its version and writes an ASSIGNMENT event (from_queue, to_queue) with the
+    reason. The nightly placement (`place_cases_in_queues`) still puts the case where the queue criteria
+    say, unless a priority source pins it."""
+    if actor is not None and not has_capability(actor, Capability.SUPERVISE):
+        raise NotAllowed(gettext("Only a supervisor may move cases between queues."), rule="supervise")
+    if not (reason or "").strip():
+        raise ValidationFailed(gettext("Say why the case is moved."), field="reason", rule="reason_required")
+    queues = Queue.objects.filter(active=True)
+    if actor is not None:
+        queues = queues.filter(pk__in=queues_visible_to(actor).values("pk"))
+    queue = queues.filter(pk=queue_id).first()
+    if queue is None:
+        raise NotAllowed(gettext("That queue is not one of your team's."), rule="queue_outside_team")
+    with transaction.atomic():
+        case = lock_case(case_id)
+        ensure_can_act(actor, case)
+        if not case.is_open:
+            raise ValidationFailed(gettext("The case is closed."), rule="case_closed")
+        previous = case.queue_id
+        if previous == queue.pk:
+            return case
+        case.queue = queue
+        bump_version(case, "queue")
+        event_write(
+            case=case,
+            kind=EventKind.ASSIGNMENT,
+            actor=actor,
+            reason=reason.strip(),
+            details={"from_queue": previous, "to_queue": queue.pk, "to_queue_name": queue.name},
+        )
+    return case

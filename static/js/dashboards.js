@@ -21,7 +21,7 @@
         config = {
           type: "line",
           data: {
-            labels: data.labels.map((d) => d.slice(5)),
+            labels: data.ticks || data.labels,  // the day as the reader's language writes it
             datasets: [
               { label: data.names.attempts, data: data.attempts, borderColor: "#8a99ab", backgroundColor: "#8a99ab", tension: 0.2, yAxisID: "y" },
               { label: data.names.rpc, data: data.rpc, borderColor: accent, backgroundColor: accent, tension: 0.2, yAxisID: "y" },
@@ -30,6 +30,19 @@
           },
           options: { maintainAspectRatio: false, animation: false, interaction: { mode: "index", intersect: false },
             plugins: { legend: { position: "bottom", labels: { boxWidth: 12 } } }, scales: { y: { beginAtZero: true } } },
+        };
+      } else if (canvas.dataset.chart === "funnel") {
+        // One horizontal bar per step; the tooltip adds the step's rate (the table says of what).
+        config = {
+          type: "bar",
+          data: { labels: data.labels, datasets: [{ label: data.names.count, data: data.counts,
+            backgroundColor: ["#8a99ab", accent, "#5b7fa8", "#1e7b45", "#b42318", "#c98a12"] }] },
+          options: { indexAxis: "y", maintainAspectRatio: false, animation: false,
+            plugins: { legend: { display: false }, tooltip: { callbacks: { afterLabel: (item) => {
+              const rate = data.rates[item.dataIndex];
+              return rate === null ? "" : `${(rate * 100).toFixed(1)}%`;
+            } } } },
+            scales: { x: { beginAtZero: true } } },
         };
       } else {
         config = {

@@ -122,7 +122,7 @@
     const id = source && source.matches && source.matches("form[id]") ? source.id : null;
     const form = id && document.getElementById(id);
     const active = document.activeElement;
-    if (!form || !form.contains(active) || !isTyping(active)) return;
+    if (!form || !isShown(form) || !form.contains(active) || !isTyping(active)) return;
     if (form.querySelector(".errorlist, [role=alert]")) return;
     if (!form.hasAttribute("tabindex")) form.setAttribute("tabindex", "-1");
     form.focus();

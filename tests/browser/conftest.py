@@ -94,3 +94,10 @@ def screenshot(page: Page, name: str) -> Path:
     path = SHOTS_DIR / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def open_action(page: Page, action: str) -> None:
+    """Open an action's drawer on the case page from its button in the action bar (static/js/case_page.js),
+    as an agent clicking it would."""
+    page.locator(f".action-bar [data-drawer-open='drawer-{action}']").click()
+    expect(page.locator(f"#drawer-{action}")).to_be_visible()

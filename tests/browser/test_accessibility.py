@@ -71,6 +71,11 @@ def _pages_by_role() -> dict[str, list[str]]:
             f"/search/?q={case.reference}",
             f"/plans/case/{case.pk}/propose/",
             "/accounts/settings/",
+            "/agenda/",
+            f"/cases/{case.pk}/history/",
+            f"/cases/{case.pk}/documents/",
+            f"/messaging/cases/{case.pk}/send/",
+            f"/telephony/cases/{case.pk}/dial/",
         ],
         "supervisor1": [
             "/dashboards/",
@@ -84,6 +89,7 @@ def _pages_by_role() -> dict[str, list[str]]:
         "admin": [
             "/admin/",
             "/admin/collections_app/case/",
+            "/admin/contact_policy/callscript/",
             f"/admin/collections_app/case/{case.pk}/change/",
             f"/plans/{plan.pk}/",
         ],
@@ -129,7 +135,18 @@ def test_no_serious_or_critical_violation_on_any_main_page(page, live_server, sh
             page.locator("dialog[data-shortcuts-help][open]").wait_for()
             scan(f"{username} {paths[2]} with the shortcuts overlay open")
             scanned += 1
+            # The case page with an action's drawer open (the contact form with its call script), and the
+            # Payments and promises tab loaded.
+            _visit(page, f"{live_server.url}{paths[2]}")
+            page.wait_for_load_state("networkidle")
+            page.keyboard.press("c")
+            page.locator("#drawer-contact.open [name=disclosures]").first.wait_for()
+            page.locator("#tab-history").click()
+            page.get_by_test_id("case-history").wait_for()
+            scan(f"{username} {paths[2]} with the contact drawer and the history tab open")
+            scanned += 1
 
-    assert scanned == 2 + sum(map(len, pages.values()))  # with the login page and the overlay
+    # With the login page, the overlay and the open drawer.
+    assert scanned == 3 + sum(map(len, pages.values()))
     print("\n".join(["moderate or minor findings:", *other]) if other else "no other finding")
     assert not failing, "serious or critical accessibility violations:\n" + "\n".join(failing)

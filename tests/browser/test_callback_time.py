@@ -8,7 +8,7 @@ import pytest
 import time_machine
 from playwright.sync_api import expect
 
-from tests.browser.conftest import login
+from tests.browser.conftest import login, open_action
 from tests.factories import TEST_PASSWORD, ContactPointFactory, UserFactory, open_case
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -34,6 +34,7 @@ def test_the_agent_sees_their_own_time_beside_the_cardholders_as_they_type(page,
 
         login(page, live_server, agent.username, TEST_PASSWORD)
         page.goto(f"{live_server.url}/cases/{case.pk}/")
+        open_action(page, "callback")
         form = page.locator("#act-callback")
         expect(form.get_by_test_id("callback-at-label")).to_contain_text(
             "the cardholder's local time: Asia/Shanghai (UTC+08:00)"

@@ -62,8 +62,10 @@ def work_one_case(page: Page, promise_day: str, callback_at: tuple[str, str]) ->
     page.keyboard.type(f"REC-{case_id}")
     page.keyboard.press("Enter")
     expect(timeline).to_contain_text("Promise to pay")  # the contact's badge: channel · outcome
-    # Done: focus leaves the (emptied) field for the form, so the next key is a shortcut again.
-    expect(page.locator("#act-contact")).to_be_focused()
+    # Done: the drawer closes and focus goes back to its button in the action bar, so the next key is a
+    # shortcut again.
+    expect(page.locator("#drawer-contact")).to_be_hidden()
+    expect(page.locator(".action-bar [data-drawer-open='drawer-contact']")).to_be_focused()
 
     page.keyboard.press("p")  # the promise form's amount
     assert focused(page) == "input#id_amount[amount]"
@@ -72,7 +74,7 @@ def work_one_case(page: Page, promise_day: str, callback_at: tuple[str, str]) ->
     page.keyboard.type(promise_day)
     page.keyboard.press("Enter")
     expect(page.get_by_test_id("case-state")).to_have_text("Promised")
-    expect(page.locator("#act-promise")).to_be_focused()
+    expect(page.locator(".action-bar [data-drawer-open='drawer-promise']")).to_be_focused()
 
     page.keyboard.press("b")  # the callback's time, the cardholder's wall clock
     assert focused(page) == "input#id_at[at]"
@@ -82,7 +84,7 @@ def work_one_case(page: Page, promise_day: str, callback_at: tuple[str, str]) ->
     expect(page.locator("#id_at")).to_have_value(re.compile(r"T15:00$"))
     page.keyboard.press("Enter")
     expect(timeline).to_contain_text("Callback scheduled")
-    expect(page.locator("#act-callback")).to_be_focused()
+    expect(page.locator(".action-bar [data-drawer-open='drawer-callback']")).to_be_focused()
     # The page after the last action still offers Next case, and n presses it.
     expect(page.get_by_test_id("next-case")).to_be_visible()
     return case_id
@@ -137,6 +139,7 @@ def test_the_shortcuts_overlay_opens_with_a_question_mark_and_closes_with_escape
     expect(overlay).to_be_hidden()
 
     # While typing in a field, keys are text: no overlay, no Next case.
+    page.keyboard.press("c")  # the contact drawer opens on its first field
     recording = page.locator("#act-contact input[name=recording_ref]")
     recording.focus()
     page.keyboard.type("n?")

@@ -10,7 +10,7 @@ import time_machine
 from playwright.sync_api import expect
 
 from collections_app.services import queues
-from tests.browser.conftest import login, screenshot
+from tests.browser.conftest import login, open_action, screenshot
 from tests.factories import TEST_PASSWORD, ContactPointFactory, UserFactory, open_case
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -46,7 +46,8 @@ def test_agent_works_a_case_from_next_to_callback(page, browser, live_server, te
     page.get_by_test_id("next-case").click()
     expect(page).to_have_url(re.compile(rf"/cases/{first.pk}/$"))
 
-    # Log the call: a right-party contact ending in a promise to pay.
+    # Log the call: a right-party contact ending in a promise to pay. Each action opens from the action bar.
+    open_action(page, "contact")
     contact = page.locator("#act-contact")
     contact.locator("select[name=contact_point]").select_option(index=1)
     contact.locator("select[name=outcome]").select_option("ptp")
@@ -57,6 +58,7 @@ def test_agent_works_a_case_from_next_to_callback(page, browser, live_server, te
 
     # Record the promise with the keyboard only: type, Tab to the date, Enter submits.
     promise_day = (morning + timedelta(days=5)).date()
+    open_action(page, "promise")
     amount = page.locator("#act-promise input[name=amount]")
     amount.focus()
     amount.type("800.00")
@@ -66,6 +68,7 @@ def test_agent_works_a_case_from_next_to_callback(page, browser, live_server, te
     expect(page.get_by_test_id("case-state")).to_have_text("Promised")
 
     # A callback at 15:00 the cardholder's time, inside the window.
+    open_action(page, "callback")
     callback = page.locator("#act-callback")
     callback.locator("input[name=at]").fill(f"{morning.date().isoformat()}T15:00")
     callback.locator("button[type=submit]").click()

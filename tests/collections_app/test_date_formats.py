@@ -30,7 +30,8 @@ NAMED = {
 MACHINE = {"c", "U"}
 # Hard-coded display formats that are meant to stay, as (template, format): none today. Add one only
 # with the reason beside it.
-ALLOWED: set[tuple[str, str]] = set()
+# The agenda's day headings name the weekday ("Monday", "星期一") beside the day's short date.
+ALLOWED: set[tuple[str, str]] = {("collections_app/agenda.html", "l")}
 
 # `|date:"..."`, `|time:'...'`, `{% now "..." %}`, and a format given to dual_time / callback_time.
 FORMAT_USES = re.compile(

@@ -317,7 +317,7 @@ def test_registered_panels_are_rendered_in_the_case_body(client, agent, worked_c
         rendered.append(case.pk)
         return format_html('<section data-testid="test-panel">{}</section>', case.reference)
 
-    monkeypatch.setattr(panels, "_panels", [])
+    monkeypatch.setattr(panels, "_panels", {place: [] for place in panels.PLACES})
     panels.register_case_panel(panel)
     panels.register_case_panel(panel)  # registering twice adds it once
     client.force_login(agent)
