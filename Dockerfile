@@ -53,5 +53,6 @@ EXPOSE 8000
 
 # No access log: query strings can carry search terms (names, phone numbers) and the logs must never
 # hold personal data; the TLS proxy in front keeps the request log. /dev/shm for gunicorn's heartbeat
-# files, because a container's /tmp may be on a slow overlay disk.
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--worker-tmp-dir", "/dev/shm"]
+# files, because a container's /tmp may be on a slow overlay disk. A 120 s worker timeout: a supervisor's
+# bulk action (at most 1,000 cases, each through its service) runs in its request.
+CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--worker-tmp-dir", "/dev/shm", "--timeout", "120"]

@@ -719,7 +719,10 @@ def _team_live(user) -> dict:
 @capability_required(Capability.SUPERVISE)
 @require_GET
 def team_live(request: HttpRequest) -> HttpResponse:
-    """The team page's live part alone (its HTMX poll, every 30 s): the forms around it keep their input."""
+    """The team page's live part alone (its HTMX poll, every 30 s): the forms around it keep their input.
+    Opened as a page (not by the poll), it is the team page."""
+    if not request.htmx:
+        return redirect("dashboards:team")
     return render(request, "dashboards/team.html#team-live", _team_live(request.user))
 
 

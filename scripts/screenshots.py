@@ -134,6 +134,18 @@ def agent_pages(page: Page, base: str, lang: str, db: Path) -> None:
     case_href = first_href(page, 'main a[href^="/cases/"]')
     visit(page, base + case_href)
     shoot(page, lang, "agent", "case")
+    page.wait_for_load_state("networkidle")
+    page.keyboard.press("c")  # the contact drawer, with the call script
+    page.locator("#drawer-contact.open [name=disclosures]").first.wait_for()
+    shoot(page, lang, "agent", "case-contact")
+    page.keyboard.press("Escape")
+    page.keyboard.press("Escape")
+    page.keyboard.press("m")  # the send-message drawer
+    page.get_by_test_id("send-message").wait_for()
+    page.wait_for_load_state("networkidle")
+    shoot(page, lang, "agent", "case-send")
+    visit(page, f"{base}/agenda/")
+    shoot(page, lang, "agent", "agenda")
     case_id = int(case_href.strip("/").split("/")[-1])
     with sqlite3.connect(db) as conn:
         (reference,) = conn.execute(
@@ -149,6 +161,7 @@ def supervisor_pages(page: Page, base: str, lang: str, db: Path) -> None:
         ("/dashboards/kpis/", "kpis"),
         ("/plans/approvals/", "approvals"),
         ("/dashboards/team/", "team"),
+        ("/dashboards/cases/", "cases"),
     ]:
         visit(page, f"{base}{path}")
         shoot(page, lang, "supervisor", name)

@@ -83,6 +83,7 @@ def _pages_by_role() -> dict[str, list[str]]:
             f"/dashboards/kpis/{next(iter(kpis.MEASURES))}/",
             "/plans/approvals/",
             "/dashboards/team/",
+            "/dashboards/cases/",
             "/automation/runs/",
         ],
         "legal1": ["/legal/", f"/legal/cases/{legal_case.pk}/", "/dashboards/legal/"],

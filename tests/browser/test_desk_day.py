@@ -51,6 +51,7 @@ def work_one_case(page: Page, promise_day: str, callback_day: str) -> int:
     page.keyboard.press("Enter")
     expect(timeline).to_contain_text("Promise to pay")
     expect(page.locator(".action-bar [data-drawer-open='drawer-contact']")).to_be_focused()
+    page.wait_for_load_state("networkidle")  # the refreshed page's own requests (the call script) done
 
     page.keyboard.press("p")  # the promise's amount
     assert focused(page) == "input#id_amount[amount]", focused(page)
@@ -59,14 +60,23 @@ def work_one_case(page: Page, promise_day: str, callback_day: str) -> int:
     page.keyboard.type(promise_day)
     page.keyboard.press("Enter")
     expect(page.get_by_test_id("case-state")).to_have_text("Promised")
+    page.wait_for_load_state("networkidle")
 
     page.keyboard.press("b")  # the callback's time: prefilled with the first allowed when calls must wait
     assert focused(page) == "input#id_at[at]", focused(page)
-    if not page.locator("#id_at").input_value():
+    at = page.locator("#id_at")
+    for _attempt in range(3):
+        if at.input_value():
+            break
         # Tomorrow 15:00 on the cardholder's clock (en-US: month, day, year, then hour, minute, AM/PM).
-        page.keyboard.type(callback_day)
+        # Under load a segmented date field can drop keys: Esc, b and type again, as a person would.
+        if _attempt:
+            page.keyboard.press("Escape")
+            page.keyboard.press("b")
+        page.keyboard.type(callback_day, delay=20)
         page.keyboard.press("ArrowRight")
-        page.keyboard.type("0300P")
+        page.keyboard.type("0300P", delay=20)
+    assert at.input_value(), "the callback time did not take"
     page.keyboard.press("Enter")
     expect(timeline).to_contain_text("Callback scheduled")
     expect(page.get_by_test_id("next-case")).to_be_visible()

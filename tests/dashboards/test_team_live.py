@@ -31,10 +31,15 @@ def test_the_page_polls_the_fragment_and_keeps_its_forms_outside_it(supervisor, 
     assert f'data-testid="agent-form-{agent.pk}"' in html  # the settings forms are still on the page
 
 
+def test_the_fragment_opened_as_a_page_is_the_team_page(supervisor):
+    response = client_for(supervisor).get(reverse("dashboards:team_live"))
+    assert response.status_code == 302 and response.url == reverse("dashboards:team")
+
+
 def test_the_fragment_reflects_new_work_and_leases(supervisor, agent, team_a, office_hours):
     client = client_for(supervisor)
     url = reverse("dashboards:team_live")
-    before = client.get(url)
+    before = client.get(url, HTTP_HX_REQUEST="true")
     assert before.status_code == 200
     html = before.content.decode()
     assert "<html" not in html and html.lstrip().startswith('<section class="card team-live"')
@@ -48,7 +53,7 @@ def test_the_fragment_reflects_new_work_and_leases(supervisor, agent, team_a, of
     assert claimed == case
     call(case, agent, timezone.now(), "rpc", seconds=30)
 
-    html = client.get(url).content.decode()
+    html = client.get(url, HTTP_HX_REQUEST="true").content.decode()
     row = _agent_row(html, agent)
     assert "working" in row[1]
     assert case.reference in row[2]
@@ -59,13 +64,13 @@ def test_the_fragment_reflects_new_work_and_leases(supervisor, agent, team_a, of
 
 
 def test_an_agent_may_not_read_the_fragment(agent):
-    assert client_for(agent).get(reverse("dashboards:team_live")).status_code == 403
+    assert client_for(agent).get(reverse("dashboards:team_live"), HTTP_HX_REQUEST="true").status_code == 403
 
 
 def _queries(client, url) -> int:
-    client.get(url)
+    client.get(url, HTTP_HX_REQUEST="true")
     with CaptureQueriesContext(connection) as captured:
-        assert client.get(url).status_code == 200
+        assert client.get(url, HTTP_HX_REQUEST="true").status_code == 200
     return len(captured)
 
 
