@@ -220,6 +220,7 @@ def next_best_action(case: Case, *, page: CasePage, compliance, now: datetime) -
             "hold",
         )
     call = compliance.call_decision
+    why = (call.text or "").rstrip(".。")  # the policy's sentence, inside this one
     promise = page.pending_promise
     callback = compliance.next_callback
     if callback is not None and callback.at <= now + CALLBACK_GRACE and call.allowed:
@@ -231,8 +232,8 @@ def next_best_action(case: Case, *, page: CasePage, compliance, now: datetime) -
             return NextAction(_("A promise is pending: call to confirm the payment date."), "contact")
         return NextAction(_("Call the cardholder and ask for a promise to pay."), "contact")
     if compliance.allowed_from_local is not None:
-        return NextAction(_("No call now (%(why)s): schedule a callback.") % {"why": call.text}, "callback")
-    return NextAction(_("No call possible: %(why)s.") % {"why": call.text}, "")
+        return NextAction(_("No call now (%(why)s): schedule a callback.") % {"why": why}, "callback")
+    return NextAction(_("No call possible: %(why)s.") % {"why": why}, "")
 
 
 HISTORY_LIMIT = 100

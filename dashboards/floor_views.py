@@ -148,10 +148,12 @@ def cases_apply(request: HttpRequest) -> HttpResponse:
 @require_GET
 def saved_views_box(request: HttpRequest) -> HttpResponse:
     """The "My views" box of a page, as a fragment (the KPI page loads it after it renders, so that the
-    page itself costs no query for it)."""
+    page itself costs no query for it). Opened as a page, it is the page the views are of."""
     page = request.GET.get("for", "")
     if page not in saved_views.SAVEABLE_PAGES:
         page = CASES_PAGE
+    if not request.htmx:
+        return redirect(page)
     return render(
         request,
         "dashboards/_saved_views.html",

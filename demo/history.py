@@ -53,6 +53,7 @@ from collections_app.models import (
     ResolutionReason,
 )
 from collections_app.services import queues
+from contact_policy import scripts as call_scripts
 from core.clock import bank_date, bank_zone
 from core.exceptions import DomainError
 from dashboards import rollups
@@ -318,6 +319,7 @@ class History:
         self.heap: list[tuple[datetime, int, Script]] = []
         self.sequence = itertools.count()
         self.scenarios: dict[int, str] = {}
+        self.scripts: dict[tuple[str, str, str], dict] = {}  # the call scripts' ticks (_statements_given)
         self.opening: dict[date, list[int]] = {}
         self.accounts: dict[int, CreditAccount] = {}
         teams = Team.objects.select_related("supervisor")
@@ -499,6 +501,21 @@ class History:
             return None
         return first + timedelta(days=work.rng.randrange((last - first).days + 1))
 
+    def _statements_given(self, work: _CaseWork) -> dict:
+        """The demo's agents give every statement of the call script and tick them (ContactInput's
+        `disclosures` and `script_id`); the scripts are read once per jurisdiction, language and stage."""
+        holder = work.holder
+        key = (holder.jurisdiction, holder.language, work.account.bucket)
+        cache = self.scripts
+        if key not in cache:
+            script = call_scripts.script_for(*key)
+            cache[key] = (
+                {"disclosures": tuple(s.code for s in script.statements.all()), "script_id": script.pk}
+                if script is not None
+                else {}
+            )
+        return cache[key]
+
     def _tries(self, work: _CaseWork) -> int:
         """How many calls it takes to reach the debtor: mostly the first or second."""
         return work.rng.choices((1, 2, 3), weights=(55, 35, 10))[0]
@@ -547,6 +564,7 @@ class History:
                 notes=note,
                 recording_ref=recording,
                 started_at=at,
+                **(self._statements_given(work) if answered and channel != Channel.SMS else {}),
             ),
         )
         if attempt is not None:

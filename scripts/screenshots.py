@@ -82,6 +82,7 @@ def wait_until_up(url: str, server: subprocess.Popen, timeout: float = 60) -> No
 
 def shoot(page: Page, lang: str, role: str, name: str) -> None:
     page.wait_for_load_state("networkidle")
+    page.evaluate("window.scrollTo(0, 0)")  # a header that stays in view is drawn where it was scrolled to
     path = OUT / lang / f"{role}-{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     height = page.evaluate("document.documentElement.scrollHeight")

@@ -60,6 +60,7 @@ def work_one_case(page: Page, promise_day: str, callback_day: str) -> int:
     page.keyboard.type(promise_day)
     page.keyboard.press("Enter")
     expect(page.get_by_test_id("case-state")).to_have_text("Promised")
+    expect(page.locator(".action-bar [data-drawer-open='drawer-promise']")).to_be_focused()
     page.wait_for_load_state("networkidle")
 
     page.keyboard.press("b")  # the callback's time: prefilled with the first allowed when calls must wait

@@ -327,7 +327,11 @@ def test_the_kpi_page_loads_my_views_from_their_own_url(client, team_a, supervis
     )
     kpis = client.get(reverse("dashboards:kpis")).content.decode()
     assert reverse("dashboards:saved_views") + "?for=dashboards:kpis" in kpis
-    box = client.get(reverse("dashboards:saved_views"), {"for": "dashboards:kpis", "query": "period=30d"})
+    box = client.get(
+        reverse("dashboards:saved_views"),
+        {"for": "dashboards:kpis", "query": "period=30d"},
+        HTTP_HX_REQUEST="true",
+    )
     html = box.content.decode()
     assert "Team A, week" in html
     assert f"{reverse('dashboards:kpis')}?team={team_a.pk}&amp;period=7d" in html
