@@ -28,3 +28,12 @@ COLLECTIONS_ALLOW_FILE_DELIVERY = True
 # Tests move the clock by hours between two requests of one signed-in user (time-machine): the idle
 # sign-out would end their sessions. tests/accounts/test_idle_timeout.py puts the shipped limits back.
 IDLE_TIMEOUT_MINUTES: dict[str, int] = {}
+
+# Every persona fixture sets a password: with the production hasher (PBKDF2, a million rounds, ~0.5 s) the
+# personas alone cost seconds per test. MD5 here only; PBKDF2 stays available for the tests that sign in
+# to a server running the production settings (tests/config/test_production_serving.py) and for the
+# hash-upgrade test.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.MD5PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]

@@ -72,7 +72,6 @@ def test_ipv6_addresses_are_read_and_written_the_one_way(settings):
 
 @pytest.fixture
 def _fresh_throttles(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"auth": "2/min"}}
     cache.clear()
     yield

@@ -28,11 +28,6 @@ LOCKED = "Too many failed sign-in attempts"
 
 
 @pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def _fresh_throttles():
     cache.clear()  # the API's token throttle counts in the cache, which outlives a test's transaction
     yield

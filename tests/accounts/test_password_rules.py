@@ -42,7 +42,6 @@ def test_the_demo_password_passes_the_rules_for_every_demo_user(demo_user):
 
 @pytest.mark.django_db
 def test_the_admins_add_user_page_refuses_a_short_password(client, admin_user, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     client.force_login(admin_user)
 
     response = client.post(

@@ -21,11 +21,6 @@ pytestmark = pytest.mark.django_db
 NEW_PASSWORD = "a-brand-new-passphrase-2026"
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def browser_of(user) -> Client:
     browser = Client()
     browser.force_login(user)

@@ -37,7 +37,6 @@ ENROL = "/accounts/two-factor/set-up/"
 @pytest.fixture(autouse=True)
 def _two_factor_on(settings):
     settings.COLLECTIONS_REQUIRE_2FA = True  # tests/settings.py switches it off for the rest of the suite
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)

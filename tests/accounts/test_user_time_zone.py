@@ -27,11 +27,6 @@ def timeline_of(client, case) -> str:
     return html[start : html.index("</ol>", start)]
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def noted_case(team_a, agent):
     with time_machine.travel(NOTE_WRITTEN, tick=False):

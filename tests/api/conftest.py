@@ -24,12 +24,6 @@ DEFAULT_TIERS = importlib.import_module("repayment_plans.migrations.0002_default
 
 
 @pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    # Autouse fixtures run before the personas are built: five PBKDF2 hashes per test cost seconds.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def _office_hours(office_hours):
     """Every API test runs on Tuesday 2 June 2026, 10:00 in Beijing: inside the contact window."""
     return office_hours

@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import pytest
+from django.contrib.auth.hashers import make_password
 from django.db import connection
 
 from tests.config.test_compose import dockerfile_instructions, final_stage
@@ -215,6 +216,9 @@ def production_server(static_root, tmp_path):
 @pytest.mark.django_db(transaction=True)  # committed, so that the server process sees the user
 def test_pages_and_static_files_are_served_with_debug_off(agent, production_server):
     client, log_path = production_server
+    # The suite hashes passwords with MD5 (tests/settings.py); the server runs the production settings.
+    agent.password = make_password(TEST_PASSWORD, hasher="pbkdf2_sha256")
+    agent.save(update_fields=["password"])
 
     response, body = client.request("GET", "/accounts/login/")
     page = body.decode()
