@@ -1,0 +1,96 @@
+"""Who made a change, from where, in which request: the context every recorded change carries.
+
+pghistory attaches the context to the SQL statements of the code running inside `pghistory.context`;
+the triggers store it with each event. Its metadata here:
+- `user`: the acting user's id (None: the system);
+- `source`: page, api, admin, job or shell (SOURCES);
+- `request_id`: the web request's X-Request-ID, the Celery task's id, or one id per command run;
+- `task` / `command`: the job's or command's name; `url`: the request's path.
+A change made outside any context (a statement typed into psql) is still recorded, without context.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import uuid
+from contextlib import contextmanager
+
+import pghistory
+from django.utils.translation import gettext_lazy as _
+from pghistory import runtime
+
+PAGE, API, ADMIN, JOB, SHELL = "page", "api", "admin", "job", "shell"
+SOURCES = {
+    PAGE: _("page"),
+    API: _("API"),
+    ADMIN: _("admin"),
+    JOB: _("job"),
+    SHELL: _("shell"),
+}
+
+# A request id sent by the caller (a gateway, the API client) is kept if it looks like one.
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+# The management commands that are jobs (run by cron or an operator on schedule), not an operator's
+# hand: the nightly pipeline and the imports.
+JOB_COMMANDS = {"run_nightly", "import_accounts", "import_payments"}
+# Commands that change nothing of their own, or whose SQL is the schema's (migrate): no context.
+UNTRACKED_COMMANDS = {"runserver", "test", "celery", "migrate", "makemigrations", "check", "help", ""}
+
+
+def new_request_id(incoming: str | None = None) -> str:
+    """The caller's request id if it is a plausible one, else a new one."""
+    if incoming and _REQUEST_ID.match(incoming):
+        return incoming
+    return uuid.uuid4().hex
+
+
+def source_of_path(path: str) -> str:
+    if path.startswith("/api/"):
+        return API
+    if path.startswith("/admin/"):
+        return ADMIN
+    return PAGE
+
+
+def active() -> bool:
+    """True inside a change context (a request, a job, a command)."""
+    return hasattr(runtime._tracker, "value")
+
+
+@contextmanager
+def job_context(task: str, *, request_id: str | None = None, user_id: int | None = None):
+    """Record the changes of a job (a Celery task, the nightly command) as source=job. Inside a context
+    already open (a task run eagerly within a request), the changes stay the request's."""
+    if active():
+        yield
+        return
+    with pghistory.context(
+        user=user_id, source=JOB, task=task, request_id=request_id or new_request_id()
+    ):
+        yield
+
+
+_command_context = None
+
+
+def start_command_context(argv: list[str]) -> None:
+    """Called once at start-up of `manage.py <command>`: every change the command (or the shell typed
+    into it) makes is recorded as source=shell, or job for the scheduled commands. The context stays open
+    until the process ends."""
+    global _command_context
+    command = argv[1] if len(argv) > 1 else ""
+    if command in UNTRACKED_COMMANDS or _command_context is not None:
+        return
+    source = JOB if command in JOB_COMMANDS else SHELL
+    _command_context = pghistory.context(user=None, source=source, command=command, request_id=new_request_id())
+    _command_context.__enter__()
+
+
+def is_manage_py(argv: list[str]) -> bool:
+    return bool(argv) and argv[0].endswith("manage.py")
+
+
+def start_if_command() -> None:
+    if is_manage_py(sys.argv):
+        start_command_context(sys.argv)
