@@ -500,5 +500,6 @@ PGTRIGGER_INSTALL_ON_MIGRATE = True
 # The event tables copy the tracked models' foreign keys without their indexes (history.tracking adds the
 # few the history's pages need).
 PGHISTORY_FOREIGN_KEY_FIELD = pghistory.ForeignKey(db_index=False)
-# Changes are recorded with their context (actor, source, request id) on these methods (the middleware).
-PGHISTORY_MIDDLEWARE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+# The middleware attaches the context (actor, source, request id) to the requests that change things:
+# pghistory's default methods, POST, PUT, PATCH and DELETE. A GET changes nothing tracked (the case page's
+# lease renewal writes only columns history leaves out), and leaving it out keeps pages' SQL untouched.

@@ -71,19 +71,24 @@ def job_context(task: str, *, request_id: str | None = None, user_id: int | None
         yield
 
 
+def command_context(command: str) -> pghistory.context:
+    """The context of a management command's changes: source=job for the scheduled commands, shell for
+    the others (an operator's hand, the shell included); no actor; one request id for the run."""
+    source = JOB if command in JOB_COMMANDS else SHELL
+    return pghistory.context(user=None, source=source, command=command, request_id=new_request_id())
+
+
 _command_context = None
 
 
 def start_command_context(argv: list[str]) -> None:
-    """Called once at start-up of `manage.py <command>`: every change the command (or the shell typed
-    into it) makes is recorded as source=shell, or job for the scheduled commands. The context stays open
-    until the process ends."""
+    """Called once at start-up of `manage.py <command>`: every change the command (or what is typed into
+    its shell) makes is recorded in `command_context`. The context stays open until the process ends."""
     global _command_context
     command = argv[1] if len(argv) > 1 else ""
     if command in UNTRACKED_COMMANDS or _command_context is not None:
         return
-    source = JOB if command in JOB_COMMANDS else SHELL
-    _command_context = pghistory.context(user=None, source=source, command=command, request_id=new_request_id())
+    _command_context = command_context(command)
     _command_context.__enter__()
 
 

@@ -13,8 +13,9 @@ from datetime import date, datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db.models import CharField, Model, QuerySet, Value
+from django.db.models import CharField, DateTimeField, Model, QuerySet, Value
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
 from collections_app.models import Case
@@ -95,6 +96,8 @@ def _text(model: type[Model], column: str, value, row: dict) -> str:
         return str(dict(field_.flatchoices).get(value, value))
     if isinstance(value, bool):
         return str(_("yes") if value else _("no"))
+    if isinstance(field_, DateTimeField) and isinstance(value, str):
+        value = parse_datetime(value) or value  # an update's old and new values come as JSON text
     if isinstance(value, datetime):
         return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
     if isinstance(value, list | dict):
