@@ -65,9 +65,7 @@ def job_context(task: str, *, request_id: str | None = None, user_id: int | None
     if active():
         yield
         return
-    with pghistory.context(
-        user=user_id, source=JOB, task=task, request_id=request_id or new_request_id()
-    ):
+    with pghistory.context(user=user_id, source=JOB, task=task, request_id=request_id or new_request_id()):
         yield
 
 

@@ -47,9 +47,7 @@ CardholderChange = track_changes(Cardholder, "CardholderChange", exclude=("natio
 ContactPointChange = track_changes(
     ContactPoint, "ContactPointChange", exclude=("value_hash",), indexed=("cardholder",)
 )
-CreditAccountChange = track_changes(
-    CreditAccount, "CreditAccountChange", exclude=ACCOUNT_DERIVED_COLUMNS
-)
+CreditAccountChange = track_changes(CreditAccount, "CreditAccountChange", exclude=ACCOUNT_DERIVED_COLUMNS)
 CaseChange = track_changes(Case, "CaseChange", exclude=CASE_DERIVED_COLUMNS)
 PromiseChange = track_changes(PromiseToPay, "PromiseChange", indexed=("case",))
 PaymentChange = track_changes(Payment, "PaymentChange", indexed=("account",))

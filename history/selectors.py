@@ -25,7 +25,7 @@ from history.context import SOURCES
 from history.tracking import TRACKED
 
 EMPTY = "—"
-LABELS = {"insert": _("created"), "update": _("changed"), "delete": _("deleted")}
+LABELS = {"insert": _("Created"), "update": _("Changed"), "delete": _("Deleted")}
 # Personal fields shown masked, by tracked model: column -> masker (row -> masked text).
 _MASKED = {
     "Cardholder": {
@@ -262,5 +262,6 @@ def changes_for_rows(rows) -> list[Change]:
         event_model = _event_model_named(name)
         for e in event_model.objects.filter(pgh_id__in=ids).select_related("pgh_context"):
             loaded[(name, e.pgh_id)] = _change(e, event_model)
-    return _with_actors([loaded[(r["event_model"], r["pgh_id"])] for r in rows if (r["event_model"], r["pgh_id"]) in loaded])
-
+    return _with_actors(
+        [loaded[(r["event_model"], r["pgh_id"])] for r in rows if (r["event_model"], r["pgh_id"]) in loaded]
+    )

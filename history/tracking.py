@@ -18,8 +18,8 @@ import pghistory
 import pghistory.trigger
 import pgtrigger
 from django.db import models
-from pghistory.models import Event
 from django.utils.translation import gettext_lazy as _
+from pghistory.models import Event
 
 # The event models by tracked model, in the order declared (history.models fills it).
 TRACKED: dict[type[models.Model], type[models.Model]] = {}
@@ -43,9 +43,10 @@ class _EventWithDiff(pghistory.trigger.Event):
         func = super().get_func(model)
         if self.operation != pgtrigger.Update or self.level == pgtrigger.Statement:
             return func
+        # Column names of our own models (not input): the trigger's SQL is built from them.
         columns = ", ".join(f"'{column}'" for column in _tracked_columns(self.event_model))
         diff = (
-            "(SELECT jsonb_object_agg(n.key, jsonb_build_array(o.value, n.value)) "
+            "(SELECT jsonb_object_agg(n.key, jsonb_build_array(o.value, n.value)) "  # noqa: S608
             "FROM jsonb_each(to_jsonb(NEW)) n JOIN jsonb_each(to_jsonb(OLD)) o ON o.key = n.key "
             f"WHERE n.key IN ({columns}) AND n.value IS DISTINCT FROM o.value)"
         )

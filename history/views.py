@@ -39,9 +39,11 @@ class SearchForm(forms.Form):
         label=_("Changed by"), queryset=get_user_model().objects.order_by("username"), required=False
     )
     date_from = forms.DateField(
-        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("From date"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
-    date_to = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(
+        label=_("To date"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
     kind = forms.ChoiceField(label=_("Kind of object"), required=False)
     source = forms.ChoiceField(label=_("Source"), required=False)
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from automation import pipeline as nightly
 from automation.tasks import nightly_step
-from collections_app.models import Case, Cardholder, PromiseStatus, PromiseToPay
+from collections_app.models import Cardholder, Case, PromiseStatus, PromiseToPay
 from collections_app.services import queues
 from history import models as events
 from history.context import command_context, job_context
@@ -26,10 +26,14 @@ from tests.history.conftest import api_client_for, context_of, last_event
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 
-def test_a_change_through_the_page_is_recorded_with_its_actor_source_and_request_id(client, agent, worked_case):
+def test_a_change_through_the_page_is_recorded_with_its_actor_source_and_request_id(
+    client, agent, worked_case
+):
     client.force_login(agent)
 
-    response = client.post(reverse("case_schedule_callback", args=[worked_case.pk]), {"at": "2026-06-03T15:00"})
+    response = client.post(
+        reverse("case_schedule_callback", args=[worked_case.pk]), {"at": "2026-06-03T15:00"}
+    )
 
     assert response.status_code == 302
     event = last_event(events.CaseChange, worked_case)
@@ -138,9 +142,9 @@ def test_creation_and_deletion_are_recorded_with_the_row():
     point.delete()
 
     labels = list(
-        events.ContactPointChange.objects.filter(pgh_obj_id=point_id).order_by("pgh_id").values_list(
-            "pgh_label", "value"
-        )
+        events.ContactPointChange.objects.filter(pgh_obj_id=point_id)
+        .order_by("pgh_id")
+        .values_list("pgh_label", "value")
     )
     assert labels == [("insert", "+8613912345678"), ("delete", "+8613912345678")]
 
@@ -157,9 +161,15 @@ def test_a_password_change_stores_no_hash_and_writes_nothing():
     columns = {f.column for f in events.UserChange._meta.concrete_fields}
     assert "password" not in columns and "last_login" not in columns
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM history_userchange WHERE row_to_json(history_userchange)::text LIKE %s", ["%pbkdf2%"])
+        cursor.execute(
+            "SELECT count(*) FROM history_userchange WHERE row_to_json(history_userchange)::text LIKE %s",
+            ["%pbkdf2%"],
+        )
         assert cursor.fetchone()[0] == 0
-        cursor.execute("SELECT count(*) FROM history_userchange WHERE row_to_json(history_userchange)::text LIKE %s", ["%md5$%"])
+        cursor.execute(
+            "SELECT count(*) FROM history_userchange WHERE row_to_json(history_userchange)::text LIKE %s",
+            ["%md5$%"],
+        )
         assert cursor.fetchone()[0] == 0
 
 

@@ -82,7 +82,9 @@ def test_the_changes_tab_costs_the_same_queries_for_a_long_history(client, agent
         _tab(client, worked_case)
     for i in range(15):
         ContactPointFactory(cardholder=worked_case.account.cardholder, is_primary=False, label=f"n{i}")
-        client.post(reverse("case_schedule_callback", args=[worked_case.pk]), {"at": f"2026-06-0{3 + i % 5}T15:00"})
+        client.post(
+            reverse("case_schedule_callback", args=[worked_case.pk]), {"at": f"2026-06-0{3 + i % 5}T15:00"}
+        )
 
     with CaptureQueriesContext(connection) as long:
         response = _tab(client, worked_case)
@@ -126,8 +128,14 @@ def test_the_search_filters_by_period_kind_and_source(client, supervisor, worked
     with command_context("shell"):
         Cardholder.objects.filter(pk=holder.pk).update(deceased=True)
         Cardholder.objects.filter(pk=holder.pk).update(bankruptcy=True)
-    old = events.CardholderChange.objects.filter(pgh_obj_id=holder.pk, pgh_label="update").order_by("pgh_id").first()
-    events.CardholderChange.objects.filter(pk=old.pk).update(pgh_created_at=timezone.now() - timedelta(days=10))
+    old = (
+        events.CardholderChange.objects.filter(pgh_obj_id=holder.pk, pgh_label="update")
+        .order_by("pgh_id")
+        .first()
+    )
+    events.CardholderChange.objects.filter(pk=old.pk).update(
+        pgh_created_at=timezone.now() - timedelta(days=10)
+    )
     client.force_login(supervisor)
     today = timezone.localdate()
 
