@@ -11,6 +11,7 @@ A change made outside any context (a statement typed into psql) is still recorde
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import uuid
@@ -18,6 +19,7 @@ from contextlib import contextmanager
 
 import pghistory
 from django.utils.translation import gettext_lazy as _
+from pghistory import config as pghistory_config
 from pghistory import runtime
 
 PAGE, API, ADMIN, JOB, SHELL = "page", "api", "admin", "job", "shell"
@@ -34,8 +36,48 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 # The management commands that are jobs (run by cron or an operator on schedule), not an operator's
 # hand: the nightly pipeline and the imports.
 JOB_COMMANDS = {"run_nightly", "import_accounts", "import_payments"}
-# Commands that change nothing of their own, or whose SQL is the schema's (migrate): no context.
-UNTRACKED_COMMANDS = {"runserver", "test", "celery", "migrate", "makemigrations", "check", "help", ""}
+# Commands that change nothing of their own, whose SQL is the schema's (migrate), or that write demo and
+# benchmark data (recorded by the triggers all the same, without a context): no context.
+UNTRACKED_COMMANDS = {
+    "runserver",
+    "test",
+    "celery",
+    "migrate",
+    "makemigrations",
+    "check",
+    "help",
+    "seed_demo",
+    "generate_portfolio",
+    "bench",
+    "",
+}
+
+
+_prefix_each_statement = runtime._inject_history_context
+
+
+def _inject_context(execute, sql, params, many, context):
+    """pghistory puts the context in front of each statement (`SELECT set_config(...); <statement>`), with
+    its values as the first parameters - which executemany's list of parameter rows cannot take (it fails
+    with a TypeError). For executemany, set the context by a statement of its own first, on the same
+    connection: the settings hold for the transaction."""
+    if not many:
+        return _prefix_each_statement(execute, sql, params, many, context)
+    cursor = context["cursor"]
+    if runtime._can_inject_variable(cursor, sql):
+        cursor.cursor.execute(
+            "SELECT set_config('pghistory.context_id', %s, true), "
+            "set_config('pghistory.context_metadata', %s, true)",
+            [
+                str(runtime._tracker.value.id),
+                json.dumps(runtime._tracker.value.metadata, cls=pghistory_config.json_encoder()),
+            ],
+        )
+    return execute(sql, params, many, context)
+
+
+# pghistory.context installs the module's wrapper when it is entered: replace it once, at import.
+runtime._inject_history_context = _inject_context
 
 
 def new_request_id(incoming: str | None = None) -> str:
