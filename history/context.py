@@ -60,7 +60,10 @@ def _inject_context(execute, sql, params, many, context):
     """pghistory puts the context in front of each statement (`SELECT set_config(...); <statement>`), with
     its values as the first parameters - which executemany's list of parameter rows cannot take (it fails
     with a TypeError). For executemany, set the context by a statement of its own first, on the same
-    connection: the settings hold for the transaction."""
+    connection: the settings hold for the transaction. On SQLite (`make run` without a database server)
+    there are no triggers and no settings to set: the statement runs as it is."""
+    if context["connection"].vendor != "postgresql":
+        return execute(sql, params, many, context)
     if not many:
         return _prefix_each_statement(execute, sql, params, many, context)
     cursor = context["cursor"]

@@ -13,6 +13,7 @@ from django.utils import timezone
 from collections_app.models import Cardholder
 from history import models as events
 from history.context import command_context
+from history.tracking import TRACKED
 from tests.factories import ContactPointFactory, open_case
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -192,7 +193,12 @@ def test_the_admin_history_page_lists_the_changes(client, admin_user, worked_cas
         Cardholder.objects.filter(pk=holder.pk).update(national_id=NEW_NATIONAL_ID)
     client.force_login(admin_user)
 
+    change_page = client.get(reverse("admin:collections_app_cardholder_change", args=[holder.pk]))
     response = client.get(reverse("admin:collections_app_cardholder_history", args=[holder.pk]))
+
+    assert (
+        reverse("admin:collections_app_cardholder_history", args=[holder.pk]) in change_page.content.decode()
+    )
 
     html = response.content.decode()
     assert response.status_code == 200
@@ -207,3 +213,21 @@ def test_the_admin_history_page_is_the_admins_only(client, supervisor, worked_ca
     response = client.get(reverse("admin:collections_app_case_history", args=[worked_case.pk]))
 
     assert response.status_code in (302, 403)
+
+
+def test_every_tracked_model_admin_shows_its_history_of_changes(client, admin_user, worked_case):
+    client.force_login(admin_user)
+    shown = []
+
+    for model in TRACKED:
+        obj = model._default_manager.order_by("pk").first()
+        if obj is None:
+            continue
+        opts = model._meta
+        response = client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_history", args=[obj.pk]))
+        assert response.status_code == 200, opts.label
+        assert "changes" in response.context and 'data-testid="object-changes"' in response.content.decode()
+        shown.append(opts.label)
+
+    assert {"collections_app.Case", "collections_app.Cardholder", "accounts.User"} <= set(shown)
+    assert len(shown) >= 8
