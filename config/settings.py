@@ -500,6 +500,7 @@ PGTRIGGER_INSTALL_ON_MIGRATE = True
 # The event tables copy the tracked models' foreign keys without their indexes (history.tracking adds the
 # few the history's pages need).
 PGHISTORY_FOREIGN_KEY_FIELD = pghistory.ForeignKey(db_index=False)
-# The middleware attaches the context (actor, source, request id) to the requests that change things:
-# pghistory's default methods, POST, PUT, PATCH and DELETE. A GET changes nothing tracked (the case page's
-# lease renewal writes only columns history leaves out), and leaving it out keeps pages' SQL untouched.
+# The middleware attaches the context (actor, source, request id) to the requests that change things. A
+# GET changes nothing tracked (the case page's lease renewal writes only columns history leaves out), and
+# leaving it out keeps the pages' SQL as it is (pghistory's default includes GET).
+PGHISTORY_MIDDLEWARE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
