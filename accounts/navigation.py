@@ -26,6 +26,7 @@ NAV_ITEMS: list[NavItem] = [
     NavItem(_("Search"), "search", None),
     NavItem(_("Plan approvals"), "plans:approvals", Capability.APPROVE_PLANS),
     NavItem(_("Automation"), "automation_runs", Capability.SUPERVISE),
+    NavItem(_("History of changes"), "history:search", Capability.SUPERVISE),
     NavItem(_("API"), "api:docs", Capability.ADMINISTER),
     NavItem(_("Administration"), "admin:index", Capability.ADMINISTER),
 ]

@@ -70,3 +70,29 @@ def case_documents(request: HttpRequest, case: Case) -> list[CaseDocument]:
     documents = [doc for source in _document_sources for doc in source(request, case)]
     dated = sorted((d for d in documents if d.at), key=lambda d: d.at, reverse=True)
     return dated + [d for d in documents if not d.at]
+
+
+@dataclass(frozen=True)
+class CaseTab:
+    """A tab of the case record that an app above the kernel adds: its label, and the name of the URL
+    (taking the case's id) that serves its content - loaded only when the tab is first opened, so that the
+    case page itself costs no query for it."""
+
+    key: str  # the tab's id on the page: tab-<key>, panel-<key>
+    label: str
+    url_name: str
+
+
+_case_tabs: list[CaseTab] = []
+
+
+def register_case_tab(key: str, label: str, url_name: str) -> None:
+    """Add a lazy-loaded tab to the case record (from AppConfig.ready(); registering twice adds it once)."""
+    tab = CaseTab(key=key, label=label, url_name=url_name)
+    if all(t.key != key for t in _case_tabs):
+        _case_tabs.append(tab)
+
+
+def case_tabs() -> list[CaseTab]:
+    """The registered tabs, in the order registered."""
+    return list(_case_tabs)

@@ -33,7 +33,7 @@ from collections_app.forms import (
     TransitionForm,
 )
 from collections_app.models import CaseState, Queue, ResolutionReason
-from collections_app.panels import case_documents, case_panels
+from collections_app.panels import case_documents, case_panels, case_tabs
 from collections_app.services import contactability, queues
 from contact_policy.models import PolicyBook
 from core.exceptions import DomainError, NotAllowed
@@ -222,6 +222,9 @@ def _case_context(
         # only when it renders the case body (Django calls a callable context value).
         "panels": partial(case_panels, request, case),
         "action_panels": partial(case_panels, request, case, "actions"),
+        # The tabs the apps above the kernel add to the case record (History's Changes): no query here,
+        # each loads its content when first opened.
+        "case_tabs": case_tabs(),
         "next_action": selectors.next_best_action(case, page=data, compliance=compliance, now=now),
         # The action whose form came back with an error is shown open (a refusal, a field to correct).
         "open_drawer": _drawer_to_open(errors or {}, forms),

@@ -7,6 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
+import pghistory
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -55,6 +56,9 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    # History of every change (the history app): triggers, and the event models' context table.
+    "pgtrigger",
+    "pghistory",
     # Domain apps, lowest layer first (the import contracts in pyproject.toml hold this order).
     "core",
     "accounts",
@@ -67,6 +71,7 @@ INSTALLED_APPS = [
     "telephony",
     "imports",
     "dashboards",
+    "history",
     "automation",
     "api",
     "demo",
@@ -91,6 +96,8 @@ MIDDLEWARE = [
     "accounts.middleware.IdleTimeoutMiddleware",
     # After OTPMiddleware and the idle sign-out: until verified, the second-factor pages and logout only.
     "accounts.middleware.TwoFactorMiddleware",
+    # After authentication: every change a request makes carries its actor, source and request id.
+    "history.middleware.ChangeContextMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Last: turns a locked-out sign-in into accounts.lockout.lockout_response.
@@ -483,3 +490,17 @@ DASHBOARDS_INTRADAY_MAX_AGE_MINUTES = env_int("DASHBOARDS_INTRADAY_MAX_AGE_MINUT
 # it ever being in a URL (collections_app.models.pii_hash). Default: derived from SECRET_KEY; changing
 # either means running `manage.py pii_hash_refresh`.
 PII_HASH_KEY = env_str("DJANGO_PII_HASH_KEY") or f"pii-hash:{SECRET_KEY}"
+
+# --- History of changes (the history app, django-pghistory; README "History of changes") -------------
+# The triggers that record every change are installed by `migrate` (after the migrations), not written
+# as migrations of the tracked apps: those apps do not know they are tracked, and a fresh database, the
+# test database and production all get them from the same `migrate`.
+PGTRIGGER_MIGRATIONS = False
+PGTRIGGER_INSTALL_ON_MIGRATE = True
+# The event tables copy the tracked models' foreign keys without their indexes (history.tracking adds the
+# few the history's pages need).
+PGHISTORY_FOREIGN_KEY_FIELD = pghistory.ForeignKey(db_index=False)
+# The middleware attaches the context (actor, source, request id) to the requests that change things. A
+# GET changes nothing tracked (the case page's lease renewal writes only columns history leaves out), and
+# leaving it out keeps the pages' SQL as it is (pghistory's default includes GET).
+PGHISTORY_MIDDLEWARE_METHODS = ("POST", "PUT", "PATCH", "DELETE")

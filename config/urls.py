@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/", include("api.urls")),
     path("plans/", include("repayment_plans.urls")),
     path("dashboards/", include("dashboards.urls")),
+    path("history/", include("history.urls")),
     path("legal/", include("legal.urls")),
     path("messaging/", include("messaging.urls")),
     path("automation/", include("automation.urls")),
