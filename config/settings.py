@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "telephony",
     "imports",
     "dashboards",
+    "privacy",
     "automation",
     "api",
     "demo",
