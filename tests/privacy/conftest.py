@@ -58,7 +58,9 @@ def closed_case(*, holder, opened: date, closed: date, write_off=False, team=Non
     return close_case_on(open_case_on(opened, holder=holder, team=team), closed, write_off=write_off)
 
 
-def contact_on(case: Case, day: date, *, recording="REC-0001", notes="客户说下个月发工资后还款") -> ContactAttempt:
+def contact_on(
+    case: Case, day: date, *, recording="REC-0001", notes="客户说下个月发工资后还款"
+) -> ContactAttempt:
     """A call as the phone system left it (with its recording reference), on `day`."""
     holder = case.account.cardholder
     return ContactAttempt.objects.create(

@@ -8,7 +8,15 @@ import pytest
 from django.core.management import call_command
 from django.db.models import Count, Sum
 
-from collections_app.models import Cardholder, Case, CaseEvent, ContactAttempt, ContactPoint, Payment, PromiseToPay
+from collections_app.models import (
+    Cardholder,
+    Case,
+    CaseEvent,
+    ContactAttempt,
+    ContactPoint,
+    Payment,
+    PromiseToPay,
+)
 from privacy.models import LegalHold, PurgedCardholder, PurgeRun, PurgeStatus, RetentionPolicy
 from privacy.purge import cardholders_due, purge_run
 from tests.privacy.conftest import (
@@ -108,7 +116,9 @@ def _kpis() -> dict:
             Case.objects.values("state", "resolution_reason").annotate(n=Count("id")).order_by("state")
         ),
         "promises": list(
-            PromiseToPay.objects.values("status").annotate(total=Sum("amount"), n=Count("id")).order_by("status")
+            PromiseToPay.objects.values("status")
+            .annotate(total=Sum("amount"), n=Count("id"))
+            .order_by("status")
         ),
         "contacts": list(
             ContactAttempt.objects.values("outcome", "channel")
