@@ -123,7 +123,7 @@ class LegalHold(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{_('Legal hold')} {self.pk}"
+        return _("Legal hold %(id)s") % {"id": self.pk}
 
     @property
     def is_active(self) -> bool:
@@ -193,7 +193,7 @@ class PurgeRun(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{_('Purge run')} {self.pk} ({self.as_of})"
+        return _("Purge run %(id)s (%(day)s)") % {"id": self.pk, "day": self.as_of}
 
 
 class ExportFormat(models.TextChoices):
@@ -231,7 +231,7 @@ class SubjectAccessRequest(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{_('Subject access')} {self.pk}"
+        return _("Subject access request %(id)s") % {"id": self.pk}
 
 
 class CorrectableField(models.TextChoices):
@@ -306,7 +306,7 @@ class CorrectionRequest(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{_('Correction')} {self.pk} ({self.get_field_display()})"
+        return _("Correction %(id)s (%(field)s)") % {"id": self.pk, "field": self.get_field_display()}
 
     def _masked(self, value: str) -> str:
         if not value:

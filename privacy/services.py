@@ -6,6 +6,7 @@ changes and raises core.exceptions on refusal.
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -115,6 +116,12 @@ def correction_request(
         raise ValidationFailed(_("Say why the detail is wrong."), field="reason", rule="correction_reason")
     if field == CorrectableField.NAME and not requested_value:
         raise ValidationFailed(_("A name cannot be empty."), field="requested_value", rule="correction_value")
+    try:
+        Cardholder._meta.get_field(field).clean(requested_value, cardholder)
+    except DjangoValidationError as error:
+        raise ValidationFailed(
+            " ".join(error.messages), field="requested_value", rule="correction_value"
+        ) from None
     current = getattr(cardholder, field) or ""
     if requested_value == current:
         raise ValidationFailed(
@@ -166,7 +173,10 @@ def correction_approve(*, actor, request: CorrectionRequest, reason: str = "") -
                 rule="correction_stale",
             )
         setattr(cardholder, locked.field, locked.requested_value)
-        cardholder.full_clean(validate_unique=False, validate_constraints=False)
+        try:
+            cardholder.full_clean(validate_unique=False, validate_constraints=False)
+        except DjangoValidationError as error:
+            raise ValidationFailed(" ".join(error.messages), rule="correction_value") from None
         cardholder.save(update_fields=[locked.field, "updated_at"])
         locked.status = CorrectionStatus.APPROVED
         locked.decided_by = actor

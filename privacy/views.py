@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from accounts.models import Language
 from accounts.permissions import Capability, has_capability
 from collections_app.models import Cardholder, Case
 from core.exceptions import DomainError
@@ -39,9 +40,7 @@ class SubjectAccessForm(forms.Form):
     reason = forms.CharField(label=gettext_lazy("Reason"), widget=forms.Textarea(attrs={"rows": 2}))
     reference = forms.CharField(label=gettext_lazy("Request reference"), max_length=100, required=False)
     format = forms.ChoiceField(label=gettext_lazy("Format"), choices=ExportFormat.choices)
-    language = forms.ChoiceField(
-        label=gettext_lazy("Language"), choices=[("en", "English"), ("zh-hans", "中文")]
-    )
+    language = forms.ChoiceField(label=gettext_lazy("Language"), choices=Language.choices)
 
 
 class LegalHoldForm(forms.Form):
