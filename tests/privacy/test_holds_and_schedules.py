@@ -133,3 +133,16 @@ def test_the_task_runs_a_recorded_purge(old_case):
     assert run.as_of == date(2026, 6, 2)
     assert run.trigger == "schedule" and run.dry_run
     assert run.cardholders == 1  # the case closed in 2020 is past the CN 3 years in 2026
+
+
+def test_the_scheduled_task_records_a_dry_run_then_purges(old_case):
+    from privacy.models import PurgeRun
+    from privacy.tasks import personal_data_purge
+
+    with time_machine.travel("2026-06-02 10:00 +0800", tick=False):
+        last = personal_data_purge.apply().get()
+    dry, real = PurgeRun.objects.order_by("pk")
+    assert real.pk == last and dry.dry_run and not real.dry_run
+    assert dry.cardholders == real.cardholders == 1
+    old_case.account.cardholder.refresh_from_db()
+    assert old_case.account.cardholder.name.startswith("Purged ")

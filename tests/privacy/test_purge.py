@@ -260,3 +260,13 @@ def test_the_command_refuses_a_bad_date():
 def test_money_stays_decimal_after_the_purge(portfolio):
     purge_run(as_of=AS_OF)
     assert Payment.objects.get(account__cardholder=portfolio["due"][0]).amount == Decimal("300.00")
+
+
+def test_the_command_runs_a_dry_run_first_then_the_purge(portfolio, capsys):
+    call_command("purge_personal_data", "--as-of", "2026-06-02")
+    dry, real = PurgeRun.objects.order_by("pk")
+    assert (dry.dry_run, real.dry_run) == (True, False)
+    assert dry.counts == real.counts and real.cardholders == 2
+    assert Cardholder.objects.filter(name__startswith="Purged ").count() == 2
+    out = capsys.readouterr().out
+    assert f"Dry run {dry.pk}" in out and f"Purge {real.pk}" in out

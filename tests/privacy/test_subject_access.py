@@ -235,3 +235,13 @@ def test_an_unknown_reference_says_so(supervisor, client):
         {"external_ref": "NOPE", "reason": "request", "format": "json", "language": "en"},
     )
     assert "No cardholder has this reference." in response.content.decode()
+
+
+def test_the_cardholder_admin_page_links_to_the_privacy_pages(admin_user, client):
+    holder = cardholder()
+    client.force_login(admin_user)
+    html = client.get(reverse("admin:collections_app_cardholder_change", args=[holder.pk])).content.decode()
+    assert f"{reverse('privacy:subject_access')}?ref={holder.external_ref}" in html
+    assert f"{reverse('privacy:holds')}?ref={holder.external_ref}" in html
+    page = client.get(reverse("privacy:subject_access"), {"ref": holder.external_ref}).content.decode()
+    assert f'value="{holder.external_ref}"' in page

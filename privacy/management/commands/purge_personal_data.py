@@ -4,13 +4,13 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
-from privacy.purge import purge_run
+from privacy.purge import purge_run, purge_with_dry_run
 
 
 class Command(BaseCommand):
     help = (
         "Anonymise the cardholders whose personal data is past retention (per jurisdiction policy, no "
-        "open case, no legal hold). --dry-run counts what would change and changes nothing."
+        "open case, no legal hold), after a recorded dry run. --dry-run only counts what would change."
     )
 
     def add_arguments(self, parser):
@@ -24,8 +24,12 @@ class Command(BaseCommand):
                 day = date.fromisoformat(as_of)
             except ValueError:
                 raise CommandError("--as-of must be a date, YYYY-MM-DD") from None
-        run = purge_run(as_of=day, dry_run=dry_run, trigger="command")
-        label = "Dry run" if run.dry_run else "Purge"
-        self.stdout.write(f"{label} {run.pk} as of {run.as_of}: {run.cardholders} cardholders.")
-        for table, count in sorted(run.counts.items()):
-            self.stdout.write(f"  {table}: {count}")
+        if dry_run:
+            runs = [purge_run(as_of=day, dry_run=True, trigger="command")]
+        else:
+            runs = purge_with_dry_run(as_of=day, trigger="command")
+        for run in runs:
+            label = "Dry run" if run.dry_run else "Purge"
+            self.stdout.write(f"{label} {run.pk} as of {run.as_of}: {run.cardholders} cardholders.")
+            for table, count in sorted(run.counts.items()):
+                self.stdout.write(f"  {table}: {count}")
