@@ -176,3 +176,12 @@ def test_the_decide_url_refuses_agents_and_anonymous(agent, client, holder):
 def test_a_legal_reviewer_has_no_correction_page(legal, client):
     client.force_login(legal)
     assert client.get(reverse("privacy:corrections")).status_code == 403
+
+
+def test_the_case_page_links_the_agent_to_a_correction_request(agent, client, holder):
+    case = holder.accounts.get().cases.get()
+    client.force_login(agent)
+    html = client.get(reverse("case_detail", args=[case.pk])).content.decode()
+    assert f"{reverse('privacy:corrections')}?ref={holder.external_ref}" in html
+    page = client.get(reverse("privacy:corrections"), {"ref": holder.external_ref}).content.decode()
+    assert f'value="{holder.external_ref}"' in page
