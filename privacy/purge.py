@@ -158,8 +158,8 @@ def purge_run(
     *, as_of: date | None = None, dry_run: bool = False, actor=None, trigger: str = "command"
 ) -> PurgeRun:
     """Anonymise every cardholder due on `as_of` (today by default), in batches of BATCH_SIZE, each in
-    its own transaction that re-selects the batch's cardholders under a lock (a case opened meanwhile
-    takes its cardholder out). Records a PurgeRun with the rows changed per table; a dry run counts the
+    its own transaction that locks the batch's cardholders and selects them again (a hold placed or a run
+    finished meanwhile takes them out). Records a PurgeRun with the rows changed per table; a dry run counts the
     same without changing anything. Idempotent: purged cardholders are never due again."""
     as_of = as_of or bank_today()
     run = PurgeRun.objects.create(dry_run=dry_run, as_of=as_of, trigger=trigger, started_by=actor)
@@ -169,12 +169,12 @@ def purge_run(
         due = cardholders_due(as_of=as_of)
         ids = list(due.order_by("pk").values_list("pk", flat=True))
         for start in range(0, len(ids), BATCH_SIZE):
+            chunk = ids[start : start + BATCH_SIZE]
             with transaction.atomic():
-                batch = list(
-                    due.filter(pk__in=ids[start : start + BATCH_SIZE])
-                    .select_for_update(of=("self",))
-                    .values_list("pk", flat=True)
-                )
+                # Lock first, then ask again: each statement reads what is committed by then, so a
+                # concurrent run that purged these cardholders (or a hold placed meanwhile) is seen.
+                list(Cardholder.objects.filter(pk__in=chunk).select_for_update().values_list("pk"))
+                batch = list(due.filter(pk__in=chunk).values_list("pk", flat=True))
                 if not batch:
                     continue
                 _purge_batch(batch, dry_run=dry_run, counts=counts)

@@ -17,6 +17,7 @@ from collections_app.models import (
     Payment,
     PromiseToPay,
 )
+from dashboards import rollups
 from privacy.models import LegalHold, PurgedCardholder, PurgeRun, PurgeStatus, RetentionPolicy
 from privacy.purge import cardholders_due, purge_run
 from tests.privacy.conftest import (
@@ -108,6 +109,18 @@ def test_a_legal_hold_on_the_cardholder_or_a_case_stops_the_purge_until_released
     assert due_on(date(2030, 1, 1)) == {on_holder.pk}
 
 
+FIGURES = {
+    "amount",
+    "outcome",
+    "channel",
+    "duration_seconds",
+    "state",
+    "resolution_reason",
+    "status",
+    "currency",
+}
+
+
 def _kpis() -> dict:
     """The figures dashboards read, straight from the tables the purge touches."""
     return {
@@ -131,6 +144,20 @@ def _kpis() -> dict:
             .order_by("account__bucket")
         ),
         "events": CaseEvent.objects.count(),
+        # The dashboards' own sources: each fact with its day, dimensions and figures.
+        **{
+            source.__name__: sorted(
+                (tuple(sorted((k, str(v)) for k, v in row.items() if k.startswith("d_") or k in FIGURES)))
+                for row in source(date(2019, 1, 1), date(2026, 6, 2)).values()
+            )
+            for source in (
+                rollups.src_attempts,
+                rollups.src_payments,
+                rollups.src_cases_opened,
+                rollups.src_cases_closed,
+                rollups.src_promises_made,
+            )
+        },
     }
 
 
@@ -166,6 +193,7 @@ AS_OF = date(2026, 6, 2)
 
 def test_the_purge_anonymises_the_due_and_keeps_the_figures(portfolio):
     before = _kpis()
+    assert before["src_attempts"] and before["src_payments"] and before["src_cases_closed"]
     kept_names = {h.pk: h.name for h in portfolio["kept"]}
 
     run = purge_run(as_of=AS_OF)
