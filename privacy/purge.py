@@ -158,9 +158,9 @@ def purge_run(
     *, as_of: date | None = None, dry_run: bool = False, actor=None, trigger: str = "command"
 ) -> PurgeRun:
     """Anonymise every cardholder due on `as_of` (today by default), in batches of BATCH_SIZE, each in
-    its own transaction that locks the batch's cardholders and selects them again (a hold placed or a run
-    finished meanwhile takes them out). Records a PurgeRun with the rows changed per table; a dry run counts the
-    same without changing anything. Idempotent: purged cardholders are never due again."""
+    its own transaction that locks the batch's cardholders and selects them again (a hold placed or a
+    run finished meanwhile takes them out). Records a PurgeRun with the rows changed per table; a dry
+    run counts the same without changing anything. Idempotent: purged cardholders are never due again."""
     as_of = as_of or bank_today()
     run = PurgeRun.objects.create(dry_run=dry_run, as_of=as_of, trigger=trigger, started_by=actor)
     counts: Counter = Counter()
