@@ -173,8 +173,8 @@ def correction_approve(*, actor, request: CorrectionRequest, reason: str = "") -
                 rule="correction_stale",
             )
         setattr(cardholder, locked.field, locked.requested_value)
-        try:
-            cardholder.full_clean(validate_unique=False, validate_constraints=False)
+        try:  # the corrected field only: an old flaw elsewhere on the record does not block it
+            Cardholder._meta.get_field(locked.field).clean(locked.requested_value, cardholder)
         except DjangoValidationError as error:
             raise ValidationFailed(" ".join(error.messages), rule="correction_value") from None
         cardholder.save(update_fields=[locked.field, "updated_at"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from django.apps import apps
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone, translation
@@ -42,8 +43,6 @@ def _columns(model) -> list:
 def subject_data(cardholder: Cardholder) -> dict:
     """{"app_label.model": {"title": verbose name, "columns": {name: label}, "rows": [{name: value}]}}
     for every table holding a row of this cardholder (tables without one are left out)."""
-    from django.apps import apps
-
     tables: dict[str, dict] = {}
 
     def add(model, queryset) -> None:
