@@ -27,6 +27,8 @@ NAV_ITEMS: list[NavItem] = [
     NavItem(_("Plan approvals"), "plans:approvals", Capability.APPROVE_PLANS),
     NavItem(_("Automation"), "automation_runs", Capability.SUPERVISE),
     NavItem(_("History of changes"), "history:search", Capability.SUPERVISE),
+    NavItem(_("Privacy"), "privacy:home", Capability.SUPERVISE),
+    NavItem(_("Legal holds"), "privacy:holds", Capability.LEGAL_REVIEW),
     NavItem(_("API"), "api:docs", Capability.ADMINISTER),
     NavItem(_("Administration"), "admin:index", Capability.ADMINISTER),
 ]

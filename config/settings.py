@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "imports",
     "dashboards",
     "history",
+    "privacy",
     "automation",
     "api",
     "demo",
@@ -432,6 +433,9 @@ COLLECTIONS_MALICIOUS_OVERDRAFT_THRESHOLD = Decimal(
 CELERY_TASK_ROUTES = {
     "automation.tasks.nightly_*": {"queue": "nightly"},
     "automation.tasks.message*": {"queue": "messages"},
+    # The weekly personal-data purge is a batch job like the nightly steps: it waits behind them, never
+    # in front of the every-minute sends.
+    "privacy.tasks.*": {"queue": "nightly"},
 }
 COLLECTIONS_NIGHTLY_AT = env_str("COLLECTIONS_NIGHTLY_AT", "01:30")
 COLLECTIONS_NIGHTLY_STALE_SECONDS = env_int("COLLECTIONS_NIGHTLY_STALE_SECONDS", 300)

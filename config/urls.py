@@ -21,5 +21,6 @@ urlpatterns = [
     path("messaging/", include("messaging.urls")),
     path("automation/", include("automation.urls")),
     path("telephony/", include("telephony.urls")),
+    path("privacy/", include("privacy.urls")),
     path("", include("collections_app.urls")),
 ]

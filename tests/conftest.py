@@ -137,6 +137,7 @@ SHIPPED_DATA = [
     ("repayment_plans.migrations.0002_default_approval_limits", "create_tiers"),
     ("escalation.migrations.0002_default_rules_cn_us", "create_rules"),
     ("contact_policy.migrations.0004_ship_call_scripts", "create_scripts"),
+    ("privacy.migrations.0002_default_retention", "create_policies"),
 ]
 
 

@@ -40,7 +40,8 @@ def test_setup_schedules_creates_the_defaults_once(capsys):
         5,
         "minutes",
     )
-    assert len(tasks) == 7
+    assert tasks["Purge personal data past retention"].task == "privacy.tasks.personal_data_purge"
+    assert len(tasks) == 8
     assert MessageTemplate.objects.count() == 42
     assert BannedPhrase.objects.filter(phrase="黑名单").exists()
     assert "none (all present)" in capsys.readouterr().out

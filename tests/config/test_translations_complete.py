@@ -112,6 +112,7 @@ APPS = [
     "messaging",
     "imports",
     "dashboards",
+    "privacy",
     "automation",
     "api",
 ]

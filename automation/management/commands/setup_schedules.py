@@ -65,6 +65,16 @@ def default_schedules() -> list[dict]:
             "kwargs": "{}",
             "description": "Delete API Idempotency-Key records older than API_IDEMPOTENCY_KEY_HOURS.",
         },
+        {
+            "name": "Purge personal data past retention",
+            "task": "privacy.tasks.personal_data_purge",
+            # Sundays 03:30: weekly is enough for periods counted in years, and it runs clear of the
+            # nightly pipeline.
+            "crontab": {"minute": "30", "hour": "3", "day_of_week": "0", "timezone": settings.TIME_ZONE},
+            "kwargs": "{}",
+            "description": "Anonymise the cardholders whose retention period has run out (no open case, "
+            "no legal hold); the runs are recorded as purge runs.",
+        },
     ]
 
 
@@ -86,7 +96,7 @@ class Command(BaseCommand):
                 timing = {}
                 if "crontab" in spec:
                     cron, _ = CrontabSchedule.objects.get_or_create(
-                        day_of_week="*", day_of_month="*", month_of_year="*", **spec["crontab"]
+                        **{"day_of_week": "*", "day_of_month": "*", "month_of_year": "*", **spec["crontab"]}
                     )
                     timing = {"crontab": cron, "interval": None}
                 else:
