@@ -18,6 +18,7 @@ import uuid
 from contextlib import contextmanager
 
 import pghistory
+import pgtrigger
 from django.utils.translation import gettext_lazy as _
 from pghistory import config as pghistory_config
 from pghistory import runtime
@@ -142,3 +143,12 @@ def is_manage_py(argv: list[str]) -> bool:
 def start_if_command() -> None:
     if is_manage_py(sys.argv):
         start_command_context(sys.argv)
+
+
+@contextmanager
+def unrecorded():
+    """Changes made inside are not recorded in the history of changes: for the personal-data purge alone,
+    whose anonymisation must not leave the values it removes in a new event's old values (its own record
+    is the PurgeRun, with its counts per table). Every other path is recorded."""
+    with pgtrigger.ignore():
+        yield

@@ -88,6 +88,20 @@ HOLDINGS: tuple[Holding, ...] = (
     Holding("privacy.PurgedCardholder", "cardholder"),
     Holding("privacy.SubjectAccessRequest", "cardholder"),
     Holding("privacy.CorrectionRequest", "cardholder", clear=("current_value", "requested_value")),
+    # The history of changes keeps each tracked row as it was after every change, and the changed fields'
+    # old and new values (`pgh_diff`): the purge blanks the same personal fields there, in the snapshots
+    # and in the diffs (privacy.purge), after the tables themselves.
+    Holding(
+        "history.CardholderChange",
+        "pgh_obj",
+        clear=("name", "national_id", "email", "address", "attorney_contact"),
+    ),
+    Holding("history.ContactPointChange", "cardholder", clear=("value", "party_name")),
+    Holding("history.CreditAccountChange", "cardholder"),
+    Holding("history.CaseChange", "account__cardholder"),
+    Holding("history.PromiseChange", CASE),
+    Holding("history.PaymentChange", "account__cardholder"),
+    Holding("history.RepaymentPlanChange", CASE, clear=("reason", "acceptance_note", "end_note")),
 )
 
 # Tables that refer to a cardholder's rows by a plain integer (no foreign key; see dashboards.models):

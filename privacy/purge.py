@@ -15,6 +15,8 @@ free text people wrote about them (contact notes, hold notes, plan reasons, mess
 legal decision notes, correction values) is emptied. Amounts, dates, states, outcomes, buckets and
 references stay, so the KPIs read the same figures before and after. Case events are left alone: they
 are append-only and hash-chained (no UPDATE is allowed on them); they are the collection record.
+The history of changes loses the same personal fields, in its snapshots and its diffs, and the purge's
+own updates are not recorded there (history.context.unrecorded): the PurgeRun is their record.
 
 Every UPDATE is one statement per table per batch of cardholders (`WHERE ... IN (batch)`), only on
 rows that still hold something to clear, so a dry run counts exactly what a run changes, and a rerun
@@ -29,6 +31,7 @@ from datetime import date
 
 from django.db import transaction
 from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
@@ -42,6 +45,7 @@ from collections_app.models import (
     Payment,
 )
 from core.clock import bank_today, day_start
+from history.context import unrecorded
 from privacy.holdings import HOLDINGS, Holding
 from privacy.models import (
     LegalHold,
@@ -133,6 +137,10 @@ def _changes(holding: Holding) -> tuple[dict, Q]:
         dirty = Q(pk__in=[])
     for name in holding.personal_fields:
         dirty |= ~Q(**{name: ""})
+    if holding.clear and any(field.name == "pgh_diff" for field in model._meta.fields):
+        # A history table: the personal fields' old and new values go from the diff too.
+        values["pgh_diff"] = RawSQL('"pgh_diff" - %s::text[]', (list(holding.clear),))
+        dirty |= Q(pgh_diff__has_any_keys=list(holding.clear))
     return values, dirty
 
 
@@ -177,7 +185,8 @@ def purge_run(
                 batch = list(due.filter(pk__in=chunk).values_list("pk", flat=True))
                 if not batch:
                     continue
-                _purge_batch(batch, dry_run=dry_run, counts=counts)
+                with unrecorded():
+                    _purge_batch(batch, dry_run=dry_run, counts=counts)
                 if not dry_run:
                     PurgedCardholder.objects.bulk_create(
                         [PurgedCardholder(cardholder_id=pk, run=run) for pk in batch]

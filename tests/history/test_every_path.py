@@ -19,7 +19,6 @@ from collections_app.services import queues
 from history import models as events
 from history.context import command_context, job_context
 from history.middleware import REQUEST_ID_HEADER
-from history.services import history_forget_cardholders
 from repayment_plans.models import ApprovalLimit
 from tests.factories import AccountFactory, CardholderFactory, UserFactory, open_case
 from tests.history.conftest import api_client_for, context_of, last_event
@@ -216,23 +215,6 @@ def test_an_update_of_a_tracked_and_a_derived_column_records_only_the_tracked_on
     event = last_event(events.CaseChange, case)
     assert event.pgh_diff == {"broken_promise_count": [0, 2]}
     assert not hasattr(event, "priority")
-
-
-def test_forgetting_a_cardholder_blanks_their_personal_values_in_the_history():
-    holder = CardholderFactory(address="北京市朝阳区建国路1号", email="wang@example.com")
-    point = holder.contact_points.create(kind="phone", value="+8613912345678", party_role="debtor")
-    Cardholder.objects.filter(pk=holder.pk).update(national_id="310104198512240021", vulnerable=True)
-    other = CardholderFactory()
-
-    blanked = history_forget_cardholders(cardholder_ids=[holder.pk])
-
-    assert blanked == 3  # the cardholder's insert and update, the contact point's insert
-    update = last_event(events.CardholderChange, holder)
-    assert update.pgh_diff == {"vulnerable": [False, True]}
-    assert (update.name, update.national_id, update.address, update.email) == ("", "", "", "")
-    assert last_event(events.ContactPointChange, point, "insert").value == ""
-    assert last_event(events.CardholderChange, other, "insert").national_id == "110101199003071234"
-    assert history_forget_cardholders(cardholder_ids=[holder.pk]) == 3  # rerun: same rows, nothing new
 
 
 def test_an_executemany_in_a_command_is_recorded_with_its_context():

@@ -18,6 +18,7 @@ from collections_app.models import (
     PromiseToPay,
 )
 from dashboards import rollups
+from history import models as history
 from privacy.models import LegalHold, PurgedCardholder, PurgeRun, PurgeStatus, RetentionPolicy
 from privacy.purge import cardholders_due, purge_run
 from tests.privacy.conftest import (
@@ -267,6 +268,24 @@ def test_case_events_are_left_alone(portfolio):
     events = list(CaseEvent.objects.order_by("pk").values())
     purge_run(as_of=AS_OF)
     assert list(CaseEvent.objects.order_by("pk").values()) == events
+
+
+def test_the_history_of_changes_loses_the_same_personal_values_and_records_no_purge(portfolio):
+    due, kept = portfolio["due"][0], portfolio["kept"][0]
+    Cardholder.objects.filter(pk=due.pk).update(address="上海市黄浦区南京东路1号")  # an old value in a diff
+    before = history.CardholderChange.objects.filter(pgh_obj=due).count()
+
+    purge_run(as_of=AS_OF)
+
+    changes = history.CardholderChange.objects.filter(pgh_obj=due)
+    assert changes.count() == before  # the anonymisation itself left no event with the old values
+    for change in changes:
+        assert (change.name, change.national_id, change.email, change.address) == ("", "", "", "")
+        assert not set(change.pgh_diff or {}) & {"name", "national_id", "email", "address"}
+    points = history.ContactPointChange.objects.filter(cardholder=due)
+    assert points.exists() and not points.exclude(value="", party_name="").exists()
+    untouched = history.CardholderChange.objects.filter(pgh_obj=kept).first()
+    assert untouched.email == "wang.wei@example.cn"  # not due: kept as it was
 
 
 def test_the_command_runs_a_dry_run_with_a_date(portfolio, capsys):
