@@ -312,7 +312,7 @@ def test_a_sent_letter_is_queued_for_the_print_run_and_listed_with_the_cases_doc
     url = reverse("messaging:letter", args=[message.pk])
     assert [(d.kind, d.url) for d in documents] == [("Letter", url)]
     client.force_login(agent)
-    letter = client.get(url)
+    letter = client.get(url, {"reason": "customer_request"})
     assert letter.status_code == 200 and message.body.splitlines()[0] in letter.content.decode()
 
 
