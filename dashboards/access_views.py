@@ -32,7 +32,7 @@ DEFAULT_DAYS = 7
 
 class AccessReportForm(forms.Form):
     start = IsoDateField(label=gettext_lazy("From"), required=False)
-    end = IsoDateField(label=gettext_lazy("To"), required=False)
+    end = IsoDateField(label=gettext_lazy("Through"), required=False)
     user = forms.ModelChoiceField(
         label=gettext_lazy("Who"),
         queryset=User.objects.none(),
