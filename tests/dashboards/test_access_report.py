@@ -217,3 +217,18 @@ def test_an_unmasked_export_costs_the_same_queries_for_2_or_12_cases(supervisor,
     assert (rows_2, rows_12) == (2, 12)
     assert queries_12 == queries_2
     assert AccessRecord.objects.filter(cardholder__isnull=False).count() == 2 + 12
+
+
+def test_the_embedded_databases_flags_follow_the_same_rule():
+    """SQLite has no percentile_cont: the same rule over the daily aggregate (dashboards.access_report)."""
+    from dashboards.access_report import AccessFilters, _unusual_in_python
+
+    today = bank_today()
+    daily = [{"actor_id": 1, "day": today - timedelta(days=d), "n": 2} for d in range(1, 11)]
+    daily += [{"actor_id": 2, "day": today - timedelta(days=d), "n": 2} for d in range(1, 11)]
+    daily += [{"actor_id": 1, "day": today, "n": 7}, {"actor_id": 2, "day": today, "n": 3}]
+    daily += [{"actor_id": 3, "day": today, "n": 51}]
+
+    flagged = _unusual_in_python(daily, AccessFilters(start=today, end=today), limit=50, factor=3)
+
+    assert flagged == [(3, today, 51, None), (1, today, 7, 2.0)]
