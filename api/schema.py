@@ -224,7 +224,8 @@ ERROR_SCHEMA = {
 }
 
 ERRORS = {
-    "400": "The body could not be read (malformed JSON or multipart).",
+    "400": "The body could not be read (malformed JSON or multipart), or unmasked personal data was asked "
+    "for without a reason code (`access_reason_required`).",
     "401": "No credentials, or a token that is wrong, expired or revoked (`WWW-Authenticate: Token`).",
     "403": "Your role may not do this (`not_allowed`, `permission_denied`).",
     "404": "No such object within your reach: objects outside your team's work are 404 too.",

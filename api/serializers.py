@@ -811,6 +811,17 @@ class RevealInputSerializer(serializers.Serializer):
     contact_point = serializers.IntegerField(
         required=False, allow_null=True, default=None, min_value=1, help_text="Required for `phone`."
     )
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=40,
+        help_text="Required: why you look (working_case, customer_request, complaint, legal_proceedings, "
+        "quality_assurance, regulator_request, other), or the header X-Access-Reason. 400 without it.",
+    )
+    reason_text = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=500, help_text="Required for `other`."
+    )
 
 
 class PlanTermsInputSerializer(serializers.Serializer):

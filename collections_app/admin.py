@@ -33,6 +33,8 @@ from accounts.models import Language
 from collections_app import services
 from collections_app.models import (
     OPEN_STATES,
+    AccessRecord,
+    AccessSource,
     Bucket,
     Cardholder,
     Case,
@@ -271,6 +273,9 @@ class PiiAdminMixin:
                 actor=request.user,
                 field=field,
                 contact_point_id=int(point) if point.isdigit() else None,
+                reason=services.access_reason_from(request.POST),
+                source=AccessSource.ADMIN,
+                request_id=services.request_id_of(request),
             )
         except DomainError as error:
             self.message_user(request, error.message, level=messages.ERROR)
@@ -946,3 +951,24 @@ class CaseHoldAdmin(CaseHistoryAdmin):
     list_filter = ["reason", ("released_at", admin.EmptyFieldListFilter)]
     list_select_related = ["case", "opened_by", "released_by"]
     search_fields = ["=case__reference"]
+
+
+@admin.register(AccessRecord)
+class AccessRecordAdmin(admin.ModelAdmin):
+    """Looks at personal data, read-only: written by collections_app.services.access, never edited."""
+
+    list_display = ["at", "actor", "kind", "reason", "cardholder", "case", "what", "masked", "rows", "source"]
+    list_filter = ["kind", "reason", "source", "masked"]
+    list_select_related = ["actor", "cardholder", "case"]
+    raw_id_fields = ["actor", "cardholder", "case"]
+    date_hierarchy = "at"
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

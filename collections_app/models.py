@@ -845,3 +845,105 @@ class CaseEvent(models.Model):
                     note = reason[len(prefix) :].removeprefix(": ")
                     return f"{gettext(text)}: {note}" if note else gettext(text)
         return system_text(reason)
+
+
+# --- Looking is recorded too (issue 16, item 4) --------------------------------------------------------
+
+
+class AccessKind(models.TextChoices):
+    REVEAL = "reveal", _("Reveal")
+    EXPORT = "export", _("Export")
+    PRINT = "print", _("Print")
+    API_READ = "api_read", _("API read")
+
+
+class AccessReason(models.TextChoices):
+    """Why a person looked at personal data: asked before every reveal, unmasked export, print and
+    unmasked API read (PIPL art. 51 and GDPR art. 5(2): the bank must show each look had a purpose)."""
+
+    WORKING_CASE = "working_case", _("Working the case")
+    CUSTOMER_REQUEST = "customer_request", _("Customer request")
+    COMPLAINT = "complaint", _("Complaint")
+    LEGAL_PROCEEDINGS = "legal_proceedings", _("Legal proceedings")
+    QUALITY_ASSURANCE = "quality_assurance", _("Quality assurance")
+    REGULATOR_REQUEST = "regulator_request", _("Regulator request")
+    OTHER = "other", _("Other")
+
+
+class AccessSource(models.TextChoices):
+    PAGE = "page", _("Page")
+    API = "api", _("API")
+    ADMIN = "admin", _("Admin")
+
+
+class AccessRecordQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("Access records are append-only.")
+
+    def delete(self):
+        raise TypeError("Access records are append-only.")
+
+
+class AccessRecord(models.Model):
+    """One look at a cardholder's personal data: who, when, how (reveal, export, print, API read), why
+    (a reason code) and what. One row per cardholder looked at, so that "who looked at whom" is one
+    indexed query; an export writes its rows in one INSERT per chunk (services.access_record_many), and a
+    masked export one row without a cardholder, with its row count. Append-only, ordered by id (a hash
+    chain may be laid over it): written by collections_app.services.access, never updated or deleted."""
+
+    id = models.BigAutoField(primary_key=True)
+    at = models.DateTimeField(_("time"), default=timezone.now)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("who")
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=AccessKind.choices)
+    reason = models.CharField(_("reason"), max_length=24, choices=AccessReason.choices, blank=True)
+    reason_text = models.CharField(_("reason in words"), max_length=500, blank=True)
+    cardholder = models.ForeignKey(
+        Cardholder,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("cardholder"),
+    )
+    case = models.ForeignKey(
+        Case, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("case")
+    )
+    what = models.CharField(_("what"), max_length=200, blank=True)  # a field, an export, a document
+    masked = models.BooleanField(_("masked"), default=False)
+    rows = models.PositiveIntegerField(_("rows"), default=1)
+    source = models.CharField(_("source"), max_length=8, choices=AccessSource.choices)
+    request_id = models.CharField(_("request ID"), max_length=64, blank=True)
+
+    objects = AccessRecordQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("access record")
+        verbose_name_plural = _("access records")
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["at"], name="access_at_idx"),
+            models.Index(fields=["actor", "at"], name="access_actor_at_idx"),
+            models.Index(fields=["cardholder", "at"], name="access_cardholder_at_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(masked=True) | ~models.Q(reason=""), name="access_unmasked_has_reason"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(reason="other") | ~models.Q(reason_text=""), name="access_other_has_words"
+            ),
+            models.CheckConstraint(condition=models.Q(kind__in=AccessKind.values), name="access_kind_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError("Access records are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("Access records are append-only.")

@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import formats, timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
@@ -499,7 +500,9 @@ def case_transition(request: HttpRequest, case_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def case_reveal(request: HttpRequest, case_id: int) -> HttpResponse:
-    """Reveal one masked field; the reveal is written on the timeline. Answers the value as a fragment."""
+    """Reveal one masked field, with the reason chosen beside the buttons (`reason`, `reason_text`); the
+    reveal is written on the timeline and recorded as a look (AccessRecord). Answers the value as a
+    fragment."""
     _load_case(request, case_id)  # 404 for a case that does not exist or is out of reach
     try:
         value = services.pii_reveal(
@@ -507,11 +510,13 @@ def case_reveal(request: HttpRequest, case_id: int) -> HttpResponse:
             actor=request.user,
             field=request.POST.get("field", ""),
             contact_point_id=_int(request.POST.get("contact_point"), 0) or None,
+            reason=services.access_reason_from(request.POST),
+            request_id=services.request_id_of(request),
         )
     except DomainError as exc:
-        return HttpResponse(
-            f'<span class="error" role="alert">{exc.message}</span>', status=200 if request.htmx else 403
-        )
+        status = 200 if request.htmx else (400 if isinstance(exc, services.AccessReasonMissing) else 403)
+        refusal = format_html('<span class="error" role="alert">{}</span>', exc.message)
+        return HttpResponse(refusal, status=status)
     if request.htmx:
         return render(request, "collections_app/_revealed.html", {"value": value})
     return JsonResponse({"value": value})

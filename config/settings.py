@@ -490,6 +490,10 @@ COLLECTIONS_BANK_TEXTS: dict[str, dict[str, str]] = {}  # language -> {placehold
 COLLECTIONS_EMAIL_BACKEND = env_str("COLLECTIONS_EMAIL_BACKEND", "")  # empty: EMAIL_BACKEND
 COLLECTIONS_EMAIL_DOMAIN = env_str("COLLECTIONS_EMAIL_DOMAIN", "collections.invalid")
 DASHBOARDS_INTRADAY_MAX_AGE_MINUTES = env_int("DASHBOARDS_INTRADAY_MAX_AGE_MINUTES", 15)
+# The access report (dashboards.access_report) flags a person's day when the distinct cardholders they
+# looked at exceed this number, or this factor times their own median day of the 30 days before.
+ACCESS_DAILY_CARDHOLDERS_LIMIT = env_int("ACCESS_DAILY_CARDHOLDERS_LIMIT", 50)
+ACCESS_MEDIAN_FACTOR = env_int("ACCESS_MEDIAN_FACTOR", 3)
 # Key of the keyed hashes (HMAC-SHA256) by which the admin finds a national ID or a phone number without
 # it ever being in a URL (collections_app.models.pii_hash). Default: derived from SECRET_KEY; changing
 # either means running `manage.py pii_hash_refresh`.

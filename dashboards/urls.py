@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from dashboards import floor_views, views
+from dashboards import access_views, floor_views, views
 
 app_name = "dashboards"
 
@@ -24,4 +24,5 @@ urlpatterns = [
     path("cases/<int:case_id>/release-lease/", views.lease_release, name="lease_release"),
     path("inbox/<int:event_id>/", views.inbox_answer, name="inbox_answer"),
     path("legal/", views.legal_page, name="legal"),
+    path("access/", access_views.access_page, name="access"),
 ]

@@ -40,6 +40,8 @@ from collections_app.access import cases_visible_to, ensure_can_act
 from collections_app.models import (
     LEGAL_STATES,
     RIGHT_PARTY_OUTCOMES,
+    AccessKind,
+    AccessSource,
     Case,
     CaseEvent,
     CaseHold,
@@ -55,6 +57,7 @@ from collections_app.models import (
     PromiseToPay,
     ResolutionReason,
 )
+from collections_app.services.access import GivenReason, access_reason, access_record
 from collections_app.services.kernel import (
     bulk_transition,
     bump_version,
@@ -878,14 +881,26 @@ class LegalExport:
     event: CaseEvent
 
 
-def legal_package_export(*, case_id: int, actor, as_of: date | None = None) -> LegalExport:
+def legal_package_export(
+    *,
+    case_id: int,
+    actor,
+    reason: GivenReason | None,
+    as_of: date | None = None,
+    source: str = AccessSource.PAGE,
+    request_id: str = "",
+) -> LegalExport:
     """The package for outside counsel as a ZIP (statement.pdf, contacts.csv, payments.csv). Legal
-    reviewers only, on cases in legal states. The export is written on the timeline (a NOTE event with
-    details {"action": "legal_package_exported", files and their SHA-256}) in the same transaction."""
+    reviewers only, on cases in legal states, with a reason code (collections_app.services.access_reason;
+    refused without one). The export is written on the timeline (a NOTE event with details
+    {"action": "legal_package_exported", files and their SHA-256}) and recorded as a print of the
+    cardholder's data (an AccessRecord) in the same transaction."""
     # reportlab takes a good part of a second to import: only an export loads it (see legal.pdf).
     from legal.pdf import statement_pdf
 
     _legal_reviewer(actor)
+    if reason is None:
+        reason = access_reason(None)  # raises AccessReasonMissing: nothing is printed without a reason
     as_of = as_of or bank_today()
     with transaction.atomic():
         case = lock_case(case_id)
@@ -914,6 +929,16 @@ def legal_package_export(*, case_id: int, actor, as_of: date | None = None) -> L
                 "contacts": len(package.contacts),
                 "payments": len(package.payments),
             },
+        )
+        access_record(
+            actor=actor,
+            kind=AccessKind.PRINT,
+            source=source,
+            reason=reason,
+            cardholder_id=case.account.cardholder_id,
+            case_id=case.pk,
+            what="legal_package",
+            request_id=request_id,
         )
         bump_version(case)
     return LegalExport(f"{case.reference}-legal-package-{as_of:%Y%m%d}.zip", buffer.getvalue(), event)

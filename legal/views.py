@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.permissions import Capability, capability_required, has_capability
-from collections_app import selectors
+from collections_app import selectors, services
 from collections_app.access import get_case_for_user
 from collections_app.models import LEGAL_STATES, CaseState
 from collections_app.panels import CaseDocument
@@ -227,10 +227,16 @@ def legal_decide(request: HttpRequest, case_id: int) -> HttpResponse:
 @capability_required(Capability.LEGAL_REVIEW)
 @require_POST
 def legal_export(request: HttpRequest, case_id: int) -> HttpResponse:
-    """The package as a ZIP download; the export is written on the case timeline."""
+    """The package as a ZIP download, with the reason chosen beside the button; the export is written
+    on the case timeline and recorded as a print (AccessRecord)."""
     case = _legal_case(request, case_id)
     try:
-        export = legal.legal_package_export(case_id=case.pk, actor=request.user)
+        export = legal.legal_package_export(
+            case_id=case.pk,
+            actor=request.user,
+            reason=services.access_reason_from(request.POST),
+            request_id=services.request_id_of(request),
+        )
     except DomainError as error:
         messages.error(request, error.message)
         return redirect("legal:case", case_id=case.pk)

@@ -24,8 +24,9 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.permissions import Capability, has_capability
+from collections_app import services as kernel
 from collections_app.access import get_case_for_user, visible_through_case
-from collections_app.models import Case
+from collections_app.models import AccessKind, AccessSource, Case
 from collections_app.panels import CaseDocument
 from core.exceptions import DomainError, NotAllowed
 from messaging import services
@@ -167,10 +168,28 @@ def _letters(user, case_id: int | None = None):
 @login_required
 @require_GET
 def letter_view(request: HttpRequest, message_id: int) -> HttpResponse:
-    """A letter as it went to the print run (its text is kept once it is written), printable."""
+    """A letter as it went to the print run (its text is kept once it is written), printable. Opening it
+    shows the cardholder's name and address: it needs a reason (`?reason=`), asked on a page of its own
+    first, and is recorded as a print (collections_app.services.access_record)."""
     message = _letters(request.user).select_related("case__account__cardholder").filter(pk=message_id).first()
     if message is None:
         raise Http404(_("No such letter"))
+    try:
+        reason = kernel.access_reason_from(request.GET)
+    except kernel.AccessReasonMissing as missing:
+        asked = bool(request.GET.get("reason"))
+        context = {"message": message, "case": message.case, "error": missing.message if asked else ""}
+        return render(request, "messaging/letter_reason.html", context, status=400 if asked else 200)
+    kernel.access_record(
+        actor=request.user,
+        kind=AccessKind.PRINT,
+        source=AccessSource.PAGE,
+        reason=reason,
+        cardholder_id=message.case.account.cardholder_id,
+        case_id=message.case_id,
+        what=f"letter:{message.pk}",
+        request_id=kernel.request_id_of(request),
+    )
     return _letter_page(
         request,
         message.case,

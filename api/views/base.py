@@ -164,3 +164,35 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     description="Any unique string (a UUID): a retry with the same key and body gets the first answer.",
 )
 ACTION_HEADERS = [IF_MATCH, IDEMPOTENCY_KEY]
+
+
+ACCESS_REASON_PARAMETERS = [
+    OpenApiParameter(
+        "reason",
+        str,
+        description="Required with unmasked data: why you look (working_case, customer_request, complaint, "
+        "legal_proceedings, quality_assurance, regulator_request, other). Or the header X-Access-Reason. "
+        "Without it: 400 access_reason_required, nothing revealed.",
+    ),
+    OpenApiParameter(
+        "reason_text",
+        str,
+        description="Your words; required when the reason is `other` (or the header X-Access-Reason-Text).",
+    ),
+]
+
+
+def api_access_reason(request, data=None):
+    """The reason code given with an unmasked read: in the body (`data`), the query string or the
+    X-Access-Reason / X-Access-Reason-Text headers; checked by collections_app.services.access_reason
+    (400 when missing)."""
+    from collections_app import services
+
+    data = data or {}
+    code = data.get("reason") or request.query_params.get("reason") or request.headers.get("X-Access-Reason")
+    text = (
+        data.get("reason_text")
+        or request.query_params.get("reason_text")
+        or request.headers.get("X-Access-Reason-Text")
+    )
+    return services.access_reason(code, text)

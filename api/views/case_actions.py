@@ -16,13 +16,14 @@ from api.views.base import (
     IDEMPOTENCY_KEY,
     ApiView,
     CaseActionView,
+    api_access_reason,
     if_match_version,
     refusals,
     run_versioned,
     valid_input,
 )
 from collections_app import services
-from collections_app.models import CaseEvent, ContactAttempt
+from collections_app.models import AccessKind, AccessSource, CaseEvent, ContactAttempt
 
 
 @extend_schema(tags=["case actions"])
@@ -295,13 +296,20 @@ class CaseRevealView(CaseActionView):
     @extend_schema(
         request=s.RevealInputSerializer,
         responses=s.RevealResultSerializer,
-        summary="Reveal one masked field (logged on the timeline)",
+        summary="Reveal one masked field (logged on the timeline, recorded with its reason)",
     )
     def post(self, request, case_id: int):
         self.load(request, case_id)
         data = valid_input(s.RevealInputSerializer, request)
         value = services.pii_reveal(
-            case_id=case_id, actor=request.user, field=data["field"], contact_point_id=data["contact_point"]
+            case_id=case_id,
+            actor=request.user,
+            field=data["field"],
+            contact_point_id=data["contact_point"],
+            reason=api_access_reason(request, data),
+            kind=AccessKind.REVEAL,
+            source=AccessSource.API,
+            request_id=services.request_id_of(request),
         )
         body = {"field": data["field"], "contact_point": data["contact_point"], "value": value}
         return self.answer(body, case_id=case_id)

@@ -12,10 +12,10 @@ from rest_framework.response import Response
 from api import filters
 from api import serializers as s
 from api.pagination import TimelinePagination
-from api.views.base import ApiMixin, ReadOnlyViewSet, quoted_etag
+from api.views.base import ACCESS_REASON_PARAMETERS, ApiMixin, ReadOnlyViewSet, api_access_reason, quoted_etag
 from collections_app import selectors, services
 from collections_app.access import cases_visible_to, get_case_for_user
-from collections_app.models import Case, CaseEvent, ContactPoint
+from collections_app.models import AccessKind, AccessSource, Case, CaseEvent, ContactPoint
 from core.exceptions import ValidationFailed
 
 REVEAL_TOKENS = {"national_id", "email", "address", "phones", "contact_points"}
@@ -62,9 +62,11 @@ class CaseViewSet(ReadOnlyViewSet):
                 "reveal",
                 str,
                 description="Comma-separated: national_id, email, address, phones. Each revealed value is "
-                "written on the case timeline (pii_reveal). Agents must hold the case (lease or "
-                "assignment); supervisors, legal and admins on cases they reach.",
-            )
+                "written on the case timeline (pii_reveal) and recorded as a look with its reason "
+                "(`reason`, required). Agents must hold the case (lease or assignment); supervisors, "
+                "legal and admins on cases they reach.",
+            ),
+            *ACCESS_REASON_PARAMETERS,
         ],
         responses={200: OpenApiResponse(s.CaseDetailSerializer, description="ETag: the case version.")},
     )
@@ -93,13 +95,24 @@ class CaseViewSet(ReadOnlyViewSet):
         PII_REVEAL event: reading it here is logged exactly like the Reveal button on the page."""
         holder = case.account.cardholder
         revealed: dict = {}
+        if not wanted:
+            return revealed
+        # Unmasked data is asked for: without a reason code, a 400 and nothing revealed.
+        look = {
+            "reason": api_access_reason(request),
+            "kind": AccessKind.API_READ,
+            "source": AccessSource.API,
+            "request_id": services.request_id_of(request),
+        }
         for field in ("national_id", "email", "address"):
             if field in wanted and getattr(holder, field):
-                revealed[field] = services.pii_reveal(case_id=case.pk, actor=request.user, field=field)
+                revealed[field] = services.pii_reveal(
+                    case_id=case.pk, actor=request.user, field=field, **look
+                )
         if wanted & {"phones", "contact_points"}:
             revealed["contact_points"] = {
                 point.pk: services.pii_reveal(
-                    case_id=case.pk, actor=request.user, field="phone", contact_point_id=point.pk
+                    case_id=case.pk, actor=request.user, field="phone", contact_point_id=point.pk, **look
                 )
                 for point in holder.active_contact_points
             }

@@ -6,6 +6,7 @@ timeline in the same transaction. Raises core.exceptions on refusal. Only `kerne
 state; the other modules call it.
 
     kernel          lock, transition one case, bulk_transition many, events, extension points
+    access          access records: every look at personal data, with its reason
     cases           open, hold, release, close, notes, escalation requests, transitions by name, reveals
     contacts        contact attempts through the contact policy
     contactability  the facts the contact policy needs, gathered for a case
@@ -15,6 +16,15 @@ state; the other modules call it.
     queues          priority scores, queue placement, moving a case to another queue
 """
 
+from collections_app.services.access import (
+    AccessReasonMissing,
+    GivenReason,
+    access_reason,
+    access_reason_from,
+    access_record,
+    access_record_many,
+    request_id_of,
+)
 from collections_app.services.cases import (
     REVEALABLE_FIELDS,
     available_transitions,
@@ -64,6 +74,13 @@ from collections_app.services.promises import (
 from collections_app.services.queues import case_move_queue
 
 __all__ = [
+    "AccessReasonMissing",
+    "GivenReason",
+    "access_reason",
+    "access_reason_from",
+    "access_record",
+    "access_record_many",
+    "request_id_of",
     "CLAIMABLE_STATES",
     "CLAIM_ORDER",
     "REVEALABLE_FIELDS",

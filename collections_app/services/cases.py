@@ -17,6 +17,8 @@ from accounts.permissions import Capability, has_capability
 from collections_app.access import ensure_can_act
 from collections_app.models import (
     CLOSED_STATES,
+    AccessKind,
+    AccessSource,
     Case,
     CaseEvent,
     CaseHold,
@@ -28,6 +30,7 @@ from collections_app.models import (
     ResolutionReason,
 )
 from collections_app.services import contactability
+from collections_app.services.access import GivenReason, access_reason, access_record
 from collections_app.services.kernel import (
     USER_TRANSITIONS,
     bump_version,
@@ -270,14 +273,28 @@ def case_close(
 REVEALABLE_FIELDS = ("national_id", "email", "address", "phone")
 
 
-def pii_reveal(*, case_id: int, actor, field: str, contact_point_id: int | None = None) -> str:
-    """Return one unmasked value of the case's cardholder and log the reveal on the timeline.
+def pii_reveal(
+    *,
+    case_id: int,
+    actor,
+    field: str,
+    reason: GivenReason | None,
+    contact_point_id: int | None = None,
+    kind: str = AccessKind.REVEAL,
+    source: str = AccessSource.PAGE,
+    request_id: str = "",
+) -> str:
+    """Return one unmasked value of the case's cardholder, log the reveal on the timeline (PII_REVEAL)
+    and record the look with its reason (AccessRecord, services.access) in the same transaction.
     Agents may reveal on a case they are working (lease or assignment); supervisors and admins on
-    any case they can see; legal reviewers on cases in legal review."""
+    any case they can see; legal reviewers on cases in legal review. Without a reason code
+    (services.access.access_reason) nothing is revealed."""
     if field not in REVEALABLE_FIELDS:
         raise ValidationFailed(_("That field cannot be revealed."), field="field")
     if not has_capability(actor, Capability.REVEAL_PII):
         raise NotAllowed(_("Your role may not reveal personal data."), rule="reveal_pii")
+    if reason is None:
+        reason = access_reason(None)  # raises AccessReasonMissing: nothing is revealed without a reason
     with transaction.atomic():
         case = lock_case(case_id)
         ensure_can_act(actor, case)
@@ -303,6 +320,17 @@ def pii_reveal(*, case_id: int, actor, field: str, contact_point_id: int | None 
             case=case,
             kind=EventKind.PII_REVEAL,
             actor=actor,
-            details={"field": field, "contact_point": contact_point_id},
+            reason=reason.text,
+            details={"field": field, "contact_point": contact_point_id, "reason": reason.code},
+        )
+        access_record(
+            actor=actor,
+            kind=kind,
+            source=source,
+            reason=reason,
+            cardholder_id=holder.pk,
+            case_id=case.pk,
+            what=field,
+            request_id=request_id,
         )
     return value

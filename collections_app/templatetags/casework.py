@@ -104,3 +104,13 @@ def system_text(value: str) -> str:
     """Reasons the system writes (marked with gettext_noop where they are written) shown in the viewer's
     language; a person's own words come back unchanged."""
     return models.system_text(value)
+
+
+@register.inclusion_tag("collections_app/_access_reason.html")
+def access_reason_fields(form_id: str = "", selected: str = "", text: str = "") -> dict:
+    """The reason select (and its words for "Other") asked before personal data is shown, exported or
+    printed (collections_app.services.access). No query: the codes are the model's choices. `form_id`
+    ties the fields to a form elsewhere on the page (form="...")."""
+    from collections_app.models import AccessReason
+
+    return {"choices": AccessReason.choices, "form_id": form_id, "selected": selected, "text": text}

@@ -119,7 +119,7 @@ WRITES = [
     ("cases/{case}/release-hold/", {"note": "matrix"}),
     ("cases/{case}/escalation-requests/", {"target": "supervisor", "reason": "matrix"}),
     ("cases/{case}/callback/", {"at": "2026-06-03T15:00:00+08:00"}),
-    ("cases/{case}/reveal/", {"field": "national_id"}),
+    ("cases/{case}/reveal/", {"field": "national_id", "reason": "working_case"}),
     ("cases/{case}/plans/calculate/", PLAN_TERMS),
     ("cases/{case}/plans/", PLAN_TERMS),
     ("plans/{plan}/accept/", {}),

@@ -317,7 +317,9 @@ def test_callback_at_night_is_refused_with_when_the_window_opens(clients, case_a
 
 
 def test_reveal_returns_the_value_and_logs_it(clients, case_a):
-    response = clients["agent"].post(url(case_a, "reveal"), {"field": "national_id"})
+    response = clients["agent"].post(
+        url(case_a, "reveal"), {"field": "national_id", "reason": "working_case"}
+    )
 
     assert response.status_code == 200
     assert response.json()["value"] == "110101199003071234"
@@ -326,7 +328,9 @@ def test_reveal_returns_the_value_and_logs_it(clients, case_a):
 
 def test_an_agent_not_working_the_case_may_not_reveal(clients, team_a, agent, case_a):
     other = work_case(team_a, actor=agent)  # the agent's lease moves to this one
-    response = clients["agent"].post(url(case_a, "reveal"), {"field": "national_id"})
+    response = clients["agent"].post(
+        url(case_a, "reveal"), {"field": "national_id", "reason": "working_case"}
+    )
 
     assert other.pk != case_a.pk
     assert response.status_code == 403

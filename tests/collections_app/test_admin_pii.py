@@ -107,7 +107,7 @@ def test_saving_the_page_with_the_masked_fields_empty_keeps_the_values(admin_cli
 
 
 def test_a_reveal_goes_through_the_reveal_service_and_is_on_the_timeline(admin_client, admin_user, holder):
-    response = admin_client.post(reveal_url(holder), {"reveal": "national_id"})
+    response = admin_client.post(reveal_url(holder), {"reveal": "national_id", "reason": "complaint"})
 
     assert response.status_code == 200
     assert NATIONAL_ID in response.content.decode()
@@ -115,7 +115,7 @@ def test_a_reveal_goes_through_the_reveal_service_and_is_on_the_timeline(admin_c
     assert event.actor == admin_user and event.details["field"] == "national_id"
 
     point = holder.contact_points.get()
-    response = admin_client.post(reveal_url(point), {"reveal": f"phone:{point.pk}"})
+    response = admin_client.post(reveal_url(point), {"reveal": f"phone:{point.pk}", "reason": "complaint"})
     assert PHONE in response.content.decode()
     assert CaseEvent.objects.filter(case=holder.case, kind=EventKind.PII_REVEAL).count() == 2
 
@@ -127,20 +127,22 @@ def test_a_reveal_is_a_post(admin_client, holder):
 
 def test_without_a_case_to_record_it_on_nothing_is_revealed(admin_client):
     lonely = CardholderFactory(external_ref="C-LONELY", national_id=NATIONAL_ID)
-    response = admin_client.post(reveal_url(lonely), {"reveal": "national_id"}, follow=True)
+    response = admin_client.post(
+        reveal_url(lonely), {"reveal": "national_id", "reason": "complaint"}, follow=True
+    )
     assert_no_pii(response.content.decode())
     assert "no case to record the reveal on" in response.content.decode()
 
 
 def test_a_field_that_is_not_revealable_is_refused(admin_client, holder):
-    response = admin_client.post(reveal_url(holder), {"reveal": "name"}, follow=True)
+    response = admin_client.post(reveal_url(holder), {"reveal": "name", "reason": "complaint"}, follow=True)
     assert "cannot be revealed" in response.content.decode()
     assert not CaseEvent.objects.filter(kind=EventKind.PII_REVEAL).exists()
 
 
 def test_other_roles_cannot_reveal_or_search_in_the_admin(client, agent, holder):
     client.force_login(agent)
-    response = client.post(reveal_url(holder), {"reveal": "national_id"})
+    response = client.post(reveal_url(holder), {"reveal": "national_id", "reason": "complaint"})
     assert response.status_code in (302, 403)
     assert NATIONAL_ID not in response.content.decode()
     search = reverse("admin:collections_app_cardholder_pii_search")

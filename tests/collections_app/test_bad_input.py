@@ -26,7 +26,7 @@ CASE_ACTIONS = [
     ("case_release_hold", {"note": "x"}),
     ("case_request_escalation", {"target": "supervisor", "reason": "x"}),
     ("case_transition", {"name": "escalate_to_legal", "reason": "x"}),
-    ("case_reveal", {"field": "national_id"}),
+    ("case_reveal", {"field": "national_id", "reason": "working_case"}),
 ]
 
 

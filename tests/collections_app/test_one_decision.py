@@ -326,5 +326,10 @@ def test_the_case_page_shows_no_hint_while_the_window_is_open(client, cn_case, l
 def test_a_reveal_at_night_is_not_held_to_the_contact_window(cn_case, london_agent, clock):
     # Checking who is on the line when a cardholder calls at 22:30 must work: nobody is contacted.
     clock.move_to(BEIJING_NIGHT)
-    value = services.pii_reveal(case_id=cn_case.pk, actor=london_agent, field="national_id")
+    value = services.pii_reveal(
+        case_id=cn_case.pk,
+        actor=london_agent,
+        field="national_id",
+        reason=services.access_reason("customer_request"),
+    )
     assert value == cn_case.account.cardholder.national_id

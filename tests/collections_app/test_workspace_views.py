@@ -62,7 +62,9 @@ def test_case_page_masks_personal_data(client, agent, worked_case):
 def test_reveal_returns_the_value_and_logs_it(client, agent, worked_case):
     client.force_login(agent)
     response = client.post(
-        reverse("case_reveal", args=[worked_case.pk]), {"field": "national_id"}, HTTP_HX_REQUEST="true"
+        reverse("case_reveal", args=[worked_case.pk]),
+        {"field": "national_id", "reason": "working_case"},
+        HTTP_HX_REQUEST="true",
     )
     assert "110101199003071234" in response.content.decode()
     event = CaseEvent.objects.get(case=worked_case, kind=EventKind.PII_REVEAL)
@@ -74,7 +76,9 @@ def test_agent_not_working_the_case_cannot_reveal(client, team_a, worked_case):
 
     colleague = UserFactory(username="colleague", role="agent", team=team_a)
     client.force_login(colleague)
-    response = client.post(reverse("case_reveal", args=[worked_case.pk]), {"field": "national_id"})
+    response = client.post(
+        reverse("case_reveal", args=[worked_case.pk]), {"field": "national_id", "reason": "working_case"}
+    )
     assert response.status_code == 403
     assert not CaseEvent.objects.filter(kind=EventKind.PII_REVEAL).exists()
 

@@ -23,6 +23,8 @@ from tests.legal.conftest import TODAY, log_contact
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
+LEGAL_REASON = services.access_reason("legal_proceedings")
+
 
 def referral(case) -> LegalReferral:
     return LegalReferral.objects.filter(case=case).order_by("-pk").first()
@@ -156,7 +158,7 @@ def test_only_legal_legals_decide(referred_case, supervisor, agent):
         with pytest.raises(NotAllowed):
             legal_ops.legal_decide(case_id=referred_case.pk, actor=actor, decision="returned", note="x")
         with pytest.raises(NotAllowed):
-            legal_ops.legal_package_export(case_id=referred_case.pk, actor=actor)
+            legal_ops.legal_package_export(case_id=referred_case.pk, actor=actor, reason=LEGAL_REASON)
 
 
 def test_a_decision_on_a_case_not_in_legal_review_is_refused(today, team_a, legal, supervisor):
@@ -180,7 +182,7 @@ def csv_rows(data: bytes) -> list[dict]:
 
 
 def test_the_export_holds_the_statement_the_contacts_and_the_payments(referred_case, legal):
-    export = legal_ops.legal_package_export(case_id=referred_case.pk, actor=legal)
+    export = legal_ops.legal_package_export(case_id=referred_case.pk, actor=legal, reason=LEGAL_REASON)
     assert export.filename == f"{referred_case.reference}-legal-package-20260602.zip"
     files = read_zip(export.content)
     assert sorted(files) == ["contacts.csv", "payments.csv", "statement.pdf"]
@@ -200,7 +202,7 @@ def test_the_export_holds_the_statement_the_contacts_and_the_payments(referred_c
 
 
 def test_the_export_is_logged_on_the_timeline(referred_case, legal):
-    export = legal_ops.legal_package_export(case_id=referred_case.pk, actor=legal)
+    export = legal_ops.legal_package_export(case_id=referred_case.pk, actor=legal, reason=LEGAL_REASON)
     event = CaseEvent.objects.get(case=referred_case, details__action="legal_package_exported")
     assert event == export.event
     assert (event.kind, event.actor) == (EventKind.NOTE, legal)
@@ -213,7 +215,9 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_quoted(referred_case, legal,
     log_contact(case, agent, TODAY, recording="REC-X", notes='=HYPERLINK("http://evil")')
     legal_services.legal_refer(case_id=case.pk, actor=supervisor, reason="again")
     contacts = csv_rows(
-        read_zip(legal_ops.legal_package_export(case_id=case.pk, actor=legal).content)["contacts.csv"]
+        read_zip(legal_ops.legal_package_export(case_id=case.pk, actor=legal, reason=LEGAL_REASON).content)[
+            "contacts.csv"
+        ]
     )
     assert contacts[-1]["notes"] == '\'=HYPERLINK("http://evil")'
 
@@ -221,6 +225,8 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_quoted(referred_case, legal,
 def test_only_cases_with_legal_are_exported(today, team_a, legal, admin_user):
     case = open_case(team=team_a)
     with pytest.raises(InvalidTransition):
-        legal_ops.legal_package_export(case_id=case.pk, actor=admin_user)
+        legal_ops.legal_package_export(case_id=case.pk, actor=admin_user, reason=LEGAL_REASON)
     with pytest.raises(NotAllowed):
-        legal_ops.legal_package_export(case_id=case.pk, actor=legal)  # outside a legal legal's reach
+        legal_ops.legal_package_export(
+            case_id=case.pk, actor=legal, reason=LEGAL_REASON
+        )  # outside a legal legal's reach

@@ -247,7 +247,7 @@ def test_an_unknown_decision_is_a_bad_request(client, legal, referred_case):
 
 def test_the_export_downloads_a_zip_and_is_logged(client, legal, referred_case):
     client.force_login(legal)
-    response = client.post(reverse("legal:export", args=[referred_case.pk]))
+    response = client.post(reverse("legal:export", args=[referred_case.pk]), {"reason": "legal_proceedings"})
     assert response.status_code == 200
     assert response["Content-Type"] == "application/zip"
     assert (

@@ -312,7 +312,7 @@ def test_a_sent_letter_is_queued_for_the_print_run_and_listed_with_the_cases_doc
     url = reverse("messaging:letter", args=[message.pk])
     assert [(d.kind, d.url) for d in documents] == [("Letter", url)]
     client.force_login(agent)
-    letter = client.get(url)
+    letter = client.get(url, {"reason": "customer_request"})
     assert letter.status_code == 200 and message.body.splitlines()[0] in letter.content.decode()
 
 
@@ -420,3 +420,39 @@ def test_the_preview_budget_does_not_grow_with_history(client, team_a, agent):
             messaging.case_message_send(case_id=case.pk, actor=agent, template_id=sms)
             messaging.send_due_now()
     assert counts[0] == counts[1]
+
+
+def test_opening_a_letter_asks_a_reason_and_records_a_print(
+    client, team_a, agent, outbox, eager_celery, django_capture_on_commit_callbacks
+):
+    """The printable letter shows the cardholder's name and address: a look, recorded with its reason."""
+    from collections_app.models import AccessRecord
+
+    case = a_case(team_a)
+    with django_capture_on_commit_callbacks(execute=True):
+        message = messaging.case_message_send(
+            case_id=case.pk, actor=agent, template_id=template(case, "letter").pk
+        )
+    message.refresh_from_db()
+    url = reverse("messaging:letter", args=[message.pk])
+    client.force_login(agent)
+
+    asked = client.get(url)
+    assert asked.status_code == 200 and 'data-testid="letter-reason"' in asked.content.decode()
+    assert "北京市朝阳区建国路 1 号" not in asked.content.decode()
+    refused = client.get(url, {"reason": "other"})  # "other" needs words
+    assert refused.status_code == 400 and "北京市朝阳区建国路 1 号" not in refused.content.decode()
+    assert not AccessRecord.objects.exists()
+
+    letter = client.get(url, {"reason": "customer_request"})
+
+    assert letter.status_code == 200 and message.body.splitlines()[0] in letter.content.decode()
+    record = AccessRecord.objects.get()
+    assert (record.actor, record.kind, record.reason, record.case_id, record.cardholder_id, record.what) == (
+        agent,
+        "print",
+        "customer_request",
+        case.pk,
+        case.account.cardholder_id,
+        f"letter:{message.pk}",
+    )
