@@ -71,6 +71,12 @@ HOLDINGS: tuple[Holding, ...] = (
         untouched_because="append-only and hash-chained: the timeline is the collection record the "
         "regulator asks for, and no UPDATE is allowed on it",
     ),
+    Holding(
+        "collections_app.AccessRecord",
+        "cardholder",
+        untouched_because="append-only: who looked at the person's data, and why, is the record the "
+        "person and the regulator may ask for",
+    ),
     Holding("repayment_plans.RepaymentPlan", CASE, clear=("reason", "acceptance_note", "end_note")),
     Holding("repayment_plans.Installment", f"plan__{CASE}"),
     Holding("repayment_plans.PlanAllocation", f"installment__plan__{CASE}"),

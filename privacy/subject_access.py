@@ -15,7 +15,8 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.permissions import Capability, has_capability
-from collections_app.models import Cardholder
+from collections_app import services
+from collections_app.models import AccessKind, AccessReason, AccessSource, Cardholder
 from core.exceptions import NotAllowed, ValidationFailed
 from privacy.holdings import BY_ACCOUNT_ID, HOLDINGS
 from privacy.models import ExportFormat, SubjectAccessRequest
@@ -106,6 +107,16 @@ def subject_access_export(
             format=format,
             language=language,
             tables={label: len(table["rows"]) for label, table in tables.items()},
+        )
+        # The export is a look at the person's data like any other: in the access records and report.
+        services.access_record(
+            actor=actor,
+            kind=AccessKind.EXPORT,
+            source=AccessSource.PAGE,
+            reason=services.access_reason(AccessReason.CUSTOMER_REQUEST, reason),
+            cardholder_id=cardholder.pk,
+            what=f"subject_access:{request.pk}",
+            rows=sum(request.tables.values()),
         )
     generated = timezone.now()
     stem = f"subject-access-{cardholder.external_ref}-{request.pk}"

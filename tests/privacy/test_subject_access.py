@@ -13,7 +13,7 @@ import pytest
 from django.urls import reverse
 from django.utils import translation
 
-from collections_app.models import CaseEvent, CaseHold, ContactAttempt
+from collections_app.models import AccessRecord, CaseEvent, CaseHold, ContactAttempt
 from dashboards.models import AccountMonthEnd, InboxClosure
 from escalation.models import EscalationFiring, EscalationRule
 from legal.models import LegalReferral
@@ -112,6 +112,14 @@ def full_holder(supervisor, agent):
         reason="typo",
         requested_by=agent,
     )
+    AccessRecord.objects.create(
+        actor=supervisor,
+        kind="reveal",
+        reason="working_case",
+        cardholder=holder,
+        case=case,
+        what="national_id",
+    )
     AccountMonthEnd.objects.create(
         month=date(2026, 1, 1), account_id=case.account_id, bucket="M2", balance=Decimal("8900.00")
     )
@@ -129,6 +137,7 @@ def test_the_export_contains_every_table_holding_the_cardholder(full_holder, sup
     document = json.loads(export.content)
     expected = {h.model.lower() for h in HOLDINGS} | {m.lower() for m in BY_ACCOUNT_ID}
     assert set(document["tables"]) == expected
+    assert [label for label in sorted(expected) if not document["tables"][label]] == []
     assert document["tables"]["collections_app.cardholder"][0]["national_id"] == "110101199003071234"
     assert {row["id"] for row in document["tables"]["collections_app.cardholder"]} == {full_holder.pk}
     assert all("national_id_hash" not in row for row in document["tables"]["collections_app.cardholder"])
@@ -140,6 +149,13 @@ def test_the_export_contains_every_table_holding_the_cardholder(full_holder, sup
         "DSAR-7",
     )
     assert recorded.tables["collections_app.contactattempt"] == 1
+    look = AccessRecord.objects.get(what=f"subject_access:{recorded.pk}")  # in the access report too
+    assert (look.actor, look.kind, look.cardholder, look.reason) == (
+        supervisor,
+        "export",
+        full_holder,
+        "customer_request",
+    )
     assert export.filename.endswith(".json")
 
 
