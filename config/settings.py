@@ -483,3 +483,7 @@ DASHBOARDS_INTRADAY_MAX_AGE_MINUTES = env_int("DASHBOARDS_INTRADAY_MAX_AGE_MINUT
 # it ever being in a URL (collections_app.models.pii_hash). Default: derived from SECRET_KEY; changing
 # either means running `manage.py pii_hash_refresh`.
 PII_HASH_KEY = env_str("DJANGO_PII_HASH_KEY") or f"pii-hash:{SECRET_KEY}"
+# Fernet keys, comma-separated, newest first, that encrypt national IDs and card numbers at rest
+# (core.crypto; docs/operations.md "Encryption keys"). The first encrypts, any decrypts. Empty: a key
+# derived from SECRET_KEY, which only DEBUG accepts (core.checks refuses to start without keys).
+PII_ENCRYPTION_KEYS = env_list("PII_ENCRYPTION_KEYS", [])

@@ -28,3 +28,10 @@ COLLECTIONS_ALLOW_FILE_DELIVERY = True
 # Tests move the clock by hours between two requests of one signed-in user (time-machine): the idle
 # sign-out would end their sessions. tests/accounts/test_idle_timeout.py puts the shipped limits back.
 IDLE_TIMEOUT_MINUTES: dict[str, int] = {}
+
+# The suite runs with DEBUG off, which refuses the derived development key (core.checks): it is named
+# here, as an operator would set PII_ENCRYPTION_KEYS. tests/core/test_crypto.py sets keys of its own.
+if not PII_ENCRYPTION_KEYS:  # noqa: F405
+    from core.crypto import development_key
+
+    PII_ENCRYPTION_KEYS = [development_key(SECRET_KEY)]  # noqa: F405
