@@ -267,11 +267,12 @@ def case_close(
     return case
 
 
-REVEALABLE_FIELDS = ("national_id", "email", "address", "phone")
+REVEALABLE_FIELDS = ("national_id", "email", "address", "phone", "card_number")
 
 
 def pii_reveal(*, case_id: int, actor, field: str, contact_point_id: int | None = None) -> str:
-    """Return one unmasked value of the case's cardholder and log the reveal on the timeline.
+    """Return one unmasked value of the case's cardholder (or its account's card number) and log the
+    reveal on the timeline.
     Agents may reveal on a case they are working (lease or assignment); supervisors and admins on
     any case they can see; legal reviewers on cases in legal review."""
     if field not in REVEALABLE_FIELDS:
@@ -297,6 +298,8 @@ def pii_reveal(*, case_id: int, actor, field: str, contact_point_id: int | None 
             if point is None:
                 raise ValidationFailed(_("No such number for this cardholder."), field="contact_point")
             value = point.value
+        elif field == "card_number":
+            value = case.account.card_number
         else:
             value = getattr(holder, field)
         event_write(

@@ -22,7 +22,11 @@ def delivery_errors() -> list[str]:
 
 def production(**extra: str) -> dict[str, str]:
     # run_django keeps COLLECTIONS_* from the test process; none is set by the test runner.
-    return PRODUCTION | {"DJANGO_SECRET_KEY": secrets.token_urlsafe(50), "PII_ENCRYPTION_KEYS": new_key()} | extra
+    return (
+        PRODUCTION
+        | {"DJANGO_SECRET_KEY": secrets.token_urlsafe(50), "PII_ENCRYPTION_KEYS": new_key()}
+        | extra
+    )
 
 
 @pytest.mark.parametrize(
