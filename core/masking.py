@@ -82,9 +82,10 @@ _US_PHONE = re.compile(
     r"|(?<![\d+])\+1\d{10}(?!\d)"
 )
 
-# A card number: 13 to 19 digits, maybe in groups, that pass the Luhn check digit (which keeps most
-# references and amounts out).
-_CARD = re.compile(r"(?<![0-9A-Za-z*])\d(?:[ -]?\d){12,18}(?![0-9A-Za-z*])")
+# A card number: 13 to 19 digits, maybe in groups, starting as the networks' numbers do (3 American
+# Express, JCB; 4 Visa; 5 Mastercard; 6 UnionPay, Discover), that pass the Luhn check digit (which keeps
+# most references, timestamps and amounts out).
+_CARD = re.compile(r"(?<![0-9A-Za-z*])[3-6](?:[ -]?\d){12,18}(?![0-9A-Za-z*])")
 
 
 def luhn_valid(digits: str) -> bool:

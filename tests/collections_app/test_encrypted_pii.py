@@ -3,9 +3,12 @@ import's upserts, the demo seed), read back in clear by the model, found by thei
 admin's POST search), shown masked everywhere (pages, admin, API) and in clear only through the reveal
 service, whose reveal is on the case's timeline."""
 
+import importlib
 import re
+from types import SimpleNamespace
 
 import pytest
+from django.apps import apps as django_apps
 from django.db import connection
 from django.urls import reverse
 
@@ -16,7 +19,7 @@ from core import crypto
 from core.masking import pii_hash
 from imports.services import report_value
 from tests.api.conftest import client_for
-from tests.factories import AccountFactory, open_case
+from tests.factories import AccountFactory, CardholderFactory, open_case
 from tests.imports.test_imports import account_row, load_accounts
 from tests.messaging.pii_logs import scan_module_logs
 
@@ -181,3 +184,30 @@ def test_the_hash_refresh_works_on_the_encrypted_values(settings, case):
     assert list(cardholders_matching_pii(CARD_DIGITS)) == [account.cardholder]
     assert list(cardholders_matching_pii(NATIONAL_ID)) == [account.cardholder]
     assert re.fullmatch(r"[0-9a-f]{64}", CreditAccount.objects.get(pk=account.pk).card_number_hash)
+
+
+def test_the_migration_encrypts_the_clear_national_ids_in_batches_and_only_those(monkeypatch):
+    """The data step of 0007_encrypted_pii, on rows as they were before it (clear text in the column)."""
+    migration = importlib.import_module("collections_app.migrations.0007_encrypted_pii")
+    monkeypatch.setattr(migration, "BATCH", 2)  # several batches with a handful of rows
+    holders = [CardholderFactory(national_id=f"11010119900307{n:04d}") for n in range(5)]
+    blank = CardholderFactory(national_id="")
+    with connection.cursor() as cursor:
+        for holder in holders[:4]:  # the fifth stays as save() wrote it: already a token
+            cursor.execute(
+                "UPDATE collections_app_cardholder SET national_id = %s WHERE id = %s",
+                [f"11010119900307{holders.index(holder):04d}", holder.pk],
+            )
+    untouched = raw("cardholder", "national_id", holders[4].pk)
+    editor = SimpleNamespace(connection=connection)
+
+    migration.encrypt_national_ids(django_apps, editor)
+
+    for n, holder in enumerate(holders):
+        assert crypto.is_token(raw("cardholder", "national_id", holder.pk))
+        assert Cardholder.objects.get(pk=holder.pk).national_id == f"11010119900307{n:04d}"
+    assert raw("cardholder", "national_id", holders[4].pk) == untouched  # not encrypted twice
+    assert raw("cardholder", "national_id", blank.pk) == ""
+
+    migration.decrypt_national_ids(django_apps, editor)  # the reverse
+    assert raw("cardholder", "national_id", holders[0].pk) == "110101199003070000"

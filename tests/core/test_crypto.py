@@ -14,6 +14,7 @@ from django.db import connection
 
 from collections_app.models import Cardholder, CreditAccount
 from core import crypto
+from core.masking import mask_card_number, redact
 from tests.config.test_no_pretend_delivery import production
 from tests.config.test_settings import run_django
 from tests.factories import AccountFactory, CardholderFactory
@@ -156,3 +157,12 @@ def test_new_key_prints_a_usable_key():
     out = io.StringIO()
     call_command("rotate_pii_keys", "--new-key", stdout=out)
     Fernet(out.getvalue().strip())  # raises if it is not a key
+
+
+def test_card_numbers_in_free_text_are_masked_like_the_other_personal_data():
+    text = "card 4111 1111 1111 1111 declined; ref 6221261234567898 (no check digit), id 2026120318590012"
+    assert redact(text) == (
+        "card **** **** **** 1111 declined; ref 6221261234567898 (no check digit), id 2026120318590012"
+    )
+    assert mask_card_number("6221261234567897") == mask_card_number("7897") == "**** **** **** 7897"
+    assert mask_card_number("") == ""

@@ -27,7 +27,8 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from None
         for result in results:
             self.stdout.write(
-                f"{result.label}: {result.rotated} re-encrypted, {result.current} already under the newest key."
+                f"{result.label}: {result.rotated} re-encrypted, "
+                f"{result.current} already under the newest key."
             )
         total = sum(r.rotated for r in results)
         self.stdout.write(self.style.SUCCESS(f"Done: {total} values re-encrypted."))
