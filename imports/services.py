@@ -902,7 +902,13 @@ def _existing_by_ref(
 def _refuse_conflicts(rows, accounts_by_ref, state: _AccountFile, report) -> list[_AccountRow]:
     """Rows that contradict what the database knows better are refused whole, before anything of
     the batch is written."""
-    compared = [*state.account_fields, "days_past_due", "bucket", "dpd_as_of"]
+    # The figures (a card's number is no figure: a new card is taken whatever the payments).
+    compared = [
+        *(n for n in state.account_fields if n != "card_number"),
+        "days_past_due",
+        "bucket",
+        "dpd_as_of",
+    ]
     kept = []
     for row in rows:
         existing = accounts_by_ref.get(row.account_ref)
