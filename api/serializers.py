@@ -36,7 +36,7 @@ from collections_app.models import (
 )
 from collections_app.services import REVEALABLE_FIELDS, USER_TRANSITIONS
 from collections_app.services.contacts import MAX_CONTACT_SECONDS
-from core.masking import mask_address, mask_contact_value, mask_email, mask_national_id
+from core.masking import mask_address, mask_card_number, mask_contact_value, mask_email, mask_national_id
 from core.serializers import UtcModelSerializer
 from escalation.models import EscalationRule
 from messaging.models import OutboundMessage
@@ -228,7 +228,7 @@ class CardholderSerializer(UtcModelSerializer):
         return self._field(holder, "address", mask_address)
 
     def get_revealed_fields(self, holder) -> list[str]:
-        return sorted(name for name in self._revealed() if name != "contact_points")
+        return sorted(name for name in self._revealed() if name not in ("contact_points", "card_number"))
 
     @extend_schema_field(ContactPointSerializer(many=True))
     def get_contact_points(self, holder):
@@ -245,8 +245,14 @@ class CardholderSerializer(UtcModelSerializer):
 
 
 class AccountSerializer(UtcModelSerializer):
+    """An account; its card number masked to the last four digits (the stored number is encrypted and
+    never decrypted here) unless the case detail revealed it (`?reveal=card_number`, logged)."""
+
     cardholder_ref = serializers.CharField(source="cardholder.external_ref", read_only=True)
     balance = serializers.DecimalField(**MONEY, read_only=True, help_text="Sum of the components.")
+    card_number = serializers.SerializerMethodField(
+        help_text="Masked (**** **** **** 7890) unless revealed; empty when the bank's file gave none."
+    )
 
     class Meta:
         model = CreditAccount
@@ -273,7 +279,12 @@ class AccountSerializer(UtcModelSerializer):
             "last_payment_at",
             "last_payment_amount",
             "opened_on",
+            "card_number",
         ]
+
+    def get_card_number(self, account) -> str:
+        revealed = self.context.get("revealed", {}).get("card_number")
+        return revealed if revealed is not None else mask_card_number(account.card_last4)
 
 
 # --- Cases -----------------------------------------------------------------------------------------

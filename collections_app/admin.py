@@ -55,7 +55,14 @@ from collections_app.pii import cardholders_matching_pii, pii_search_hashes
 from contact_policy.models import ContactPolicy
 from core.admin_tools import LargeTablePaginator, ReadOnlyAdmin
 from core.exceptions import DomainError
-from core.masking import mask_address, mask_contact_value, mask_email, mask_national_id, mask_phone
+from core.masking import (
+    mask_address,
+    mask_card_number,
+    mask_contact_value,
+    mask_email,
+    mask_national_id,
+    mask_phone,
+)
 from core.money import format_money
 
 # --- Shared pieces ----------------------------------------------------------------------------------
@@ -451,6 +458,7 @@ class CreditAccountAdmin(admin.ModelAdmin):
     paginator = LargeTablePaginator
     # Computed by the database (balance), the nightly refresh (DPD, bucket) and payment_record.
     readonly_fields = [
+        "masked_card_number",
         "balance",
         "days_past_due",
         "bucket",
@@ -461,7 +469,19 @@ class CreditAccountAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     fieldsets = [
-        (None, {"fields": ["external_ref", "cardholder", "product", "currency", "opened_on"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "external_ref",
+                    "cardholder",
+                    "product",
+                    "currency",
+                    "opened_on",
+                    "masked_card_number",
+                ]
+            },
+        ),
         (
             _("Balance"),
             {"fields": ["credit_limit", ("principal", "interest", "fees", "penalties"), "balance"]},
@@ -482,6 +502,12 @@ class CreditAccountAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    @admin.display(description=_("card number"))
+    def masked_card_number(self, obj):
+        # From the last four kept in clear: the encrypted number is read only through a reveal (the case
+        # page or the API), which is written on the case's timeline.
+        return mask_card_number(obj.card_last4) if obj and obj.card_last4 else "-"
 
     @admin.display(description=_("cardholder"), ordering="cardholder__name")
     def cardholder_name(self, obj):

@@ -16,7 +16,8 @@ from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from accounts.permissions import Capability, has_capability
 from contact_policy import engine as policy_engine
-from core.masking import pii_hash
+from core.fields import EncryptedTextField
+from core.masking import card_last4, pii_hash
 from core.money import MONEY, ZERO
 
 # --- People -------------------------------------------------------------------------------------
@@ -27,7 +28,8 @@ class Cardholder(models.Model):
 
     external_ref = models.CharField(_("external reference"), max_length=64, unique=True)
     name = models.CharField(_("name"), max_length=200)
-    national_id = models.CharField(_("national ID"), max_length=32, blank=True)
+    # Encrypted at rest (core.crypto): the column holds a Fernet token, so it cannot be searched.
+    national_id = EncryptedTextField(_("national ID"), max_length=32, blank=True)
     # core.masking.pii_hash(national_id): the admin finds a person by it (a POST, never the ID in a URL).
     # Set by save() and by every bulk path that writes national_id (imports, pii_hash_refresh).
     national_id_hash = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
@@ -141,6 +143,10 @@ class Bucket(models.TextChoices):
     M6_PLUS = "M6+", "M6+"
 
 
+# Written with card_number on every path (CreditAccount.set_card_number_keys).
+CARD_NUMBER_DERIVED_FIELDS = ("card_number_hash", "card_last4")
+
+
 class CreditAccount(models.Model):
     """An account of the bank's core system, as of the last daily file. The balance is the sum of its
     components; a payment pays the components down in COLLECTIONS_ALLOCATION_ORDER."""
@@ -175,6 +181,13 @@ class CreditAccount(models.Model):
     last_payment_at = models.DateTimeField(_("last payment"), null=True, blank=True)
     last_payment_amount = models.DecimalField(_("last payment amount"), null=True, blank=True, **MONEY)
     opened_on = models.DateField(_("opened on"), null=True, blank=True)
+    # The card's number (PAN), from the daily file when it carries one. Encrypted at rest like the national
+    # ID; found by its keyed hash (core.masking.pii_hash) and shown by its last four digits, which are
+    # kept in clear so that no page has to decrypt it to mask it. Both are set by save() and by every bulk
+    # path that writes the number (set_card_number_keys).
+    card_number = EncryptedTextField(_("card number"), max_length=19, blank=True)
+    card_number_hash = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    card_last4 = models.CharField(_("card number (last 4)"), max_length=4, blank=True, editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -198,6 +211,18 @@ class CreditAccount(models.Model):
 
     def __str__(self) -> str:
         return self.external_ref
+
+    def save(self, *args, **kwargs):
+        self.set_card_number_keys()
+        if kwargs.get("update_fields") is not None and "card_number" in kwargs["update_fields"]:
+            kwargs["update_fields"] = {*kwargs["update_fields"], *CARD_NUMBER_DERIVED_FIELDS}
+        super().save(*args, **kwargs)
+
+    def set_card_number_keys(self) -> None:
+        """The search hash and the last four digits, from the card number: called by save() and by the
+        bulk paths (bulk_create skips save())."""
+        self.card_number_hash = pii_hash(self.card_number)
+        self.card_last4 = card_last4(self.card_number)
 
     @property
     def is_delinquent(self) -> bool:

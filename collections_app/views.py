@@ -38,7 +38,7 @@ from collections_app.panels import case_documents, case_panels, case_tabs
 from collections_app.services import contactability, queues
 from contact_policy.models import PolicyBook
 from core.exceptions import DomainError, NotAllowed
-from core.masking import mask_contact_value, mask_national_id
+from core.masking import mask_card_number, mask_contact_value, mask_national_id
 
 PASSED_OVER_LABELS = {
     "do_not_contact": gettext_lazy("do-not-contact flag"),
@@ -214,7 +214,10 @@ def _case_context(
         "page": data,
         "compliance": compliance,
         "priority_factors": queues.priority_factors(case, now=now),
-        "masked": {"national_id": mask_national_id(holder.national_id) if holder.national_id else "—"},
+        "masked": {
+            "national_id": mask_national_id(holder.national_id) if holder.national_id else "—",
+            "card_number": mask_card_number(case.account.card_last4),
+        },
         "risk_class": RiskClass.LABELS[risk_class_cn(case.account.days_past_due)],
         "transitions": transitions,
         "resolution_reasons": ResolutionReason.choices,

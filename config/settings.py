@@ -512,3 +512,7 @@ PGHISTORY_FOREIGN_KEY_FIELD = pghistory.ForeignKey(db_index=False)
 # GET changes nothing tracked (the case page's lease renewal writes only columns history leaves out), and
 # leaving it out keeps the pages' SQL as it is (pghistory's default includes GET).
 PGHISTORY_MIDDLEWARE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+# Fernet keys, comma-separated, newest first, that encrypt national IDs and card numbers at rest
+# (core.crypto; docs/operations.md "Encryption keys"). The first encrypts, any decrypts. Empty: a key
+# derived from SECRET_KEY, which only DEBUG accepts (core.checks refuses to start without keys).
+PII_ENCRYPTION_KEYS = env_list("PII_ENCRYPTION_KEYS", [])

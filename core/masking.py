@@ -25,6 +25,19 @@ def mask_national_id(value: str) -> str:
     return value[:3] + "*" * (len(value) - 7) + value[-4:]
 
 
+def card_last4(value: str) -> str:
+    """The last four digits of a card number ("" without a number): kept in clear beside the encrypted
+    number, as a printed statement shows them."""
+    digits = re.sub(r"\D", "", value or "")
+    return digits[-4:] if len(digits) >= 4 else ""
+
+
+def mask_card_number(value: str) -> str:
+    """'6222 0212 3456 7890' (or only its last four, '7890') -> '**** **** **** 7890'."""
+    last4 = card_last4(value)
+    return f"**** **** **** {last4}" if last4 else ("****" if value else "")
+
+
 def mask_email(value: str) -> str:
     """'wang.wei@example.com' -> 'w***@example.com'."""
     local, _, domain = value.partition("@")
@@ -51,6 +64,7 @@ MASKERS = {
     "email": mask_email,
     "address": mask_address,
     "phone": mask_phone,
+    "card_number": mask_card_number,
 }
 
 
@@ -68,17 +82,40 @@ _US_PHONE = re.compile(
     r"|(?<![\d+])\+1\d{10}(?!\d)"
 )
 
+# A card number: 13 to 19 digits, maybe in groups, starting as the networks' numbers do (3 American
+# Express, JCB; 4 Visa; 5 Mastercard; 6 UnionPay, Discover), that pass the Luhn check digit (which keeps
+# most references, timestamps and amounts out).
+_CARD = re.compile(r"(?<![0-9A-Za-z*])[3-6](?:[ -]?\d){12,18}(?![0-9A-Za-z*])")
+
+
+def luhn_valid(digits: str) -> bool:
+    """The check digit of a card number (ISO/IEC 7812)."""
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        digit = int(char)
+        if position % 2:
+            digit = digit * 2 - 9 if digit > 4 else digit * 2
+        total += digit
+    return bool(digits) and total % 10 == 0
+
+
+def _mask_card_match(match: re.Match) -> str:
+    digits = re.sub(r"\D", "", match.group())
+    return mask_card_number(digits) if luhn_valid(digits) else match.group()
+
 
 def redact(text: str) -> str:
     """Mask every e-mail address, Chinese or North American phone number and 18-digit Chinese national
-    ID found in free text: '550 <wang.wei@example.com> unknown' -> '550 <w***@example.com> unknown'.
+    ID or card number found in free text: '550 <wang.wei@example.com> unknown' -> '550 <w***@example.com>
+    unknown'.
     Use it on anything written by someone else (a provider's answer) before it is stored or logged."""
     if not text:
         return text
     text = _EMAIL.sub(lambda m: mask_email(m.group()), text)
     text = _NATIONAL_ID.sub(lambda m: mask_national_id(m.group()), text)
     text = _CN_PHONE.sub(lambda m: mask_phone(m.group()), text)
-    return _US_PHONE.sub(lambda m: mask_phone(m.group()), text)
+    text = _US_PHONE.sub(lambda m: mask_phone(m.group()), text)
+    return _CARD.sub(_mask_card_match, text)
 
 
 def pii_normal(value: str) -> str:

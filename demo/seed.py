@@ -18,6 +18,7 @@ rule and the step skipped.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 import time
@@ -296,6 +297,8 @@ def seed_portfolio(
             holder.national_id_hash = pii_hash(holder.national_id)
         for point in portfolio.contact_points:
             point.value_hash = pii_hash(point.value)
+        for account in portfolio.accounts:  # the card number is encrypted by the field itself
+            account.set_card_number_keys()
         Cardholder.objects.bulk_create(portfolio.cardholders, batch_size=1000)
         CreditAccount.objects.bulk_create(portfolio.accounts, batch_size=1000)
         ContactPoint.objects.bulk_create(portfolio.contact_points, batch_size=1000)
@@ -595,8 +598,10 @@ class _PortfolioBuilder:
         has_paid = rng.random() < 0.75
         tz = ZoneInfo(holder.time_zone or "America/New_York")
         last_paid_at = datetime.combine(paid_before, wall_time(rng.randint(8, 21), rng.randrange(60)), tz)
+        external_ref = f"{holder.external_ref}-{PRODUCT_CODES[product]}{k + 1}"
         return CreditAccount(
-            external_ref=f"{holder.external_ref}-{PRODUCT_CODES[product]}{k + 1}",
+            external_ref=external_ref,
+            card_number=_card_number(external_ref, country) if product == Product.CREDIT_CARD else "",
             cardholder=holder,
             product=product,
             currency=currency,
@@ -616,6 +621,21 @@ class _PortfolioBuilder:
             last_payment_amount=_money(monthly_min * rng.uniform(0.3, 1.0)) if has_paid else None,
             opened_on=(first_missed or self.today) - timedelta(days=rng.randint(120, 2500)),
         )
+
+
+def _card_number(external_ref: str, country: str) -> str:
+    """A 16-digit number with a valid check digit, made from the account's reference (not from the
+    portfolio's random stream, so the rest of the demo is the same whether or not cards have numbers): a
+    UnionPay (CN) or Visa (US) prefix, digits from a hash of the reference, the check digit. Synthetic."""
+    prefix = "622126" if country == "CN" else "400000"
+    body = prefix + str(int(hashlib.sha256(external_ref.encode()).hexdigest(), 16))[:9]
+    total = 0
+    for position, char in enumerate(reversed(body)):
+        digit = int(char)
+        if position % 2 == 0:  # doubled: the check digit will be appended to the right
+            digit = digit * 2 - 9 if digit > 4 else digit * 2
+        total += digit
+    return body + str((10 - total % 10) % 10)
 
 
 def _unique_points(points: list[ContactPoint]) -> list[ContactPoint]:

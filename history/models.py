@@ -5,8 +5,9 @@ per model (history/tracking.py). Left out (neither stored nor compared, so an up
 them writes nothing):
 - everywhere: `updated_at` (it changes with every save and says nothing the event's time does not);
 - users: the password hash and `last_login` (a secret, and a sign-in is not a change of the user);
-- cardholders and contact points: the keyed hashes of the national ID and of the number (derived from
-  the stored value, and searchable: a hash of a national ID is personal data too);
+- cardholders, contact points and accounts: the keyed hashes of the national ID, of the number and of
+  the card number (derived from the stored value, and searchable: a hash of a national ID is personal
+  data too); the national ID and card number themselves are kept encrypted, as in their own tables;
 - accounts: `balance` (a generated column), `days_past_due`, `bucket` and `dpd_as_of`, which the nightly
   delinquency roll recomputes over the whole portfolio from the due dates (the inputs are tracked);
 - cases: what the nightly jobs and the claim machinery recompute - `priority` (the nightly score),
@@ -47,7 +48,9 @@ CardholderChange = track_changes(Cardholder, "CardholderChange", exclude=("natio
 ContactPointChange = track_changes(
     ContactPoint, "ContactPointChange", exclude=("value_hash",), indexed=("cardholder",)
 )
-CreditAccountChange = track_changes(CreditAccount, "CreditAccountChange", exclude=ACCOUNT_DERIVED_COLUMNS)
+CreditAccountChange = track_changes(
+    CreditAccount, "CreditAccountChange", exclude=(*ACCOUNT_DERIVED_COLUMNS, "card_number_hash")
+)
 CaseChange = track_changes(Case, "CaseChange", exclude=CASE_DERIVED_COLUMNS)
 PromiseChange = track_changes(PromiseToPay, "PromiseChange", indexed=("case",))
 PaymentChange = track_changes(Payment, "PaymentChange", indexed=("account",))

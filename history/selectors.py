@@ -19,7 +19,15 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
 from collections_app.models import Case
-from core.masking import mask_address, mask_contact_value, mask_email, mask_national_id, redact
+from core import crypto
+from core.masking import (
+    mask_address,
+    mask_card_number,
+    mask_contact_value,
+    mask_email,
+    mask_national_id,
+    redact,
+)
 from history import models as events
 from history.context import SOURCES
 from history.tracking import TRACKED
@@ -35,6 +43,7 @@ _MASKED = {
         "attorney_contact": lambda v, row: redact(v),
     },
     "ContactPoint": {"value": lambda v, row: mask_contact_value(row.get("kind", ""), v)},
+    "CreditAccount": {"card_number": lambda v, row: mask_card_number(v)},
     "User": {"email": lambda v, row: mask_email(v)},
 }
 CASE_TAB_LIMIT = 100
@@ -90,7 +99,10 @@ def _text(model: type[Model], column: str, value, row: dict) -> str:
         return EMPTY
     masker = _MASKED.get(model.__name__, {}).get(column)
     if masker:
-        return masker(str(value), row)
+        value = str(value)
+        if crypto.is_token(value):  # an encrypted column's old or new value, as the trigger's diff keeps it
+            value = crypto.decrypt(value, what=f"{model.__name__}.{column}")
+        return masker(value, row)
     field_ = _field_by_column(model).get(column)
     if field_ is not None and field_.choices:
         return str(dict(field_.flatchoices).get(value, value))

@@ -47,6 +47,7 @@ from django.utils.translation import ngettext
 from accounts.models import Language
 from collections_app import delinquency, services
 from collections_app.models import (
+    CARD_NUMBER_DERIVED_FIELDS,
     Cardholder,
     Case,
     ContactPoint,
@@ -57,7 +58,7 @@ from collections_app.models import (
     ResolutionReason,
 )
 from core.exceptions import DomainError, ValidationFailed
-from core.masking import pii_hash
+from core.masking import luhn_valid, pii_hash
 from core.money import ZERO
 
 ACCOUNT_BATCH_SIZE = 5000
@@ -67,7 +68,7 @@ PAYMENTS_PER_TRANSACTION = 100
 MAX_LINES_PER_ROW = 20
 REPORT_COLUMNS = ("line", "column", "value", "reason")
 # Values of these columns are masked in reports, which travel further than the input file does.
-PII_COLUMNS = frozenset({"national_id", "phone", "phone2"})
+PII_COLUMNS = frozenset({"national_id", "phone", "phone2", "card_number"})
 ACCOUNT_REQUIRED_COLUMNS = (
     "account_ref",
     "cardholder_ref",
@@ -118,6 +119,7 @@ ACCOUNT_COLUMNS = (
     "currency",
     *ACCOUNT_MONEY_COLUMNS,
     *ACCOUNT_DATE_COLUMNS,
+    "card_number",
 )
 # Written on every account row, whatever columns the file has.
 ACCOUNT_DERIVED_FIELDS = ("cardholder", "days_past_due", "bucket", "dpd_as_of")
@@ -617,6 +619,18 @@ def parse_phone(value: str) -> str:
     return number
 
 
+def parse_card_number(value: str) -> str:
+    """A card number (PAN) of 12 to 19 digits, spaces and dashes allowed, with a valid check digit;
+    stored as digits only (encrypted at rest, CreditAccount.card_number). The error never repeats the
+    number (the report masks the cell too)."""
+    number = re.sub(r"[\s\-]", "", value)
+    if not re.fullmatch(r"\d{12,19}", number):
+        raise ValueError("is not a card number (12 to 19 digits)")
+    if not luhn_valid(number):
+        raise ValueError("is not a card number: its check digit is wrong")
+    return number
+
+
 def parse_email(value: str) -> str:
     try:
         validate_email(value)
@@ -715,7 +729,7 @@ class _AccountFile:
     def account_fields(self) -> list[str]:
         return [
             name
-            for name in ("product", "currency", *ACCOUNT_MONEY_COLUMNS, *ACCOUNT_DATE_COLUMNS)
+            for name in ("product", "currency", *ACCOUNT_MONEY_COLUMNS, *ACCOUNT_DATE_COLUMNS, "card_number")
             if name in self.header
         ]
 
@@ -751,6 +765,7 @@ def _parse_account_row(
         account[name] = cells.money(name, required=name in ACCOUNT_REQUIRED_COLUMNS)
     for name in ACCOUNT_DATE_COLUMNS:
         account[name] = cells.date(name)
+    account["card_number"] = cells.parsed("card_number", parse_card_number, required=False, default="")
 
     overdue, missed = account["overdue_amount"], account["first_missed_due_date"]
     missed_unreadable = cells.raw("first_missed_due_date") != "" and missed is None
@@ -887,7 +902,13 @@ def _existing_by_ref(
 def _refuse_conflicts(rows, accounts_by_ref, state: _AccountFile, report) -> list[_AccountRow]:
     """Rows that contradict what the database knows better are refused whole, before anything of
     the batch is written."""
-    compared = [*state.account_fields, "days_past_due", "bucket", "dpd_as_of"]
+    # The figures (a card's number is no figure: a new card is taken whatever the payments).
+    compared = [
+        *(n for n in state.account_fields if n != "card_number"),
+        "days_past_due",
+        "bucket",
+        "dpd_as_of",
+    ]
     kept = []
     for row in rows:
         existing = accounts_by_ref.get(row.account_ref)
@@ -1053,11 +1074,14 @@ def _upsert_accounts(
         else:
             report.unchanged += 1
     if to_write:
+        for account in to_write:
+            account.set_card_number_keys()  # bulk_create skips save(); the field encrypts the number
+        card_fields = CARD_NUMBER_DERIVED_FIELDS if "card_number" in state.account_fields else ()
         CreditAccount.objects.bulk_create(
             to_write,
             update_conflicts=True,
             unique_fields=["external_ref"],
-            update_fields=[*state.account_fields, *ACCOUNT_DERIVED_FIELDS, "updated_at"],
+            update_fields=[*state.account_fields, *card_fields, *ACCOUNT_DERIVED_FIELDS, "updated_at"],
         )
     if newly_delinquent:
         ids = [a.pk for a in newly_delinquent if a.pk is not None]

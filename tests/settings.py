@@ -37,3 +37,10 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.MD5PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
+
+# The suite runs with DEBUG off, which refuses the derived development key (core.checks): it is named
+# here, as an operator would set PII_ENCRYPTION_KEYS. tests/core/test_crypto.py sets keys of its own.
+if not PII_ENCRYPTION_KEYS:  # noqa: F405
+    from core.crypto import development_key
+
+    PII_ENCRYPTION_KEYS = [development_key(SECRET_KEY)]  # noqa: F405

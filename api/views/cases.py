@@ -18,7 +18,7 @@ from collections_app.access import cases_visible_to, get_case_for_user
 from collections_app.models import AccessKind, AccessSource, Case, CaseEvent, ContactPoint
 from core.exceptions import ValidationFailed
 
-REVEAL_TOKENS = {"national_id", "email", "address", "phones", "contact_points"}
+REVEAL_TOKENS = {"national_id", "email", "address", "phones", "contact_points", "card_number"}
 
 
 def _reveal_request(request) -> set[str]:
@@ -61,10 +61,10 @@ class CaseViewSet(ReadOnlyViewSet):
             OpenApiParameter(
                 "reveal",
                 str,
-                description="Comma-separated: national_id, email, address, phones. Each revealed value is "
-                "written on the case timeline (pii_reveal) and recorded as a look with its reason "
-                "(`reason`, required). Agents must hold the case (lease or assignment); supervisors, "
-                "legal and admins on cases they reach.",
+                description="Comma-separated: national_id, email, address, phones, card_number. "
+                "Each revealed value is written on the case timeline (pii_reveal) and recorded as a "
+                "look with its reason (`reason`, required). Agents must hold the case (lease or "
+                "assignment); supervisors, legal and admins on cases they reach.",
             ),
             *ACCESS_REASON_PARAMETERS,
         ],
@@ -109,6 +109,10 @@ class CaseViewSet(ReadOnlyViewSet):
                 revealed[field] = services.pii_reveal(
                     case_id=case.pk, actor=request.user, field=field, **look
                 )
+        if "card_number" in wanted and case.account.card_last4:
+            revealed["card_number"] = services.pii_reveal(
+                case_id=case.pk, actor=request.user, field="card_number", **look
+            )
         if wanted & {"phones", "contact_points"}:
             revealed["contact_points"] = {
                 point.pk: services.pii_reveal(

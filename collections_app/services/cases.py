@@ -270,7 +270,7 @@ def case_close(
     return case
 
 
-REVEALABLE_FIELDS = ("national_id", "email", "address", "phone")
+REVEALABLE_FIELDS = ("national_id", "email", "address", "phone", "card_number")
 
 
 def pii_reveal(
@@ -284,8 +284,9 @@ def pii_reveal(
     source: str = AccessSource.PAGE,
     request_id: str = "",
 ) -> str:
-    """Return one unmasked value of the case's cardholder, log the reveal on the timeline (PII_REVEAL)
-    and record the look with its reason (AccessRecord, services.access) in the same transaction.
+    """Return one unmasked value of the case's cardholder (or its account's card number), log the reveal
+    on the timeline (PII_REVEAL) and record the look with its reason (AccessRecord, services.access) in
+    the same transaction.
     Agents may reveal on a case they are working (lease or assignment); supervisors and admins on
     any case they can see; legal reviewers on cases in legal review. Without a reason code
     (services.access.access_reason) nothing is revealed."""
@@ -314,6 +315,8 @@ def pii_reveal(
             if point is None:
                 raise ValidationFailed(_("No such number for this cardholder."), field="contact_point")
             value = point.value
+        elif field == "card_number":
+            value = case.account.card_number
         else:
             value = getattr(holder, field)
         event_write(

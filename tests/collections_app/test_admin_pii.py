@@ -206,7 +206,7 @@ def test_the_hash_is_keyed(settings, holder):
     settings.PII_HASH_KEY = "another key"
     assert pii_hash(NATIONAL_ID) != before
     assert not cardholders_matching_pii(NATIONAL_ID).exists()  # stored under the old key
-    assert pii_hash_refresh() == {"cardholders": 1, "contact_points": 1}
+    assert pii_hash_refresh() == {"cardholders": 1, "contact_points": 1, "accounts": 0}
     assert list(cardholders_matching_pii(NATIONAL_ID)) == [holder]
 
 
@@ -214,9 +214,9 @@ def test_a_bulk_write_that_skipped_the_hashes_is_caught_up_by_the_refresh(holder
     Cardholder.objects.filter(pk=holder.pk).update(national_id_hash="")
     ContactPoint.objects.filter(cardholder=holder).update(value_hash="")
     assert not cardholders_matching_pii(PHONE).exists()
-    assert pii_hash_refresh() == {"cardholders": 1, "contact_points": 1}
+    assert pii_hash_refresh() == {"cardholders": 1, "contact_points": 1, "accounts": 0}
     assert list(cardholders_matching_pii(PHONE)) == [holder]
-    assert pii_hash_refresh() == {"cardholders": 0, "contact_points": 0}
+    assert pii_hash_refresh() == {"cardholders": 0, "contact_points": 0, "accounts": 0}
 
 
 def test_the_daily_import_keeps_the_hashes_on_its_bulk_paths(tmp_path):

@@ -11,7 +11,7 @@ import sys
 import pytest
 from django.core import checks
 
-from tests.config.test_settings import ROOT, run_django
+from tests.config.test_settings import ROOT, new_key, run_django
 
 PRODUCTION = {"DJANGO_DEBUG": "0", "DJANGO_ALLOWED_HOSTS": "collections.example.internal"}
 
@@ -22,7 +22,11 @@ def delivery_errors() -> list[str]:
 
 def production(**extra: str) -> dict[str, str]:
     # run_django keeps COLLECTIONS_* from the test process; none is set by the test runner.
-    return PRODUCTION | {"DJANGO_SECRET_KEY": secrets.token_urlsafe(50)} | extra
+    return (
+        PRODUCTION
+        | {"DJANGO_SECRET_KEY": secrets.token_urlsafe(50), "PII_ENCRYPTION_KEYS": new_key()}
+        | extra
+    )
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.db import connection
 
@@ -178,6 +179,8 @@ def production_server(static_root, tmp_path):
         | {
             "DJANGO_DEBUG": "0",
             "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+            # The test process's keys: the server reads the national IDs the tests wrote.
+            "PII_ENCRYPTION_KEYS": ",".join(settings.PII_ENCRYPTION_KEYS),
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
             # As docker-compose.yml: TLS ends at the proxy, which redirects to https itself.
             "DJANGO_SECURE_SSL_REDIRECT": "0",

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
@@ -142,13 +143,18 @@ def test_database_and_redis_urls_switch_backends():
     assert result.stdout.split() == ["django.db.backends.postgresql", "redis://cache.example:6379/3"]
 
 
+def new_key() -> str:
+    return Fernet.generate_key().decode()
+
+
 def test_production_settings_pass_the_deploy_check():
     """The documented production environment: the values `.env.example` sets (its commented-out lines
     keep their defaults), with the secret key filled in the way its comment says to make one."""
     documented = dict(re.findall(r"^([A-Z][A-Z0-9_]*)=(.*)$", (ROOT / ".env.example").read_text(), re.M))
     assert documented["DJANGO_DEBUG"] == "0"
     assert documented["DJANGO_SECRET_KEY"] == "", "the operator fills it in"
-    env = documented | {"DJANGO_SECRET_KEY": secrets.token_urlsafe(50)}
+    assert documented["PII_ENCRYPTION_KEYS"] == "", "the operator fills it in"
+    env = documented | {"DJANGO_SECRET_KEY": secrets.token_urlsafe(50), "PII_ENCRYPTION_KEYS": new_key()}
     result = run_django(env, "check", "--deploy", "--fail-level", "WARNING")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout

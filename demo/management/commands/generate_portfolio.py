@@ -210,6 +210,9 @@ class PortfolioGenerator:
                     as_of - timedelta(days=rng.randint(200, 3000)),
                     now,
                     now,
+                    "",  # card_number, its hash and last four: no card number in a generated portfolio
+                    "",
+                    "",
                 )
             )
             if dpd < 2 and not cured:
@@ -280,7 +283,8 @@ TABLES = {
         CreditAccount,
         "id external_ref cardholder_id product currency credit_limit principal interest fees penalties "
         "overdue_amount minimum_due first_missed_due_date next_due_date days_past_due bucket dpd_as_of "
-        "last_payment_at last_payment_amount opened_on created_at updated_at",
+        "last_payment_at last_payment_amount opened_on created_at updated_at card_number card_number_hash "
+        "card_last4",
     ),
     "cases": (
         Case,

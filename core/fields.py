@@ -1,0 +1,67 @@
+"""Model fields of our own."""
+
+from django import forms
+from django.core.exceptions import FieldError
+from django.db import models
+from django.db.models.lookups import Exact
+from django.utils.translation import gettext_lazy as _
+
+from core import crypto
+
+
+class _IsEmpty(Exact):
+    """`field=""`: an empty value is stored empty (core.crypto), so emptiness is the one comparison that
+    can match - the purge asks which rows still hold something. Any other value is refused."""
+
+    def get_prep_lookup(self):
+        if self.rhs != "":
+            raise FieldError(
+                f"{self.lhs.target.model._meta.label}.{self.lhs.target.name} is encrypted: only an "
+                "empty value can be compared. Filter on its keyed hash instead (core.masking.pii_hash)."
+            )
+        return ""
+
+
+class EncryptedTextField(models.TextField):
+    """A text whose database column holds a Fernet token (core.crypto) and whose Python value is the clear
+    text: a copy of the database, a backup or a replica gives away nothing without the keys.
+
+    Every write path encrypts (save, bulk_create, bulk_update, update: Django prepares the value through
+    get_prep_value); reads decrypt. The token differs at every write (Fernet adds a time and a random
+    IV), so the column cannot be compared or searched: lookups are refused, but for emptiness (`=""`).
+    Store a keyed hash beside it (core.masking.pii_hash) and search by that. `max_length` is the clear
+    text's, checked by forms and full_clean; the column itself is unbounded text."""
+
+    description = _("Encrypted text")
+
+    def from_db_value(self, value, expression, connection):
+        if value is None:
+            return value
+        return crypto.decrypt(value, what=self._what())
+
+    def get_prep_value(self, value):
+        value = super().get_prep_value(value)
+        if value is None:
+            return None
+        return crypto.encrypt(value)
+
+    def formfield(self, **kwargs):
+        # One line, as the clear text is (a TextField's default is a text area).
+        return super().formfield(**{"widget": forms.TextInput, **kwargs})
+
+    def get_lookup(self, lookup_name):
+        if lookup_name == "isnull":
+            return super().get_lookup(lookup_name)
+        if lookup_name == "exact":
+            return _IsEmpty
+        raise FieldError(
+            f"{self._what()} is encrypted: a lookup ({lookup_name}) on it cannot match. Filter on its "
+            "keyed hash instead (core.masking.pii_hash)."
+        )
+
+    def get_transform(self, lookup_name):
+        return None
+
+    def _what(self) -> str:
+        model = getattr(self, "model", None)
+        return f"{model._meta.label}.{self.name}" if model is not None else (self.name or "value")
