@@ -426,9 +426,32 @@ def verify_chains(*, batch: int = VERIFY_BATCH) -> list[ChainReport]:
     return [verify_chain(label, batch=batch) for label in CHAINS]
 
 
-def chain_head(model, key) -> str:
-    """The row_hash of the last row of one chain (GENESIS when it has none): what a copy is held against."""
+def chain_rows(model, key=None):
+    """One chain's rows in chain order, each with its canonical content (`.chain_content`): what a copy
+    for a court carries so that each row hash can be recomputed without the database."""
     chain = chain_for(model)
     filters = {chain.chain_by: key} if chain.chain_by else {}
-    head = chain.model.objects.filter(**filters).order_by("-pk").values_list("row_hash", flat=True).first()
-    return head or GENESIS
+    return chain.model.objects.filter(**filters).annotate(chain_content=content_of(chain.model)).order_by("pk")
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    """The row_hash of the last row of one chain (GENESIS when it has none) and the chain's length: what
+    a later copy of the chain is held against (it catches rows removed from the end)."""
+
+    head: str
+    length: int
+
+
+def chain_head(model, key=None) -> ChainHead:
+    """One query: the last row's hash, and the number of rows (a window count over the chain)."""
+    chain = chain_for(model)
+    filters = {chain.chain_by: key} if chain.chain_by else {}
+    last = (
+        chain.model.objects.filter(**filters)
+        .annotate(chain_length=models.Window(models.Count("pk")))
+        .order_by("-pk")
+        .values_list("row_hash", "chain_length")
+        .first()
+    )
+    return ChainHead(*last) if last else ChainHead(GENESIS, 0)

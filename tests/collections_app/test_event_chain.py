@@ -106,8 +106,11 @@ def test_each_case_has_its_own_chain():
     second_events = linked(second)
     assert second_events[0].prev_hash == chains.GENESIS
     assert second_events[-1].pk == event.pk
-    assert linked(first)[0].prev_hash == chains.GENESIS
-    assert chains.chain_head(CaseEvent, first.pk) == linked(first)[-1].row_hash
+    first_events = linked(first)
+    assert first_events[0].prev_hash == chains.GENESIS
+    assert [e.reason for e in first_events][-2:] == ["a", "c"]
+    assert chains.chain_head(CaseEvent, first.pk) == chains.ChainHead(first_events[-1].row_hash, len(first_events))
+    assert chains.chain_head(CaseEvent, open_case().pk + 1000) == chains.ChainHead(chains.GENESIS, 0)
 
 
 @pytest.mark.parametrize(
