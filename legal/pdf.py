@@ -221,7 +221,7 @@ def _chain_section(package: LegalPackage, para, table, heading) -> list:
         para(_("Case timeline hash chain"), heading),
         table(
             [
-                [_("Events"), str(package.chain.length)],
+                [_("Events in the chain"), str(package.chain.length)],
                 [_("Chain head"), package.chain.head],
             ],
             widths=[40 * mm, 130 * mm],

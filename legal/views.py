@@ -156,7 +156,6 @@ def _package_context(request: HttpRequest, case, *, forms: dict | None = None, e
         "errors": errors or {},
         "warning_days": legal.LIMITATION_WARNING_DAYS,
         "spacing_days": legal.EFFECTIVE_SPACING_DAYS,
-        "chain_check": legal.CHAIN_CHECK,
     }
 
 

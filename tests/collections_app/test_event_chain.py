@@ -85,12 +85,15 @@ def test_insert_select_chains_every_row():
     """bulk_transition writes its events with one INSERT ... SELECT; a raw one with several rows of one
     case chains them too."""
     cases = [open_case() for _ in range(3)]
-    moved = kernel.bulk_transition(Case.objects.filter(pk__in=[c.pk for c in cases]), "start_work", reason="x")
+    moved = kernel.bulk_transition(
+        Case.objects.filter(pk__in=[c.pk for c in cases]), "start_work", reason="x"
+    )
     assert sorted(moved) == sorted(c.pk for c in cases)
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO collections_app_caseevent (case_id, kind, from_state, to_state, reason, details, "
-            "created_at) SELECT %s, 'note', '', '', 'n' || g, '{}'::jsonb, now() FROM generate_series(1, 4) g",
+            "created_at) SELECT %s, 'note', '', '', 'n' || g, '{}'::jsonb, now() "
+            "FROM generate_series(1, 4) g",
             [cases[0].pk],
         )
     assert len(linked(cases[0])) >= 6
@@ -109,7 +112,9 @@ def test_each_case_has_its_own_chain():
     first_events = linked(first)
     assert first_events[0].prev_hash == chains.GENESIS
     assert [e.reason for e in first_events][-2:] == ["a", "c"]
-    assert chains.chain_head(CaseEvent, first.pk) == chains.ChainHead(first_events[-1].row_hash, len(first_events))
+    assert chains.chain_head(CaseEvent, first.pk) == chains.ChainHead(
+        first_events[-1].row_hash, len(first_events)
+    )
     assert chains.chain_head(CaseEvent, open_case().pk + 1000) == chains.ChainHead(chains.GENESIS, 0)
 
 
@@ -125,9 +130,8 @@ def test_each_case_has_its_own_chain():
 )
 def test_the_orm_cannot_update_or_delete_an_event(change):
     event = kernel.event_write(case=open_case(), kind=EventKind.NOTE, reason="Threatened to sue")
-    with pytest.raises(DatabaseError, match="append-only.*cannot update or delete"):
-        with transaction.atomic():
-            change(event)
+    with pytest.raises(DatabaseError, match="append-only.*cannot update or delete"), transaction.atomic():
+        change(event)
     assert CaseEvent.objects.get(pk=event.pk).reason == "Threatened to sue"
 
 
@@ -140,9 +144,8 @@ def test_the_orm_cannot_update_or_delete_an_event(change):
 )
 def test_raw_sql_cannot_update_or_delete_an_event(sql):
     event = kernel.event_write(case=open_case(), kind=EventKind.NOTE, reason="kept")
-    with pytest.raises(DatabaseError) as refused:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(sql, [event.pk])
+    with pytest.raises(DatabaseError) as refused, transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, [event.pk])
     message = str(refused.value)
     assert "collections_app_caseevent" in message and "cannot update or delete" in message
     assert f"row {event.pk}" in message

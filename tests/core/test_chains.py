@@ -73,7 +73,7 @@ def test_small_batches_see_links_across_batch_boundaries(timelines):
 def test_an_edited_row_is_named(timelines):
     case_id, ids = next(iter(timelines.items()))
     with as_table_owner() as cursor:
-        cursor.execute(f"UPDATE {TABLE} SET reason = 'softened' WHERE id = %s", [ids[2]])
+        cursor.execute(f"UPDATE {TABLE} SET reason = 'softened' WHERE id = %s", [ids[2]])  # noqa: S608
     broken = chains.verify_chain(CaseEvent).broken
     assert (broken.row_id, broken.chain_key, broken.problem) == (ids[2], case_id, "content")
     assert "row_hash does not match its content" in broken.message
@@ -102,7 +102,7 @@ def test_an_edited_row_with_recomputed_own_hash_breaks_the_next_link(timelines):
 def test_a_deleted_row_is_named_by_the_row_after_it(timelines):
     case_id, ids = list(timelines.items())[1]
     with as_table_owner() as cursor:
-        cursor.execute(f"DELETE FROM {TABLE} WHERE id = %s", [ids[1]])
+        cursor.execute(f"DELETE FROM {TABLE} WHERE id = %s", [ids[1]])  # noqa: S608
     broken = chains.verify_chain(CaseEvent).broken
     assert (broken.row_id, broken.chain_key, broken.problem) == (ids[2], case_id, "link")
     assert "prev_hash does not match the previous row's row_hash" in broken.message
@@ -125,7 +125,10 @@ def test_a_reordered_pair_is_named_at_the_first_of_the_two(timelines):
 def test_the_first_broken_link_is_the_lowest_id(timelines):
     (first_case, first_ids), (_, second_ids) = timelines.items()
     with as_table_owner() as cursor:
-        cursor.execute(f"UPDATE {TABLE} SET reason = 'x' WHERE id IN (%s, %s)", [first_ids[3], second_ids[0]])
+        cursor.execute(
+            f"UPDATE {TABLE} SET reason = 'x' WHERE id IN (%s, %s)",  # noqa: S608
+            [first_ids[3], second_ids[0]],
+        )
     assert chains.verify_chain(CaseEvent).broken.row_id == min(first_ids[3], second_ids[0])
 
 
@@ -195,10 +198,14 @@ def test_a_new_table_installs_fills_links_and_uninstalls(key):
             "CREATE TABLE chain_scratch (id serial PRIMARY KEY, grp int NOT NULL, note text, "
             "prev_hash varchar(64) DEFAULT '', row_hash varchar(64) DEFAULT '')"
         )
-        cursor.execute("INSERT INTO chain_scratch (grp, note) SELECT g % 2, 'old' FROM generate_series(1, 5) g")
+        cursor.execute(
+            "INSERT INTO chain_scratch (grp, note) SELECT g % 2, 'old' FROM generate_series(1, 5) g"
+        )
         for sql in spec.install():
             cursor.execute(sql)
-        cursor.execute("INSERT INTO chain_scratch (grp, note) SELECT g % 3, 'new' FROM generate_series(1, 6) g")
+        cursor.execute(
+            "INSERT INTO chain_scratch (grp, note) SELECT g % 3, 'new' FROM generate_series(1, 6) g"
+        )
         cursor.execute(
             f"SELECT id, prev_hash, row_hash, lag(row_hash) OVER ({partition} ORDER BY id), "  # noqa: S608
             f"{chains.hash_sql('prev_hash', 'chain_scratch_chain_content(chain_scratch)')} "

@@ -82,9 +82,13 @@ def test_an_edited_event_no_longer_matches_the_court_copy(referred_case, legal, 
 
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        cursor.execute("ALTER TABLE collections_app_caseevent DISABLE TRIGGER collections_app_caseevent_chain_refuse")
+        cursor.execute(
+            "ALTER TABLE collections_app_caseevent DISABLE TRIGGER collections_app_caseevent_chain_refuse"
+        )
         cursor.execute("UPDATE collections_app_caseevent SET reason = 'edited' WHERE id = %s", [first.pk])
-        cursor.execute("ALTER TABLE collections_app_caseevent ENABLE TRIGGER collections_app_caseevent_chain_refuse")
+        cursor.execute(
+            "ALTER TABLE collections_app_caseevent ENABLE TRIGGER collections_app_caseevent_chain_refuse"
+        )
     broken = chains.verify_chain(CaseEvent).broken
     assert (broken.row_id, broken.problem) == (first.pk, "content")
     rows = list(csv.DictReader(io.StringIO(files["events.csv"].decode("utf-8-sig"))))

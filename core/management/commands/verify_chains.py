@@ -18,7 +18,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, batch: int, **options):
         if connection.vendor != "postgresql":
-            self.stdout.write("Hash chains are kept by PostgreSQL triggers; this database has none to verify.")
+            self.stdout.write(
+                "Hash chains are kept by PostgreSQL triggers; this database has none to verify."
+            )
             return
         failed = 0
         for report in chains.verify_chains(batch=batch):
