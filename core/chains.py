@@ -10,20 +10,24 @@ shell): the application never computes them.
 
 The canonical content of a row is one JSON text, built in the database by `<table>_chain_content(row)`:
 `jsonb_build_object('<column>', <value>, ...)::text` over the content columns the migration names, with
-the session time zone set to UTC. So: keys sorted by length then bytes (jsonb's order), `", "` and `": "`
-as separators, timestamps as ISO 8601 in UTC with microseconds (`"2026-12-03T18:42:02.123456+00:00"`),
-JSON columns as their jsonb text, NULL as `null`. E.g.
-    {"id": 7, "kind": "note", "reason": "Called twice", "actor_id": 3, "case_id": 2, "details": {}, ...}
+the session time zone set to UTC. So: keys sorted by length, then bytewise (jsonb's order), `", "` and
+`": "` as separators, text as UTF-8 (Chinese as is, control characters escaped), timestamps as ISO 8601 in
+UTC as PostgreSQL writes them (`"2026-12-03T18:42:02.1234+00:00"`: trailing zeros of the fraction left
+out), JSON columns as their jsonb text, NULL as `null`. A case event, for example:
+    {"id": 7, "kind": "note", "reason": "Called twice", "case_id": 2, "details": {}, "actor_id": 3,
+     "to_state": "", "created_at": "2026-12-03T18:42:02.123456+00:00", "from_state": ""}
 A court, an auditor or `verify_chains` recomputes it with that function (or by hand from the rules above).
 
 What the triggers guarantee (installed by the migration operation `InstallChain`):
-- BEFORE INSERT, per row: take a transaction advisory lock on (table, chain key) - so two transactions
-  writing into one chain take turns instead of forking it - then give the row its id from the table's
-  sequence (after the lock, so id order is chain order even when transactions race; an explicit id is
-  replaced), find the previous row of its chain through the (chain key, id) index, and fill both hashes.
-  A BEFORE ROW trigger sees the rows written earlier by the same statement, so a bulk insert chains too.
-  It relies on READ COMMITTED (Django's default): each statement in the trigger sees what was committed
-  before it ran, including the row of the transaction it waited for.
+- BEFORE INSERT, per row: lock the chain's row in `core_chain_lock` (an upsert; the table is created by
+  the first InstallChain) until the transaction ends, so two transactions writing into one chain take
+  turns instead of forking it; then give the row its id from the table's sequence (after the lock, so id
+  order is chain order even when transactions race; an explicit id is replaced), find the previous row of
+  its chain through the (chain key, id) index, and fill both hashes. A BEFORE ROW trigger sees the rows
+  written earlier by the same statement, so a bulk insert chains too. Under READ COMMITTED (Django's
+  default) each statement in the trigger sees what was committed before it ran, including the row of the
+  transaction it waited for; under REPEATABLE READ the second writer fails with a serialization error
+  (the lock row was updated concurrently) rather than fork the chain.
 - BEFORE UPDATE OR DELETE, per row: refuse, with a message that says the rows are append-only. Nothing in
   the application updates or deletes them; a correction is a new row. There is no maintenance path for the
   application's database role: only the table's owner (a DBA) can `ALTER TABLE ... DISABLE TRIGGER`, and
@@ -39,11 +43,12 @@ Adding a table: one `InstallChain(...)` in its app's migration and one `register
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.apps import apps as global_apps
 from django.db import connection as default_connection
-from django.db import models
+from django.db import models, transaction
 from django.db.migrations.operations.base import Operation
 from django.db.models.expressions import RawSQL
 
@@ -54,6 +59,11 @@ REFUSAL = (
     "or delete them (row %)"
 )
 VERIFY_BATCH = 50_000
+# One row per chain ("<table>:<chain key>"), updated (so locked) by the INSERT trigger: row locks live in
+# the rows, so one statement may write into any number of chains (advisory locks would fill PostgreSQL's
+# shared lock table - max_locks_per_transaction - on a nightly run over thousands of cases). Not a Django
+# model: only the triggers use it, and its rows carry nothing but the chains' names.
+LOCK_TABLE = "core_chain_lock"
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
@@ -159,6 +169,10 @@ class ChainSQL:
         t, fn = self.table, content_function(self.table)
         fields = ", ".join(f"'{c}', r.{c}" for c in self.content)
         lock_key = f"'{t}:' || NEW.{self.key}::text" if self.key else f"'{t}'"
+        # An upsert, not SELECT ... FOR UPDATE: it also makes a REPEATABLE READ writer that raced another
+        # fail with a serialization error rather than link to a head its snapshot cannot see.
+        lock = f"""INSERT INTO {LOCK_TABLE} AS l (chain, writes) VALUES ({lock_key}, 1)
+                        ON CONFLICT (chain) DO UPDATE SET writes = l.writes + 1;"""  # noqa: S608
         where = f"WHERE t.{self.key} = NEW.{self.key}" if self.key else ""
         new_id = f"NEW.{self.pk} := nextval('{self.sequence}');" if self.sequence else ""
         index_columns = f"{self.key}, {self.pk}" if self.key else self.pk
@@ -168,13 +182,14 @@ class ChainSQL:
                 LANGUAGE sql STABLE SET TimeZone = 'UTC'
                 AS $$ SELECT jsonb_build_object({fields})::text $$""",
             f"CREATE INDEX IF NOT EXISTS {_name(t, 'chain_idx')} ON {t} ({index_columns})",
+            f"CREATE TABLE IF NOT EXISTS {LOCK_TABLE} (chain text PRIMARY KEY, writes bigint NOT NULL)",
             self.fill(),
             f"""CREATE OR REPLACE FUNCTION {_name(t, "chain_link")}() RETURNS trigger
                 LANGUAGE plpgsql AS $$
                 DECLARE previous text;
                 BEGIN
                     -- One writer per chain at a time, until its transaction ends: no fork.
-                    PERFORM pg_advisory_xact_lock(hashtextextended({lock_key}, 0));
+                    {lock}
                     {new_id}
                     SELECT t.{self.row_hash} INTO previous FROM {t} t {where}
                         ORDER BY t.{self.pk} DESC LIMIT 1;
@@ -230,6 +245,9 @@ class ChainSQL:
             f"DROP FUNCTION IF EXISTS {_name(t, 'chain_link')}()",
             f"DROP INDEX IF EXISTS {_name(t, 'chain_idx')}",
             f"DROP FUNCTION IF EXISTS {content_function(t)}({t})",
+            f"""DO $$ BEGIN IF to_regclass('{LOCK_TABLE}') IS NOT NULL THEN
+                DELETE FROM {LOCK_TABLE} WHERE chain = '{t}' OR chain LIKE '{t}:%';
+            END IF; END $$""",  # noqa: S608 - names from model metadata, checked by IDENTIFIER
         ]
 
 
@@ -306,6 +324,37 @@ class InstallChain(Operation):
     @property
     def migration_name_fragment(self):
         return f"{self.model_name.lower()}_chain"
+
+
+@contextmanager
+def rewriting(chained: list[Chain], *, connection=default_connection):
+    """For a seeding tool that rewrites history it has just written, on a database whose tables it owns
+    (the demo's re-dating of ninety days of history): the refusal is off for the block and every chain of
+    those tables is hashed again from scratch at its end, in one transaction. `ALTER TABLE` needs the
+    table's ownership, which the application's role must not have in production - there this fails, as
+    it should. Nothing in the application itself uses it."""
+    if connection.vendor != "postgresql" or not chained:
+        yield
+        return
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        # Django's foreign keys are checked at commit; ALTER TABLE wants no such check pending.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        for chain in chained:
+            cursor.execute(f"ALTER TABLE {chain.table} DISABLE TRIGGER {_name(chain.table, 'chain_refuse')}")
+        yield
+        for chain in chained:
+            meta = chain.model._meta
+            spec = ChainSQL(
+                table=chain.table,
+                pk=meta.pk.column,
+                key=chain.key_column,
+                content=(),
+                prev_hash=meta.get_field("prev_hash").column,
+                row_hash=meta.get_field("row_hash").column,
+                sequence=None,
+            )
+            cursor.execute(spec.fill())
+            cursor.execute(f"ALTER TABLE {chain.table} ENABLE TRIGGER {_name(chain.table, 'chain_refuse')}")
 
 
 # --- Reading and verifying ------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 
 from collections_app.models import CaseEvent, EventKind
 from collections_app.services import kernel
@@ -220,3 +220,19 @@ def test_a_new_table_installs_fills_links_and_uninstalls(key):
         for sql in spec.uninstall():
             cursor.execute(sql)
         cursor.execute("UPDATE chain_scratch SET note = 'free again'")  # no trigger left
+
+
+def test_a_seeding_tool_that_owns_the_table_rewrites_and_rehashes_its_own_history(timelines):
+    """The demo seed re-dates the history it has just written (chains.rewriting): inside the block the
+    refusal is off; at its end every chain is hashed again and the refusal is back."""
+    chain = chains.chain_for(CaseEvent)
+    with chains.rewriting([chain]), connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {TABLE} SET created_at = created_at - interval '30 days'")  # noqa: S608
+        assert not chains.verify_chain(CaseEvent).ok  # the old hashes no longer match, until the end
+    assert chains.verify_chain(CaseEvent).ok
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(f"UPDATE {TABLE} SET reason = 'x'")  # noqa: S608
