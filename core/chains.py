@@ -68,23 +68,21 @@ IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
 class ChainHashField(models.CharField):
-    """`prev_hash` / `row_hash` of a chained model: 64 hex characters that the INSERT trigger fills. Django
-    sends "" (the trigger overwrites it) and reads the database's value back with RETURNING, so an object
-    knows its hashes as soon as `create()` or `bulk_create()` returns (on PostgreSQL)."""
+    """`prev_hash` / `row_hash` of a chained model: 64 hex characters that the INSERT trigger fills. The
+    column's database default ("") lets every writer leave them out - Django sends DEFAULT, a raw INSERT
+    or COPY names only the content columns - and, being a database default, Django reads the trigger's
+    value back with RETURNING: an object knows its hashes as soon as `create()` or `bulk_create()`
+    returns. (Without the triggers - SQLite - they stay "".)"""
 
     def __init__(self, *args, **kwargs):
-        kwargs.update(max_length=64, editable=False, blank=True, default="")
+        kwargs.update(max_length=64, editable=False, blank=True, db_default="")
         super().__init__(*args, **kwargs)
 
     def deconstruct(self):
         name, path, args, kwargs = super().deconstruct()
-        for fixed in ("max_length", "editable", "blank", "default"):
+        for fixed in ("max_length", "editable", "blank", "db_default"):
             kwargs.pop(fixed, None)
         return name, path, args, kwargs
-
-    @property
-    def db_returning(self):
-        return default_connection.features.can_return_columns_from_insert
 
 
 # --- The chained tables ---------------------------------------------------------------------------------
