@@ -13,6 +13,10 @@ class CollectionsAppConfig(AppConfig):
 
         from collections_app import tasks
         from contact_policy.models import on_profiles_changed
+        from core import chains
+
+        # One hash chain per case (migration 0005_event_chain installs it); verify_chains walks it.
+        chains.register("collections_app.CaseEvent", chain_by="case")
 
         def recompute(codes: list[str]) -> None:
             # After commit, in the background and in chunks: a profile may govern millions of cases.

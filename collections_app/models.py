@@ -16,6 +16,7 @@ from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from accounts.permissions import Capability, has_capability
 from contact_policy import engine as policy_engine
+from core.chains import ChainHashField
 from core.fields import EncryptedTextField
 from core.masking import card_last4, pii_hash
 from core.money import MONEY, ZERO
@@ -844,6 +845,10 @@ class CaseEvent(models.Model):
     reason = models.TextField(_("reason"), blank=True)
     details = models.JSONField(_("details"), default=dict, blank=True)
     created_at = models.DateTimeField(_("time"), default=timezone.now)
+    # The case's hash chain (core.chains), filled by the database on INSERT; the table refuses UPDATE and
+    # DELETE. `manage.py verify_chains` recomputes them; the legal package prints them.
+    prev_hash = ChainHashField(_("previous hash"))
+    row_hash = ChainHashField(_("row hash"))
 
     class Meta:
         verbose_name = _("case event")

@@ -179,6 +179,7 @@ def statement_pdf(package: LegalPackage, *, prepared_by: str) -> bytes:
                 widths=[55 * mm, 115 * mm],
             ),
         ]
+    story += _chain_section(package, para, table, heading)
     buffer = io.BytesIO()
     SimpleDocTemplate(
         buffer,
@@ -190,6 +191,46 @@ def statement_pdf(package: LegalPackage, *, prepared_by: str) -> bytes:
         bottomMargin=16 * mm,
     ).build(story)
     return buffer.getvalue()
+
+
+def _chain_section(package: LegalPackage, para, table, heading) -> list:
+    """The case timeline's hash chain as the export saw it: the head a court copy is checked against, how
+    to check it, and each event's row hash (events.csv carries the content each hash covers)."""
+    from legal.services import CHAIN_CHECK  # legal.services imports this module lazily; no cycle at import
+
+    hashes = ParagraphStyle("hash", fontName="Courier", fontSize=7, leading=9)
+    rows = [
+        [
+            para(_day(timezone.localtime(event.created_at, bank_zone()))),
+            para(f"{event.pk} · {event.get_kind_display()}"),
+            Paragraph(event.row_hash, hashes),
+        ]
+        for event in package.events
+    ]
+    events = Table([[para(_("Date")), para(_("Event")), para(_("Row hash"))], *rows], repeatRows=1)
+    events.setStyle(
+        TableStyle(
+            [
+                ("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
+                ("BACKGROUND", (0, 0), (-1, 0), colors.whitesmoke),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ]
+        )
+    )
+    return [
+        para(_("Case timeline hash chain"), heading),
+        table(
+            [
+                [_("Events in the chain"), str(package.chain.length)],
+                [_("Chain head"), package.chain.head],
+            ],
+            widths=[40 * mm, 130 * mm],
+        ),
+        Spacer(1, 2 * mm),
+        para(_(CHAIN_CHECK)),
+        Spacer(1, 2 * mm),
+        events,
+    ]
 
 
 def _escape(text: str) -> str:

@@ -24,7 +24,7 @@ import hashlib
 import io
 import zipfile
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -67,6 +67,7 @@ from collections_app.services.kernel import (
     register_transition_handler,
     transition,
 )
+from core import chains
 from core.clock import bank_date, bank_today, bank_zone
 from core.exceptions import InvalidTransition, NotAllowed, ValidationFailed
 from core.masking import mask_contact_value
@@ -668,6 +669,10 @@ class LegalPackage:
     limitation: Limitation
     evidence: OverdraftEvidence
     as_of: date
+    # The case timeline's hash chain (core.chains) as the package saw it: a court copy is held against the
+    # head; `events` (the whole timeline, each with its hashes and canonical content) only for an export.
+    chain: chains.ChainHead = field(default_factory=lambda: chains.ChainHead(chains.GENESIS, 0))
+    events: list[CaseEvent] = field(default_factory=list)
 
     @property
     def effective(self) -> list[ContactEvidence]:
@@ -678,8 +683,9 @@ class LegalPackage:
         return sum((p.amount for p in self.payments), ZERO)
 
 
-def legal_package(case: Case, *, as_of: date) -> LegalPackage:
-    """Everything a reviewer (and counsel) needs on one case; a fixed number of queries."""
+def legal_package(case: Case, *, as_of: date, with_events: bool = False) -> LegalPackage:
+    """Everything a reviewer (and counsel) needs on one case; a fixed number of queries. The head of the
+    case timeline's hash chain always; `with_events` (the export) the whole timeline with its hashes."""
     account = case.account
     referrals = list(
         case.legal_referrals.select_related("rule", "referred_by", "reviewer").order_by("-referred_at", "-pk")
@@ -714,7 +720,14 @@ def legal_package(case: Case, *, as_of: date) -> LegalPackage:
     firings = list(
         case.escalation_firings.filter(dry_run=False).select_related("rule").order_by("-created_at")[:20]
     )
+    if with_events:
+        events = list(chains.chain_rows(CaseEvent, case.pk).select_related("actor"))
+        chain = chains.ChainHead(events[-1].row_hash if events else chains.GENESIS, len(events))
+    else:
+        events, chain = [], chains.chain_head(CaseEvent, case.pk)
     return LegalPackage(
+        chain=chain,
+        events=events,
         case=case,
         referral=pending or (referrals[0] if referrals else None),
         referrals=referrals,
@@ -874,6 +887,36 @@ def payments_csv(package: LegalPackage) -> bytes:
     return _csv(["reference", "paid_at", "amount", "currency", "source", "case", "allocation"], rows)
 
 
+# How a court (or counsel) checks events.csv against the chain head printed on the statement.
+CHAIN_CHECK = gettext_noop(
+    "How to check: for each row of events.csv, SHA-256 of prev_hash followed by content (UTF-8) must equal "
+    "row_hash, each prev_hash must equal the row_hash of the row before it (64 zeros for the first), and "
+    "the last row_hash must equal the chain head."
+)
+
+
+def events_csv(package: LegalPackage) -> bytes:
+    """The case timeline with its hash chain: `content` is the canonical text the row hash covers (see
+    core.chains), so each row can be recomputed without the bank's database."""
+    rows = [
+        [
+            e.pk,
+            e.created_at.astimezone(UTC).isoformat(),
+            e.kind,
+            e.from_state,
+            e.to_state,
+            str(e.actor or ""),
+            e.reason,
+            e.prev_hash,
+            e.row_hash,
+            e.chain_content,
+        ]
+        for e in package.events
+    ]
+    header = ["id", "time_utc", "kind", "from", "to", "actor", "reason", "prev_hash", "row_hash", "content"]
+    return _csv(header, rows)
+
+
 @dataclass(frozen=True)
 class LegalExport:
     filename: str
@@ -890,9 +933,10 @@ def legal_package_export(
     source: str = AccessSource.PAGE,
     request_id: str = "",
 ) -> LegalExport:
-    """The package for outside counsel as a ZIP (statement.pdf, contacts.csv, payments.csv). Legal
-    reviewers only, on cases in legal states, with a reason code (collections_app.services.access_reason;
-    refused without one). The export is written on the timeline (a NOTE event with details
+    """The package for outside counsel as a ZIP (statement.pdf, contacts.csv, payments.csv, events.csv with
+    the timeline's hash chain; the statement prints the chain head). Legal reviewers only, on cases in
+    legal states, with a reason code (collections_app.services.access_reason; refused without one). The
+    export is written on the timeline (a NOTE event with details
     {"action": "legal_package_exported", files and their SHA-256}) and recorded as a print of the
     cardholder's data (an AccessRecord) in the same transaction."""
     # reportlab takes a good part of a second to import: only an export loads it (see legal.pdf).
@@ -907,11 +951,12 @@ def legal_package_export(
         ensure_can_act(actor, case)
         if case.state not in LEGAL_STATES:
             raise InvalidTransition(_("Only cases with legal can be exported."), rule="state_machine")
-        package = legal_package(case, as_of=as_of)
+        package = legal_package(case, as_of=as_of, with_events=True)
         files = {
             "statement.pdf": statement_pdf(package, prepared_by=str(actor)),
             "contacts.csv": contacts_csv(package),
             "payments.csv": payments_csv(package),
+            "events.csv": events_csv(package),
         }
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -928,6 +973,8 @@ def legal_package_export(
                 "files": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
                 "contacts": len(package.contacts),
                 "payments": len(package.payments),
+                "events": package.chain.length,
+                "chain_head": package.chain.head,
             },
         )
         access_record(
@@ -957,6 +1004,7 @@ __all__ = [
     "legal_refer",
     "legal_package",
     "legal_package_export",
+    "events_csv",
     "legal_queue",
     "legal_queue_rows",
     "legal_propose_settlement",

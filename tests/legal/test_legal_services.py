@@ -185,7 +185,7 @@ def test_the_export_holds_the_statement_the_contacts_and_the_payments(referred_c
     export = legal_ops.legal_package_export(case_id=referred_case.pk, actor=legal, reason=LEGAL_REASON)
     assert export.filename == f"{referred_case.reference}-legal-package-20260602.zip"
     files = read_zip(export.content)
-    assert sorted(files) == ["contacts.csv", "payments.csv", "statement.pdf"]
+    assert sorted(files) == ["contacts.csv", "events.csv", "payments.csv", "statement.pdf"]
     assert files["statement.pdf"].startswith(b"%PDF")
     contacts = csv_rows(files["contacts.csv"])
     assert [(c["channel"], c["outcome"], c["effective"]) for c in contacts] == [
@@ -206,7 +206,7 @@ def test_the_export_is_logged_on_the_timeline(referred_case, legal):
     event = CaseEvent.objects.get(case=referred_case, details__action="legal_package_exported")
     assert event == export.event
     assert (event.kind, event.actor) == (EventKind.NOTE, legal)
-    assert set(event.details["files"]) == {"statement.pdf", "contacts.csv", "payments.csv"}
+    assert set(event.details["files"]) == {"statement.pdf", "contacts.csv", "payments.csv", "events.csv"}
 
 
 def test_csv_cells_that_a_spreadsheet_would_run_are_quoted(referred_case, legal, agent, supervisor):

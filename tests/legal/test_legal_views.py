@@ -256,7 +256,12 @@ def test_the_export_downloads_a_zip_and_is_logged(client, legal, referred_case):
     )
     assert response["Cache-Control"] == "no-store"
     names = zipfile.ZipFile(io.BytesIO(response.content)).namelist()
-    assert sorted(n.split("/")[1] for n in names) == ["contacts.csv", "payments.csv", "statement.pdf"]
+    assert sorted(n.split("/")[1] for n in names) == [
+        "contacts.csv",
+        "events.csv",
+        "payments.csv",
+        "statement.pdf",
+    ]
     assert (
         CaseEvent.objects.filter(
             case=referred_case, details__action="legal_package_exported", actor=legal

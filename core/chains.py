@@ -1,0 +1,506 @@
+"""Hash chains: tamper evidence for append-only tables (case events, audit rows), kept by PostgreSQL.
+
+A chained table has two columns the model declares, `prev_hash` and `row_hash` (64 hex characters), which
+the database fills on INSERT - whatever path writes the row (`create`, `bulk_create`, INSERT ... SELECT, a
+shell): the application never computes them.
+
+    prev_hash = row_hash of the previous row of the same chain (same chain key, previous by id);
+                the first row of a chain has GENESIS (64 zeros)
+    row_hash  = lower-case hex SHA-256 of the UTF-8 text  prev_hash || canonical content
+
+The canonical content of a row is one JSON text, built in the database by `<table>_chain_content(row)`:
+`jsonb_build_object('<column>', <value>, ...)::text` over the content columns the migration names, with
+the session time zone set to UTC. So: keys sorted by length, then bytewise (jsonb's order), `", "` and
+`": "` as separators, text as UTF-8 (Chinese as is, control characters escaped), timestamps as ISO 8601 in
+UTC as PostgreSQL writes them (`"2026-12-03T18:42:02.1234+00:00"`: trailing zeros of the fraction left
+out), JSON columns as their jsonb text, NULL as `null`. A case event, for example:
+    {"id": 7, "kind": "note", "reason": "Called twice", "case_id": 2, "details": {}, "actor_id": 3,
+     "to_state": "", "created_at": "2026-12-03T18:42:02.123456+00:00", "from_state": ""}
+A court, an auditor or `verify_chains` recomputes it with that function (or by hand from the rules above).
+
+What the triggers guarantee (installed by the migration operation `InstallChain`):
+- BEFORE INSERT, per row: lock the chain's row in `core_chain_lock` (an upsert; the table is created by
+  the first InstallChain) until the transaction ends, so two transactions writing into one chain take
+  turns instead of forking it; then give the row its id from the table's sequence (after the lock, so id
+  order is chain order even when transactions race; an explicit id is replaced), find the previous row of
+  its chain through the (chain key, id) index, and fill both hashes. A BEFORE ROW trigger sees the rows
+  written earlier by the same statement, so a bulk insert chains too. Under READ COMMITTED (Django's
+  default) each statement in the trigger sees what was committed before it ran, including the row of the
+  transaction it waited for; under REPEATABLE READ the second writer fails with a serialization error
+  (the lock row was updated concurrently) rather than fork the chain.
+- BEFORE UPDATE OR DELETE, per row: refuse, with a message that says the rows are append-only. Nothing in
+  the application updates or deletes them; a correction is a new row. There is no maintenance path for the
+  application's database role: only the table's owner (a DBA) can `ALTER TABLE ... DISABLE TRIGGER`, and
+  what they change then shows up in `verify_chains` - which is exactly how the tests simulate tampering.
+  TRUNCATE is not trapped (Django's test runner and `flush` truncate every table); the application's role
+  should not be granted it in production. Deleting the LAST rows of a chain leaves a shorter valid chain:
+  that is why the legal package prints the chain head it saw, so a later copy can be held against it.
+
+Adding a table: one `InstallChain(...)` in its app's migration and one `register(...)` in its app's
+`ready()` (so `manage.py verify_chains` walks it).
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from django.apps import apps as global_apps
+from django.db import connection as default_connection
+from django.db import models, transaction
+from django.db.migrations.operations.base import Operation
+from django.db.models.expressions import RawSQL
+
+GENESIS = "0" * 64
+# The database's answer to an UPDATE or DELETE (% are the operation, the table and the row id).
+REFUSAL = (
+    "% on %: these rows are append-only and hash-chained; the application''s database role cannot update "
+    "or delete them (row %)"
+)
+VERIFY_BATCH = 50_000
+# One row per chain ("<table>:<chain key>"), updated (so locked) by the INSERT trigger: row locks live in
+# the rows, so one statement may write into any number of chains (advisory locks would fill PostgreSQL's
+# shared lock table - max_locks_per_transaction - on a nightly run over thousands of cases). Not a Django
+# model: only the triggers use it, and its rows carry nothing but the chains' names.
+LOCK_TABLE = "core_chain_lock"
+IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+class ChainHashField(models.CharField):
+    """`prev_hash` / `row_hash` of a chained model: 64 hex characters that the INSERT trigger fills. The
+    column's database default ("") lets every writer leave them out - Django sends DEFAULT, a raw INSERT
+    or COPY names only the content columns - and, being a database default, Django reads the trigger's
+    value back with RETURNING: an object knows its hashes as soon as `create()` or `bulk_create()`
+    returns. (Without the triggers - SQLite - they stay "".)"""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.update(max_length=64, editable=False, blank=True, db_default="")
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        for fixed in ("max_length", "editable", "blank", "db_default"):
+            kwargs.pop(fixed, None)
+        return name, path, args, kwargs
+
+
+# --- The chained tables ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Chain:
+    """A chained table as `verify_chains` walks it: the model (app_label.ModelName) and the field whose
+    value separates its chains (None: one chain for the whole table)."""
+
+    model_label: str
+    chain_by: str | None
+
+    @property
+    def model(self):
+        return global_apps.get_model(self.model_label)
+
+    @property
+    def table(self) -> str:
+        return self.model._meta.db_table
+
+    @property
+    def key_column(self) -> str | None:
+        return self.model._meta.get_field(self.chain_by).column if self.chain_by else None
+
+
+CHAINS: dict[str, Chain] = {}
+
+
+def register(model_label: str, *, chain_by: str | None) -> Chain:
+    """Declare a chained table (call from the app's `ready()`); its migration installs the triggers."""
+    chain = Chain(model_label, chain_by)
+    CHAINS[model_label] = chain
+    return chain
+
+
+def chain_for(model_or_label) -> Chain:
+    label = model_or_label if isinstance(model_or_label, str) else model_or_label._meta.label
+    try:
+        return CHAINS[label]
+    except KeyError:
+        raise LookupError(f"{label} is not a registered hash chain (core.chains.register)") from None
+
+
+# --- SQL ------------------------------------------------------------------------------------------------
+
+
+def _name(table: str, suffix: str) -> str:
+    name = f"{table}_{suffix}"
+    if len(name) > 63 or not IDENTIFIER.match(name):
+        raise ValueError(f"{name!r} is not usable as a PostgreSQL name (63 characters, lower case)")
+    return name
+
+
+def content_function(table: str) -> str:
+    return _name(table, "chain_content")
+
+
+def hash_sql(prev: str, content: str) -> str:
+    """SQL for a row hash: hex SHA-256 of prev_hash || content (built-in sha256(), no extension)."""
+    return f"encode(sha256(convert_to({prev} || {content}, 'UTF8')), 'hex')"
+
+
+@dataclass(frozen=True)
+class ChainSQL:
+    """The statements that install (and remove) the chain on one table; columns are database columns."""
+
+    table: str
+    pk: str
+    key: str | None
+    content: tuple[str, ...]
+    prev_hash: str
+    row_hash: str
+    sequence: str | None
+
+    def __post_init__(self):
+        for name in (self.table, self.pk, self.key or "x", *self.content, self.prev_hash, self.row_hash):
+            if not IDENTIFIER.match(name):
+                raise ValueError(f"{name!r} is not a plain column or table name")
+
+    def install(self) -> list[str]:
+        t, fn = self.table, content_function(self.table)
+        fields = ", ".join(f"'{c}', r.{c}" for c in self.content)
+        lock_key = f"'{t}:' || NEW.{self.key}::text" if self.key else f"'{t}'"
+        # An upsert, not SELECT ... FOR UPDATE: it also makes a REPEATABLE READ writer that raced another
+        # fail with a serialization error rather than link to a head its snapshot cannot see.
+        lock = f"""INSERT INTO {LOCK_TABLE} AS l (chain, writes) VALUES ({lock_key}, 1)
+                        ON CONFLICT (chain) DO UPDATE SET writes = l.writes + 1;"""  # noqa: S608
+        where = f"WHERE t.{self.key} = NEW.{self.key}" if self.key else ""
+        new_id = f"NEW.{self.pk} := nextval('{self.sequence}');" if self.sequence else ""
+        index_columns = f"{self.key}, {self.pk}" if self.key else self.pk
+        return [
+            # One definition of the canonical content, used by the trigger, the fill and verify_chains.
+            f"""CREATE OR REPLACE FUNCTION {fn}(r {t}) RETURNS text
+                LANGUAGE sql STABLE SET TimeZone = 'UTC'
+                AS $$ SELECT jsonb_build_object({fields})::text $$""",
+            f"CREATE INDEX IF NOT EXISTS {_name(t, 'chain_idx')} ON {t} ({index_columns})",
+            f"CREATE TABLE IF NOT EXISTS {LOCK_TABLE} (chain text PRIMARY KEY, writes bigint NOT NULL)",
+            self.fill(),
+            f"""CREATE OR REPLACE FUNCTION {_name(t, "chain_link")}() RETURNS trigger
+                LANGUAGE plpgsql AS $$
+                DECLARE previous text;
+                BEGIN
+                    -- One writer per chain at a time, until its transaction ends: no fork.
+                    {lock}
+                    {new_id}
+                    SELECT t.{self.row_hash} INTO previous FROM {t} t {where}
+                        ORDER BY t.{self.pk} DESC LIMIT 1;
+                    NEW.{self.prev_hash} := coalesce(previous, '{GENESIS}');
+                    NEW.{self.row_hash} := {hash_sql(f"NEW.{self.prev_hash}", f"{fn}(NEW)")};
+                    RETURN NEW;
+                END $$""",  # noqa: S608 - names from model metadata, checked by IDENTIFIER
+            f"""CREATE OR REPLACE FUNCTION {_name(t, "chain_refuse")}() RETURNS trigger
+                LANGUAGE plpgsql AS $$
+                BEGIN
+                    RAISE EXCEPTION '{REFUSAL}', TG_OP, TG_TABLE_NAME, OLD.{self.pk}
+                        USING ERRCODE = 'insufficient_privilege',
+                        HINT = 'Write a new row instead (a correction is a new event).';
+                END $$""",
+            f"""CREATE TRIGGER {_name(t, "chain_link")} BEFORE INSERT ON {t}
+                FOR EACH ROW EXECUTE FUNCTION {_name(t, "chain_link")}()""",
+            f"""CREATE TRIGGER {_name(t, "chain_refuse")} BEFORE UPDATE OR DELETE ON {t}
+                FOR EACH ROW EXECUTE FUNCTION {_name(t, "chain_refuse")}()""",
+        ]
+
+    def fill(self) -> str:
+        """Hash the rows already in the table, chain by chain in id order - set-based: a recursive walk
+        that advances every chain one row per step (an indexed temporary table of positions)."""
+        t, fn = self.table, content_function(self.table)
+        key = f"t.{self.key}" if self.key else "0"
+        return f"""
+            DO $$ BEGIN
+            CREATE TEMPORARY TABLE chain_fill ON COMMIT DROP AS
+                SELECT t.{self.pk} AS id, {key} AS chain, {fn}(t) AS content,
+                    row_number() OVER (PARTITION BY {key} ORDER BY t.{self.pk}) AS n
+                FROM {t} t;
+            CREATE INDEX ON chain_fill (chain, n);
+            ANALYZE chain_fill;
+            WITH RECURSIVE walk AS (
+                SELECT f.id, f.chain, f.n, '{GENESIS}'::text AS prev,
+                    {hash_sql(f"'{GENESIS}'::text", "f.content")} AS hash
+                FROM chain_fill f WHERE f.n = 1
+                UNION ALL
+                SELECT f.id, f.chain, f.n, w.hash, {hash_sql("w.hash", "f.content")}
+                FROM walk w JOIN chain_fill f ON f.chain = w.chain AND f.n = w.n + 1
+            )
+            UPDATE {t} t SET {self.prev_hash} = walk.prev, {self.row_hash} = walk.hash
+                FROM walk WHERE t.{self.pk} = walk.id;
+            DROP TABLE chain_fill;
+            END $$"""  # noqa: S608 - names from model metadata, checked by IDENTIFIER
+
+    def uninstall(self) -> list[str]:
+        t = self.table
+        return [
+            f"DROP TRIGGER IF EXISTS {_name(t, 'chain_refuse')} ON {t}",
+            f"DROP TRIGGER IF EXISTS {_name(t, 'chain_link')} ON {t}",
+            f"DROP FUNCTION IF EXISTS {_name(t, 'chain_refuse')}()",
+            f"DROP FUNCTION IF EXISTS {_name(t, 'chain_link')}()",
+            f"DROP INDEX IF EXISTS {_name(t, 'chain_idx')}",
+            f"DROP FUNCTION IF EXISTS {content_function(t)}({t})",
+            f"""DO $$ BEGIN IF to_regclass('{LOCK_TABLE}') IS NOT NULL THEN
+                DELETE FROM {LOCK_TABLE} WHERE chain = '{t}' OR chain LIKE '{t}:%';
+            END IF; END $$""",  # noqa: S608 - names from model metadata, checked by IDENTIFIER
+        ]
+
+
+class InstallChain(Operation):
+    """Migration operation: chain the table of `model_name` (in the migration's app). `chain_by` is the
+    (non-null) field that separates chains, or None for one chain; `content` the fields whose values the
+    row hash covers (include the primary key, so a row cannot be moved). Hashes rows already there, then
+    installs the triggers and the (chain key, id) index. PostgreSQL only: elsewhere (the SQLite
+    development default) nothing is installed and `verify_chains` says the table is not chained."""
+
+    reversible = True
+    reduces_to_sql = True
+
+    def __init__(
+        self,
+        model_name: str,
+        *,
+        chain_by: str | None,
+        content: list[str],
+        prev_hash: str = "prev_hash",
+        row_hash: str = "row_hash",
+    ):
+        self.model_name = model_name
+        self.chain_by = chain_by
+        self.content = list(content)
+        self.prev_hash = prev_hash
+        self.row_hash = row_hash
+
+    def deconstruct(self):
+        kwargs = {"chain_by": self.chain_by, "content": self.content}
+        if self.prev_hash != "prev_hash":
+            kwargs["prev_hash"] = self.prev_hash
+        if self.row_hash != "row_hash":
+            kwargs["row_hash"] = self.row_hash
+        return self.__class__.__qualname__, [self.model_name], kwargs
+
+    def state_forwards(self, app_label, state):
+        pass  # triggers and functions are not part of Django's model state
+
+    def chain_sql(self, app_label, state, connection) -> ChainSQL:
+        model = state.apps.get_model(app_label, self.model_name)
+        meta = model._meta
+        key = meta.get_field(self.chain_by) if self.chain_by else None
+        if key is not None and key.null:
+            raise ValueError(f"the chain key {self.chain_by!r} must be NOT NULL")
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [meta.db_table, meta.pk.column])
+            sequence = cursor.fetchone()[0]
+        return ChainSQL(
+            table=meta.db_table,
+            pk=meta.pk.column,
+            key=key.column if key is not None else None,
+            content=tuple(meta.get_field(name).column for name in self.content),
+            prev_hash=meta.get_field(self.prev_hash).column,
+            row_hash=meta.get_field(self.row_hash).column,
+            sequence=sequence,
+        )
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        for sql in self.chain_sql(app_label, to_state, schema_editor.connection).install():
+            schema_editor.execute(sql, params=None)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        for sql in self.chain_sql(app_label, from_state, schema_editor.connection).uninstall():
+            schema_editor.execute(sql, params=None)
+
+    def describe(self):
+        return f"Hash-chain {self.model_name} (per {self.chain_by or 'table'}), append-only"
+
+    @property
+    def migration_name_fragment(self):
+        return f"{self.model_name.lower()}_chain"
+
+
+@contextmanager
+def rewriting(chained: list[Chain], *, connection=default_connection):
+    """For a seeding tool that rewrites history it has just written, on a database whose tables it owns
+    (the demo's re-dating of ninety days of history): the refusal is off for the block and every chain of
+    those tables is hashed again from scratch at its end, in one transaction. `ALTER TABLE` needs the
+    table's ownership, which the application's role must not have in production - there this fails, as
+    it should. Nothing in the application itself uses it."""
+    if connection.vendor != "postgresql" or not chained:
+        yield
+        return
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        # Django's foreign keys are checked at commit; ALTER TABLE wants no such check pending.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        for chain in chained:
+            cursor.execute(f"ALTER TABLE {chain.table} DISABLE TRIGGER {_name(chain.table, 'chain_refuse')}")
+        yield
+        for chain in chained:
+            meta = chain.model._meta
+            spec = ChainSQL(
+                table=chain.table,
+                pk=meta.pk.column,
+                key=chain.key_column,
+                content=(),
+                prev_hash=meta.get_field("prev_hash").column,
+                row_hash=meta.get_field("row_hash").column,
+                sequence=None,
+            )
+            cursor.execute(spec.fill())
+            cursor.execute(f"ALTER TABLE {chain.table} ENABLE TRIGGER {_name(chain.table, 'chain_refuse')}")
+
+
+# --- Reading and verifying ------------------------------------------------------------------------------
+
+
+def content_of(model) -> RawSQL:
+    """The canonical content of each row, for a queryset of a chained model without joins:
+    `CaseEvent.objects.annotate(chain_content=content_of(CaseEvent))`."""
+    table = model._meta.db_table
+    return RawSQL(f"{content_function(table)}({table})", [])  # noqa: S611 - names from model metadata
+
+
+@dataclass(frozen=True)
+class BrokenLink:
+    table: str
+    row_id: int
+    chain_key: object
+    problem: str  # "content" (the row was edited) or "link" (a row before it was deleted or moved)
+
+    @property
+    def message(self) -> str:
+        chain = f"chain {self.chain_key}" if self.chain_key is not None else "the chain"
+        if self.problem == "content":
+            return (
+                f"{self.table} row {self.row_id} ({chain}): row_hash does not match its content "
+                "(the row was edited)"
+            )
+        return (
+            f"{self.table} row {self.row_id} ({chain}): prev_hash does not match the previous row's "
+            "row_hash (a row before it was deleted, inserted or moved)"
+        )
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    table: str
+    rows: int
+    installed: bool
+    broken: BrokenLink | None
+
+    @property
+    def ok(self) -> bool:
+        return self.installed and self.broken is None
+
+
+def is_installed(table: str, connection=default_connection) -> bool:
+    """Both triggers are there and enabled (a disabled or dropped trigger is itself a sign of tampering)."""
+    if connection.vendor != "postgresql":
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_trigger WHERE tgrelid = to_regclass(%s) AND tgname IN (%s, %s) "
+            "AND tgenabled <> 'D'",
+            [table, _name(table, "chain_link"), _name(table, "chain_refuse")],
+        )
+        return cursor.fetchone()[0] == 2
+
+
+def verify_chain(model_or_label, *, batch: int = VERIFY_BATCH, connection=default_connection) -> ChainReport:
+    """Walk every chain of a registered table in id order and return the first broken link (lowest id).
+    Set-based: each batch of ids is one query that recomputes every row hash from its content and
+    compares each prev_hash with the row before it in its chain (lag() over the chain; the row before a
+    batch's first row of a chain is looked up through the (chain key, id) index)."""
+    chain = chain_for(model_or_label)
+    meta = chain.model._meta
+    t, pk, key = chain.table, meta.pk.column, chain.key_column
+    prev_col, hash_col = meta.get_field("prev_hash").column, meta.get_field("row_hash").column
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*), min({pk}), max({pk}) FROM {t}")  # noqa: S608
+        rows, low, high = cursor.fetchone()
+    installed = is_installed(t, connection)
+    if connection.vendor != "postgresql":
+        return ChainReport(t, rows, installed=False, broken=None)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regproc(%s) IS NOT NULL", [content_function(t)])
+        if not cursor.fetchone()[0]:
+            return ChainReport(t, rows, installed=False, broken=None)
+    chain_expr = f"t.{key}" if key else "0"
+    same_chain = f"p.{key} = b.chain AND" if key else ""
+    sql = f"""
+        SELECT b.id, b.chain,
+            b.{hash_col} <> {hash_sql(f"b.{prev_col}", "b.content")} AS edited,
+            b.{prev_col} <> coalesce(b.prev_in_batch, before.{hash_col}, '{GENESIS}') AS unlinked
+        FROM (
+            SELECT t.{pk} AS id, {chain_expr} AS chain, t.{prev_col}, t.{hash_col},
+                {content_function(t)}(t) AS content,
+                lag(t.{hash_col}) OVER w AS prev_in_batch, row_number() OVER w AS n
+            FROM {t} t WHERE t.{pk} >= %(low)s AND t.{pk} < %(high)s
+            WINDOW w AS (PARTITION BY {chain_expr} ORDER BY t.{pk})
+        ) b
+        LEFT JOIN LATERAL (
+            SELECT p.{hash_col} FROM {t} p
+            WHERE b.n = 1 AND {same_chain} p.{pk} < %(low)s ORDER BY p.{pk} DESC LIMIT 1
+        ) before ON true
+        WHERE b.{hash_col} <> {hash_sql(f"b.{prev_col}", "b.content")}
+            OR b.{prev_col} <> coalesce(b.prev_in_batch, before.{hash_col}, '{GENESIS}')
+        ORDER BY b.id LIMIT 1
+    """  # noqa: S608 - names from model metadata, values are parameters
+    start = low
+    with connection.cursor() as cursor:
+        while start is not None and start <= high:
+            cursor.execute(sql, {"low": start, "high": start + batch})
+            found = cursor.fetchone()
+            if found:
+                row_id, chain_key, edited, _unlinked = found
+                return ChainReport(
+                    t,
+                    rows,
+                    installed=installed,
+                    broken=BrokenLink(t, row_id, chain_key if key else None, "content" if edited else "link"),
+                )
+            start += batch
+    return ChainReport(t, rows, installed=installed, broken=None)
+
+
+def verify_chains(*, batch: int = VERIFY_BATCH) -> list[ChainReport]:
+    """Every registered chain, in registration order."""
+    return [verify_chain(label, batch=batch) for label in CHAINS]
+
+
+def chain_rows(model, key=None):
+    """One chain's rows in chain order, each with its canonical content (`.chain_content`): what a copy
+    for a court carries so that each row hash can be recomputed without the database."""
+    chain = chain_for(model)
+    filters = {chain.chain_by: key} if chain.chain_by else {}
+    return (
+        chain.model.objects.filter(**filters).annotate(chain_content=content_of(chain.model)).order_by("pk")
+    )
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    """The row_hash of the last row of one chain (GENESIS when it has none) and the chain's length: what
+    a later copy of the chain is held against (it catches rows removed from the end)."""
+
+    head: str
+    length: int
+
+
+def chain_head(model, key=None) -> ChainHead:
+    """One query: the last row's hash, and the number of rows (a window count over the chain)."""
+    chain = chain_for(model)
+    filters = {chain.chain_by: key} if chain.chain_by else {}
+    last = (
+        chain.model.objects.filter(**filters)
+        .annotate(chain_length=models.Window(models.Count("pk")))
+        .order_by("-pk")
+        .values_list("row_hash", "chain_length")
+        .first()
+    )
+    return ChainHead(*last) if last else ChainHead(GENESIS, 0)
