@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('collections_app', '0004_attempt_disclosures'),
+        ('collections_app', '0005_event_chain'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
