@@ -27,6 +27,8 @@ from django_fsm import can_proceed, has_transition_perm
 
 from accounts.models import Role
 from accounts.permissions import Capability, has_capability
+from authority import services as authority
+from authority.models import ActionKind
 from collections_app.access import can_see_case, ensure_can_act
 from collections_app.models import (
     OPEN_STATES,
@@ -57,6 +59,7 @@ from repayment_plans.calculator import (
     approver_for,
     build_schedule,
     check_limits,
+    term_months,
 )
 from repayment_plans.models import (
     LIVE_STATES,
@@ -243,6 +246,21 @@ def _quote(*, case: Case, actor, data: PlanInput, today: date) -> PlanQuote:
             beyond = [Violation("no_tiers", _("No approval limits are configured."))]
     except PlanInputError as error:  # a first due date in the past
         raise _input_failed(error) from None
+    if approver is not None:
+        # The money and the length are authority's (one home for every limit of that kind): a plan whose
+        # waiver or length is beyond the tier's approver goes up the ladder to whoever's limit covers it.
+        lifted = _authority_level(terms, schedule, currency=account.currency, today=today, tiers=tiers)
+        if lifted is not None and tier_rank(lifted, tiers) > tier_rank(approver, tiers):
+            approver = lifted
+            within = tier_rank(approver, tiers) <= own_rank
+            if not within and not violations:
+                violations = [
+                    Violation(
+                        "authority_limit",
+                        _("The waiver or length of this plan is beyond your authority (%(role)s decides).")
+                        % {"role": Role(approver).label},
+                    )
+                ]
     return PlanQuote(
         terms=terms,
         schedule=schedule,
@@ -251,6 +269,27 @@ def _quote(*, case: Case, actor, data: PlanInput, today: date) -> PlanQuote:
         violations=violations,
         beyond_every_limit=beyond,
     )
+
+
+def _authority_level(
+    terms: PlanTerms, schedule: Schedule, *, currency: str, today: date, tiers: list[tuple[str, PlanLimits]]
+) -> str | None:
+    """The lowest role whose authority limits (authority.services.route) cover the plan's length and, for
+    a settlement, the amount and share it waives; None when that role has no plan tier."""
+    asks = [authority.Ask(kind=ActionKind.PLAN_LENGTH, months=term_months(schedule, today))]
+    waived = terms.amount - schedule.total
+    if terms.kind == PlanKind.SETTLEMENT and waived > 0:
+        asks.append(
+            authority.Ask(
+                kind=ActionKind.SETTLEMENT_DISCOUNT,
+                amount=waived,
+                currency=currency,
+                percent=terms.discount_percent,
+            )
+        )
+    roles = [authority.route(ask).role for ask in asks]
+    highest = max(roles, key=authority.ladder_rank)
+    return highest if tier_rank(highest, tiers) >= 0 else None
 
 
 def plan_calculate(
@@ -548,8 +587,7 @@ def plan_approve(*, plan_id: int, actor, note: str = "", today: date | None = No
         _ensure_reach(actor, plan, case)
         if not has_capability(actor, Capability.APPROVE_PLANS):
             raise NotAllowed(_("Your role may not approve repayment plans."), rule="approve_plans")
-        if actor.pk == plan.proposed_by_id:
-            raise NotAllowed(_("Nobody approves a plan they proposed themselves."), rule="own_plan")
+        authority.ensure_not_requester(actor, plan.proposed_by_id)  # maker-checker
         if plan.state == PlanState.PENDING_APPROVAL:
             _ensure_approval_level(actor, plan)
             if plan.accepted_at is not None:
@@ -598,8 +636,7 @@ def plan_send_back(
             raise InvalidTransition(
                 _("Only a plan waiting for approval can be sent back."), rule="plan_state_machine"
             )
-        if actor is not None and actor.pk == plan.proposed_by_id:
-            raise NotAllowed(_("Nobody approves a plan they proposed themselves."), rule="own_plan")
+        authority.ensure_not_requester(actor, plan.proposed_by_id)  # maker-checker
         _reject(plan, case, actor=actor, reason=note, action="sent_back")
         return plan_propose_on_locked_case(
             case=case,
