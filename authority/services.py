@@ -114,12 +114,12 @@ def within_authority(role: str, ask: Ask) -> bool:
     return covers(limit, ask) and not _needs_two(limit, ask)
 
 
-def ensure_not_requester(actor, requested_by_id: int | None) -> None:
-    """Maker-checker: nobody approves what they asked for themselves (requests and repayment plans)."""
+def ensure_not_requester(actor, requested_by_id: int | None, message: str = "") -> None:
+    """Maker-checker: nobody approves what they asked for themselves (requests and repayment plans;
+    `message` says it in the caller's words)."""
     if actor is not None and requested_by_id is not None and actor.pk == requested_by_id:
         raise NotAllowed(
-            _("Someone else must approve what you asked for yourself."),
-            rule="maker_checker",
+            message or _("Someone else must approve what you asked for yourself."), rule="maker_checker"
         )
 
 

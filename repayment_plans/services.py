@@ -587,7 +587,9 @@ def plan_approve(*, plan_id: int, actor, note: str = "", today: date | None = No
         _ensure_reach(actor, plan, case)
         if not has_capability(actor, Capability.APPROVE_PLANS):
             raise NotAllowed(_("Your role may not approve repayment plans."), rule="approve_plans")
-        authority.ensure_not_requester(actor, plan.proposed_by_id)  # maker-checker
+        authority.ensure_not_requester(  # maker-checker
+            actor, plan.proposed_by_id, _("Nobody approves a plan they proposed themselves.")
+        )
         if plan.state == PlanState.PENDING_APPROVAL:
             _ensure_approval_level(actor, plan)
             if plan.accepted_at is not None:
@@ -636,7 +638,9 @@ def plan_send_back(
             raise InvalidTransition(
                 _("Only a plan waiting for approval can be sent back."), rule="plan_state_machine"
             )
-        authority.ensure_not_requester(actor, plan.proposed_by_id)  # maker-checker
+        authority.ensure_not_requester(  # maker-checker
+            actor, plan.proposed_by_id, _("Nobody approves a plan they proposed themselves.")
+        )
         _reject(plan, case, actor=actor, reason=note, action="sent_back")
         return plan_propose_on_locked_case(
             case=case,
