@@ -434,6 +434,16 @@ def requests_cancel_for_closed_cases(*, case_ids: list[int], actor, reason: str)
 # --- Reads -----------------------------------------------------------------------------------------
 
 
+def request_being_applied(case: Case, *, kind: str) -> AuthorityRequest | None:
+    """The approved request of `kind` whose action is being applied to `case` right now (for the
+    kernel's on_case_closed handlers of other apps: who asked for this write-off)."""
+    return (
+        AuthorityRequest.objects.select_related("requested_by")
+        .filter(case_id=case.pk, kind=kind, status=RequestStatus.APPROVED)
+        .first()
+    )
+
+
 def requests_visible_to(user):
     """The requests `user` reaches: through a case they may see (collections_app.access)."""
     queryset = AuthorityRequest.objects.select_related(

@@ -569,8 +569,13 @@ def referral_decide_written_off(*, case: Case, actor, reason: str) -> None:
     is decided as a write-off by the approver. For the kernel's on_case_closed, inside its transaction."""
     if case.state != CaseState.WRITTEN_OFF:
         return
+    # The legal reviewer who asked for it decided; the approvers agreed (their names are on the request).
+    asked = authority.request_being_applied(case, kind=ActionKind.WRITE_OFF)
     LegalReferral.objects.filter(case=case, decision=LegalDecision.PENDING).update(
-        decision=LegalDecision.WRITE_OFF, reviewer=actor, decided_at=timezone.now(), decision_note=reason
+        decision=LegalDecision.WRITE_OFF,
+        reviewer=asked.requested_by if asked else actor,
+        decided_at=timezone.now(),
+        decision_note=asked.reason if asked else reason,
     )
 
 

@@ -35,7 +35,9 @@ def route(amount: str, currency: str = "CNY", kind: str = ActionKind.WRITE_OFF, 
     ],
 )
 def test_a_write_off_goes_to_the_lowest_role_whose_limit_covers_it(amount, role, approvals, beyond):
-    assert route(amount) == services.Routing(role=role, required_approvals=approvals, beyond_every_limit=beyond)
+    assert route(amount) == services.Routing(
+        role=role, required_approvals=approvals, beyond_every_limit=beyond
+    )
 
 
 def test_limits_are_per_currency():
@@ -44,11 +46,15 @@ def test_limits_are_per_currency():
     assert route("8900.00", "USD").role == "supervisor"
     assert route("40000.00", "USD") == services.Routing(role="head", required_approvals=2)
     # A currency without limits of its own is nobody's alone.
-    assert route("10.00", "EUR") == services.Routing(role="head", required_approvals=2, beyond_every_limit=True)
+    assert route("10.00", "EUR") == services.Routing(
+        role="head", required_approvals=2, beyond_every_limit=True
+    )
 
 
 def test_a_blank_currency_limit_applies_where_the_currency_has_none():
-    AuthorityLimit.objects.create(role="supervisor", kind=ActionKind.WRITE_OFF, currency="", max_amount=Decimal("50"))
+    AuthorityLimit.objects.create(
+        role="supervisor", kind=ActionKind.WRITE_OFF, currency="", max_amount=Decimal("50")
+    )
     assert route("40.00", "EUR").role == "supervisor"
     assert route("40.00", "CNY").role == "team_lead"  # CNY's own rows come first
 
@@ -234,7 +240,9 @@ def test_the_team_lead_ladder(case, team_a, supervisor, team_lead, head, agent):
     assert bigger.state == CaseState.WRITTEN_OFF
 
 
-def test_the_inbox_lists_what_each_approver_may_decide(case, team_a, supervisor, team_lead, head, supervisor_b):
+def test_the_inbox_lists_what_each_approver_may_decide(
+    case, team_a, supervisor, team_lead, head, supervisor_b
+):
     small = ask_write_off(case, supervisor)
     big = ask_write_off(case_owing(team_a, "50000.00"), team_lead)
 
