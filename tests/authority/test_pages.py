@@ -106,3 +106,10 @@ def test_a_request_outside_ones_reach_is_404(client, case, supervisor, superviso
     request = ask_write_off(case, supervisor)
     client.force_login(supervisor_b)
     assert client.post(reverse("authority:approve", args=[request.pk]), {"reason": "x"}).status_code == 404
+
+
+def test_admins_edit_the_limits_in_the_list(client, admin_user):
+    client.force_login(admin_user)
+    response = client.get(reverse("admin:authority_authoritylimit_changelist"))
+    assert response.status_code == 200
+    assert 'name="form-0-max_amount"' in response.content.decode()  # editable in place
