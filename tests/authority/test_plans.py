@@ -67,3 +67,27 @@ def test_a_settlement_waiving_more_than_a_supervisors_authority_goes_to_the_head
 def test_a_supervisor_grants_alone_what_is_within_their_authority(today, team_a, supervisor):
     plan = settlement(case_owing(team_a, "8000.00"), supervisor, today, "30")  # waives 2,670 CNY
     assert (plan.state, plan.approval_role) == (PlanState.DRAFT, "supervisor")
+
+
+def test_a_settlement_waiving_above_the_dual_control_threshold_needs_two_different_approvers(
+    today, team_a, supervisor, head, head2
+):
+    # 30% of 900,900 waives 270,270 CNY: within the head's 500,000, above the 200,000 dual-control line.
+    plan = settlement(case_owing(team_a, "900000.00"), supervisor, today, "30")
+    assert (plan.state, plan.approval_role, plan.required_approvals) == (
+        PlanState.PENDING_APPROVAL,
+        "head",
+        2,
+    )
+
+    plans.plan_approve(plan_id=plan.pk, actor=head, note="Estate offer, checked")
+    plan.refresh_from_db()
+    assert (plan.state, plan.approved_by, plan.first_approved_by) == (PlanState.PENDING_APPROVAL, None, head)
+
+    with pytest.raises(NotAllowed) as twice:
+        plans.plan_approve(plan_id=plan.pk, actor=head, note="Again")
+    assert twice.value.rule == "maker_checker"
+
+    plans.plan_approve(plan_id=plan.pk, actor=head2, note="Agreed")
+    plan.refresh_from_db()
+    assert plan.approved_by == head2
