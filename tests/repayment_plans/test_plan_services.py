@@ -45,11 +45,13 @@ def propose(case, actor, **overrides):
 # --- The default tiers --------------------------------------------------------------------------
 
 
-def test_default_tiers_are_agent_supervisor_legal_in_that_order():
+def test_default_tiers_follow_the_ladder_then_legal():
     tiers = list(ApprovalLimit.objects.values_list("role", "max_installments", "max_discount_percent"))
     assert tiers == [
         ("agent", 12, Decimal("0.00")),
+        ("team_lead", 12, Decimal("10.00")),
         ("supervisor", 24, Decimal("30.00")),
+        ("head", 24, Decimal("30.00")),  # what the head adds is money: authority's amounts
         ("legal", 60, Decimal("50.00")),
     ]
     assert "personalised_installment" not in ApprovalLimit.objects.get(role="supervisor").allowed_kinds
