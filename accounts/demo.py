@@ -7,8 +7,10 @@ DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 - a published demo login, refused
 # username, first name, last name, role, team name (None: no team), language
 DEMO_USERS = [
     ("admin", "Ada", "Admin", Role.ADMIN, None, "en"),
+    ("head1", "静", "周", Role.HEAD, None, "zh-hans"),
     ("supervisor1", "丽", "王", Role.SUPERVISOR, "East team", "zh-hans"),
     ("supervisor2", "Sam", "Carter", Role.SUPERVISOR, "West team", "en"),
+    ("teamlead1", "Olivia", "Jones", Role.TEAM_LEAD, "East team", "en"),
     ("agent1", "伟", "李", Role.AGENT, "East team", "zh-hans"),
     ("agent2", "Emma", "Brown", Role.AGENT, "East team", "en"),
     ("agent3", "娜", "张", Role.AGENT, "East team", "zh-hans"),

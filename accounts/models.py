@@ -9,8 +9,13 @@ from core.clock import bank_zone
 
 
 class Role(models.TextChoices):
+    """Who a person is in the department. The approval ladder (authority.services.LADDER) runs
+    agent -> team lead -> supervisor -> head of collections; legal and admin stand beside it."""
+
     AGENT = "agent", _("Agent")
+    TEAM_LEAD = "team_lead", _("Team lead")
     SUPERVISOR = "supervisor", _("Supervisor")
+    HEAD = "head", _("Head of collections")
     LEGAL = "legal", _("Legal reviewer")
     ADMIN = "admin", _("Administrator")
 

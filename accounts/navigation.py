@@ -25,6 +25,7 @@ NAV_ITEMS: list[NavItem] = [
     NavItem(_("Legal dashboard"), "dashboards:legal", Capability.LEGAL_REVIEW),
     NavItem(_("Search"), "search", None),
     NavItem(_("Plan approvals"), "plans:approvals", Capability.APPROVE_PLANS),
+    NavItem(_("Approvals"), "authority:inbox", Capability.APPROVE_REQUESTS),
     NavItem(_("Automation"), "automation_runs", Capability.SUPERVISE),
     NavItem(_("History of changes"), "history:search", Capability.SUPERVISE),
     NavItem(_("Privacy"), "privacy:home", Capability.SUPERVISE),

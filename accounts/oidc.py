@@ -42,7 +42,7 @@ from accounts.two_factor import sign_in_allowed
 log = logging.getLogger(__name__)
 
 # Highest first: a member of several mapped groups gets the highest of their roles.
-ROLE_RANK = (Role.ADMIN, Role.SUPERVISOR, Role.LEGAL, Role.AGENT)
+ROLE_RANK = (Role.ADMIN, Role.HEAD, Role.SUPERVISOR, Role.LEGAL, Role.TEAM_LEAD, Role.AGENT)
 MFA_METHODS = {"mfa", "otp"}  # `amr` values (RFC 8176) that say the provider asked a second factor
 CLOCK_SKEW_SECONDS = 60
 

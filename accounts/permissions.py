@@ -21,26 +21,38 @@ class Capability(StrEnum):
     REVEAL_PII = "reveal_pii"  # reveal a masked field of a case one may work (logged)
     SUPERVISE = "supervise"  # dashboards, reassignment, team-wide view
     APPROVE_PLANS = "approve_plans"  # approve plans outside an agent's limits
+    # decide authority requests (write-offs ...) within the role's limits (authority.services)
+    APPROVE_REQUESTS = "approve_requests"
+    SEE_ALL_TEAMS = "see_all_teams"  # every team's cases, queues and figures (head of collections, admin)
     OVERRIDE_CONTACT_POLICY = "override_contact_policy"  # with a recorded reason
     ESCALATE_TO_LEGAL = "escalate_to_legal"  # move a case to legal review directly
-    WRITE_OFF = "write_off"
+    WRITE_OFF = "write_off"  # ask for a write-off: an authority request that others approve
     LEGAL_REVIEW = "legal_review"  # decide on cases in legal review
     ADMINISTER = "administer"  # the admin pages: queues, rules, policies, templates, users
 
 
+_AGENT = frozenset({Capability.WORK_CASES, Capability.REVEAL_PII})
+_SUPERVISOR = frozenset(
+    {
+        Capability.WORK_CASES,
+        Capability.REVEAL_PII,
+        Capability.SUPERVISE,
+        Capability.APPROVE_PLANS,
+        Capability.APPROVE_REQUESTS,
+        Capability.OVERRIDE_CONTACT_POLICY,
+        Capability.ESCALATE_TO_LEGAL,
+        Capability.WRITE_OFF,
+    }
+)
+
+# A team lead works cases like an agent, sees the team's cases (collections_app.access) and approves
+# plans and requests within the team lead's limits - but does not SUPERVISE: no dashboards, floor
+# or reassignment, which stay the supervisor's. The head of collections is a supervisor of every team.
 ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
-    Role.AGENT: frozenset({Capability.WORK_CASES, Capability.REVEAL_PII}),
-    Role.SUPERVISOR: frozenset(
-        {
-            Capability.WORK_CASES,
-            Capability.REVEAL_PII,
-            Capability.SUPERVISE,
-            Capability.APPROVE_PLANS,
-            Capability.OVERRIDE_CONTACT_POLICY,
-            Capability.ESCALATE_TO_LEGAL,
-            Capability.WRITE_OFF,
-        }
-    ),
+    Role.AGENT: _AGENT,
+    Role.TEAM_LEAD: _AGENT | {Capability.APPROVE_PLANS, Capability.APPROVE_REQUESTS, Capability.WRITE_OFF},
+    Role.SUPERVISOR: _SUPERVISOR,
+    Role.HEAD: _SUPERVISOR | {Capability.SEE_ALL_TEAMS},
     Role.LEGAL: frozenset(
         {Capability.LEGAL_REVIEW, Capability.REVEAL_PII, Capability.APPROVE_PLANS, Capability.WRITE_OFF}
     ),

@@ -16,6 +16,7 @@ from rest_framework import serializers
 
 from accounts.models import Role, User
 from accounts.permissions import capabilities_of
+from authority.models import AuthorityDecision, AuthorityRequest
 from collections_app.models import (
     Cardholder,
     Case,
@@ -713,7 +714,8 @@ class TransitionInputSerializer(serializers.Serializer):
         required=False,
         allow_blank=True,
         default="",
-        help_text="Required for `resolve` and `write_off`.",
+        help_text="Required for `resolve`. A write-off is not a transition asked for by name: it is an "
+        "authority request (POST /cases/{id}/write-off-requests/) that others approve.",
     )
     court_reference = serializers.CharField(
         required=False,
@@ -907,3 +909,50 @@ class TokenSerializer(serializers.Serializer):
     token = serializers.CharField(help_text="Send as `Authorization: Token <token>`. Shown once.")
     expiry = serializers.DateTimeField(allow_null=True)
     user = MeSerializer()
+
+
+# --- Authority (maker-checker) -------------------------------------------------------------------
+
+
+class AuthorityDecisionSerializer(UtcModelSerializer):
+    class Meta:
+        model = AuthorityDecision
+        fields = ["approver", "approver_role", "decision", "reason", "created_at"]
+
+
+class AuthorityRequestSerializer(UtcModelSerializer):
+    decisions = AuthorityDecisionSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = AuthorityRequest
+        fields = [
+            "id",
+            "case",
+            "kind",
+            "amount",
+            "currency",
+            "percent",
+            "months",
+            "status",
+            "required_approvals",
+            "routed_to_role",
+            "reason",
+            "resolution_reason",
+            "requested_by",
+            "created_at",
+            "decided_at",
+            "decisions",
+        ]
+
+
+class WriteOffRequestInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        max_length=5000, help_text="Why: read by the approvers, kept on the timeline."
+    )
+    resolution_reason = serializers.ChoiceField(
+        choices=ResolutionReason.choices, required=False, default=ResolutionReason.CHARGED_OFF
+    )
+
+
+class AuthorityReasonInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=5000, help_text="Every decision carries a reason.")

@@ -10,6 +10,7 @@ from rest_framework.routers import SimpleRouter
 from api.spectacular_settings import SPECTACULAR_SETTINGS
 from api.views import (
     auth,
+    authority,
     case_actions,
     cases,
     contacts,
@@ -32,6 +33,7 @@ router.register("contacts", contacts.ContactAttemptViewSet, basename="contact")
 router.register("promises", promises.PromiseViewSet, basename="promise")
 router.register("payments", payments.PaymentViewSet, basename="payment")
 router.register("plans", plans.PlanViewSet, basename="plan")
+router.register("authority-requests", authority.AuthorityRequestViewSet, basename="authority-request")
 router.register("queues", queues.QueueViewSet, basename="queue")
 router.register("escalation-rules", escalation_rules.EscalationRuleViewSet, basename="escalation-rule")
 router.register("outbound-messages", outbound_messages.OutboundMessageViewSet, basename="outbound-message")
@@ -54,6 +56,13 @@ case_action_urls = [
     path("reveal/", case_actions.CaseRevealView.as_view(), name="case-reveal"),
     path("plans/", plans.PlanProposeView.as_view(), name="case-plans"),
     path("plans/calculate/", plans.PlanCalculateView.as_view(), name="case-plans-calculate"),
+    path("write-off-requests/", authority.WriteOffRequestView.as_view(), name="case-write-off-requests"),
+]
+
+authority_action_urls = [
+    path("approve/", authority.AuthorityApproveView.as_view(), name="authority-request-approve"),
+    path("reject/", authority.AuthorityRejectView.as_view(), name="authority-request-reject"),
+    path("cancel/", authority.AuthorityCancelView.as_view(), name="authority-request-cancel"),
 ]
 
 plan_action_urls = [
@@ -72,6 +81,7 @@ v1 = [
     path("cases/claim-next/", case_actions.ClaimNextView.as_view(), name="case-claim-next"),
     re_path(r"^cases/(?P<case_id>[0-9]{1,18})/", include(case_action_urls)),
     re_path(r"^plans/(?P<plan_id>[0-9]{1,18})/", include(plan_action_urls)),
+    re_path(r"^authority-requests/(?P<request_id>[0-9]{1,18})/", include(authority_action_urls)),
     path("accounts/import/", imports.AccountImportView.as_view(), name="account-import"),
     path("payments/import/", imports.PaymentImportView.as_view(), name="payment-import"),
     *router.urls,

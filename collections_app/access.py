@@ -1,7 +1,8 @@
 """Which cases a user may see and act on: the one object-level policy for pages, API and services.
 
 - agent: cases in the queues of their own team, and cases assigned to them;
-- supervisor: the cases of their team's queues (and those assigned to their team's agents);
+- team lead, supervisor: the cases of their team's queues (and those assigned to their team's agents);
+- head of collections: every case (SEE_ALL_TEAMS);
 - legal reviewer: cases in legal states (legal review, litigation) - and, where a row waits for an
   approval at legal's level (a repayment plan outside a supervisor's limits), that row on any case;
 - admin: every case.
@@ -21,19 +22,22 @@ from accounts.permissions import Capability, has_capability
 from collections_app.models import LEGAL_STATES, Case, Queue
 from core.exceptions import NotAllowed
 
+# The roles that see every case of their team, not just the team's queues and their own.
+TEAM_WIDE_ROLES = (Role.TEAM_LEAD, Role.SUPERVISOR, Role.HEAD)
+
 
 def case_scope(user) -> Q | None:
     """A filter for the cases `user` may reach; None means none at all."""
     if user is None or not user.is_authenticated or not user.is_active:
         return None
-    if user.role == Role.ADMIN:
+    if user.role == Role.ADMIN or has_capability(user, Capability.SEE_ALL_TEAMS):
         return Q()
     if user.role == Role.LEGAL:
         return Q(state__in=LEGAL_STATES)
     scope = Q(assigned_agent=user)
     if user.team_id is not None:
         scope |= Q(queue__team_id=user.team_id)
-        if user.role == Role.SUPERVISOR:  # an agent does not see a teammate's case outside the team's queues
+        if user.role in TEAM_WIDE_ROLES:  # an agent does not see a teammate's case outside the team's queues
             scope |= Q(assigned_agent__team_id=user.team_id)
     return scope
 
@@ -83,7 +87,7 @@ def queues_visible_to(user) -> QuerySet[Queue]:
     of the user's team. None for an anonymous or inactive user."""
     if user is None or not user.is_authenticated or not user.is_active:
         return Queue.objects.none()
-    if has_capability(user, Capability.ADMINISTER):
+    if has_capability(user, Capability.SEE_ALL_TEAMS):
         return Queue.objects.all()
     mine = Queue.objects.filter(agents=user).values("pk")
     scope = Q(pk__in=mine) | (Q(team_id=user.team_id) if user.team_id else Q(pk__in=[]))
@@ -98,7 +102,7 @@ def can_see_case(user, case: Case) -> bool:
     """The in-memory twin of `case_scope`, for a case already loaded (with queue)."""
     if user is None or not user.is_authenticated or not user.is_active:
         return False
-    if user.role == Role.ADMIN:
+    if user.role == Role.ADMIN or has_capability(user, Capability.SEE_ALL_TEAMS):
         return True
     if user.role == Role.LEGAL:
         return case.state in LEGAL_STATES

@@ -697,9 +697,9 @@ CASE_ACTIONS = {
         CaseAction("return_from_legal", _("Return from legal review to collections")),
         CaseAction("approve_litigation", _("Approve litigation"), needs_court_reference=True),
         CaseAction("resolve", _("Resolve"), needs_resolution_reason=True),
-        CaseAction("write_off", _("Write off"), needs_resolution_reason=True),
     ]
 }
+# No "Write off": a write-off is an authority request, approved by others (authority.services).
 # An action runs one service call per case; more than this at once belongs in a job, not a request.
 MAX_CASES_PER_ACTION = 200
 

@@ -113,10 +113,12 @@ def agenda_owner(viewer, agent_id: int | str | None):
 
 
 def agents_whose_agenda(viewer) -> QuerySet:
-    """The people whose agenda `viewer` may read besides their own: none for an agent; the active agents
-    and supervisors of their team for a supervisor; every one for an admin."""
-    users = get_user_model().objects.filter(is_active=True, role__in=[Role.AGENT, Role.SUPERVISOR])
-    if viewer.role == Role.ADMIN:
+    """The people whose agenda `viewer` may read besides their own: none for an agent; the active agents,
+    team leads and supervisors of their team for a supervisor; every one for an admin or the head."""
+    users = get_user_model().objects.filter(
+        is_active=True, role__in=[Role.AGENT, Role.TEAM_LEAD, Role.SUPERVISOR]
+    )
+    if viewer.role == Role.ADMIN or has_capability(viewer, Capability.SEE_ALL_TEAMS):
         return users.order_by("username")
     if not has_capability(viewer, Capability.SUPERVISE) or viewer.team_id is None:
         return users.none()

@@ -299,6 +299,7 @@ class ResolutionReason(models.TextChoices):
 
 # Transitions a person may ask for by name (API "transition" endpoint, case page buttons, admin actions).
 # The rest happen as a consequence of an operation (a promise, a payment, a plan) or of a nightly check.
+# A write-off is not among them: it is asked for as an authority request and applied when approved.
 USER_TRANSITIONS = frozenset(
     {
         "start_work",
@@ -307,7 +308,6 @@ USER_TRANSITIONS = frozenset(
         "return_from_legal",
         "approve_litigation",
         "resolve",
-        "write_off",
     }
 )
 
@@ -799,6 +799,10 @@ class EventKind(models.TextChoices):
     POLICY_REFUSED = "policy_refused", _("Refused by the contact policy")
     RESOLVED = "resolved", _("Resolved")
     WRITTEN_OFF = "written_off", _("Written off")
+    # Maker-checker (authority.services): a request for an action beyond the requester's authority (also
+    # its cancellation), and each approver's decision with its reason.
+    AUTHORITY_REQUEST = "authority_request", _("Approval requested")
+    AUTHORITY_DECISION = "authority_decision", _("Approval decision")
 
 
 # Written by escalation rules (escalation.services) as "Escalation rule «name» (vN): conditions", the

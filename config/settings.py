@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "accounts",
     "contact_policy",
     "collections_app",
+    "authority",
     "repayment_plans",
     "legal",
     "escalation",
@@ -191,7 +192,9 @@ AXES_VERBOSE = False  # no banner in every manage.py command's output
 # 0: no idle limit); requests pages make by themselves (the URL names below) are not activity.
 IDLE_TIMEOUT_MINUTES = {
     "admin": env_int("DJANGO_IDLE_MINUTES_ADMIN", 15),
+    "head": env_int("DJANGO_IDLE_MINUTES_HEAD", 30),
     "supervisor": env_int("DJANGO_IDLE_MINUTES_SUPERVISOR", 30),
+    "team_lead": env_int("DJANGO_IDLE_MINUTES_TEAM_LEAD", 30),
     "legal": env_int("DJANGO_IDLE_MINUTES_LEGAL", 30),
     "agent": env_int("DJANGO_IDLE_MINUTES_AGENT", 60),
 }
@@ -200,13 +203,14 @@ IDLE_TIMEOUT_BACKGROUND_URL_NAMES = {"case_renew_lease"}
 # --- Second factor (accounts.two_factor; README "Second factor") ----------------------------------
 # An authenticator app code (TOTP) or a recovery code after the password, for these roles, on the pages
 # and at the API's token endpoint. On by default with DEBUG off; the laptop demo (DEBUG on) keeps one
-# password. DJANGO_TWO_FACTOR_ROLES: a comma-separated list of agent, supervisor, legal, admin.
+# password. DJANGO_TWO_FACTOR_ROLES: a comma-separated list of agent, team_lead, supervisor, head,
+# legal, admin. Every role that approves money (team lead and up) has a second factor by default.
+_ROLES = ("agent", "team_lead", "supervisor", "head", "legal", "admin")  # accounts.models.Role's values
 COLLECTIONS_REQUIRE_2FA = env_bool("DJANGO_REQUIRE_2FA", not DEBUG)
-TWO_FACTOR_ROLES = env_list("DJANGO_TWO_FACTOR_ROLES", ["supervisor", "legal", "admin"])
-if _unknown_roles := set(TWO_FACTOR_ROLES) - {"agent", "supervisor", "legal", "admin"}:
+TWO_FACTOR_ROLES = env_list("DJANGO_TWO_FACTOR_ROLES", ["team_lead", "supervisor", "head", "legal", "admin"])
+if _unknown_roles := set(TWO_FACTOR_ROLES) - set(_ROLES):
     raise ImproperlyConfigured(
-        f"DJANGO_TWO_FACTOR_ROLES names unknown roles {sorted(_unknown_roles)}; use agent, supervisor, "
-        "legal, admin."
+        f"DJANGO_TWO_FACTOR_ROLES names unknown roles {sorted(_unknown_roles)}; use {', '.join(_ROLES)}."
     )
 # The name authenticator apps show beside the account: the bank's name if set.
 OTP_TOTP_ISSUER = env_str("COLLECTIONS_BANK_NAME") or "Collections"
@@ -234,10 +238,10 @@ OIDC_TRUSTS_IDP_MFA = env_bool("OIDC_TRUSTS_IDP_MFA", False)
 OIDC_ROLE_GROUPS: dict[str, list[str]] = {}
 for _pair in env_list("OIDC_ROLE_GROUPS", []):
     _role, _equals, _group = (part.strip() for part in _pair.partition("="))
-    if _role not in {"agent", "supervisor", "legal", "admin"} or not _group:
+    if _role not in _ROLES or not _group:
         raise ImproperlyConfigured(
-            f"OIDC_ROLE_GROUPS: {_pair!r} is not role=group with a role among agent, supervisor, legal, "
-            "admin (e.g. admin=collections-admins,agent=collections-agents)."
+            f"OIDC_ROLE_GROUPS: {_pair!r} is not role=group with a role among {', '.join(_ROLES)} "
+            "(e.g. admin=collections-admins,agent=collections-agents)."
         )
     OIDC_ROLE_GROUPS.setdefault(_role, []).append(_group)
 # Read at request time (accounts.oidc.oidc_enabled): the /oidc/ pages answer 404 while it is off.

@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/v1/", include("automation.api_urls")),
     path("api/", include("api.urls")),
     path("plans/", include("repayment_plans.urls")),
+    path("authority/", include("authority.urls")),
     path("dashboards/", include("dashboards.urls")),
     path("history/", include("history.urls")),
     path("legal/", include("legal.urls")),

@@ -87,9 +87,9 @@ class Filters:
 
 
 def sees_every_team(user) -> bool:
-    """Whether `user` reaches every team's figures and people (those who administer), not just their own
-    team's - the same test as collections_app.access.queues_visible_to."""
-    return has_capability(user, Capability.ADMINISTER)
+    """Whether `user` reaches every team's figures and people (those who administer, the head of
+    collections), not just their own team's - the same test as collections_app.access.queues_visible_to."""
+    return has_capability(user, Capability.SEE_ALL_TEAMS)
 
 
 def teams_for(user) -> tuple[int, ...] | None:

@@ -40,7 +40,7 @@ def _ensure_supervisor(actor) -> None:
 def agents_managed_by(actor) -> QuerySet[User]:
     """The active people who work cases and whom `actor` manages: their team's (every team's for an
     admin)."""
-    agents = User.objects.filter(is_active=True, role__in=[Role.AGENT, Role.SUPERVISOR])
+    agents = User.objects.filter(is_active=True, role__in=[Role.AGENT, Role.TEAM_LEAD, Role.SUPERVISOR])
     if sees_every_team(actor):
         return agents
     return agents.filter(team_id=actor.team_id) if actor.team_id else agents.none()

@@ -589,7 +589,8 @@ def drill(request: HttpRequest, key: str) -> HttpResponse:
         kind, qs = selectors.drill_queryset(key, filters, period)
         agents: dict = {}
         if kind == "payments":
-            agents = {u.pk: str(u) for u in User.objects.filter(role__in=[Role.AGENT, Role.SUPERVISOR])}
+            workers = [Role.AGENT, Role.TEAM_LEAD, Role.SUPERVISOR, Role.HEAD]
+            agents = {u.pk: str(u) for u in User.objects.filter(role__in=workers)}
         return csv_response(
             f"{key}-{period.start}-{period.end}.csv",
             DRILL_HEADERS[kind],

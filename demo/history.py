@@ -36,6 +36,8 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from accounts.models import Role, Team, User
+from authority import services as authority
+from authority.models import ActionKind
 from automation import pipeline
 from collections_app import services
 from collections_app.models import (
@@ -158,6 +160,7 @@ EXTRA_NOTES = {
         "legal_litigation": "材料齐全，同意起诉。",
         "legal_returned": "余额低于起诉标准，退回继续催收。",
         "write_off": "已达核销条件，无回收可能。",
+        "write_off_approved": "已核查档案，同意核销。",
     },
     "en": {
         "complaint": "#complaint Customer complains about the number of calls; apologised, noted for review.",
@@ -167,6 +170,7 @@ EXTRA_NOTES = {
         "legal_litigation": "Documentation complete; lawsuit approved.",
         "legal_returned": "Balance below the litigation threshold; continue collection.",
         "write_off": "Charged off; no recovery expected.",
+        "write_off_approved": "File checked; write-off approved.",
     },
 }
 
@@ -336,6 +340,14 @@ class History:
         ):
             self.agents.setdefault(user.team_id, []).append(user)
         self.legal = User.objects.filter(role=Role.LEGAL, is_active=True).order_by("username").first()
+        # The approvers of write-offs (maker-checker): a team's lead, and the head of collections.
+        self.team_leads = {
+            user.team_id: user
+            for user in User.objects.filter(role=Role.TEAM_LEAD, is_active=True, team__isnull=False).order_by(
+                "-username"
+            )
+        }
+        self.head = User.objects.filter(role=Role.HEAD, is_active=True).order_by("username").first()
 
     # --- Planning ---
 
@@ -921,13 +933,31 @@ class History:
             return
         yield at
         account = self._fresh_account(work)
-        self._try(
-            services.case_close,
+        # Nobody writes a debt off alone: the supervisor asks, the approver its amount needs decides the
+        # next morning (a request that needs two heads waits in the inbox for the second one).
+        request = self._try(
+            authority.request_create,
             case_id=work.case_id,
             actor=self._supervisor(work),
-            write_off=True,
+            kind=ActionKind.WRITE_OFF,
             resolution_reason=ResolutionReason.CHARGED_OFF,
             reason=f"{work.notes['write_off']} ({account.days_past_due} DPD)",
+        )
+        if request is None:
+            return
+        approver = (
+            self.team_leads.get(self._team_of(work)) if request.routed_to_role == Role.TEAM_LEAD else None
+        )
+        approver = approver or self.head
+        at = datetime.combine(day + timedelta(days=1), wall_time(10, 0), bank_zone())
+        if approver is None or at > self.latest:
+            return
+        yield at
+        self._try(
+            authority.request_approve,
+            request_id=request.pk,
+            actor=approver,
+            reason=work.notes["write_off_approved"],
         )
 
     def _legal_review(self, referral: LegalReferral, night: datetime) -> Script:

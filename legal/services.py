@@ -36,6 +36,8 @@ from django.utils.translation import get_language, gettext_noop
 from django.utils.translation import gettext as _
 
 from accounts.permissions import Capability, has_capability
+from authority import services as authority
+from authority.models import ActionKind
 from collections_app.access import cases_visible_to, ensure_can_act
 from collections_app.models import (
     LEGAL_STATES,
@@ -61,7 +63,6 @@ from collections_app.services.access import GivenReason, access_reason, access_r
 from collections_app.services.kernel import (
     bulk_transition,
     bump_version,
-    case_closed,
     event_write,
     lock_case,
     register_transition_handler,
@@ -504,8 +505,11 @@ def legal_decide(
     """The one path for a legal reviewer's decision on a case in legal review - the legal page, the API,
     the admin action and the transitions by name all call it. Approve litigation (court or agency
     reference required; refused past the limitation date), return to collections (note required) or
-    write off (reason required; the live plan is cancelled). Settlements go through
-    `legal_propose_settlement`. Writes a LEGAL_DECISION event and decides the pending referral."""
+    ask for a write-off (reason required): nobody writes a debt off alone, so the write-off becomes an
+    authority request (authority.services) that the approvers of its amount decide; the case stays in
+    legal review and the referral pending until it is applied (`referral_decide_written_off`).
+    Settlements go through `legal_propose_settlement`. Writes a LEGAL_DECISION event and decides the
+    pending referral (a write-off: an "authority_request" event)."""
     _legal_reviewer(actor)
     note, court_reference = (note or "").strip(), (court_reference or "").strip()
     if decision == LegalDecision.SETTLEMENT:
@@ -538,7 +542,14 @@ def legal_decide(
                     rule="limitation_expired",
                 )
         if decision == LegalDecision.WRITE_OFF:
-            case.resolution_reason = ResolutionReason.UNCOLLECTABLE
+            authority.request_create(
+                case_id=case.pk,
+                actor=actor,
+                kind=ActionKind.WRITE_OFF,
+                reason=note,
+                resolution_reason=ResolutionReason.UNCOLLECTABLE,
+            )
+            return case
         transition(
             case,
             DECISION_TRANSITIONS[decision],
@@ -547,8 +558,6 @@ def legal_decide(
             reason=note,
             details={"decision": decision, "court_reference": court_reference},
         )
-        if decision == LegalDecision.WRITE_OFF:
-            case_closed(case, actor=actor, reason=note)
         LegalReferral.objects.filter(case=case, decision=LegalDecision.PENDING).update(
             decision=decision,
             reviewer=actor,
@@ -557,6 +566,21 @@ def legal_decide(
             court_reference=court_reference,
         )
     return case
+
+
+def referral_decide_written_off(*, case: Case, actor, reason: str) -> None:
+    """A case in legal review has been written off (an approved authority request): its pending referral
+    is decided as a write-off by the approver. For the kernel's on_case_closed, inside its transaction."""
+    if case.state != CaseState.WRITTEN_OFF:
+        return
+    # The legal reviewer who asked for it decided; the approvers agreed (their names are on the request).
+    asked = authority.request_being_applied(case, kind=ActionKind.WRITE_OFF)
+    LegalReferral.objects.filter(case=case, decision=LegalDecision.PENDING).update(
+        decision=LegalDecision.WRITE_OFF,
+        reviewer=asked.requested_by if asked else actor,
+        decided_at=timezone.now(),
+        decision_note=asked.reason if asked else reason,
+    )
 
 
 def _decide_by_name(decision: str):

@@ -176,7 +176,7 @@ DONE_MESSAGES = {
     LegalDecision.LITIGATION: gettext_lazy("Litigation approved."),
     LegalDecision.RETURNED: gettext_lazy("Returned to collections."),
     LegalDecision.SETTLEMENT: gettext_lazy("Settlement proposed; the case is back with collections."),
-    LegalDecision.WRITE_OFF: gettext_lazy("Written off."),
+    LegalDecision.WRITE_OFF: gettext_lazy("Write-off requested: it waits for the approvers of its amount."),
 }
 
 

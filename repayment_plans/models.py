@@ -140,6 +140,18 @@ class RepaymentPlan(ConcurrentTransitionMixin, models.Model):
         verbose_name=_("approved by"),
     )
     approved_at = models.DateTimeField(_("approved"), null=True, blank=True)
+    # Dual control (authority.services.route): a settlement waiving more than a limit's
+    # `dual_control_above` needs two different approvers; the first is kept here until the second.
+    required_approvals = models.PositiveSmallIntegerField(_("approvals needed"), default=1)
+    first_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("first approval by"),
+    )
+    first_approved_at = models.DateTimeField(_("first approval"), null=True, blank=True)
     accepted_at = models.DateTimeField(_("accepted by the cardholder"), null=True, blank=True)
     accepted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

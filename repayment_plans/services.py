@@ -27,6 +27,8 @@ from django_fsm import can_proceed, has_transition_perm
 
 from accounts.models import Role
 from accounts.permissions import Capability, has_capability
+from authority import services as authority
+from authority.models import ActionKind
 from collections_app.access import can_see_case, ensure_can_act
 from collections_app.models import (
     OPEN_STATES,
@@ -57,6 +59,7 @@ from repayment_plans.calculator import (
     approver_for,
     build_schedule,
     check_limits,
+    term_months,
 )
 from repayment_plans.models import (
     LIVE_STATES,
@@ -134,6 +137,7 @@ class PlanQuote:
     within_limits: bool
     violations: list[Violation] = field(default_factory=list)
     beyond_every_limit: list[Violation] = field(default_factory=list)
+    required_approvals: int = 1  # 2: dual control (authority), two different approvers
 
     @property
     def approvable(self) -> bool:
@@ -243,6 +247,27 @@ def _quote(*, case: Case, actor, data: PlanInput, today: date) -> PlanQuote:
             beyond = [Violation("no_tiers", _("No approval limits are configured."))]
     except PlanInputError as error:  # a first due date in the past
         raise _input_failed(error) from None
+    required_approvals = 1
+    if approver is not None:
+        # The money and the length are authority's (one home for every limit of that kind): a plan whose
+        # waiver or length is beyond the tier's approver goes up the ladder to whoever's limit covers it,
+        # and a waiver above a dual-control threshold needs two approvers other than the proposer.
+        lifted, required_approvals = _authority_level(
+            terms, schedule, currency=account.currency, today=today, tiers=tiers
+        )
+        if lifted is not None and tier_rank(lifted, tiers) > tier_rank(approver, tiers):
+            approver = lifted
+            within = tier_rank(approver, tiers) <= own_rank
+        if required_approvals > 1:
+            within = False
+        if not within and not violations:
+            violations = [
+                Violation(
+                    "authority_limit",
+                    _("The waiver or length of this plan is beyond your authority (%(role)s decides).")
+                    % {"role": Role(approver).label},
+                )
+            ]
     return PlanQuote(
         terms=terms,
         schedule=schedule,
@@ -250,7 +275,31 @@ def _quote(*, case: Case, actor, data: PlanInput, today: date) -> PlanQuote:
         within_limits=within,
         violations=violations,
         beyond_every_limit=beyond,
+        required_approvals=required_approvals,
     )
+
+
+def _authority_level(
+    terms: PlanTerms, schedule: Schedule, *, currency: str, today: date, tiers: list[tuple[str, PlanLimits]]
+) -> tuple[str | None, int]:
+    """The lowest role whose authority limits (authority.services.route) cover the plan's length and, for
+    a settlement, the amount and share it waives (None when that role has no plan tier), and how many
+    different approvers that needs."""
+    asks = [authority.Ask(kind=ActionKind.PLAN_LENGTH, months=term_months(schedule, today))]
+    waived = terms.amount - schedule.total
+    if terms.kind == PlanKind.SETTLEMENT and waived > 0:
+        asks.append(
+            authority.Ask(
+                kind=ActionKind.SETTLEMENT_DISCOUNT,
+                amount=waived,
+                currency=currency,
+                percent=terms.discount_percent,
+            )
+        )
+    routes = [authority.route(ask) for ask in asks]
+    highest = max((r.role for r in routes), key=authority.ladder_rank)
+    approvals = max(r.required_approvals for r in routes)
+    return (highest if tier_rank(highest, tiers) >= 0 else None), approvals
 
 
 def plan_calculate(
@@ -375,6 +424,7 @@ def _create_plan(
         discount_percent=terms.discount_percent,
         payable_amount=quote.schedule.total,
         approval_role=quote.approver_role,
+        required_approvals=quote.required_approvals,
         reason=reason,
         proposed_by=actor,
         counter_to=counter_to,
@@ -548,10 +598,30 @@ def plan_approve(*, plan_id: int, actor, note: str = "", today: date | None = No
         _ensure_reach(actor, plan, case)
         if not has_capability(actor, Capability.APPROVE_PLANS):
             raise NotAllowed(_("Your role may not approve repayment plans."), rule="approve_plans")
-        if actor.pk == plan.proposed_by_id:
-            raise NotAllowed(_("Nobody approves a plan they proposed themselves."), rule="own_plan")
+        authority.ensure_not_requester(  # maker-checker
+            actor, plan.proposed_by_id, _("Nobody approves a plan they proposed themselves.")
+        )
         if plan.state == PlanState.PENDING_APPROVAL:
             _ensure_approval_level(actor, plan)
+            if plan.required_approvals > 1:
+                if plan.first_approved_by_id == actor.pk:
+                    raise NotAllowed(
+                        _("You have approved this plan already; it needs a second, different approver."),
+                        rule="maker_checker",
+                    )
+                if plan.first_approved_by_id is None:  # dual control: the first of two approvals
+                    plan.first_approved_by, plan.first_approved_at = actor, timezone.now()
+                    plan.save(update_fields=["first_approved_by", "first_approved_at", "updated_at"])
+                    _plan_event(
+                        plan,
+                        case,
+                        action="first_approval",
+                        actor=actor,
+                        from_state=plan.state,
+                        reason=note.strip(),
+                        required_approvals=plan.required_approvals,
+                    )
+                    return plan
             if plan.accepted_at is not None:
                 _ensure_first_due_not_passed(plan, today)
         from_state = _run(plan, "approve", actor=actor, by=actor, at=timezone.now())
@@ -598,8 +668,9 @@ def plan_send_back(
             raise InvalidTransition(
                 _("Only a plan waiting for approval can be sent back."), rule="plan_state_machine"
             )
-        if actor is not None and actor.pk == plan.proposed_by_id:
-            raise NotAllowed(_("Nobody approves a plan they proposed themselves."), rule="own_plan")
+        authority.ensure_not_requester(  # maker-checker
+            actor, plan.proposed_by_id, _("Nobody approves a plan they proposed themselves.")
+        )
         _reject(plan, case, actor=actor, reason=note, action="sent_back")
         return plan_propose_on_locked_case(
             case=case,

@@ -107,6 +107,18 @@ def agent(team_a):
 
 
 @pytest.fixture
+def team_lead(team_a):
+    """Works cases like an agent, sees team A's cases, approves within a team lead's limits."""
+    return UserFactory(username="lead_a", role="team_lead", team=team_a)
+
+
+@pytest.fixture
+def head(db):
+    """The head of collections: every team's cases, the top of the approval ladder."""
+    return UserFactory(username="head", role="head")
+
+
+@pytest.fixture
 def other_agent(team_b):
     return UserFactory(username="agent_b", role="agent", team=team_b)
 
@@ -135,6 +147,8 @@ def office_hours():
 SHIPPED_DATA = [
     ("contact_policy.migrations.0002_builtin_contact_policies", "create_profiles"),
     ("repayment_plans.migrations.0002_default_approval_limits", "create_tiers"),
+    ("repayment_plans.migrations.0003_authority_roles", "create_tiers"),
+    ("authority.migrations.0002_default_limits", "create_limits"),
     ("escalation.migrations.0002_default_rules_cn_us", "create_rules"),
     ("contact_policy.migrations.0004_ship_call_scripts", "create_scripts"),
     ("privacy.migrations.0002_default_retention", "create_policies"),

@@ -102,3 +102,18 @@ def open_case(*, team=None, account=None, **account_fields):
         case.queue = queue
         case.save(update_fields=["queue"])
     return case
+
+
+def write_off_approved(case, *, by, resolution_reason="charged_off", reason="Uncollectable"):
+    """A write-off as the product makes one (maker-checker): asked for by `by`, approved by as many
+    heads of collections as the amount needs (authority.services), applied through the kernel."""
+    from authority import services as authority
+
+    request = authority.request_create(
+        case_id=case.pk, actor=by, kind="write_off", reason=reason, resolution_reason=resolution_reason
+    )
+    for number in range(1, request.required_approvals + 1):
+        approver = UserFactory(username=f"approving_head{number}", role="head")
+        authority.request_approve(request_id=request.pk, actor=approver, reason="Checked and approved")
+    request.refresh_from_db()
+    return request

@@ -137,11 +137,11 @@ def case_transition(
             resolution_reason=resolution_reason,
             court_reference=court_reference,
         )
-    if name in ("resolve", "write_off"):
+    if name == "resolve":
         return case_close(
             case_id=case_id,
             actor=actor,
-            write_off=name == "write_off",
+            write_off=False,
             reason=reason,
             resolution_reason=resolution_reason,
             expected_version=expected_version,
@@ -250,8 +250,11 @@ def case_close(
     resolution_reason: str,
     reason: str = "",
     expected_version: int | None = None,
+    authority_request_id: int | None = None,
 ) -> Case:
-    """Resolve or write off a case, with a resolution reason (DESIGN section 3)."""
+    """Resolve or write off a case, with a resolution reason (DESIGN section 3). A write-off runs only
+    for an approved authority request (`authority_request_id`; the kernel checks it): it is called by
+    authority.services when a write-off request has its approvals, inside that transaction."""
     if resolution_reason not in ResolutionReason.values:
         raise ValidationFailed(_("Choose a resolution reason."), field="resolution_reason")
     with transaction.atomic():
@@ -265,6 +268,7 @@ def case_close(
             kind=EventKind.WRITTEN_OFF if write_off else EventKind.RESOLVED,
             reason=reason,
             details={"resolution_reason": resolution_reason},
+            authority_request_id=authority_request_id,
         )
         case_closed(case, actor=actor, reason=reason or str(ResolutionReason(resolution_reason).label))
     return case

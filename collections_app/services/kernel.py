@@ -51,6 +51,7 @@ __all__ = [
     "on_cases_closed",
     "on_payment_recorded",
     "register_transition_handler",
+    "register_write_off_authoriser",
     "start_work_if_new",
     "transition",
     "transition_handler",
@@ -105,10 +106,15 @@ def transition(
     reason: str = "",
     kind: str = EventKind.TRANSITION,
     details: dict | None = None,
+    authority_request_id: int | None = None,
 ) -> CaseEvent:
     """Run transition `name` (a transition method of Case) on a case locked by `lock_case`, inside the
     caller's transaction: check the state machine and the actor's permission, change the state, bump the
-    version, save, and write the event. Raises InvalidTransition or NotAllowed."""
+    version, save, and write the event. Raises InvalidTransition or NotAllowed.
+
+    A write-off (AUTHORISED_TRANSITIONS) runs only for an approved authority request,
+    `authority_request_id`, which the registered authoriser (authority.services) checks: nobody writes a
+    debt off alone, from any path. The request's id goes on the event."""
     method = getattr(case, name)
     if not can_proceed(method):
         raise InvalidTransition(
@@ -123,6 +129,9 @@ def transition(
             rule="transition_permission",
             details={"transition": name},
         )
+    if name in AUTHORISED_TRANSITIONS:
+        _ensure_authorised(case, name, authority_request_id)
+        details = {**(details or {}), "authority_request": authority_request_id}
     from_state = case.state
     method()
     case.version += 1
@@ -136,6 +145,21 @@ def transition(
         from_state=from_state,
         to_state=case.state,
     )
+
+
+# Transitions that need an approved authority request (maker-checker): never run by one person's say-so,
+# never in bulk.
+AUTHORISED_TRANSITIONS = frozenset({"write_off"})
+
+
+def _ensure_authorised(case: Case, name: str, authority_request_id: int | None) -> None:
+    if authority_request_id is None or _write_off_authoriser is None:
+        raise NotAllowed(
+            _("A write-off needs an approved authority request: ask for one with Request write-off."),
+            rule="authority_required",
+            details={"transition": name},
+        )
+    _write_off_authoriser(case=case, request_id=authority_request_id)
 
 
 def start_work_if_new(case: Case, *, actor) -> None:
@@ -195,7 +219,14 @@ def bulk_transition(
     columns as the transition left them (e.g. the resolution reason each case got; on SQLite only fields
     set by `values`, to a constant or an expression); `details_by_case`
     (case id -> dict) adds what is particular to a case (e.g. which plan broke), merged over both.
-    Returns the ids of the cases moved, each with one event."""
+    Returns the ids of the cases moved, each with one event. A write-off is never run in bulk (it needs
+    an approved authority request per case)."""
+    if name in AUTHORISED_TRANSITIONS:
+        raise NotAllowed(
+            _("A write-off needs an approved authority request for each case."),
+            rule="authority_required",
+            details={"transition": name},
+        )
     values = {**TRANSITION_EFFECTS.get(name, {}), **(values or {})}
     computed = {f: v for f, v in values.items() if hasattr(v, "resolve_expression")}
     if computed and connection.vendor != "postgresql":
@@ -324,6 +355,7 @@ _case_closed_handlers: list[Callable] = []
 _cases_closed_handlers: list[Callable] = []
 _payment_handlers: list[Callable] = []
 _transition_handlers: dict[str, Callable] = {}
+_write_off_authoriser: Callable | None = None
 
 
 def on_case_closed(handler: Callable) -> Callable:
@@ -371,6 +403,13 @@ def register_transition_handler(name: str, handler: Callable) -> None:
     page, admin action): `handler(case_id=, actor=, reason=, expected_version=, resolution_reason=,
     court_reference=)`. Legal registers its transitions, which need a referral and a limitation check."""
     _transition_handlers[name] = handler
+
+
+def register_write_off_authoriser(authoriser: Callable) -> None:
+    """`authoriser(case=, request_id=)` raises NotAllowed unless `request_id` is an approved write-off
+    request of `case` (authority registers it). Without one, no write-off runs at all."""
+    global _write_off_authoriser
+    _write_off_authoriser = authoriser
 
 
 def transition_handler(name: str) -> Callable | None:

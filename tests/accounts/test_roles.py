@@ -12,15 +12,40 @@ pytestmark = pytest.mark.django_db
     [
         ("agent", {Capability.WORK_CASES, Capability.REVEAL_PII}),
         (
+            "team_lead",
+            {
+                Capability.WORK_CASES,
+                Capability.REVEAL_PII,
+                Capability.APPROVE_PLANS,
+                Capability.APPROVE_REQUESTS,
+                Capability.WRITE_OFF,
+            },
+        ),
+        (
             "supervisor",
             {
                 Capability.WORK_CASES,
                 Capability.REVEAL_PII,
                 Capability.SUPERVISE,
                 Capability.APPROVE_PLANS,
+                Capability.APPROVE_REQUESTS,
                 Capability.OVERRIDE_CONTACT_POLICY,
                 Capability.ESCALATE_TO_LEGAL,
                 Capability.WRITE_OFF,
+            },
+        ),
+        (
+            "head",
+            {
+                Capability.WORK_CASES,
+                Capability.REVEAL_PII,
+                Capability.SUPERVISE,
+                Capability.APPROVE_PLANS,
+                Capability.APPROVE_REQUESTS,
+                Capability.OVERRIDE_CONTACT_POLICY,
+                Capability.ESCALATE_TO_LEGAL,
+                Capability.WRITE_OFF,
+                Capability.SEE_ALL_TEAMS,
             },
         ),
         (

@@ -225,11 +225,21 @@ def test_transition_by_name_for_a_supervisor(clients, case_a):
 
 def test_a_transition_the_role_may_not_ask_for_is_403(clients, case_a):
     response = clients["agent"].post(
-        url(case_a, "transition"), {"name": "write_off", "resolution_reason": "uncollectable"}
+        url(case_a, "transition"), {"name": "resolve", "resolution_reason": "paid_in_full"}
     )
 
     assert response.status_code == 403
     assert response.json()["rule"] == "transition_permission"
+
+
+def test_a_write_off_is_not_a_transition_asked_for_by_name(clients, case_a):
+    response = clients["supervisor"].post(
+        url(case_a, "transition"), {"name": "write_off", "resolution_reason": "uncollectable"}
+    )
+
+    assert response.status_code in (400, 422), response.json()
+    case_a.refresh_from_db()
+    assert case_a.state != CaseState.WRITTEN_OFF
 
 
 def test_a_transition_the_state_does_not_allow_is_409(clients, case_a):

@@ -84,7 +84,7 @@ def test_nobody_approves_their_own_plan_and_legal_approves_theirs(clients, case_
     by_legal = clients["legal"].post(f"/api/v1/plans/{plan['id']}/approve/", {"note": "Hardship evidenced"})
 
     assert own.status_code == 403
-    assert own.json()["rule"] == "own_plan"
+    assert own.json()["rule"] == "maker_checker"
     assert by_legal.status_code == 200, by_legal.json()
     assert by_legal.json()["approved_by"] is not None
 

@@ -17,7 +17,7 @@ from collections_app.services import contactability
 from collections_app.services.contacts import MAX_CONTACT_SECONDS
 from core.exceptions import ConcurrentUpdate, InvalidTransition, NotAllowed, ValidationFailed
 from legal import services as legal_services
-from tests.factories import AccountFactory, ContactPointFactory, open_case
+from tests.factories import AccountFactory, ContactPointFactory, open_case, write_off_approved
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("office_hours")]
 
@@ -323,13 +323,18 @@ def test_legal_reviewer_cannot_touch_cases_outside_legal_states(team_a, legal):
         services.note_add(case_id=case.pk, actor=legal, text="hello")
 
 
-def test_write_off_needs_the_capability_and_a_reason(team_a, agent, supervisor):
+def test_a_write_off_needs_an_approved_request_and_a_reason(team_a, agent, supervisor):
     case = open_case(team=team_a)
     with pytest.raises(NotAllowed):
         services.case_close(case_id=case.pk, actor=agent, write_off=True, resolution_reason="charged_off")
     with pytest.raises(ValidationFailed):
         services.case_close(case_id=case.pk, actor=supervisor, write_off=True, resolution_reason="")
-    services.case_close(case_id=case.pk, actor=supervisor, write_off=True, resolution_reason="charged_off")
+    with pytest.raises(NotAllowed) as alone:  # nobody writes a debt off alone (authority)
+        services.case_close(
+            case_id=case.pk, actor=supervisor, write_off=True, resolution_reason="charged_off"
+        )
+    assert alone.value.rule == "authority_required"
+    write_off_approved(case, by=supervisor)
     case.refresh_from_db()
     assert case.state == CaseState.WRITTEN_OFF
     assert case.closed_at is not None
@@ -356,11 +361,11 @@ def test_stale_version_is_refused(team_a, agent):
 def test_available_transitions_follow_role_and_state(team_a, agent, supervisor):
     case = open_case(team=team_a)
     assert services.available_transitions(case, agent) == ["start_work"]
+    # No "write_off": a write-off is asked for as an authority request (Request write-off).
     assert services.available_transitions(case, supervisor) == [
         "escalate_to_legal",
         "resolve",
         "start_work",
-        "write_off",
     ]
 
 
@@ -585,7 +590,7 @@ def test_escalation_from_hold_is_refused(team_a, agent, supervisor):
 
 def test_a_written_off_account_is_not_reopened_by_the_sweep(team_a, supervisor):
     case = open_case(team=team_a)
-    services.case_close(case_id=case.pk, actor=supervisor, write_off=True, resolution_reason="charged_off")
+    write_off_approved(case, by=supervisor)
     assert services.cases_open_for_delinquent_accounts() == 0
 
 

@@ -235,11 +235,30 @@ def test_transition_refuses_a_role_without_the_right_and_allows_one_with_it(team
 
     with transaction.atomic():
         locked = kernel.lock_case(case.pk)
-        event = kernel.transition(locked, "write_off", actor=supervisor, kind=EventKind.WRITTEN_OFF)
+        event = kernel.transition(locked, "resolve", actor=supervisor, kind=EventKind.RESOLVED)
     case.refresh_from_db()
-    assert (case.state, case.version, event.actor) == (CaseState.WRITTEN_OFF, version + 1, supervisor)
+    assert (case.state, case.version, event.actor) == (CaseState.RESOLVED, version + 1, supervisor)
     assert case.closed_at is not None
-    assert (event.from_state, event.to_state) == (CaseState.NEW, CaseState.WRITTEN_OFF)
+    assert (event.from_state, event.to_state) == (CaseState.NEW, CaseState.RESOLVED)
+
+
+@pytest.mark.django_db
+def test_the_kernel_runs_a_write_off_only_for_an_approved_request(team_a):
+    supervisor = UserFactory(role="supervisor", team=team_a)
+    case = open_case(team=team_a)
+    with transaction.atomic():
+        locked = kernel.lock_case(case.pk)
+        with pytest.raises(NotAllowed) as refused:
+            kernel.transition(locked, "write_off", actor=supervisor, kind=EventKind.WRITTEN_OFF)
+    assert refused.value.rule == "authority_required"
+    with transaction.atomic():
+        locked = kernel.lock_case(case.pk)
+        with pytest.raises(NotAllowed):  # a made-up request id
+            kernel.transition(locked, "write_off", actor=supervisor, authority_request_id=999_999)
+    with pytest.raises(NotAllowed):  # never in bulk
+        kernel.bulk_transition(Case.objects.filter(pk=case.pk), "write_off", reason="Charged off")
+    case.refresh_from_db()
+    assert case.state == CaseState.NEW
 
 
 # --- Nobody else updates a case's state in bulk --------------------------------------------------------

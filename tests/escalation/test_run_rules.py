@@ -19,7 +19,7 @@ from legal import services as legal
 from legal import services as legal_services
 from legal.models import LegalReferral
 from tests.escalation.conftest import AS_OF, DPD_OVER_90, make_rule
-from tests.factories import QueueFactory, open_case
+from tests.factories import QueueFactory, open_case, write_off_approved
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -85,7 +85,7 @@ def test_cases_with_legal_or_closed_are_never_matched(case_at, supervisor):
     with_legal = case_at(120)
     legal_services.legal_refer(case_id=with_legal.pk, actor=supervisor, reason="by hand")
     closed = case_at(120)
-    services.case_close(case_id=closed.pk, actor=supervisor, write_off=True, resolution_reason="charged_off")
+    write_off_approved(closed, by=supervisor)
     assert matched(make_rule(DPD_OVER_90, save=False, **LEGAL_OVER_90)) == set()
 
 

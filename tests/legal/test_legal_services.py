@@ -11,6 +11,8 @@ from decimal import Decimal
 
 import pytest
 
+from authority import services as authority
+from authority.models import AuthorityRequest
 from collections_app import services
 from collections_app.models import CaseEvent, EventKind
 from core.exceptions import InvalidTransition, NotAllowed, ValidationFailed
@@ -18,7 +20,7 @@ from legal import services as legal_ops
 from legal import services as legal_services
 from legal.models import LegalReferral
 from repayment_plans.models import PlanState, RepaymentPlan
-from tests.factories import open_case
+from tests.factories import UserFactory, open_case
 from tests.legal.conftest import TODAY, log_contact
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -111,8 +113,22 @@ def test_writing_off_needs_a_reason(referred_case, legal):
     case = legal_ops.legal_decide(
         case_id=referred_case.pk, actor=legal, decision="write_off", note="Debtor deceased, no estate"
     )
+    # Legal asks; the approvers of the amount decide (maker-checker): nothing is written off yet.
+    case.refresh_from_db()
+    assert case.state == "legal_review"
+    assert referral(case).decision == "pending"
+    request = AuthorityRequest.objects.get(case=case, status="pending")
+    assert (request.kind, request.requested_by, request.reason) == (
+        "write_off",
+        legal,
+        "Debtor deceased, no estate",
+    )
+
+    head = UserFactory(username="head", role="head")
+    authority.request_approve(request_id=request.pk, actor=head, reason="Estate checked")
+    case.refresh_from_db()
     assert (case.state, case.resolution_reason) == ("written_off", "uncollectable")
-    assert referral(case).decision == "write_off"
+    assert (referral(case).decision, referral(case).reviewer) == ("write_off", legal)
 
 
 def test_a_settlement_returns_the_case_with_a_settlement_plan(referred_case, legal):

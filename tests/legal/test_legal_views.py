@@ -13,6 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from authority.models import AuthorityRequest
 from collections_app.models import Case, CaseEvent
 from escalation.models import EscalationRule
 from legal import services as legal_services
@@ -206,7 +207,9 @@ def test_returning_and_writing_off_through_the_page(client, legal, referred_case
     assert decide(client, other, "write_off", note="").status_code == 422
     response = decide(client, other, "write_off", note="Bankruptcy discharge")
     assert response.status_code == 302
-    assert Case.objects.get(pk=other.pk).state == "written_off"
+    # A write-off request waits for its approvers; the case stays in legal review meanwhile.
+    assert Case.objects.get(pk=other.pk).state == "legal_review"
+    assert AuthorityRequest.objects.get(case=other).status == "pending"
 
 
 def test_proposing_a_settlement_through_the_page(client, legal, referred_case):

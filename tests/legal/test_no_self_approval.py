@@ -11,10 +11,13 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from authority import services as authority
+from authority.models import AuthorityRequest
 from collections_app.models import Case
 from core.exceptions import NotAllowed
 from legal import services as legal_services
 from legal.models import LegalReferral
+from tests.factories import UserFactory
 from tests.legal.conftest import TODAY, build_referred_case
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.legal.urls")]
@@ -70,6 +73,12 @@ def test_another_reviewer_writes_it_off(admin_referred_case, legal):
         case_id=admin_referred_case.pk, actor=legal, decision="write_off", note="Deceased, no estate"
     )
 
+    assert Case.objects.get(pk=admin_referred_case.pk).state == "legal_review"  # asked, not yet approved
+    write_off = AuthorityRequest.objects.get(case=admin_referred_case)
+    authority.request_approve(
+        request_id=write_off.pk, actor=UserFactory(username="head", role="head"), reason="Checked"
+    )
+
     referral = LegalReferral.objects.get(case=admin_referred_case)
     assert (referral.decision, referral.reviewer) == ("write_off", legal)
     assert Case.objects.get(pk=admin_referred_case.pk).state == "written_off"
@@ -97,7 +106,7 @@ def test_the_decide_page_lets_another_reviewer_decide(client, admin_referred_cas
     )
 
     assert response.status_code == 302
-    assert Case.objects.get(pk=admin_referred_case.pk).state == "written_off"
+    assert AuthorityRequest.objects.get(case=admin_referred_case).requested_by == legal
 
 
 def test_the_referrer_is_shown_no_decision_forms_but_why(client, admin_referred_case, admin_user, legal):

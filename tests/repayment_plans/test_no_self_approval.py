@@ -43,7 +43,7 @@ def test_the_proposer_cannot_approve_their_own_plan_through_the_service(own_pend
     with pytest.raises(NotAllowed) as refused:
         services.plan_approve(plan_id=own_pending_plan.pk, actor=promoted, note="Looks fine")
 
-    assert refused.value.rule == "own_plan"
+    assert refused.value.rule == "maker_checker"
     assert refused.value.message == OWN_PLAN
     own_pending_plan.refresh_from_db()
     assert (own_pending_plan.state, own_pending_plan.approved_at) == (PlanState.PENDING_APPROVAL, None)
@@ -55,7 +55,7 @@ def test_the_proposer_cannot_send_their_own_plan_back(own_pending_plan, promoted
             plan_id=own_pending_plan.pk, actor=promoted, note="Shorter", data=terms(installments=10)
         )
 
-    assert refused.value.rule == "own_plan"
+    assert refused.value.rule == "maker_checker"
     own_pending_plan.refresh_from_db()
     assert own_pending_plan.state == PlanState.PENDING_APPROVAL
 
@@ -67,7 +67,7 @@ def test_a_supervisor_who_proposed_above_their_level_cannot_approve_it(case, sup
         services.plan_approve(plan_id=plan.pk, actor=supervisor)
     services.plan_approve(plan_id=plan.pk, actor=legal, note="Hardship evidenced")
 
-    assert refused.value.rule == "own_plan"
+    assert refused.value.rule == "maker_checker"
     plan.refresh_from_db()
     assert plan.approved_by == legal
 

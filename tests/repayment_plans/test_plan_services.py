@@ -27,7 +27,7 @@ from repayment_plans.models import (
     PlanState,
     RepaymentPlan,
 )
-from tests.factories import open_case
+from tests.factories import open_case, write_off_approved
 from tests.repayment_plans.conftest import LEGAL_TERMS, SUPERVISOR_TERMS, TODAY, pay, terms
 
 pytestmark = pytest.mark.django_db
@@ -45,11 +45,13 @@ def propose(case, actor, **overrides):
 # --- The default tiers --------------------------------------------------------------------------
 
 
-def test_default_tiers_are_agent_supervisor_legal_in_that_order():
+def test_default_tiers_follow_the_ladder_then_legal():
     tiers = list(ApprovalLimit.objects.values_list("role", "max_installments", "max_discount_percent"))
     assert tiers == [
         ("agent", 12, Decimal("0.00")),
+        ("team_lead", 12, Decimal("10.00")),
         ("supervisor", 24, Decimal("30.00")),
+        ("head", 24, Decimal("30.00")),  # what the head adds is money: authority's amounts
         ("legal", 60, Decimal("50.00")),
     ]
     assert "personalised_installment" not in ApprovalLimit.objects.get(role="supervisor").allowed_kinds
@@ -544,13 +546,7 @@ def test_an_ended_plan_cannot_be_cancelled(case, agent, supervisor):
 
 def test_closing_the_case_cancels_its_live_plan(case, agent, supervisor):
     plan = services.plan_propose(case_id=case.pk, actor=agent, data=terms(), cardholder_accepted=True)
-    case_services.case_close(
-        case_id=case.pk,
-        actor=supervisor,
-        write_off=True,
-        resolution_reason="deceased",
-        reason="Case written off",
-    )
+    write_off_approved(case, by=supervisor, resolution_reason="deceased", reason="Case written off")
 
     plan.refresh_from_db()
     assert (plan.state, plan.end_note) == (PlanState.CANCELLED, "Case written off")
@@ -568,8 +564,8 @@ def test_cases_closed_in_bulk_have_their_live_plans_cancelled_once(today, team_a
     draft_plan = services.plan_propose(case_id=draft.pk, actor=agent, data=terms())
     closed = [active.pk, draft.pk, without.pk]
     with transaction.atomic():
-        case_services.bulk_transition(
-            Case.objects.filter(pk__in=closed), "write_off", reason="Charged off", kind=EventKind.WRITTEN_OFF
+        case_services.bulk_transition(  # the nightly pipeline resolves in bulk; nothing writes off in bulk
+            Case.objects.filter(pk__in=closed), "resolve", reason="Charged off", kind=EventKind.RESOLVED
         )
         assert services.plans_cancel_for_closed_cases(case_ids=closed, actor=None, reason="Charged off") == 2
 
