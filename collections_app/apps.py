@@ -17,6 +17,8 @@ class CollectionsAppConfig(AppConfig):
 
         # One hash chain per case (migration 0005_event_chain installs it); verify_chains walks it.
         chains.register("collections_app.CaseEvent", chain_by="case")
+        # The access records: one chain over them all (migration 0009_access_record_chain).
+        chains.register("collections_app.AccessRecord", chain_by=None)
 
         def recompute(codes: list[str]) -> None:
             # After commit, in the background and in chunks: a profile may govern millions of cases.

@@ -949,6 +949,9 @@ class AccessRecord(models.Model):
     rows = models.PositiveIntegerField(_("rows"), default=1)
     source = models.CharField(_("source"), max_length=8, choices=AccessSource.choices)
     request_id = models.CharField(_("request ID"), max_length=64, blank=True)
+    # One hash chain over every record, in id order (core.chains; migration 0009_access_record_chain).
+    prev_hash = ChainHashField(_("previous hash"))
+    row_hash = ChainHashField(_("row hash"))
 
     objects = AccessRecordQuerySet.as_manager()
 

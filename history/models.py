@@ -18,6 +18,7 @@ them writes nothing):
 """
 
 from accounts.models import User
+from authority.models import AuthorityLimit
 from collections_app.models import (
     Cardholder,
     Case,
@@ -58,6 +59,7 @@ RepaymentPlanChange = track_changes(
     RepaymentPlan, "RepaymentPlanChange", exclude=("updated_at",), indexed=("case",)
 )
 ApprovalLimitChange = track_changes(ApprovalLimit, "ApprovalLimitChange")
+AuthorityLimitChange = track_changes(AuthorityLimit, "AuthorityLimitChange")
 ContactPolicyChange = track_changes(ContactPolicy, "ContactPolicyChange", exclude=("updated_at",))
 EscalationRuleChange = track_changes(EscalationRule, "EscalationRuleChange", exclude=("updated_at",))
 MessageTemplateChange = track_changes(MessageTemplate, "MessageTemplateChange", exclude=("updated_at",))

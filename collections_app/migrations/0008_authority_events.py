@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('collections_app', '0004_attempt_disclosures'),
+        ('collections_app', '0007_encrypted_pii'),
     ]
 
     operations = [

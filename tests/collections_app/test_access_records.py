@@ -190,3 +190,27 @@ def test_the_service_refuses_a_missing_reason(agent, worked_case):
         services.pii_reveal(case_id=worked_case.pk, actor=agent, field="national_id", reason=None)
     assert refused.value.http_status == 400 and refused.value.rule == "access_reason"
     assert nothing_recorded()
+
+
+@pytest.mark.postgres
+def test_the_access_records_form_one_chain_that_names_an_edited_record(client, agent, worked_case):
+    from django.db import connection
+
+    from core import chains
+
+    for _ in range(3):
+        reveal(client, worked_case, field="national_id", reason="working_case")
+    records = list(AccessRecord.objects.order_by("pk"))
+    assert len(records) == 3
+    assert all(r.row_hash and r.prev_hash for r in records)
+    assert [r.prev_hash for r in records[1:]] == [r.row_hash for r in records[:-1]]  # one chain, in id order
+    assert chains.verify_chain(AccessRecord).ok
+
+    table = AccessRecord._meta.db_table
+    with connection.cursor() as cursor:  # what only the table's owner could do
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {table}_chain_refuse")
+        cursor.execute(f"UPDATE {table} SET reason = 'complaint' WHERE id = %s", [records[1].pk])
+        cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER {table}_chain_refuse")
+    report = chains.verify_chain(AccessRecord)
+    assert not report.ok and report.broken.row_id == records[1].pk
