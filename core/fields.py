@@ -22,6 +22,21 @@ class _IsEmpty(Exact):
         return ""
 
 
+class Decrypted(str):
+    """A clear text as read from an encrypted column, with the token it was read from. Written back as it
+    is, it keeps that token: saving a row whose value did not change leaves its column as it was (a fresh
+    token at every save would be a change, recorded as such by the history of changes). Any other value,
+    an edit included, is a plain str and is encrypted afresh."""
+
+    token: str = ""
+
+    @classmethod
+    def read(cls, token: str, clear: str) -> "Decrypted":
+        value = cls(clear)
+        value.token = token
+        return value
+
+
 class EncryptedTextField(models.TextField):
     """A text whose database column holds a Fernet token (core.crypto) and whose Python value is the clear
     text: a copy of the database, a backup or a replica gives away nothing without the keys.
@@ -37,12 +52,24 @@ class EncryptedTextField(models.TextField):
     def from_db_value(self, value, expression, connection):
         if value is None:
             return value
-        return crypto.decrypt(value, what=self._what())
+        return Decrypted.read(value, crypto.decrypt(value, what=self._what()))
+
+    def pre_save(self, model_instance, add):
+        # Encrypted once per new value, and the instance keeps the token it was saved with: its next save
+        # (of another field) leaves this column as it is.
+        value = super().pre_save(model_instance, add)
+        if not value or (isinstance(value, Decrypted) and value.token):
+            return value
+        sealed = Decrypted.read(crypto.encrypt(value), value)
+        setattr(model_instance, self.attname, sealed)
+        return sealed
 
     def get_prep_value(self, value):
         value = super().get_prep_value(value)
         if value is None:
             return None
+        if isinstance(value, Decrypted) and value.token:
+            return value.token  # as read: the column keeps its token
         return crypto.encrypt(value)
 
     def formfield(self, **kwargs):

@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from collections_app.models import Cardholder, CaseEvent, CreditAccount, EventKind
 from collections_app.pii import cardholders_matching_pii, pii_hash_refresh
-from collections_app.services import pii_reveal
+from collections_app.services import access_reason, pii_reveal
 from core import crypto
 from core.masking import pii_hash
 from imports.services import report_value
@@ -98,8 +98,11 @@ def test_pages_and_the_admin_show_the_card_number_masked(client, admin_user, sup
     assert '"field": "card_number"' in html
 
 
+WORKING = access_reason("working_case")
+
+
 def test_the_card_number_is_revealed_through_the_reveal_service_and_logged(supervisor, case):
-    assert pii_reveal(case_id=case.pk, actor=supervisor, field="card_number") == CARD
+    assert pii_reveal(case_id=case.pk, actor=supervisor, field="card_number", reason=WORKING) == CARD
     event = CaseEvent.objects.get(case=case, kind=EventKind.PII_REVEAL)
     assert event.actor == supervisor and event.details["field"] == "card_number"
     assert CARD_DIGITS not in str(event.details)
@@ -107,7 +110,9 @@ def test_the_card_number_is_revealed_through_the_reveal_service_and_logged(super
 
 def test_the_case_page_reveals_the_card_number(client, supervisor, case):
     client.force_login(supervisor)
-    response = client.post(reverse("case_reveal", args=[case.pk]), {"field": "card_number"})
+    response = client.post(
+        reverse("case_reveal", args=[case.pk]), {"field": "card_number", "reason": "working_case"}
+    )
     assert response.json()["value"] == CARD
     assert CaseEvent.objects.filter(case=case, kind=EventKind.PII_REVEAL).count() == 1
 
@@ -122,13 +127,15 @@ def test_the_api_returns_masked_values_unless_revealed(supervisor, case):
     assert MASKED_CARD in text and CARD_DIGITS not in text and CARD not in text
     assert not CaseEvent.objects.filter(kind=EventKind.PII_REVEAL).exists()
 
-    revealed = api.get(f"/api/v1/cases/{case.pk}/?reveal=card_number,national_id").json()
+    revealed = api.get(f"/api/v1/cases/{case.pk}/?reveal=card_number,national_id&reason=working_case").json()
     assert revealed["account"]["card_number"] == CARD
     assert revealed["cardholder"]["national_id"] == NATIONAL_ID
     fields = sorted(e.details["field"] for e in CaseEvent.objects.filter(kind=EventKind.PII_REVEAL))
     assert fields == ["card_number", "national_id"]
 
-    action = api.post(f"/api/v1/cases/{case.pk}/reveal/", {"field": "card_number"}, format="json")
+    action = api.post(
+        f"/api/v1/cases/{case.pk}/reveal/", {"field": "card_number", "reason": "working_case"}, format="json"
+    )
     assert action.status_code == 200 and action.json()["value"] == CARD
 
 

@@ -170,3 +170,20 @@ def test_card_numbers_in_free_text_are_masked_like_the_other_personal_data():
     )
     assert mask_card_number("6221261234567897") == mask_card_number("7897") == "**** **** **** 7897"
     assert mask_card_number("") == ""
+
+
+@pytest.mark.django_db
+def test_saving_an_unchanged_value_keeps_its_token_and_an_edit_encrypts_afresh():
+    holder = CardholderFactory(national_id=NATIONAL_ID)
+    token = stored("collections_app_cardholder", "national_id", holder.pk)
+    holder = Cardholder.objects.get(pk=holder.pk)
+    holder.language = "en"
+    holder.save()
+    assert (
+        stored("collections_app_cardholder", "national_id", holder.pk) == token
+    )  # the history of changes sees no change of the ID
+
+    holder.national_id = "110101199003079999"
+    holder.save()
+    assert stored("collections_app_cardholder", "national_id", holder.pk) != token
+    assert Cardholder.objects.get(pk=holder.pk).national_id == "110101199003079999"
