@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import CharField, DateTimeField, Model, QuerySet, Value
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from collections_app.models import Case
@@ -127,7 +128,9 @@ def _field_by_column(model: type[Model]) -> dict:
 
 def _label(model: type[Model], column: str) -> str:
     field_ = _field_by_column(model).get(column)
-    return str(field_.verbose_name) if field_ is not None else column
+    # A field without a verbose_name of its own (Case.queue) is named after itself: translated here
+    # when the catalogue has the word.
+    return gettext(str(field_.verbose_name)) if field_ is not None else column
 
 
 def _row(event, event_model) -> dict:

@@ -77,6 +77,18 @@ HOLDINGS: tuple[Holding, ...] = (
         untouched_because="append-only: who looked at the person's data, and why, is the record the "
         "person and the regulator may ask for",
     ),
+    # Who asked for a write-off or a settlement and who approved it, and why: the bank's record of the
+    # money, kept like the timeline (a decision's reason is required by the database).
+    Holding(
+        "authority.AuthorityRequest",
+        CASE,
+        untouched_because="the maker-checker record of a write-off or settlement: kept as the timeline is",
+    ),
+    Holding(
+        "authority.AuthorityDecision",
+        f"request__{CASE}",
+        untouched_because="the maker-checker record of a write-off or settlement: kept as the timeline is",
+    ),
     Holding("repayment_plans.RepaymentPlan", CASE, clear=("reason", "acceptance_note", "end_note")),
     Holding("repayment_plans.Installment", f"plan__{CASE}"),
     Holding("repayment_plans.PlanAllocation", f"installment__plan__{CASE}"),

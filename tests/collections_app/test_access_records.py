@@ -198,6 +198,7 @@ def test_the_access_records_form_one_chain_that_names_an_edited_record(client, a
 
     from core import chains
 
+    client.force_login(agent)
     for _ in range(3):
         reveal(client, worked_case, field="national_id", reason="working_case")
     records = list(AccessRecord.objects.order_by("pk"))

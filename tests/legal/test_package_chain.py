@@ -17,6 +17,7 @@ import pytest
 from django.urls import reverse
 
 from collections_app.models import CaseEvent
+from collections_app.services import access_reason
 from core import chains
 from legal import services as legal_services
 
@@ -24,7 +25,9 @@ pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 
 def export_files(case, legal) -> tuple[dict[str, bytes], CaseEvent]:
-    export = legal_services.legal_package_export(case_id=case.pk, actor=legal)
+    export = legal_services.legal_package_export(
+        case_id=case.pk, actor=legal, reason=access_reason("legal_proceedings")
+    )
     with zipfile.ZipFile(io.BytesIO(export.content)) as archive:
         files = {name.split("/", 1)[1]: archive.read(name) for name in archive.namelist()}
     return files, export.event

@@ -13,7 +13,14 @@ import time_machine
 
 from collections_app import services
 from collections_app.models import Case, ContactAttempt, PromiseToPay
-from tests.factories import AccountFactory, CardholderFactory, ContactPointFactory, QueueFactory
+from tests.factories import (
+    AccountFactory,
+    CardholderFactory,
+    ContactPointFactory,
+    QueueFactory,
+    UserFactory,
+    write_off_approved,
+)
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 
@@ -45,12 +52,12 @@ def open_case_on(day: date, *, holder, team=None) -> Case:
 
 def close_case_on(case: Case, day: date, *, write_off=False) -> Case:
     with time_machine.travel(at(day), tick=False):
-        services.case_close(
-            case_id=case.pk,
-            actor=None,
-            write_off=write_off,
-            resolution_reason="charged_off" if write_off else "paid_in_full",
-        )
+        if write_off:  # as the product writes off: a request, approved by others (maker-checker)
+            write_off_approved(case, by=UserFactory(role="head"))
+        else:
+            services.case_close(
+                case_id=case.pk, actor=None, write_off=False, resolution_reason="paid_in_full"
+            )
     return Case.objects.get(pk=case.pk)
 
 

@@ -29,6 +29,7 @@ from privacy.models import (
 from privacy.subject_access import subject_access_export
 from repayment_plans.models import Installment, PlanAllocation, RepaymentPlan
 from telephony.models import Call
+from tests.factories import UserFactory, write_off_approved
 from tests.privacy.conftest import cardholder, contact_on, open_case_on, pay_on, promise_on
 
 pytestmark = pytest.mark.django_db
@@ -112,6 +113,7 @@ def full_holder(supervisor, agent):
         reason="typo",
         requested_by=agent,
     )
+    write_off_approved(case, by=UserFactory(role="head"))  # a request and its decisions
     AccessRecord.objects.create(
         actor=supervisor,
         kind="reveal",
