@@ -17,25 +17,15 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from core.clock import bank_date, bank_zone
 from core.masking import mask_national_id
 from core.money import format_money
+from core.pdf import document_styles, paragraph
 
 if TYPE_CHECKING:  # for the annotation only: legal.services imports this module for an export
     from legal.services import LegalPackage
-
-_FONT = "STSong-Light"
-
-
-def _register_font() -> str:
-    if _FONT not in pdfmetrics.getRegisteredFontNames():
-        # A CID font built into reportlab and every PDF reader: Chinese text with no font file to ship.
-        pdfmetrics.registerFont(UnicodeCIDFont(_FONT))
-    return _FONT
 
 
 def _day(value) -> str:
@@ -48,34 +38,17 @@ def _day(value) -> str:
 
 
 def statement_pdf(package: LegalPackage, *, prepared_by: str) -> bytes:
-    cjk = _register_font()
     case, account = package.case, package.case.account
     holder = account.cardholder
 
     def money(amount) -> str:
         return format_money(amount, account.currency, get_language())
 
-    body = ParagraphStyle("body", fontName="Helvetica", fontSize=9, leading=12)
-    title = ParagraphStyle(
-        "title", parent=body, fontName="Helvetica-Bold", fontSize=15, leading=19, spaceAfter=4
-    )
-    heading = ParagraphStyle(
-        "heading",
-        parent=body,
-        fontName="Helvetica-Bold",
-        fontSize=11,
-        leading=15,
-        spaceBefore=8,
-        spaceAfter=4,
-    )
+    styles = document_styles(body_size=9)
+    body, title, heading = styles.body, styles.title, styles.heading
 
     def para(text, style=body):
-        # The CID font carries Chinese but sets Latin text poorly (and lacks some punctuation); Helvetica
-        # the reverse. Each paragraph takes the one its text needs.
-        text = str(text)
-        if any(ord(ch) > 0xFF for ch in text):
-            style = ParagraphStyle(f"{style.name}-cjk", parent=style, fontName=cjk)
-        return Paragraph(_escape(text), style)
+        return paragraph(text, style)
 
     def table(rows, widths=None):
         t = Table([[para(v) for v in row] for row in rows], colWidths=widths)
@@ -231,8 +204,3 @@ def _chain_section(package: LegalPackage, para, table, heading) -> list:
         Spacer(1, 2 * mm),
         events,
     ]
-
-
-def _escape(text: str) -> str:
-    # Paragraph reads a small XML markup; the data is text.
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

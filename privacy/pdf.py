@@ -16,25 +16,11 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import SimpleDocTemplate, Spacer, Table, TableStyle
 
 from core.clock import bank_zone
-
-_FONT = "STSong-Light"
-
-
-def _register_font() -> str:
-    if _FONT not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(UnicodeCIDFont(_FONT))
-    return _FONT
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+from core.pdf import document_styles, paragraph
 
 
 def _display(field, value) -> str:
@@ -56,27 +42,11 @@ def _display(field, value) -> str:
 
 
 def subject_access_pdf(*, cardholder, tables: dict, request, generated_at) -> bytes:
-    cjk = _register_font()
-    body = ParagraphStyle("body", fontName="Helvetica", fontSize=8, leading=10)
-    title = ParagraphStyle(
-        "title", parent=body, fontName="Helvetica-Bold", fontSize=15, leading=19, spaceAfter=4
-    )
-    heading = ParagraphStyle(
-        "heading",
-        parent=body,
-        fontName="Helvetica-Bold",
-        fontSize=11,
-        leading=15,
-        spaceBefore=8,
-        spaceAfter=4,
-    )
+    styles = document_styles(body_size=8)
+    body, title, heading = styles.body, styles.title, styles.heading
 
     def para(text, style=body):
-        # Each paragraph takes the font its text needs (the CID font for Chinese, Helvetica otherwise).
-        text = str(text)
-        if any(ord(ch) > 0xFF for ch in text):
-            style = ParagraphStyle(f"{style.name}-cjk", parent=style, fontName=cjk)
-        return Paragraph(_escape(text), style)
+        return paragraph(text, style)
 
     def grid(rows):
         t = Table([[para(v) for v in row] for row in rows], colWidths=[55 * mm, 119 * mm])
