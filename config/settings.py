@@ -404,6 +404,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
+    # pgtrigger says "Installing ... trigger" for each of the history's triggers at every migrate.
+    "loggers": {"pgtrigger": {"level": "WARNING"}},
 }
 
 # --- The collections domain (see README "Configuration") ----------------------------------------
