@@ -191,7 +191,7 @@ def test_reminders_are_sent_by_a_real_worker_retrying_a_busy_gateway(workers, tm
         wait_for(
             # SMS through the gateway is sent; e-mail through the file provider only written.
             lambda: not OutboundMessage.objects.exclude(status__in=["sent", "written"]).exists(),
-            timeout=60,
+            timeout=120,  # a liveness bound: retries of a busy gateway on a loaded 2-core machine
             what="every message sent",
         )
         messages_send_due.delay()  # a second dispatch finds nothing to do
