@@ -32,8 +32,11 @@ def pytest_collection_modifyitems(config, items):
 
 
 _ID_IN_A_PATH = re.compile(r"/-?\d+(?=/)")
-# A task's or request's UUID ("...-b183-76216984e909" reads like a mobile number with dashes).
-_UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.IGNORECASE)
+# A task's or request's UUID ("...-b183-76216984e909" reads like a mobile number with dashes), with or
+# without its dashes (a message key's "52ca091cfa1e4160867645fea3bf75cf" holds ten digits in a row).
+_UUID = re.compile(
+    r"\b(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32})\b", re.IGNORECASE
+)
 
 
 class _PersonalDataInLogs(logging.Handler):

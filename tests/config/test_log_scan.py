@@ -24,6 +24,8 @@ def test_masked_values_and_record_ids_in_urls_are_not():
     assert not scanned("Not Found: /api/v1/cases/4203413794/")
     assert not scanned("Not Found: /api/v1/plans/420293207200197504/accept/")
     assert not scanned("Task message_send[14b5231d-2b1d-49ee-b183-76216984e909] succeeded: 'written'")
+    key = "overdue_notice:432:case-by548-52ca091cfa1e4160867645fea3bf75cf:letter"
+    assert not scanned(f"outbox: letter to 北京市朝阳区 **** ({key})")
 
 
 def test_debug_records_are_not_kept():
