@@ -19,7 +19,12 @@ out), JSON columns as their jsonb text, NULL as `null`. A case event, for exampl
 A court, an auditor or `verify_chains` recomputes it with that function (or by hand from the rules above).
 
 What the triggers guarantee (installed by the migration operation `InstallChain`):
-- BEFORE INSERT, per row: lock the chain's row in `core_chain_lock` (an upsert; the table is created by
+- BEFORE INSERT, per row: when the chain key is a foreign key (a case's events), first take the lock the
+  foreign key's check takes at commit (FOR KEY SHARE of the parent row), so every writer locks in one order,
+  parent then chain. Without it, a transaction that wrote an event and commits (the deferred check waits for
+  the case) and one that locked the case FOR UPDATE and then writes an event (waits for the chain) deadlock:
+  a reminder recorded while the same case's SMS is recorded as sent did. Then lock the chain's row in
+  `core_chain_lock` (an upsert; the table is created by
   the first InstallChain) until the transaction ends, so two transactions writing into one chain take
   turns instead of forking it; then give the row its id from the table's sequence (after the lock, so id
   order is chain order even when transactions race; an explicit id is replaced), find the previous row of
@@ -44,7 +49,7 @@ from __future__ import annotations
 
 import re
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.apps import apps as global_apps
 from django.db import connection as default_connection
@@ -157,22 +162,18 @@ class ChainSQL:
     prev_hash: str
     row_hash: str
     sequence: str | None
+    # The table and key column the chain key refers to, when it is a foreign key: locked first (see above).
+    parent: tuple[str, str] | None = None
 
     def __post_init__(self):
-        for name in (self.table, self.pk, self.key or "x", *self.content, self.prev_hash, self.row_hash):
+        names = (self.table, self.pk, self.key or "x", *self.content, self.prev_hash, self.row_hash)
+        for name in (*names, *(self.parent or ())):
             if not IDENTIFIER.match(name):
                 raise ValueError(f"{name!r} is not a plain column or table name")
 
     def install(self) -> list[str]:
         t, fn = self.table, content_function(self.table)
         fields = ", ".join(f"'{c}', r.{c}" for c in self.content)
-        lock_key = f"'{t}:' || NEW.{self.key}::text" if self.key else f"'{t}'"
-        # An upsert, not SELECT ... FOR UPDATE: it also makes a REPEATABLE READ writer that raced another
-        # fail with a serialization error rather than link to a head its snapshot cannot see.
-        lock = f"""INSERT INTO {LOCK_TABLE} AS l (chain, writes) VALUES ({lock_key}, 1)
-                        ON CONFLICT (chain) DO UPDATE SET writes = l.writes + 1;"""  # noqa: S608
-        where = f"WHERE t.{self.key} = NEW.{self.key}" if self.key else ""
-        new_id = f"NEW.{self.pk} := nextval('{self.sequence}');" if self.sequence else ""
         index_columns = f"{self.key}, {self.pk}" if self.key else self.pk
         return [
             # One definition of the canonical content, used by the trigger, the fill and verify_chains.
@@ -182,19 +183,7 @@ class ChainSQL:
             f"CREATE INDEX IF NOT EXISTS {_name(t, 'chain_idx')} ON {t} ({index_columns})",
             f"CREATE TABLE IF NOT EXISTS {LOCK_TABLE} (chain text PRIMARY KEY, writes bigint NOT NULL)",
             self.fill(),
-            f"""CREATE OR REPLACE FUNCTION {_name(t, "chain_link")}() RETURNS trigger
-                LANGUAGE plpgsql AS $$
-                DECLARE previous text;
-                BEGIN
-                    -- One writer per chain at a time, until its transaction ends: no fork.
-                    {lock}
-                    {new_id}
-                    SELECT t.{self.row_hash} INTO previous FROM {t} t {where}
-                        ORDER BY t.{self.pk} DESC LIMIT 1;
-                    NEW.{self.prev_hash} := coalesce(previous, '{GENESIS}');
-                    NEW.{self.row_hash} := {hash_sql(f"NEW.{self.prev_hash}", f"{fn}(NEW)")};
-                    RETURN NEW;
-                END $$""",  # noqa: S608 - names from model metadata, checked by IDENTIFIER
+            self.link_function(),
             f"""CREATE OR REPLACE FUNCTION {_name(t, "chain_refuse")}() RETURNS trigger
                 LANGUAGE plpgsql AS $$
                 BEGIN
@@ -207,6 +196,38 @@ class ChainSQL:
             f"""CREATE TRIGGER {_name(t, "chain_refuse")} BEFORE UPDATE OR DELETE ON {t}
                 FOR EACH ROW EXECUTE FUNCTION {_name(t, "chain_refuse")}()""",
         ]
+
+    def link_function(self) -> str:
+        """The INSERT trigger's function (CREATE OR REPLACE: also how an installed chain gets a new one)."""
+        t, fn = self.table, content_function(self.table)
+        lock_key = f"'{t}:' || NEW.{self.key}::text" if self.key else f"'{t}'"
+        parent_lock = ""
+        if self.parent and self.key:
+            parent_table, parent_key = self.parent
+            parent_lock = (
+                f"PERFORM 1 FROM {parent_table} p WHERE p.{parent_key} = NEW.{self.key} FOR KEY SHARE;"
+            )
+        where = f"WHERE t.{self.key} = NEW.{self.key}" if self.key else ""
+        new_id = f"NEW.{self.pk} := nextval('{self.sequence}');" if self.sequence else ""
+        return f"""CREATE OR REPLACE FUNCTION {_name(t, "chain_link")}() RETURNS trigger
+                LANGUAGE plpgsql AS $$
+                DECLARE previous text;
+                BEGIN
+                    -- The parent first (what the foreign key's check locks at commit), then the chain:
+                    -- every writer in the same order, so none waits for another that waits for it.
+                    {parent_lock}
+                    -- One writer per chain at a time, until its transaction ends: no fork. An upsert, not
+                    -- SELECT ... FOR UPDATE: a REPEATABLE READ writer that raced another then fails with a
+                    -- serialization error rather than link to a head its snapshot cannot see.
+                    INSERT INTO {LOCK_TABLE} AS l (chain, writes) VALUES ({lock_key}, 1)
+                        ON CONFLICT (chain) DO UPDATE SET writes = l.writes + 1;
+                    {new_id}
+                    SELECT t.{self.row_hash} INTO previous FROM {t} t {where}
+                        ORDER BY t.{self.pk} DESC LIMIT 1;
+                    NEW.{self.prev_hash} := coalesce(previous, '{GENESIS}');
+                    NEW.{self.row_hash} := {hash_sql(f"NEW.{self.prev_hash}", f"{fn}(NEW)")};
+                    RETURN NEW;
+                END $$"""  # noqa: S608 - names from model metadata, checked by IDENTIFIER
 
     def fill(self) -> str:
         """Hash the rows already in the table, chain by chain in id order - set-based: a recursive walk
@@ -302,6 +323,7 @@ class InstallChain(Operation):
             prev_hash=meta.get_field(self.prev_hash).column,
             row_hash=meta.get_field(self.row_hash).column,
             sequence=sequence,
+            parent=_parent_of(key),
         )
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
@@ -322,6 +344,38 @@ class InstallChain(Operation):
     @property
     def migration_name_fragment(self):
         return f"{self.model_name.lower()}_chain"
+
+
+def _parent_of(key) -> tuple[str, str] | None:
+    """(table, column) a foreign-key chain key refers to; None for a plain column or one chain."""
+    if key is None or key.remote_field is None:
+        return None
+    target = key.target_field
+    return target.model._meta.db_table, target.column
+
+
+class RelinkChain(InstallChain):
+    """Migration operation: replace the INSERT trigger's function of a chain already installed (the rows,
+    hashes and refusal stay as they are) - how a chain installed by an earlier InstallChain gets what the
+    current one installs (the parent lock). Backwards, the function without the parent lock."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            schema_editor.execute(
+                self.chain_sql(app_label, to_state, schema_editor.connection).link_function()
+            )
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            spec = self.chain_sql(app_label, from_state, schema_editor.connection)
+            schema_editor.execute(replace(spec, parent=None).link_function())
+
+    def describe(self):
+        return f"Replace the chain trigger function of {self.model_name}"
+
+    @property
+    def migration_name_fragment(self):
+        return f"{self.model_name.lower()}_chain_relink"
 
 
 @contextmanager

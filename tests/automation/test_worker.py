@@ -167,10 +167,6 @@ def _children(worker: Worker) -> list[int]:
     return [int(p) for p in out.stdout.split()] + [worker.process.pid]
 
 
-# Known issue (closing note of issue 16): since the history and chain triggers landed, this run sometimes
-# leaves a message unsent after the gateway's 503 (seen in 1 of 2 CI runs and in a run of this file alone).
-# Not strict, so that a pass is still reported; to be diagnosed and the marker removed.
-@pytest.mark.xfail(strict=False, reason="intermittent: a message left unsent after a 503 retry (issue 16)")
 def test_reminders_are_sent_by_a_real_worker_retrying_a_busy_gateway(workers, tmp_path, always_open):
     messaging.ensure_defaults()
     yesterday = timezone.localdate() - timedelta(days=1)

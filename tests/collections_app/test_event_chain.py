@@ -10,6 +10,7 @@
 import hashlib
 import json
 import threading
+import time
 from datetime import datetime
 
 import pytest
@@ -209,3 +210,54 @@ def test_two_transactions_writing_into_one_chain_take_turns():
     events = linked(case)
     assert [e.reason for e in events if e.kind == EventKind.NOTE] == ["A1", "A2", "B1"]
     assert chains.verify_chain(CaseEvent).ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_writer_of_the_chain_and_a_holder_of_the_case_do_not_deadlock():
+    """A has written an event (a reminder recorded) and commits, which checks the event's foreign key to the
+    case; B locked the case FOR UPDATE (a sent SMS recorded through the kernel) and then writes an event.
+    Were the chain locked before the case, A would wait for B's case and B for A's chain: a deadlock, one
+    of them refused. The trigger locks the case first, so B waits for A and both are written."""
+    case = open_case()
+    a_wrote, a_may_commit = threading.Event(), threading.Event()
+    b_pid, errors = [], []
+
+    def writer_a():
+        try:
+            with transaction.atomic():
+                kernel.event_write(case=case, kind=EventKind.NOTE, reason="reminder written")
+                a_wrote.set()
+                assert a_may_commit.wait(30)
+        except Exception as error:  # noqa: BLE001 - reported by the main thread
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    def writer_b():
+        try:
+            assert a_wrote.wait(30)
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_backend_pid()")
+                    b_pid.append(cursor.fetchone()[0])
+                locked = Case.objects.select_for_update().get(pk=case.pk)
+                kernel.event_write(case=locked, kind=EventKind.NOTE, reason="sms sent")
+        except Exception as error:  # noqa: BLE001
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=writer_a), threading.Thread(target=writer_b)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # until B waits (for the case; without the parent lock, the chain)
+        if b_pid and _waiting_on_a_lock(b_pid[0]):
+            break
+        time.sleep(0.05)
+    assert b_pid and _waiting_on_a_lock(b_pid[0])
+    a_may_commit.set()
+    for thread in threads:
+        thread.join(30)
+    assert not errors
+    assert [e.reason for e in linked(case) if e.kind == EventKind.NOTE] == ["reminder written", "sms sent"]
