@@ -163,7 +163,9 @@ class ChainSQL:
             if not IDENTIFIER.match(name):
                 raise ValueError(f"{name!r} is not a plain column or table name")
 
-    def install(self) -> list[str]:
+    def install(self, *, fill: bool = True) -> list[str]:
+        """`fill=False` when the rows already carry their hashes (a table rebuilt with its rows copied as
+        they were: collections_app.partitions)."""
         t, fn = self.table, content_function(self.table)
         fields = ", ".join(f"'{c}', r.{c}" for c in self.content)
         lock_key = f"'{t}:' || NEW.{self.key}::text" if self.key else f"'{t}'"
@@ -181,7 +183,7 @@ class ChainSQL:
                 AS $$ SELECT jsonb_build_object({fields})::text $$""",
             f"CREATE INDEX IF NOT EXISTS {_name(t, 'chain_idx')} ON {t} ({index_columns})",
             f"CREATE TABLE IF NOT EXISTS {LOCK_TABLE} (chain text PRIMARY KEY, writes bigint NOT NULL)",
-            self.fill(),
+            *([self.fill()] if fill else []),
             f"""CREATE OR REPLACE FUNCTION {_name(t, "chain_link")}() RETURNS trigger
                 LANGUAGE plpgsql AS $$
                 DECLARE previous text;
