@@ -235,3 +235,23 @@ def test_the_migration_rebuilds_a_table_with_rows_both_ways(model_name):
             "SELECT count(*) FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'f'", [table]
         )
         assert cursor.fetchone()[0] >= 2, f"the foreign keys of {table} ({column}) are back"
+
+
+def test_the_demo_seeds_re_dating_moves_events_between_months_without_new_ids():
+    """chains.rewriting (the demo seed re-dates what it wrote): a row moved into another month's partition
+    keeps its id - PostgreSQL fires the INSERT triggers of the partition it lands in, so the block turns
+    the linking trigger off too - and the chains are whole again at the end."""
+    case = open_case()
+    for i in range(3):
+        kernel.event_write(case=case, kind=EventKind.NOTE, reason=f"note {i}")
+    ids = list(CaseEvent.objects.filter(case=case).order_by("pk").values_list("pk", flat=True))
+    assert len(ids) >= 4  # the opening event and the three notes
+    month_ago = partitions.add_months(this_month(), -2)
+    with chains.rewriting([chains.chain_for(CaseEvent)]), connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {EVENTS} SET created_at = %s WHERE case_id = %s",  # noqa: S608
+            [moment_in(month_ago), case.pk],
+        )
+    assert list(CaseEvent.objects.filter(case=case).order_by("pk").values_list("pk", flat=True)) == ids
+    assert {home_of(CaseEvent, pk) for pk in ids} == {f"{EVENTS}_default"}
+    assert chains.verify_chain(CaseEvent).ok and chains.is_installed(EVENTS)
