@@ -151,7 +151,10 @@ def ensure_month(table: str, column: str, month: date, connection=default_connec
             )
             stray = cursor.fetchone()[0]
         if not stray:
-            cursor.execute(f"CREATE TABLE {name} PARTITION OF {table} FOR VALUES FROM ({start}) TO ({end})")
+            # IF NOT EXISTS: two runs racing (a redelivered task) do not fail on each other.
+            cursor.execute(
+                f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF {table} FOR VALUES FROM ({start}) TO ({end})"
+            )
             return True
         # Rows of the month sit in the DEFAULT partition: PostgreSQL would refuse the new partition. Detach
         # the default (its cloned triggers go with it: moving a chained event does not rewrite it), fill

@@ -1,4 +1,5 @@
 from django.core.management.base import BaseCommand
+from django.db import connection
 
 from collections_app import partitions
 
@@ -22,6 +23,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, months_ahead, show_list, **options):
+        if connection.vendor != "postgresql":
+            self.stdout.write("Nothing to do: the tables are partitioned on PostgreSQL only.")
+            return
         created = partitions.ensure_partitions(months_ahead=months_ahead)
         names = [name for table in created.values() for name in table]
         self.stdout.write(f"Partitions created: {', '.join(names) or 'none (all present)'}.")
