@@ -672,8 +672,15 @@ class ContactAttempt(models.Model):
     )
     notes = models.TextField(_("notes"), blank=True)
     recording_ref = models.CharField(_("recording reference"), max_length=100, blank=True)
+    # No database foreign key: the table is partitioned by month (collections_app.partitions) and its
+    # database primary key is (id, started_at); Django still protects the corrected row.
     corrects = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="corrections"
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="corrections",
+        db_constraint=False,
     )
     policy_override_reason = models.TextField(_("override reason"), blank=True)
     # The call script's statements the agent ticked as said (codes of contact_policy.CallStatement), and the
@@ -719,8 +726,14 @@ class PromiseToPay(models.Model):
         _("status"), max_length=10, choices=PromiseStatus.choices, default=PromiseStatus.PENDING
     )
     paid_amount = models.DecimalField(_("paid so far"), default=ZERO, **MONEY)
+    # No database foreign key: contact attempts are partitioned by month (collections_app.partitions).
     contact_attempt = models.ForeignKey(
-        ContactAttempt, on_delete=models.SET_NULL, null=True, blank=True, related_name="promises"
+        ContactAttempt,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="promises",
+        db_constraint=False,
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"

@@ -1,8 +1,9 @@
-"""Celery tasks of the casework: thin wrappers around services.contactability.
+"""Celery tasks of the casework: thin wrappers around services.contactability and partitions.
 
 `contactability_roll` runs on a beat schedule every few minutes (see automation's setup_schedules) and
 in the nightly pipeline; `contactability_recompute_profiles` is queued after an admin edits a contact
-policy profile. Both are safe to run twice: they compute the same answer again.
+policy profile; `partitions_ensure` runs daily from beat. All are safe to run twice: they compute the
+same answer again, or find the partitions there.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.utils import timezone
 
+from collections_app import partitions
 from collections_app.models import Case
 from collections_app.services import contactability
 
@@ -35,3 +37,11 @@ def contactability_recompute_profiles(codes: list[str], after: int = 0) -> int:
     if len(chunk) == RECOMPUTE_CHUNK:
         contactability_recompute_profiles.delay(codes, chunk[-1])
     return written
+
+
+@shared_task(acks_late=True, soft_time_limit=600, time_limit=660)
+def partitions_ensure() -> dict[str, list[str]]:
+    """Create this month's and the next months' partitions of contact attempts and case events where
+    missing (collections_app.partitions); runs daily from beat, so a month exists weeks before its first
+    row. Returns the partitions created."""
+    return partitions.ensure_partitions()

@@ -171,7 +171,9 @@ class ChainSQL:
             if not IDENTIFIER.match(name):
                 raise ValueError(f"{name!r} is not a plain column or table name")
 
-    def install(self) -> list[str]:
+    def install(self, *, fill: bool = True) -> list[str]:
+        """`fill=False` when the rows already carry their hashes (a table rebuilt with its rows copied as
+        they were: collections_app.partitions)."""
         t, fn = self.table, content_function(self.table)
         fields = ", ".join(f"'{c}', r.{c}" for c in self.content)
         index_columns = f"{self.key}, {self.pk}" if self.key else self.pk
@@ -182,7 +184,7 @@ class ChainSQL:
                 AS $$ SELECT jsonb_build_object({fields})::text $$""",
             f"CREATE INDEX IF NOT EXISTS {_name(t, 'chain_idx')} ON {t} ({index_columns})",
             f"CREATE TABLE IF NOT EXISTS {LOCK_TABLE} (chain text PRIMARY KEY, writes bigint NOT NULL)",
-            self.fill(),
+            *([self.fill()] if fill else []),
             self.link_function(),
             f"""CREATE OR REPLACE FUNCTION {_name(t, "chain_refuse")}() RETURNS trigger
                 LANGUAGE plpgsql AS $$
@@ -384,7 +386,9 @@ def rewriting(chained: list[Chain], *, connection=default_connection):
     (the demo's re-dating of ninety days of history): the refusal is off for the block and every chain of
     those tables is hashed again from scratch at its end, in one transaction. `ALTER TABLE` needs the
     table's ownership, which the application's role must not have in production - there this fails, as
-    it should. Nothing in the application itself uses it."""
+    it should. Nothing in the application itself uses it. The linking trigger is off for the block too:
+    on a partitioned table (collections_app.partitions) re-dating a row into another month moves it, and
+    PostgreSQL fires the INSERT triggers of the partition it moves to - the row would get a new id."""
     if connection.vendor != "postgresql" or not chained:
         yield
         return
@@ -392,7 +396,8 @@ def rewriting(chained: list[Chain], *, connection=default_connection):
         # Django's foreign keys are checked at commit; ALTER TABLE wants no such check pending.
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         for chain in chained:
-            cursor.execute(f"ALTER TABLE {chain.table} DISABLE TRIGGER {_name(chain.table, 'chain_refuse')}")
+            for trigger in ("chain_refuse", "chain_link"):
+                cursor.execute(f"ALTER TABLE {chain.table} DISABLE TRIGGER {_name(chain.table, trigger)}")
         yield
         for chain in chained:
             meta = chain.model._meta
@@ -406,7 +411,8 @@ def rewriting(chained: list[Chain], *, connection=default_connection):
                 sequence=None,
             )
             cursor.execute(spec.fill())
-            cursor.execute(f"ALTER TABLE {chain.table} ENABLE TRIGGER {_name(chain.table, 'chain_refuse')}")
+            for trigger in ("chain_refuse", "chain_link"):
+                cursor.execute(f"ALTER TABLE {chain.table} ENABLE TRIGGER {_name(chain.table, trigger)}")
 
 
 # --- Reading and verifying ------------------------------------------------------------------------------

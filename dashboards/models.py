@@ -327,8 +327,12 @@ class InboxClosure(models.Model):
     """A supervisor's answer to an inbox item (an escalation request or a refused contact waiting for an
     override): the item leaves the inbox. The answer is also written on the case timeline."""
 
+    # No database foreign key: case events are partitioned by month (collections_app.partitions).
     event = models.OneToOneField(
-        "collections_app.CaseEvent", on_delete=models.PROTECT, related_name="inbox_closure"
+        "collections_app.CaseEvent",
+        on_delete=models.PROTECT,
+        related_name="inbox_closure",
+        db_constraint=False,
     )
     decision = models.CharField(max_length=12, choices=InboxDecision.choices)
     note = models.TextField(blank=True)

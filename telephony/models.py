@@ -70,7 +70,8 @@ class Call(models.Model):
     blocked_rule = models.CharField(_("contact policy rule"), max_length=64, blank=True)
     failure = models.CharField(_("why it failed"), max_length=300, blank=True)
     reference = models.CharField(_("phone system reference"), max_length=100, blank=True)
-    # The contact this call was logged as (the disposition, or "no answer" from the phone system).
+    # The contact this call was logged as (the disposition, or "no answer" from the phone system). No
+    # database foreign key: contact attempts are partitioned by month (collections_app.partitions).
     attempt = models.OneToOneField(
         "collections_app.ContactAttempt",
         on_delete=models.PROTECT,
@@ -78,6 +79,7 @@ class Call(models.Model):
         blank=True,
         related_name="call",
         verbose_name=_("contact attempt"),
+        db_constraint=False,
     )
 
     class Meta:

@@ -41,7 +41,10 @@ def test_setup_schedules_creates_the_defaults_once(capsys):
         "minutes",
     )
     assert tasks["Purge personal data past retention"].task == "privacy.tasks.personal_data_purge"
-    assert len(tasks) == 8
+    monthly = tasks["Monthly partitions"]
+    assert monthly.task == "collections_app.tasks.partitions_ensure"
+    assert (monthly.crontab.hour, monthly.crontab.minute, monthly.crontab.day_of_month) == ("0", "5", "*")
+    assert len(tasks) == 9
     assert MessageTemplate.objects.count() == 42
     assert BannedPhrase.objects.filter(phrase="黑名单").exists()
     assert "none (all present)" in capsys.readouterr().out

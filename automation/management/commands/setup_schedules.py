@@ -52,6 +52,16 @@ def default_schedules() -> list[dict]:
             "description": "Roll up today's work so far, so that the dashboards read today in a few rows.",
         },
         {
+            "name": "Monthly partitions",
+            "task": "collections_app.tasks.partitions_ensure",
+            # Daily, well before the nightly pipeline: the coming months' partitions of contact attempts
+            # and case events exist weeks before their first row (collections_app.partitions).
+            "crontab": {"minute": "5", "hour": "0", "timezone": settings.TIME_ZONE},
+            "kwargs": "{}",
+            "description": "Create this month's and the next two months' partitions of contact attempts and "
+            "case events where missing.",
+        },
+        {
             "name": "Daily summary to supervisors",
             "task": "dashboards.tasks.daily_summaries",
             "crontab": {"minute": "30", "hour": "7", "timezone": settings.TIME_ZONE},
