@@ -30,6 +30,7 @@ class Command(BaseCommand):
         parser.add_argument("--claim-seconds", type=float, default=10.0, help="per Next case round")
         parser.add_argument("--agents", default="16,32", help="agents pressing Next case at once, per round")
         parser.add_argument("--requests", type=int, default=50, help="requests per API list and page")
+        parser.add_argument("--panel-repeat", type=int, default=5, help="runs per dashboard panel")
         parser.add_argument("--json", dest="json_path", default=None, metavar="PATH", help="write the table")
 
     def handle(
@@ -42,6 +43,7 @@ class Command(BaseCommand):
         claim_seconds,
         agents,
         requests,
+        panel_repeat,
         json_path,
         **options,
     ):
@@ -58,6 +60,7 @@ class Command(BaseCommand):
             claim_seconds=claim_seconds,
             agents=tuple(int(n) for n in agents.split(",")),
             requests=requests,
+            panel_repeat=panel_repeat,
         )
         out = self.stdout.write
         runner.bring_to_size(settings, out)
