@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import platform
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import connection
 
@@ -44,7 +46,8 @@ def parse_only(only: str | None) -> dict[str, list[str] | None]:
 
 
 def bring_to_size(options: Options, out) -> dict:
-    """Generate what the database lacks of `accounts` and `contacts` (COPY, generate_portfolio)."""
+    """Generate what the database lacks of `accounts` and `contacts` (COPY, generate_portfolio). Attempts
+    missing on a portfolio that has its accounts come with a tenth as many new accounts again."""
     have_accounts = CreditAccount.objects.count()
     have_contacts = ContactAttempt.objects.count()
     missing = max(options.accounts - have_accounts, 0)
@@ -74,8 +77,6 @@ def context(options: Options) -> dict:
 
 
 def _cpus() -> int:
-    import os
-
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
 
 
@@ -84,7 +85,7 @@ def run(options: Options, only: dict[str, list[str] | None], out) -> list[Result
     as_of = nightly.next_business_date()
     if "nightly" in only:
         results += nightly.measure(out=out, steps=only["nightly"])
-        as_of = nightly.next_business_date() - __import__("datetime").timedelta(days=1)
+        as_of = nightly.next_business_date() - timedelta(days=1)  # the night just measured
     if "claim" in only:
         results += claim.measure(
             out=out, as_of=as_of, seconds=options.claim_seconds, agent_counts=options.agents

@@ -123,6 +123,7 @@ def measure_pages(*, out, repeat: int) -> list[Result]:
                 baseline=base_p50,
                 unit="ms p50",
                 target=PAGE,
+                value=len(queries),
                 details={
                     "queries": len(queries),
                     "project_p99_ms": percentile(project, 0.99),
