@@ -437,10 +437,13 @@ def next_ids() -> dict[str, int]:
     return ids
 
 
-def write_batch(batch: Batch, seconds: dict[str, float] | None = None) -> None:
-    """The batch's rows, table by table (COPY on PostgreSQL); the time each table took added to `seconds`."""
+def write_batch(batch: Batch, seconds: dict[str, float] | None = None, tables=None) -> None:
+    """The batch's rows, table by table (COPY on PostgreSQL) - all of them, or `tables`; the time each
+    table took added to `seconds`."""
     postgres = connection.vendor == "postgresql"
     for attr, (model, columns) in TABLES.items():
+        if tables is not None and attr not in tables:
+            continue
         rows = getattr(batch, attr)
         if not rows:
             continue
@@ -537,7 +540,15 @@ def generate(
             # Exactly `contacts` in all: each batch takes its share of what is left.
             generator.attempts(batch, contacts * done // accounts - totals["attempts"], ids)
             generator.payments(batch, first_ref=start)
-            write_batch(batch, seconds)
+            write_batch(batch, seconds, tables=[t for t in TABLES if t != "attempts"])
+            # Who may be called now, stored on each open case (what Next case and My work read) - decided
+            # before the batch's contact history is written, as it stood when the cases were opened: the
+            # grouped path, one UPDATE per group, instead of one decision per recently called cardholder.
+            first_case = batch.cases[0][0] if batch.cases else 0
+            contactability.contactability_recompute(
+                Case.objects.filter(pk__gte=first_case, pk__lt=ids["case"])
+            )
+            write_batch(batch, seconds, tables=["attempts"])
             for attr in TABLES:
                 totals[attr] += len(getattr(batch, attr))
             if out:
@@ -546,7 +557,7 @@ def generate(
                     f"({time.perf_counter() - started:.1f} s)"
                 )
         _fix_sequences()
-    # Who may be called now, stored on each open case (what Next case and My work read).
+    # Windows that closed while the portfolio was written, rolled (grouped; nothing left to compute).
     contactability.contactability_roll()
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
