@@ -1,34 +1,141 @@
 """`manage.py generate_portfolio` and `manage.py bench` run (at a tiny size: speed is what bench prints,
 never what a test asserts). The generated portfolio is one the product can work: search hashes kept,
-contactability stored on every open case, so Next case and My work see it as `migrate` + the roll would."""
+contactability stored on every open case, so Next case and My work see it as `migrate` + the roll would.
+The bench's baselines do the same work as the project's steps (the same rows), and its double-claim check
+really finds a case handed to a second agent while a first one held it."""
 
 import io
+import json
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.db.models import F
+from django.utils import timezone
 
-from collections_app.models import OPEN_STATES, Case, ContactPoint, CreditAccount
+from accounts.models import Role
+from collections_app.models import (
+    OPEN_STATES,
+    Case,
+    CaseEvent,
+    ContactAttempt,
+    ContactPoint,
+    CreditAccount,
+    EventKind,
+    Payment,
+)
+from demo.bench import claim, nightly_sql
+from demo.bench.timing import timed_rolled_back
+from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def test_generate_portfolio_writes_a_workable_portfolio():
-    call_command("generate_portfolio", accounts=300, stdout=io.StringIO())
+def test_generate_portfolio_writes_a_workable_portfolio_of_the_requested_size():
+    out = io.StringIO()
+    call_command("generate_portfolio", accounts=300, contacts=1000, stdout=out)
 
     assert CreditAccount.objects.count() == 300
+    assert ContactAttempt.objects.count() == 1000
+    assert CaseEvent.objects.filter(kind=EventKind.CONTACT).count() == 1000, "each attempt on the timeline"
+    assert Payment.objects.exists()
     assert not ContactPoint.objects.filter(value_hash="").exists()
     open_cases = Case.objects.filter(state__in=OPEN_STATES)
     assert open_cases.exists()
+    assert not open_cases.filter(queue__isnull=True, account__bucket__in=["M1", "M2", "M3"]).exists(), (
+        "a late account's case sits in its bucket's queue"
+    )
     assert not open_cases.filter(contactable_from__isnull=True, contact_block_rule="").exists(), (
         "every open case has its contactability computed"
     )
+    # Every attempt with its case's cardholder, after the case opened, within the last 90 days.
+    attempts = ContactAttempt.objects
+    assert not attempts.exclude(cardholder_id=F("case__account__cardholder_id")).exists()
+    assert not attempts.filter(started_at__lt=F("case__opened_at")).exists()
+    assert not attempts.filter(started_at__lt=timezone.now() - timedelta(days=90, minutes=5)).exists()
+    assert "events" in out.getvalue(), "the time the chained events took is printed"
 
 
-def test_bench_prints_each_step_beside_its_raw_baseline():
+def test_bench_runs_every_measure_and_writes_the_table_as_json(tmp_path):
+    path = tmp_path / "bench.json"
     out = io.StringIO()
-    call_command("bench", generate=400, stdout=out)
+    call_command(
+        "bench",
+        accounts=300,
+        contacts=1500,
+        import_rows=200,
+        claim_seconds=1,
+        agents="2,3",
+        requests=2,
+        panel_repeat=1,
+        json_path=str(path),
+        stdout=out,
+    )
 
-    text = out.getvalue()
-    for step in ("cure/close", "priorities"):
-        line = next((line for line in text.splitlines() if step in line), None)
-        assert line is not None, f"no {step} line in:\n{text}"
+    results = {r["measure"]: r for r in json.loads(path.read_text())["results"]}
+    groups = {name.partition(":")[0] for name in results}
+    assert groups == {"nightly", "claim", "page", "api", "panel", "import"}
+    for step in (
+        "refresh_delinquency",
+        "cases",
+        "promises_and_plans",
+        "queues",
+        "contactability",
+        "reminders",
+    ):
+        assert f"nightly:{step}" in results
+    for name in ("cardholders", "accounts", "cases", "promises", "payments", "contacts"):
+        assert f"api:{name}" in results
+    assert {"claim:2 agents", "claim:3 agents", "page:case", "page:my work", "import:accounts"} <= set(
+        results
+    )
+    for name, result in results.items():
+        assert result["project"] is not None, name
+        if name != "nightly:escalation_rules":  # no baseline without rules: reported n/a
+            assert result["baseline"] is not None and result["ratio"] is not None, name
+            assert result["verdict"] in ("PASS", "FAIL"), name
+    # The baselines did the same work as the steps: the same rows written.
+    for step in ("refresh_delinquency", "cases", "promises_and_plans", "queues", "reminders"):
+        details = results[f"nightly:{step}"]["details"]
+        assert details["project_rows"] == details["baseline_rows"], step
+    assert results["nightly:cases"]["details"]["project_rows"] > 0, "the cured accounts' cases were closed"
+    for agents in (2, 3):
+        figures = results[f"claim:{agents} agents"]["details"]
+        assert figures["project"]["claims"] > 0 and figures["baseline"]["claims"] > 0
+        assert figures["project"]["double_claims"] == 0 and figures["baseline"]["double_claims"] == 0
+    assert results["import:accounts"]["details"]["rejected"] == 0
+    assert results["import:accounts"]["details"]["peak_rss_mb"] > 0
+    assert CreditAccount.objects.filter(external_ref__startswith="IMP").count() == 200, "the import applied"
+    assert "verdict" in out.getvalue()
+
+
+def test_a_baseline_leaves_the_data_as_it_found_it():
+    call_command("generate_portfolio", accounts=200, stdout=io.StringIO())
+    before = list(Case.objects.order_by("pk").values_list("pk", "state", "queue_id", "priority"))
+
+    seconds, rows = timed_rolled_back(lambda: nightly_sql.queues(timezone.localdate(), timezone.now()))
+
+    assert rows > 0
+    assert list(Case.objects.order_by("pk").values_list("pk", "state", "queue_id", "priority")) == before
+
+
+def test_the_double_claim_check_finds_a_case_claimed_while_another_agent_held_it():
+    call_command("generate_portfolio", accounts=50, stdout=io.StringIO())
+    first, second = UserFactory(role=Role.AGENT), UserFactory(role=Role.AGENT)
+    handed_on, planted = Case.objects.filter(state__in=OPEN_STATES).order_by("pk")[:2]
+    since = claim.last_event_id()
+
+    def event(case, agent, *, released=False):
+        details = {"released": True, "lease_owner": agent.pk} if released else {"lease_until": "2026-12-03"}
+        CaseEvent.objects.create(case=case, kind=EventKind.ASSIGNMENT, actor=agent, details=details)
+
+    # Claimed, released, claimed by a colleague: fine.
+    event(handed_on, first)
+    event(handed_on, first, released=True)
+    event(handed_on, second)
+    assert claim.double_claims(since) == 0
+
+    # Claimed by a colleague while the first agent still held it: a double claim.
+    event(planted, first)
+    event(planted, second)
+    assert claim.double_claims(since) == 1

@@ -8,9 +8,15 @@ was already late yesterday has an open case (new, in progress, or promised with 
 some of them past their date); 1 % of the accounts were paid up by today's bank file while their case is
 still open (the nightly run resolves them); accounts that went late yesterday have no case yet.
 
-PostgreSQL: the rows are streamed with COPY in batches (a 100,000-account portfolio loads in seconds).
-Elsewhere: bulk_create in large batches. Run it on a database of its own: IDs are reserved by moving the
-sequences, which assumes nobody else inserts meanwhile.
+Open cases sit in the bench queue of their bucket (early M1-M2, middle M3-M4, late M5+). With
+`--contacts N`, exactly N contact attempts are spread over the cases, over the last `--days` days (90),
+by twenty generated agents, with an outbound floor's outcome mix; each has its CONTACT event on the case
+timeline (the case events' hash-chain trigger runs for every one of them: its cost is the "events" time
+printed), and about one case in twelve has a payment in that period.
+
+PostgreSQL: the rows are streamed with COPY in batches (a 100,000-account portfolio loads in seconds; a
+million accounts and ten million attempts in minutes). Elsewhere: bulk_create in large batches. Run it on a
+database of its own: IDs are reserved by moving the sequences, which assumes nobody else inserts meanwhile.
 """
 
 from __future__ import annotations
@@ -21,17 +27,21 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.models import Role, Team, User
 from collections_app.delinquency import bucket_boundaries, bucket_for
 from collections_app.models import (
     Cardholder,
     Case,
     CaseEvent,
+    ContactAttempt,
     ContactPoint,
     CreditAccount,
+    Payment,
     PromiseToPay,
     Queue,
 )
@@ -83,6 +93,22 @@ DPD_SPREAD = [
     (6, 181, 720),
 ]
 PRODUCTS = [("credit_card", 70), ("consumer_credit", 20), ("installment_loan", 10)]
+# An outbound call floor's outcomes (no answer dominates); reasons only after a right-party conversation.
+OUTCOMES = [
+    ("no_answer", 38),
+    ("busy", 8),
+    ("voicemail", 12),
+    ("rpc", 13),
+    ("ptp", 8),
+    ("callback", 4),
+    ("refused", 4),
+    ("third_party", 5),
+    ("wrong_number", 5),
+    ("dispute", 3),
+]
+RIGHT_PARTY = {"rpc", "ptp", "dispute", "callback", "refused"}
+REASONS = ["job_loss", "illness", "business_trouble", "forgot", "over_indebted", "family", "other"]
+AGENTS = 20
 
 
 def money(value: float) -> Decimal:
@@ -97,10 +123,21 @@ class Batch:
     cases: list = field(default_factory=list)
     events: list = field(default_factory=list)
     promises: list = field(default_factory=list)
+    attempts: list = field(default_factory=list)
+    payments: list = field(default_factory=list)
 
 
 class PortfolioGenerator:
-    def __init__(self, *, as_of: date, seed: int, prefix: str):
+    def __init__(
+        self,
+        *,
+        as_of: date,
+        seed: int,
+        prefix: str,
+        queue_of_bucket: dict[str, int] | None = None,
+        agent_ids: list[int] | None = None,
+        days: int = 90,
+    ):
         self.rng = random.Random(seed)
         self.as_of = as_of
         self.prefix = prefix
@@ -108,6 +145,84 @@ class PortfolioGenerator:
         self.bounds = bucket_boundaries()
         weights = [share for share, _lo, _hi in DPD_SPREAD]
         self.dpd_weights = weights
+        self.queue_of_bucket = queue_of_bucket or {}
+        self.agent_ids = agent_ids or []
+        self.days = days
+        self.outcomes = [o for o, _w in OUTCOMES]
+        self.outcome_weights = [w for _o, w in OUTCOMES]
+
+    def attempts(self, out: Batch, count: int, ids: dict[str, int]) -> None:
+        """`count` contact attempts on the batch's cases, at random, each with its CONTACT event; the
+        attempts fall in the last `days` days and after the case opened."""
+        if not out.cases or count <= 0:
+            return
+        rng, now = self.rng, self.now
+        holder_of = {account[0]: account[2] for account in out.accounts}
+        outcomes = rng.choices(self.outcomes, weights=self.outcome_weights, k=count)
+        for outcome in outcomes:
+            case = out.cases[rng.randrange(len(out.cases))]
+            case_id, account_id, opened = case[0], case[2], case[5]
+            span = min((now - opened).total_seconds(), self.days * 86400)
+            started = now - timedelta(seconds=rng.uniform(0, max(span, 60)))
+            agent = rng.choice(self.agent_ids) if self.agent_ids else None
+            talk = outcome in RIGHT_PARTY
+            duration = (
+                0
+                if outcome in ("no_answer", "busy")
+                else rng.randint(40, 440)
+                if talk
+                else rng.randint(15, 60)
+            )
+            attempt_id = ids["attempt"]
+            ids["attempt"] += 1
+            out.attempts.append(
+                (
+                    attempt_id,
+                    case_id,
+                    holder_of[account_id],
+                    "outbound_call",
+                    "debtor",
+                    "",
+                    outcome,
+                    rng.choice(REASONS) if talk else "",
+                    started,
+                    duration,
+                    agent,
+                    "",
+                    "",
+                    "",
+                    started,
+                    "[]",
+                )
+            )
+            details = (
+                f'{{"contact_attempt": {attempt_id}, "channel": "outbound_call", "outcome": "{outcome}"}}'
+            )
+            out.events.append((case_id, "contact", "", "", agent, "", details, started))
+
+    def payments(self, out: Batch, first_ref: int) -> None:
+        """A payment in the last `days` days for about one case in twelve (of the accounts still owing)."""
+        rng, now = self.rng, self.now
+        currency_of = {account[0]: (account[4], account[10]) for account in out.accounts}
+        for n, case in enumerate(out.cases):
+            if rng.random() >= 1 / 12:
+                continue
+            currency, overdue = currency_of[case[2]]
+            amount = money(max(float(overdue) * rng.uniform(0.1, 0.5), 50))
+            paid = now - timedelta(seconds=rng.uniform(0, self.days * 86400))
+            out.payments.append(
+                (
+                    f"{self.prefix}-P{first_ref + n:09d}",
+                    case[2],
+                    case[0],
+                    amount,
+                    currency,
+                    paid,
+                    "bank_file",
+                    "{}",
+                    now,
+                )
+            )
 
     def dpd(self) -> int:
         if self.rng.random() < 0.05:
@@ -235,7 +350,7 @@ class PortfolioGenerator:
                     "",
                     opened,
                     None,
-                    None,
+                    self.queue_of_bucket.get(bucket_for(stale, self.bounds)),
                     None,
                     0,
                     None,
@@ -297,23 +412,42 @@ TABLES = {
         PromiseToPay,
         "case_id amount due_date status paid_amount contact_attempt_id created_by_id created_at settled_at",
     ),
+    "attempts": (
+        ContactAttempt,
+        "id case_id cardholder_id channel party_role person_reached outcome delinquency_reason started_at "
+        "duration_seconds agent_id notes recording_ref policy_override_reason created_at disclosures_given",
+    ),
+    "payments": (
+        Payment,
+        "external_ref account_id case_id amount currency paid_at source allocation created_at",
+    ),
 }
 
 
-def _next_ids() -> dict[str, int]:
+def next_ids() -> dict[str, int]:
     ids = {}
-    for key, model in (("cardholder", Cardholder), ("account", CreditAccount), ("case", Case)):
+    for key, model in (
+        ("cardholder", Cardholder),
+        ("account", CreditAccount),
+        ("case", Case),
+        ("attempt", ContactAttempt),
+    ):
         last = model.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         ids[key] = last + 1
     return ids
 
 
-def _write(batch: Batch) -> None:
+def write_batch(batch: Batch, seconds: dict[str, float] | None = None, tables=None) -> None:
+    """The batch's rows, table by table (COPY on PostgreSQL) - all of them, or `tables`; the time each
+    table took added to `seconds`."""
     postgres = connection.vendor == "postgresql"
     for attr, (model, columns) in TABLES.items():
+        if tables is not None and attr not in tables:
+            continue
         rows = getattr(batch, attr)
         if not rows:
             continue
+        started = time.perf_counter()
         names = columns.split()
         if postgres:
             sql = f"COPY {model._meta.db_table} ({', '.join(names)}) FROM STDIN"
@@ -323,59 +457,114 @@ def _write(batch: Batch) -> None:
         else:
             objects = [model(**dict(zip(names, row, strict=True))) for row in rows]
             model.objects.bulk_create(objects, batch_size=5000)
+        if seconds is not None:
+            seconds[attr] = seconds.get(attr, 0.0) + time.perf_counter() - started
 
 
 def _fix_sequences() -> None:
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
-        for model in (Cardholder, CreditAccount, Case):
+        for model in (Cardholder, CreditAccount, Case, ContactAttempt):
             table = model._meta.db_table
             cursor.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))"  # noqa: S608
             )
 
 
-def _ensure_queues() -> int:
+def ensure_queues() -> dict[str, int]:
+    """The three bench queues (by bucket) of one team, with twenty agents on all three; bucket -> queue id."""
+    team, _ = Team.objects.get_or_create(name="Generated team")
     specs = [
         ("Bench early (M1-M2)", 10, ["M1", "M2"]),
         ("Bench middle (M3-M4)", 20, ["M3", "M4"]),
         ("Bench late (M5+)", 30, ["M5", "M6", "M6+"]),
     ]
-    made = 0
+    by_bucket = {}
     for name, order, buckets in specs:
-        made += Queue.objects.get_or_create(name=name, defaults={"order": order, "buckets": buckets})[1]
-    return made
+        queue, _ = Queue.objects.get_or_create(
+            name=name, defaults={"order": order, "buckets": buckets, "team": team}
+        )
+        by_bucket.update(dict.fromkeys(queue.buckets, queue.pk))
+    return by_bucket
+
+
+def ensure_agents() -> list[int]:
+    """Twenty agents of the generated team, on the bench queues (they made the generated attempts)."""
+    team = Team.objects.get(name="Generated team")
+    password = make_password(None)
+    queues = list(Queue.objects.filter(name__startswith="Bench ", team=team))
+    ids = []
+    for n in range(AGENTS):
+        user, created = User.objects.get_or_create(
+            username=f"gen_agent_{n:02d}",
+            defaults={"role": Role.AGENT, "team": team, "password": password, "language": "zh-hans"},
+        )
+        if created:
+            user.work_queues.set(queues)
+        ids.append(user.pk)
+    return ids
 
 
 def generate(
-    *, accounts: int, seed: int = 20260602, as_of: date | None = None, prefix: str = "GEN", out=None
+    *,
+    accounts: int,
+    contacts: int = 0,
+    days: int = 90,
+    seed: int = 20260602,
+    as_of: date | None = None,
+    prefix: str = "GEN",
+    out=None,
 ) -> dict:
+    """Write the portfolio (see the module docstring); returns the rows written per table, the seconds in
+    all and per table ("seconds_by_table": the events' share is the hash-chain trigger's cost)."""
     as_of = as_of or timezone.localdate()
     if CreditAccount.objects.filter(external_ref__startswith=f"{prefix}-A").exists():
         raise CommandError(f"Accounts with the prefix {prefix!r} exist already; choose another --prefix.")
-    generator = PortfolioGenerator(as_of=as_of, seed=seed, prefix=prefix)
     totals = dict.fromkeys(TABLES, 0)
+    seconds: dict[str, float] = {}
     started = time.perf_counter()
     with transaction.atomic():
-        ids = _next_ids()
+        generator = PortfolioGenerator(
+            as_of=as_of,
+            seed=seed,
+            prefix=prefix,
+            queue_of_bucket=ensure_queues(),
+            agent_ids=ensure_agents(),
+            days=days,
+        )
+        ids = next_ids()
         for start in range(0, accounts, BATCH):
-            batch = generator.batch(start, min(BATCH, accounts - start), ids)
-            _write(batch)
+            done = start + min(BATCH, accounts - start)
+            batch = generator.batch(start, done - start, ids)
+            # Exactly `contacts` in all: each batch takes its share of what is left.
+            generator.attempts(batch, contacts * done // accounts - totals["attempts"], ids)
+            generator.payments(batch, first_ref=start)
+            write_batch(batch, seconds, tables=[t for t in TABLES if t != "attempts"])
+            # Who may be called now, stored on each open case (what Next case and My work read) - decided
+            # before the batch's contact history is written, as it stood when the cases were opened: the
+            # grouped path, one UPDATE per group, instead of one decision per recently called cardholder.
+            first_case = batch.cases[0][0] if batch.cases else 0
+            contactability.contactability_recompute(
+                Case.objects.filter(pk__gte=first_case, pk__lt=ids["case"])
+            )
+            write_batch(batch, seconds, tables=["attempts"])
             for attr in TABLES:
                 totals[attr] += len(getattr(batch, attr))
             if out:
-                done = start + min(BATCH, accounts - start)
-                out(f"  {done:>9,} accounts ({time.perf_counter() - started:.1f} s)")
+                out(
+                    f"  {done:>9,} accounts, {totals['attempts']:,} attempts "
+                    f"({time.perf_counter() - started:.1f} s)"
+                )
         _fix_sequences()
-        _ensure_queues()
-    # Who may be called now, stored on each open case (what Next case and My work read).
+    # Windows that closed while the portfolio was written, rolled (grouped; nothing left to compute).
     contactability.contactability_roll()
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             for model, _columns in TABLES.values():
                 cursor.execute(f"ANALYZE {model._meta.db_table}")
     totals["seconds"] = round(time.perf_counter() - started, 2)
+    totals["seconds_by_table"] = {attr: round(value, 2) for attr, value in seconds.items()}
     return totals
 
 
@@ -384,18 +573,30 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--accounts", type=int, required=True)
+        parser.add_argument("--contacts", type=int, default=0, help="contact attempts in all (default none)")
+        parser.add_argument("--days", type=int, default=90, help="over which the attempts are spread")
         parser.add_argument("--seed", type=int, default=20260602, help="same seed, same portfolio")
         parser.add_argument("--as-of", type=date.fromisoformat, help="the business date (default today)")
         parser.add_argument("--prefix", default="GEN", help="of the generated references (default GEN)")
 
-    def handle(self, *args, accounts, seed, as_of, prefix, **options):
-        if accounts <= 0:
-            raise CommandError("--accounts must be a positive number.")
-        totals = generate(accounts=accounts, seed=seed, as_of=as_of, prefix=prefix, out=self.stdout.write)
+    def handle(self, *args, accounts, contacts, days, seed, as_of, prefix, **options):
+        if accounts <= 0 or contacts < 0 or days <= 0:
+            raise CommandError("--accounts and --days must be positive numbers, --contacts not negative.")
+        totals = generate(
+            accounts=accounts,
+            contacts=contacts,
+            days=days,
+            seed=seed,
+            as_of=as_of,
+            prefix=prefix,
+            out=self.stdout.write,
+        )
+        by_table = ", ".join(f"{attr} {value} s" for attr, value in totals["seconds_by_table"].items())
         self.stdout.write(
             self.style.SUCCESS(
                 f"{totals['accounts']:,} accounts, {totals['cardholders']:,} cardholders, "
-                f"{totals['cases']:,} open cases, {totals['promises']:,} pending promises in "
-                f"{totals['seconds']} s."
+                f"{totals['cases']:,} open cases, {totals['promises']:,} pending promises, "
+                f"{totals['attempts']:,} contact attempts, {totals['payments']:,} payments, "
+                f"{totals['events']:,} case events in {totals['seconds']} s ({by_table})."
             )
         )
