@@ -262,6 +262,45 @@ class Queue(models.Model):
         return self.name
 
 
+class PriorityWeights(models.Model):
+    """The weights of the priority score, the order agents get cases in (collections_app.services.queues
+    reads them for the nightly score in SQL and for the explanation on the case page). One row (pk 1),
+    edited by an admin with a preview of how each queue's order changes; the defaults are the weights the
+    score shipped with."""
+
+    SINGLETON_PK = 1
+
+    dpd_points_per_day = models.PositiveIntegerField(_("points per day past due"), default=1)
+    dpd_cap_days = models.PositiveIntegerField(
+        _("days past due counted at most"), default=180, help_text=_("Days beyond this add no points.")
+    )
+    amount_points_per_thousand = models.PositiveIntegerField(
+        _("points per 1,000 overdue"), default=5, help_text=_("Per whole thousand of the overdue amount.")
+    )
+    amount_cap_points = models.PositiveIntegerField(_("overdue amount points at most"), default=100)
+    broken_promise_points = models.PositiveIntegerField(_("points per broken promise"), default=20)
+    broken_plan_points = models.PositiveIntegerField(_("points per broken repayment plan"), default=30)
+    callback_due_points = models.PositiveIntegerField(
+        _("points for a callback due"), default=200, help_text=_("When the case's next action time has come.")
+    )
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("priority weights")
+        verbose_name_plural = _("priority weights")
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="priority_weights_one_row")]
+
+    def __str__(self) -> str:
+        return gettext("Priority weights")
+
+    def save(self, *args, **kwargs):
+        self.pk = self.SINGLETON_PK
+        super().save(*args, **kwargs)
+
+
 # --- The case -------------------------------------------------------------------------------------
 
 
