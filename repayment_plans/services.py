@@ -46,7 +46,7 @@ from collections_app.services import (
     start_work_if_new,
     transition,
 )
-from collections_app.services.kernel import events_write_from, lock_cases, transition_sources
+from collections_app.services.kernel import events_write_from, lock_cases, lock_rows, transition_sources
 from core.exceptions import InvalidTransition, NotAllowed, ValidationFailed
 from core.money import ZERO, format_money
 from repayment_plans.calculator import (
@@ -730,27 +730,26 @@ def plans_cancel_for_closed_cases(*, case_ids: list[int], actor, reason: str) ->
     the cases locked. Returns the number of plans cancelled."""
     now = timezone.now()
     live = RepaymentPlan.objects.filter(case_id__in=case_ids, state__in=LIVE_STATES)
-    rows = list(live.select_for_update().values_list("pk", "case_id", "state"))
-    if not rows:
-        return 0
-    RepaymentPlan.objects.filter(pk__in=[pk for pk, _case, _state in rows], state__in=LIVE_STATES).update(
-        state=PlanState.CANCELLED, ended_by=actor, ended_at=now, end_note=reason, updated_at=now
+    lock_rows(live)
+    # The events first, from the plans as they are (their state before the cancel), by INSERT ... SELECT.
+    cancelled = events_write_from(
+        live,
+        case_field="case_id",
+        details=JSONObject(
+            plan=F("pk"),
+            action=Value("cancelled"),
+            **{"from": F("state"), "to": Value(PlanState.CANCELLED)},
+        ),
+        kind=EventKind.PLAN,
+        reason=reason,
+        actor=actor,
+        now=now,
     )
-    CaseEvent.objects.bulk_create(
-        [
-            CaseEvent(
-                case_id=case_id,
-                kind=EventKind.PLAN,
-                actor=actor,
-                reason=reason,
-                created_at=now,
-                details={"plan": pk, "action": "cancelled", "from": state, "to": PlanState.CANCELLED},
-            )
-            for pk, case_id, state in rows
-        ],
-        batch_size=2000,
-    )
-    return len(rows)
+    if cancelled:
+        RepaymentPlan.objects.filter(case_id__in=case_ids, state__in=LIVE_STATES).update(
+            state=PlanState.CANCELLED, ended_by=actor, ended_at=now, end_note=reason, updated_at=now
+        )
+    return cancelled
 
 
 def plan_complete(plan: RepaymentPlan, case: Case, *, payment_id: int | None = None) -> None:

@@ -117,12 +117,13 @@ def event_write(
 
 
 def events_write_from(
-    rows: QuerySet, *, case_field: str, details, kind: str, reason: str = "", now: datetime
+    rows: QuerySet, *, case_field: str, details, kind: str, reason: str = "", actor=None, now: datetime
 ) -> int:
     """One event (not a state change: the kernel's `bulk_transition` writes those) for each row of `rows`,
     in one INSERT ... SELECT: the case is the row's `case_field`, the details an expression over the row
-    (`JSONObject(...)`), the actor the system. For the nightly checks' events (a promise broken, a plan
-    broken) over any number of rows, without reading them into Python. Returns how many were written."""
+    (`JSONObject(...)`), the actor `actor` (None: the system). For the nightly checks' events (a promise
+    broken, a plan broken or cancelled) over any number of rows, without reading them into Python.
+    Returns how many were written."""
     selected = rows.annotate(event_case=F(case_field), event_details=details).values(
         "event_case", "event_details"
     )
@@ -131,8 +132,8 @@ def events_write_from(
         cursor.execute(
             f"INSERT INTO {CaseEvent._meta.db_table} "  # noqa: S608 - names from the model, values parameters
             "(case_id, kind, from_state, to_state, actor_id, reason, details, created_at) "
-            f"SELECT s.event_case, %s, '', '', NULL, %s, s.event_details, %s FROM ({sql}) s",
-            [kind, reason, now, *params],
+            f"SELECT s.event_case, %s, '', '', %s, %s, s.event_details, %s FROM ({sql}) s",
+            [kind, getattr(actor, "pk", None), reason, now, *params],
         )
         return cursor.rowcount
 
