@@ -4,7 +4,7 @@
     cases                 open cases for newly delinquent accounts; resolve those of cured accounts
     promises_and_plans    break promises and plans past their grace days
     escalation_rules      the admins' escalation rules (escalation.services)
-    queues                place open cases in queues; refresh priorities
+    queues                place open cases in queues; refresh priorities (weights stored in the database)
     contactability        contact windows rolled to their next opening; new cases computed
     reminders             plan the day's reminders (messaging.services)
 
@@ -179,8 +179,9 @@ def cured_resolution_sql():
 
 
 def check_promises_and_plans(ctx: StepContext) -> dict:
-    """Break promises and repayment plans whose date plus grace days has passed (each check is one
-    transaction, compare-and-swap, so a second run changes nothing)."""
+    """Break promises and repayment plans whose date plus grace days has passed: each check is one
+    transaction of a few statements (events by INSERT ... SELECT, state changes through the kernel's
+    `bulk_transition`), compare-and-swap, so a second run changes nothing."""
     promises = services.promises_check_broken(as_of=ctx.as_of)
     plans = plans_check_broken(as_of=ctx.as_of)
     return {"promises_broken": promises, "plans_broken": plans}
@@ -200,8 +201,9 @@ def run_escalation_rules(ctx: StepContext) -> dict:
 
 
 def place_in_queues(ctx: StepContext) -> dict:
-    """Every open case into the first queue whose criteria it meets; priorities recomputed. One UPDATE
-    per queue and per score; unchanged rows are not rewritten."""
+    """Every open case into the first queue whose criteria it meets (one UPDATE), then every open case's
+    score from the weights stored in the database (one UPDATE, `queues.refresh_priorities`); unchanged
+    rows are not rewritten."""
     with transaction.atomic():
         moved = queues.place_cases_in_queues()
     with transaction.atomic():

@@ -998,3 +998,7 @@ class AccessRecordAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# The priority weights page (its own module: one row, with its preview).
+from collections_app import admin_priority  # noqa: E402, F401

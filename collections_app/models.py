@@ -262,6 +262,45 @@ class Queue(models.Model):
         return self.name
 
 
+class PriorityWeights(models.Model):
+    """The weights of the priority score, the order agents get cases in (collections_app.services.queues
+    reads them for the nightly score in SQL and for the explanation on the case page). One row (pk 1),
+    edited by an admin with a preview of how each queue's order changes; the defaults are the weights the
+    score shipped with."""
+
+    SINGLETON_PK = 1
+
+    dpd_points_per_day = models.PositiveIntegerField(_("points per day past due"), default=1)
+    dpd_cap_days = models.PositiveIntegerField(
+        _("days past due counted at most"), default=180, help_text=_("Days beyond this add no points.")
+    )
+    amount_points_per_thousand = models.PositiveIntegerField(
+        _("points per 1,000 overdue"), default=5, help_text=_("Per whole thousand of the overdue amount.")
+    )
+    amount_cap_points = models.PositiveIntegerField(_("overdue amount points at most"), default=100)
+    broken_promise_points = models.PositiveIntegerField(_("points per broken promise"), default=20)
+    broken_plan_points = models.PositiveIntegerField(_("points per broken repayment plan"), default=30)
+    callback_due_points = models.PositiveIntegerField(
+        _("points for a callback due"), default=200, help_text=_("When the case's next action time has come.")
+    )
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("priority weights")
+        verbose_name_plural = _("priority weights")
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="priority_weights_one_row")]
+
+    def __str__(self) -> str:
+        return gettext("Priority weights")
+
+    def save(self, *args, **kwargs):
+        self.pk = self.SINGLETON_PK
+        super().save(*args, **kwargs)
+
+
 # --- The case -------------------------------------------------------------------------------------
 
 
@@ -362,7 +401,10 @@ class Case(ConcurrentTransitionMixin, models.Model):
     changes only through the transition methods below, called by collections_app.services.
     Assignment (queue, agent, priority, lease) is separate from state."""
 
-    reference = models.CharField(_("case reference"), max_length=32, unique=True)
+    # Unique through Meta.constraints: a plain unique index (unique=True would add a second, LIKE-pattern
+    # index on PostgreSQL that no query uses - references are found by equality).
+    reference = models.CharField(_("case reference"), max_length=32)
+    # Its index: every case of an account, closed ones too (the account's history, the next reference).
     account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="cases")
     state = FSMField(
         _("state"), max_length=16, choices=CaseState.choices, default=CaseState.NEW, protected=True
@@ -373,16 +415,22 @@ class Case(ConcurrentTransitionMixin, models.Model):
     opened_at = models.DateTimeField(_("opened"), default=timezone.now)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
 
-    queue = models.ForeignKey(Queue, on_delete=models.SET_NULL, null=True, blank=True, related_name="cases")
+    # No index of their own: case_state_queue_idx, case_claimable_idx and case_agent_state_idx serve the
+    # queries by queue and by agent (a queue or a user is deleted rarely; its SET NULL may scan).
+    queue = models.ForeignKey(
+        Queue, on_delete=models.SET_NULL, null=True, blank=True, related_name="cases", db_index=False
+    )
     assigned_agent = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="assigned_cases",
+        db_index=False,
     )
     priority = models.IntegerField(_("priority score"), default=0)
     next_action_at = models.DateTimeField(_("next action"), null=True, blank=True)
+    # Its index: the agent's current lease (claims) and the lease sweep.
     lease_owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -414,7 +462,16 @@ class Case(ConcurrentTransitionMixin, models.Model):
     class Meta:
         verbose_name = _("case")
         verbose_name_plural = _("cases")
+        # Every index here is named by the queries it serves (issue 15: the table had 17, so no nightly
+        # update was HOT). The columns the nightly jobs rewrite for most open cases - priority (claims
+        # need it in case_claimable_idx), the stored contactability (only its own roll's indexes), the
+        # broken counts, version, resolution reason - are kept out of the others; the table keeps 15% of
+        # each page free (fillfactor 85, migration 0011) so that their updates can stay on the page (HOT).
+        # dash_case_* (opened_at, closed_at, leases) belong to the dashboards (dashboards migration 0002).
         constraints = [
+            # The case page, the API and search find a case by its reference (equality only).
+            models.UniqueConstraint(fields=["reference"], name="case_reference_unique"),
+            # Also the index of "the open case of this account" (payments, imports, opening cases).
             models.UniqueConstraint(
                 fields=["account"], condition=Q(state__in=OPEN_STATES), name="one_open_case_per_account"
             ),
@@ -426,7 +483,10 @@ class Case(ConcurrentTransitionMixin, models.Model):
             ),
         ]
         indexes = [
+            # A queue's open cases (queue lists, Next case's "why none ready" summary, the supervisor
+            # floor) and the cases in one state whatever the queue (legal review panels).
             models.Index(fields=["state", "queue"], name="case_state_queue_idx"),
+            # My work and the supervisor's per-agent lists: an agent's cases by state.
             models.Index(fields=["assigned_agent", "state"], name="case_agent_state_idx"),
             # Next case: the only index the claim query can use, on exactly the claimable rows (a plain
             # (state, priority) index lets claimed rows pile up at its front; DESIGN section 8).

@@ -53,7 +53,9 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import EmailMessage, get_connection
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Case as SqlCase
+from django.db.models import CharField, F, IntegerField, Q, QuerySet, Value, When
+from django.db.models.functions import Cast, Concat, JSONObject
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
@@ -145,16 +147,10 @@ def reminder_channels() -> dict[str, tuple[str, ...]]:
 
 PLAN_CHUNK = 2000
 
-
-@dataclass(frozen=True)
-class Candidate:
-    """One thing to remind one case about; `subject` makes the idempotency key unique per occurrence."""
-
-    case_id: int
-    subject: str
-    about: dict
-    jurisdiction: str
-    time_zone: str
+# What every finder answers, one row per thing to remind one case about: the case, the subject (which
+# makes the idempotency key unique per occurrence), what the message is about (a JSON object), and the
+# cardholder's jurisdiction and zone (the send time is 09:00 there).
+REMINDER_COLUMNS = ("r_case", "r_subject", "r_about", "r_jurisdiction", "r_zone")
 
 
 def idempotency_key(purpose: str, case_id: int, subject: str, channel: str) -> str:
@@ -165,68 +161,95 @@ def _open_cases():
     return Case.objects.filter(state__in=OPEN_STATES)
 
 
-_HOLDER = ("account__cardholder__jurisdiction", "account__cardholder__time_zone")
+def _reminders(rows, *, case: str, subject, about: dict, holder: str = "account__cardholder__"):
+    """`rows` as the reminder columns (REMINDER_COLUMNS), each an expression over the row."""
+    return rows.annotate(
+        r_case=F(case),
+        r_subject=subject,
+        r_about=JSONObject(**about),
+        r_jurisdiction=F(f"{holder}jurisdiction"),
+        r_zone=F(f"{holder}time_zone"),
+    ).values(*REMINDER_COLUMNS)
 
 
-def _before_due(as_of: date) -> Iterator[Candidate]:
+def _sql_text(value) -> Value:
+    return Value(str(value), output_field=CharField())
+
+
+def _before_due(as_of: date):
     due = as_of + timedelta(days=settings.COLLECTIONS_REMINDER_BEFORE_DUE_DAYS)
-    rows = _open_cases().filter(account__next_due_date=due).values_list("pk", *_HOLDER)
-    for pk, jurisdiction, zone in rows.iterator(chunk_size=PLAN_CHUNK):
-        yield Candidate(pk, due.isoformat(), {"due_date": due.isoformat()}, jurisdiction, zone)
+    rows = _open_cases().filter(account__next_due_date=due)
+    return _reminders(
+        rows, case="pk", subject=_sql_text(due.isoformat()), about={"due_date": _sql_text(due.isoformat())}
+    )
 
 
-def _due_today(as_of: date) -> Iterator[Candidate]:
-    rows = _open_cases().filter(account__next_due_date=as_of).values_list("pk", *_HOLDER)
-    for pk, jurisdiction, zone in rows.iterator(chunk_size=PLAN_CHUNK):
-        yield Candidate(pk, as_of.isoformat(), {"due_date": as_of.isoformat()}, jurisdiction, zone)
+def _due_today(as_of: date):
+    rows = _open_cases().filter(account__next_due_date=as_of)
+    return _reminders(
+        rows,
+        case="pk",
+        subject=_sql_text(as_of.isoformat()),
+        about={"due_date": _sql_text(as_of.isoformat())},
+    )
 
 
 def overdue_notice_days() -> list[int]:
     return sorted({int(d) for d in settings.COLLECTIONS_OVERDUE_NOTICE_DPD})
 
 
-def _overdue_notice(as_of: date) -> Iterator[Candidate]:
+def _overdue_notice(as_of: date):
     # The notice goes out on the day the account reaches each milestone: missed date + N days.
     by_missed = {as_of - timedelta(days=n): n for n in overdue_notice_days()}
-    rows = (
-        _open_cases()
-        .filter(account__overdue_amount__gt=0, account__first_missed_due_date__in=list(by_missed))
-        .values_list("pk", "account__first_missed_due_date", *_HOLDER)
+    if not by_missed:
+        return _open_cases().none().values()
+    rows = _open_cases().filter(
+        account__overdue_amount__gt=0, account__first_missed_due_date__in=list(by_missed)
     )
-    for pk, missed, jurisdiction, zone in rows.iterator(chunk_size=PLAN_CHUNK):
-        dpd = by_missed[missed]
-        about = {"due_date": missed.isoformat(), "dpd": dpd}
-        yield Candidate(pk, f"{missed.isoformat()}+{dpd}", about, jurisdiction, zone)
+    missed = F("account__first_missed_due_date")
+    dpd = SqlCase(
+        *(When(account__first_missed_due_date=day, then=Value(n)) for day, n in by_missed.items()),
+        output_field=IntegerField(),
+    )
+    return _reminders(
+        rows,
+        case="pk",
+        subject=Concat(
+            Cast(missed, CharField()), Value("+"), Cast(dpd, CharField()), output_field=CharField()
+        ),
+        about={"due_date": Cast(missed, CharField()), "dpd": dpd},
+    )
 
 
-def _promise_reminder(as_of: date) -> Iterator[Candidate]:
+def _promise_reminder(as_of: date):
     due = as_of + timedelta(days=settings.COLLECTIONS_PROMISE_REMINDER_DAYS_BEFORE)
     rows = PromiseToPay.objects.filter(
         status=PromiseStatus.PENDING, due_date=due, case__state__in=OPEN_STATES
-    ).values_list(
-        "case_id", "pk", "case__account__cardholder__jurisdiction", "case__account__cardholder__time_zone"
     )
-    for case_id, pk, jurisdiction, zone in rows.iterator(chunk_size=PLAN_CHUNK):
-        about = {"due_date": due.isoformat(), "promise": pk}
-        yield Candidate(case_id, due.isoformat(), about, jurisdiction, zone)
+    return _reminders(
+        rows,
+        case="case_id",
+        subject=_sql_text(due.isoformat()),
+        about={"due_date": _sql_text(due.isoformat()), "promise": F("pk")},
+        holder="case__account__cardholder__",
+    )
 
 
-def _installment_reminder(as_of: date) -> Iterator[Candidate]:
+def _installment_reminder(as_of: date):
     due = as_of + timedelta(days=settings.COLLECTIONS_INSTALLMENT_REMINDER_DAYS_BEFORE)
     rows = Installment.objects.filter(
         due_date=due,
         status__in=(InstallmentStatus.DUE, InstallmentStatus.PARTLY_PAID),
         plan__state=PlanState.ACTIVE,
         plan__case__state__in=OPEN_STATES,
-    ).values_list(
-        "plan__case_id",
-        "pk",
-        "plan__case__account__cardholder__jurisdiction",
-        "plan__case__account__cardholder__time_zone",
     )
-    for case_id, pk, jurisdiction, zone in rows.iterator(chunk_size=PLAN_CHUNK):
-        about = {"due_date": due.isoformat(), "installment": pk}
-        yield Candidate(case_id, due.isoformat(), about, jurisdiction, zone)
+    return _reminders(
+        rows,
+        case="plan__case_id",
+        subject=_sql_text(due.isoformat()),
+        about={"due_date": _sql_text(due.isoformat()), "installment": F("pk")},
+        holder="plan__case__account__cardholder__",
+    )
 
 
 def _recent_start(as_of: date) -> datetime:
@@ -236,29 +259,36 @@ def _recent_start(as_of: date) -> datetime:
     return datetime.combine(as_of - timedelta(days=days), time(0), tzinfo=timezone.get_current_timezone())
 
 
-def _plan_broken(as_of: date) -> Iterator[Candidate]:
+def _plan_broken(as_of: date):
     rows = RepaymentPlan.objects.filter(
         state=PlanState.BROKEN, ended_at__gte=_recent_start(as_of), case__state__in=OPEN_STATES
-    ).values_list(
-        "case_id", "pk", "case__account__cardholder__jurisdiction", "case__account__cardholder__time_zone"
     )
-    for case_id, pk, jurisdiction, zone in rows.iterator(chunk_size=PLAN_CHUNK):
-        yield Candidate(case_id, f"plan{pk}", {"plan": pk}, jurisdiction, zone)
+    return _reminders(
+        rows,
+        case="case_id",
+        subject=Concat(Value("plan"), Cast("pk", CharField()), output_field=CharField()),
+        about={"plan": F("pk")},
+        holder="case__account__cardholder__",
+    )
 
 
-def _escalation_notice(as_of: date) -> Iterator[Candidate]:
+def _escalation_notice(as_of: date):
     rows = LegalReferral.objects.filter(
         decision=LegalDecision.PENDING,
         referred_at__gte=_recent_start(as_of),
         case__state=CaseState.LEGAL_REVIEW,
-    ).values_list(
-        "case_id", "pk", "case__account__cardholder__jurisdiction", "case__account__cardholder__time_zone"
     )
-    for case_id, pk, jurisdiction, zone in rows.iterator(chunk_size=PLAN_CHUNK):
-        yield Candidate(case_id, f"referral{pk}", {"referral": pk}, jurisdiction, zone)
+    return _reminders(
+        rows,
+        case="case_id",
+        subject=Concat(Value("referral"), Cast("pk", CharField()), output_field=CharField()),
+        about={"referral": F("pk")},
+        holder="case__account__cardholder__",
+    )
 
 
-FINDERS: dict[str, Callable[[date], Iterator[Candidate]]] = {
+# Each finder: the business date -> a values() queryset of REMINDER_COLUMNS (nothing read yet).
+FINDERS: dict[str, Callable[[date], QuerySet]] = {
     Purpose.BEFORE_DUE: _before_due,
     Purpose.DUE_TODAY: _due_today,
     Purpose.OVERDUE_NOTICE: _overdue_notice,
@@ -302,77 +332,37 @@ class _SendTimes:
         return self._by_zone[zone]
 
 
-def _chunks(items: Iterable, size: int) -> Iterator[list]:
-    chunk: list = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def plan_reminders(*, as_of: date, run_id: int | None = None) -> dict[str, int]:
     """Plan the day's reminders: one OutboundMessage per purpose x case x occurrence x channel, status
-    planned, to be sent at COLLECTIONS_REMINDER_SEND_AT local time. One query per purpose, then inserts
-    in chunks; a key that exists already is left alone, so a second run for the day plans nothing.
-    Returns the number planned per purpose."""
+    planned, to be sent at COLLECTIONS_REMINDER_SEND_AT local time. Set-based on PostgreSQL: per purpose,
+    one read of the (zone, jurisdiction) pairs concerned (the send time of each is computed here, from the
+    contact policies), then one INSERT ... SELECT of every reminder with ON CONFLICT DO NOTHING - a key
+    that exists already is left alone, so a second run for the day plans nothing. Returns the number
+    planned per purpose."""
     send_time = _SendTimes(as_of)
     counts: dict[str, int] = {}
     for purpose, channels in reminder_channels().items():
         planned = 0
         if channels:
-            for chunk in _chunks(FINDERS[purpose](as_of), PLAN_CHUNK):
-                planned += _plan_chunk(purpose, channels, chunk, send_time, run_id)
+            rows = FINDERS[purpose](as_of)
+            with transaction.atomic():
+                if connection.vendor == "postgresql":
+                    planned = _insert_planned_postgresql(purpose, channels, rows, send_time, run_id)
+                else:
+                    planned = _insert_planned_by_row(purpose, channels, rows, send_time, run_id)
         counts[purpose] = planned
     return counts
 
 
-def _plan_chunk(purpose, channels, chunk: list[Candidate], send_time: _SendTimes, run_id) -> int:
-    rows = [
-        (
-            idempotency_key(purpose, c.case_id, c.subject, channel),
-            c.case_id,
-            channel,
-            c.about,
-            send_time(c.time_zone, c.jurisdiction),
-        )
-        for c in chunk
-        for channel in channels
-    ]
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            return _insert_planned_postgresql(purpose, rows, run_id)
-        existing = set(
-            OutboundMessage.objects.filter(idempotency_key__in=[r[0] for r in rows]).values_list(
-                "idempotency_key", flat=True
-            )
-        )
-        new = [
-            OutboundMessage(
-                idempotency_key=key,
-                case_id=case_id,
-                purpose=purpose,
-                channel=channel,
-                about=about,
-                send_after=send_after,
-                run_id=run_id,
-            )
-            for key, case_id, channel, about, send_after in rows
-            if key not in existing
-        ]
-        # ignore_conflicts: another planner racing on the same keys loses quietly; the key decides.
-        OutboundMessage.objects.bulk_create(new, batch_size=PLAN_CHUNK, ignore_conflicts=True)
-    return len(new)
-
-
-def _insert_planned_postgresql(purpose: str, rows: list[tuple], run_id: int | None) -> int:
-    """One INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING per chunk: the key decides, and the
-    row count says how many were new (bulk_create spends seconds building the SQL of 25 columns per row)."""
-    if not rows:
+def _insert_planned_postgresql(purpose: str, channels, rows: QuerySet, send_time: _SendTimes, run_id) -> int:
+    """Every reminder of one purpose in one INSERT ... SELECT: the finder's rows x the channels, each
+    joined to its send time by (zone, jurisdiction), the key built as `idempotency_key` builds it."""
+    pairs = list(rows.order_by().values_list("r_zone", "r_jurisdiction").distinct())
+    if not pairs:
         return 0
-    keys, case_ids, channels, abouts, send_afters = zip(*rows, strict=True)
+    zones, jurisdictions = zip(*pairs, strict=True)
+    send_afters = [send_time(zone, jurisdiction) for zone, jurisdiction in pairs]
+    sql, params = rows.query.sql_with_params()
     now = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
@@ -382,25 +372,74 @@ def _insert_planned_postgresql(purpose: str, rows: list[tuple], run_id: int | No
                 language, recipient, subject, body, provider, provider_ref, attempts, last_error,
                 created_at, updated_at
             )
-            SELECT k, c, %s, ch, a::jsonb, %s, '', '', s, %s, '', '', '', '', '', '', 0, '', %s, %s
-            FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::text[], %s::timestamptz[])
-                AS t(k, c, ch, a, s)
+            SELECT %s || ':' || s.r_case || ':' || s.r_subject || ':' || ch.channel, s.r_case, %s, ch.channel,
+                s.r_about, %s, '', '', t.send_after, %s, '', '', '', '', '', '', 0, '', %s, %s
+            FROM ({sql}) s
+            JOIN unnest(%s::text[], %s::text[], %s::timestamptz[]) AS t(zone, jurisdiction, send_after)
+                ON t.zone IS NOT DISTINCT FROM s.r_zone
+                AND t.jurisdiction IS NOT DISTINCT FROM s.r_jurisdiction
+            CROSS JOIN unnest(%s::text[]) AS ch(channel)
             ON CONFLICT (idempotency_key) DO NOTHING
             """,  # noqa: S608 - the table name is the model's, every value a parameter
             [
+                purpose,
                 purpose,
                 MessageStatus.PLANNED,
                 run_id,
                 now,
                 now,
-                list(keys),
-                list(case_ids),
+                *params,
+                list(zones),
+                list(jurisdictions),
+                send_afters,
                 list(channels),
-                [json.dumps(a) for a in abouts],
-                list(send_afters),
             ],
         )
         return cursor.rowcount
+
+
+def _insert_planned_by_row(purpose: str, channels, rows: QuerySet, send_time: _SendTimes, run_id) -> int:
+    """The embedded default (SQLite): the same rows, inserted in chunks; the key decides."""
+    planned = 0
+    for chunk in _chunks(rows.iterator(chunk_size=PLAN_CHUNK), PLAN_CHUNK):
+        keyed = {
+            idempotency_key(purpose, r["r_case"], r["r_subject"], channel): (r, channel)
+            for r in chunk
+            for channel in channels
+        }
+        existing = set(
+            OutboundMessage.objects.filter(idempotency_key__in=list(keyed)).values_list(
+                "idempotency_key", flat=True
+            )
+        )
+        new = [
+            OutboundMessage(
+                idempotency_key=key,
+                case_id=r["r_case"],
+                purpose=purpose,
+                channel=channel,
+                about=r["r_about"],
+                send_after=send_time(r["r_zone"], r["r_jurisdiction"]),
+                run_id=run_id,
+            )
+            for key, (r, channel) in keyed.items()
+            if key not in existing
+        ]
+        # ignore_conflicts: another planner racing on the same keys loses quietly; the key decides.
+        OutboundMessage.objects.bulk_create(new, batch_size=PLAN_CHUNK, ignore_conflicts=True)
+        planned += len(new)
+    return planned
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    chunk: list = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 # --- Rendering ----------------------------------------------------------------------------------------

@@ -19,7 +19,8 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Min, Sum
+from django.db.models import CharField, Count, F, Min, Sum, Value
+from django.db.models.functions import Cast, JSONObject
 from django.utils import timezone
 from django.utils.translation import get_language, gettext_noop
 from django.utils.translation import gettext_lazy as _
@@ -45,7 +46,7 @@ from collections_app.services import (
     start_work_if_new,
     transition,
 )
-from collections_app.services.kernel import transition_sources
+from collections_app.services.kernel import events_write_from, lock_cases, lock_rows, transition_sources
 from core.exceptions import InvalidTransition, NotAllowed, ValidationFailed
 from core.money import ZERO, format_money
 from repayment_plans.calculator import (
@@ -729,27 +730,26 @@ def plans_cancel_for_closed_cases(*, case_ids: list[int], actor, reason: str) ->
     the cases locked. Returns the number of plans cancelled."""
     now = timezone.now()
     live = RepaymentPlan.objects.filter(case_id__in=case_ids, state__in=LIVE_STATES)
-    rows = list(live.select_for_update().values_list("pk", "case_id", "state"))
-    if not rows:
-        return 0
-    RepaymentPlan.objects.filter(pk__in=[pk for pk, _case, _state in rows], state__in=LIVE_STATES).update(
-        state=PlanState.CANCELLED, ended_by=actor, ended_at=now, end_note=reason, updated_at=now
+    lock_rows(live)
+    # The events first, from the plans as they are (their state before the cancel), by INSERT ... SELECT.
+    cancelled = events_write_from(
+        live,
+        case_field="case_id",
+        details=JSONObject(
+            plan=F("pk"),
+            action=Value("cancelled"),
+            **{"from": F("state"), "to": Value(PlanState.CANCELLED)},
+        ),
+        kind=EventKind.PLAN,
+        reason=reason,
+        actor=actor,
+        now=now,
     )
-    CaseEvent.objects.bulk_create(
-        [
-            CaseEvent(
-                case_id=case_id,
-                kind=EventKind.PLAN,
-                actor=actor,
-                reason=reason,
-                created_at=now,
-                details={"plan": pk, "action": "cancelled", "from": state, "to": PlanState.CANCELLED},
-            )
-            for pk, case_id, state in rows
-        ],
-        batch_size=2000,
-    )
-    return len(rows)
+    if cancelled:
+        RepaymentPlan.objects.filter(case_id__in=case_ids, state__in=LIVE_STATES).update(
+            state=PlanState.CANCELLED, ended_by=actor, ended_at=now, end_note=reason, updated_at=now
+        )
+    return cancelled
 
 
 def plan_complete(plan: RepaymentPlan, case: Case, *, payment_id: int | None = None) -> None:
@@ -802,59 +802,49 @@ def plans_check_broken(*, as_of: date) -> int:
         ).update(status=InstallmentStatus.LATE)
         short = Installment.objects.filter(**active, due_date__lt=cutoff, status__in=UNPAID_STATUSES)
         # Lock the cases first, as every plan operation does, so a payment being allocated to one of these
-        # plans finishes (or waits) instead of deadlocking; then re-read what is still short under the lock.
-        locked = Case.objects.select_for_update().filter(pk__in=short.values("plan__case_id")).order_by("pk")
-        if not list(locked.values_list("pk")):
-            return 0
-        rows = list(
-            short.values("plan_id", "plan__case_id").annotate(
-                missed=Count("pk"),
-                short_by=Sum(F("amount") - F("paid_amount")),
-                first_missed=Min("due_date"),
-            )
-        )
-        if not rows:
-            return 0
-        RepaymentPlan.objects.filter(pk__in=[row["plan_id"] for row in rows], state=PlanState.ACTIVE).update(
-            state=PlanState.BROKEN, ended_at=now, updated_at=now
-        )
-        CaseEvent.objects.bulk_create(
-            [
-                CaseEvent(
-                    case_id=row["plan__case_id"],
-                    kind=EventKind.PLAN,
-                    created_at=now,
-                    reason=gettext_noop("Installment unpaid after the grace days"),
-                    details={
-                        "plan": row["plan_id"],
-                        "action": "broken",
-                        "from": PlanState.ACTIVE,
-                        "to": PlanState.BROKEN,
-                        "as_of": as_of.isoformat(),
-                        "grace_days": plan_grace_days(),
-                        "missed_installments": row["missed"],
-                        # in cents: SQLite sums the differences as floats
-                        "short_by": str(row["short_by"].quantize(ZERO)),
-                        "first_missed_due_date": row["first_missed"].isoformat(),
-                    },
-                )
-                for row in rows
-            ],
-            batch_size=2000,
-        )
-        plan_of_case = {row["plan__case_id"]: row["plan_id"] for row in rows}  # one live plan per case
-        moved = bulk_transition(
-            Case.objects.filter(pk__in=list(plan_of_case)),
-            "break_plan",
-            reason=gettext_noop("Repayment plan broken"),
-            details_by_case={case_id: {"plan": plan_id} for case_id, plan_id in plan_of_case.items()},
+        # plans finishes (or waits) instead of deadlocking; what is still short is then read under the lock
+        # by the statements below, none of which brings rows into Python but the (case, plan) pairs.
+        lock_cases(Case.objects.filter(pk__in=short.values("plan__case_id")))
+        # One "broken" plan event per plan, the figures summed by the database.
+        written = events_write_from(
+            short.values("plan_id", "plan__case_id").order_by(),
+            case_field="plan__case_id",
+            details=JSONObject(
+                plan=F("plan_id"),
+                action=Value("broken"),
+                **{"from": Value(PlanState.ACTIVE), "to": Value(PlanState.BROKEN)},
+                as_of=Value(as_of.isoformat()),
+                grace_days=Value(plan_grace_days()),
+                missed_installments=Count("pk"),
+                short_by=Cast(Sum(F("amount") - F("paid_amount")), CharField()),
+                first_missed_due_date=Cast(Min("due_date"), CharField()),
+            ),
+            kind=EventKind.PLAN,
+            reason=gettext_noop("Installment unpaid after the grace days"),
             now=now,
         )
+        if not written:
+            return 0
+        broken = RepaymentPlan.objects.filter(pk__in=short.values("plan_id"), state=PlanState.ACTIVE).update(
+            state=PlanState.BROKEN, ended_at=now, updated_at=now
+        )
+        broken_now = RepaymentPlan.objects.filter(state=PlanState.BROKEN, ended_at=now)
+        cases = Case.objects.filter(pk__in=broken_now.values("case_id"))
         # Not a state change: a case no longer on plan (on hold, in legal review) still counts the plan.
-        Case.objects.filter(pk__in=set(plan_of_case) - set(moved)).update(
+        cases.exclude(state__in=transition_sources("break_plan")).update(
             broken_plan_count=F("broken_plan_count") + 1, version=F("version") + 1
         )
-    return len(rows)
+        bulk_transition(
+            cases,
+            "break_plan",
+            reason=gettext_noop("Repayment plan broken"),
+            # one live plan per case: which plan broke goes on the transition's event
+            details_by_case={
+                case_id: {"plan": plan_id} for case_id, plan_id in broken_now.values_list("case_id", "pk")
+            },
+            now=now,
+        )
+    return broken
 
 
 __all__ = [

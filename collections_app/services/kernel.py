@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed, has_transition_perm
@@ -45,7 +45,10 @@ __all__ = [
     "payment_recorded",
     "bump_version",
     "event_write",
+    "events_write_from",
     "lock_case",
+    "lock_cases",
+    "lock_rows",
     "next_case_reference",
     "on_case_closed",
     "on_cases_closed",
@@ -77,6 +80,21 @@ def lock_case(case_id: int, *, expected_version: int | None = None) -> Case:
     return case
 
 
+def lock_rows(rows: QuerySet) -> None:
+    """Lock the rows of `rows` (FOR UPDATE) inside the caller's transaction without reading them into
+    Python: a set-based job locks thousands of rows in one statement. SQLite (one writer) needs no lock."""
+    if connection.vendor != "postgresql":
+        return
+    sql, params = rows.select_for_update().values("pk").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM ({sql}) locked", params)  # noqa: S608 - the queryset's SQL
+
+
+def lock_cases(cases: QuerySet[Case]) -> None:
+    """Lock many cases, in id order (as every bulk path takes them, so that two bulk jobs never deadlock)."""
+    lock_rows(cases.order_by("pk"))
+
+
 def event_write(
     *,
     case: Case,
@@ -96,6 +114,28 @@ def event_write(
         from_state=from_state,
         to_state=to_state,
     )
+
+
+def events_write_from(
+    rows: QuerySet, *, case_field: str, details, kind: str, reason: str = "", actor=None, now: datetime
+) -> int:
+    """One event (not a state change: the kernel's `bulk_transition` writes those) for each row of `rows`,
+    in one INSERT ... SELECT: the case is the row's `case_field`, the details an expression over the row
+    (`JSONObject(...)`), the actor `actor` (None: the system). For the nightly checks' events (a promise
+    broken, a plan broken or cancelled) over any number of rows, without reading them into Python.
+    Returns how many were written."""
+    selected = rows.annotate(event_case=F(case_field), event_details=details).values(
+        "event_case", "event_details"
+    )
+    sql, params = selected.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {CaseEvent._meta.db_table} "  # noqa: S608 - names from the model, values parameters
+            "(case_id, kind, from_state, to_state, actor_id, reason, details, created_at) "
+            f"SELECT s.event_case, %s, '', '', %s, %s, s.event_details, %s FROM ({sql}) s",
+            [kind, getattr(actor, "pk", None), reason, now, *params],
+        )
+        return cursor.rowcount
 
 
 def transition(

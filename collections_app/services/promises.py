@@ -7,7 +7,8 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import CharField, F, Value
+from django.db.models.functions import Cast, JSONObject
 from django.utils import timezone
 from django.utils.translation import get_language, gettext_noop
 from django.utils.translation import gettext as _
@@ -17,7 +18,6 @@ from collections_app.access import ensure_can_act
 from collections_app.models import (
     RIGHT_PARTY_OUTCOMES,
     Case,
-    CaseEvent,
     CaseState,
     ContactAttempt,
     EventKind,
@@ -29,8 +29,12 @@ from collections_app.services.kernel import (
     bulk_transition,
     bump_version,
     event_write,
+    events_write_from,
     lock_case,
+    lock_cases,
+    lock_rows,
     transition,
+    transition_sources,
 )
 from core.exceptions import (
     InvalidTransition,
@@ -134,56 +138,46 @@ def promise_record(
 def promises_check_broken(*, as_of: date) -> int:
     """Break every pending promise still short after its date plus COLLECTIONS_PROMISE_GRACE_DAYS.
 
-    Set-based and idempotent: a handful of statements whatever the portfolio size, and a second run
-    changes nothing (the promises are no longer pending). Each promise gets a PROMISE_BROKEN event; a
-    promised case goes back to in_progress through the kernel (`bulk_transition`, "break_promise", which
-    counts the broken promise and writes the transition event); a case elsewhere (put on hold, sent to
-    legal) keeps its state and only counts it. Returns the number of promises broken."""
+    Set-based and idempotent: the same five statements whatever the portfolio size, no row read into
+    Python, and a second run changes nothing (the promises are no longer pending). Each promise gets a
+    PROMISE_BROKEN event (INSERT ... SELECT); a promised case goes back to in_progress through the kernel
+    (`bulk_transition`, "break_promise", which counts the broken promise and writes the transition event);
+    a case elsewhere (put on hold, sent to legal) keeps its state and only counts it. Returns the number
+    of promises broken."""
     cutoff = as_of - timedelta(days=settings.COLLECTIONS_PROMISE_GRACE_DAYS)
     now = timezone.now()
     due = PromiseToPay.objects.filter(status=PromiseStatus.PENDING, due_date__lt=cutoff)
     with transaction.atomic():
         # Lock the cases first, then their promises - the order promise_record and payment_record take
         # them in - so a promise being recorded or paid right now finishes (or waits) instead of
-        # deadlocking; then read what is still pending under the locks.
-        locked = Case.objects.select_for_update().filter(pk__in=due.values("case_id")).order_by("pk")
-        if not list(locked.values_list("pk")):
-            return 0
-        rows = list(due.select_for_update().values_list("pk", "case_id", "amount", "paid_amount"))
-        if not rows:
-            return 0
-        PromiseToPay.objects.filter(pk__in=[r[0] for r in rows], status=PromiseStatus.PENDING).update(
-            status=PromiseStatus.BROKEN, settled_at=now
-        )
-        CaseEvent.objects.bulk_create(
-            [
-                CaseEvent(
-                    case_id=case_id,
-                    kind=EventKind.PROMISE_BROKEN,
-                    created_at=now,
-                    details={
-                        "promise": pk,
-                        "amount": str(amount),
-                        "paid": str(paid),
-                        "as_of": as_of.isoformat(),
-                    },
-                )
-                for pk, case_id, amount, paid in rows
-            ],
-            batch_size=2000,
-        )
-        broken_case_ids = {r[1] for r in rows}
-        moved = bulk_transition(
-            Case.objects.filter(pk__in=broken_case_ids),
-            "break_promise",
-            reason=gettext_noop("Promise broken"),
+        # deadlocking; what is still pending is then read under the locks by the statements below.
+        lock_cases(Case.objects.filter(pk__in=due.values("case_id")))
+        lock_rows(due)
+        written = events_write_from(
+            due,
+            case_field="case_id",
+            details=JSONObject(
+                promise=F("pk"),
+                amount=Cast("amount", CharField()),
+                paid=Cast("paid_amount", CharField()),
+                as_of=Value(as_of.isoformat()),
+            ),
+            kind=EventKind.PROMISE_BROKEN,
             now=now,
         )
+        if not written:
+            return 0
+        broken = due.update(status=PromiseStatus.BROKEN, settled_at=now)
+        # This run's broken promises are those settled at `now`: their cases, as a subquery.
+        broken_now = Case.objects.filter(
+            pk__in=PromiseToPay.objects.filter(status=PromiseStatus.BROKEN, settled_at=now).values("case_id")
+        )
         # Not a state change: a case no longer promised (on hold, in legal review) still counts the promise.
-        Case.objects.filter(pk__in=broken_case_ids - set(moved)).update(
+        broken_now.exclude(state__in=transition_sources("break_promise")).update(
             broken_promise_count=F("broken_promise_count") + 1, version=F("version") + 1
         )
-    return len(rows)
+        bulk_transition(broken_now, "break_promise", reason=gettext_noop("Promise broken"), now=now)
+    return broken
 
 
 def promise_conversations(

@@ -1,38 +1,99 @@
 """Queues: which open cases belong where, and in which order agents get them.
 
 The priority score is a sum of named factors so that it can be explained on the case page and in the
-queue list ("DPD 45 -> 45 points, 2 broken promises -> 40 points ..."). The same factors exist twice:
-`priority_factors` (Python, for one case, to explain) and `priority_sql` (SQL, for the set-based
-nightly update); a test holds them equal.
+queue list ("DPD 45 -> 45 points, 2 broken promises -> 40 points ..."). The weights of the factors are
+kept in the database (`PriorityWeights`, one row an admin edits, with a preview of how each queue's order
+changes: `priority_preview`). The same factors exist twice: `priority_factors` (Python, for one case, to
+explain) and `priority_sql` (SQL, for the set-based nightly update); both take their weights from
+`priority_weights`, and a test holds them equal.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
 from decimal import Decimal
+from itertools import zip_longest
 
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Case as SqlCase
-from django.db.models import Expression, ExpressionWrapper, F, IntegerField, Q, Value, When
-from django.db.models.functions import Cast, Floor, Least
+from django.db.models import Expression, ExpressionWrapper, F, IntegerField, Q, Subquery, Value, When
+from django.db.models.functions import Cast, Coalesce, Floor, Least
 from django.utils import formats, timezone
 from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.permissions import Capability, has_capability
 from collections_app.access import ensure_can_act, queues_visible_to
-from collections_app.models import OPEN_STATES, Case, EventKind, Queue
+from collections_app.models import OPEN_STATES, Case, EventKind, PriorityWeights, Queue
+from collections_app.services.claims import CLAIMABLE_STATES
 from collections_app.services.kernel import bump_version, event_write, lock_case
 from core.exceptions import NotAllowed, ValidationFailed
 from core.money import format_money
 
-# Weights of the priority score (points). Kept together so a collections manager can read them.
-DPD_POINTS_PER_DAY = 1
-DPD_CAP_DAYS = 180
-AMOUNT_POINTS_PER_THOUSAND = 5
-AMOUNT_CAP_POINTS = 100
-BROKEN_PROMISE_POINTS = 20
-BROKEN_PLAN_POINTS = 30
-CALLBACK_DUE_POINTS = 200
+
+@dataclass(frozen=True)
+class Weights:
+    """The weights of the priority score (points), as stored in `PriorityWeights` (field for field)."""
+
+    dpd_points_per_day: int
+    dpd_cap_days: int
+    amount_points_per_thousand: int
+    amount_cap_points: int
+    broken_promise_points: int
+    broken_plan_points: int
+    callback_due_points: int
+
+    @classmethod
+    def of(cls, row: PriorityWeights) -> "Weights":
+        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
+
+
+# The weights the score shipped with: the model's field defaults (and the data migration's row).
+DEFAULT_WEIGHTS = Weights.of(PriorityWeights())
+
+# Pages explain scores on every view (the case page, a queue's list): the weights come from the cache,
+# which a save through `priority_weights_save` clears. The nightly score reads the table itself.
+WEIGHTS_CACHE_KEY = "collections:priority-weights:v1"
+WEIGHTS_CACHE_SECONDS = 300
+
+
+def priority_weights(*, fresh: bool = False) -> Weights:
+    """The weights in force: the stored row (the shipped defaults if there is none). `fresh=True` reads
+    the database (the nightly score, the admin's preview); otherwise the cache may answer."""
+    if not fresh:
+        cached = cache.get(WEIGHTS_CACHE_KEY)
+        if isinstance(cached, dict):
+            return Weights(**cached)
+    row = PriorityWeights.objects.filter(pk=PriorityWeights.SINGLETON_PK).first()
+    weights = Weights.of(row) if row is not None else DEFAULT_WEIGHTS
+    cache.set(WEIGHTS_CACHE_KEY, asdict(weights), WEIGHTS_CACHE_SECONDS)
+    return weights
+
+
+def forget_cached_weights() -> None:
+    cache.delete(WEIGHTS_CACHE_KEY)
+
+
+def priority_weights_save(row: PriorityWeights, *, actor) -> PriorityWeights:
+    """Save the weights (the admin's form) and drop the cached copy, now and once the transaction commits
+    (a page reading in between would cache the old row again). The new scores take effect at the next
+    nightly run (`refresh_priorities`), as a change of DPD or balance does."""
+    row.updated_by = actor
+    row.save()
+    forget_cached_weights()
+    transaction.on_commit(forget_cached_weights)
+    return row
+
+
+# Kept for readers of the shipped defaults (the benchmark's SQL baseline): the score reads the database.
+DPD_POINTS_PER_DAY = DEFAULT_WEIGHTS.dpd_points_per_day
+DPD_CAP_DAYS = DEFAULT_WEIGHTS.dpd_cap_days
+AMOUNT_POINTS_PER_THOUSAND = DEFAULT_WEIGHTS.amount_points_per_thousand
+AMOUNT_CAP_POINTS = DEFAULT_WEIGHTS.amount_cap_points
+BROKEN_PROMISE_POINTS = DEFAULT_WEIGHTS.broken_promise_points
+BROKEN_PLAN_POINTS = DEFAULT_WEIGHTS.broken_plan_points
+CALLBACK_DUE_POINTS = DEFAULT_WEIGHTS.callback_due_points
 
 
 @dataclass(frozen=True)
@@ -61,17 +122,21 @@ def register_priority_source(source: PrioritySource) -> None:
     _priority_sources.append(source)
 
 
-def priority_factors(case: Case, *, now=None, rule_factors: bool = True) -> list[PriorityFactor]:
+def priority_factors(
+    case: Case, *, now=None, rule_factors: bool = True, weights: Weights | None = None
+) -> list[PriorityFactor]:
     """The score's parts for one case. `rule_factors=False` leaves out the points escalation rules added
-    (one query per case), for lists; the total is `case.priority` either way."""
+    (one query per case), for lists; the total is `case.priority` either way (as of the last nightly
+    score). `weights`: those in force unless given (a list passes them once for all its cases)."""
     now = now or timezone.now()
+    w = weights or priority_weights()
     account = case.account
-    dpd = min(account.days_past_due, DPD_CAP_DAYS)
+    dpd = min(account.days_past_due, w.dpd_cap_days)
     amount_points = min(
-        int(account.overdue_amount // Decimal("1000")) * AMOUNT_POINTS_PER_THOUSAND, AMOUNT_CAP_POINTS
+        int(account.overdue_amount // Decimal("1000")) * w.amount_points_per_thousand, w.amount_cap_points
     )
     factors = [
-        PriorityFactor(str(_("Days past due")), str(account.days_past_due), dpd * DPD_POINTS_PER_DAY),
+        PriorityFactor(str(_("Days past due")), str(account.days_past_due), dpd * w.dpd_points_per_day),
         PriorityFactor(
             str(_("Overdue amount")),
             format_money(account.overdue_amount, account.currency, get_language()),
@@ -83,7 +148,7 @@ def priority_factors(case: Case, *, now=None, rule_factors: bool = True) -> list
             PriorityFactor(
                 str(_("Broken promises")),
                 str(case.broken_promise_count),
-                case.broken_promise_count * BROKEN_PROMISE_POINTS,
+                case.broken_promise_count * w.broken_promise_points,
             )
         )
     if case.broken_plan_count:
@@ -91,7 +156,7 @@ def priority_factors(case: Case, *, now=None, rule_factors: bool = True) -> list
             PriorityFactor(
                 str(_("Broken plans")),
                 str(case.broken_plan_count),
-                case.broken_plan_count * BROKEN_PLAN_POINTS,
+                case.broken_plan_count * w.broken_plan_points,
             )
         )
     for source in _priority_sources if rule_factors else ():
@@ -103,33 +168,143 @@ def priority_factors(case: Case, *, now=None, rule_factors: bool = True) -> list
                 str(_("Callback due")),
                 # In the viewer's zone and format (the stored value is UTC).
                 formats.date_format(timezone.localtime(case.next_action_at), "SHORT_DATETIME_FORMAT"),
-                CALLBACK_DUE_POINTS,
+                w.callback_due_points,
             )
         )
     return factors
 
 
-def priority_score(case: Case, *, now=None) -> int:
-    return sum(f.points for f in priority_factors(case, now=now))
+def priority_score(case: Case, *, now=None, weights: Weights | None = None) -> int:
+    return sum(f.points for f in priority_factors(case, now=now, weights=weights))
 
 
-def priority_sql(*, now=None):
-    """The same score as `priority_score`, as one SQL expression over a Case queryset."""
+def priority_sql(*, now=None, weights: Weights | None = None):
+    """The same score as `priority_score`, as one SQL expression over a Case queryset. The weights are
+    read by the statement itself from the stored row (uncorrelated subqueries, evaluated once per
+    statement), or are the `weights` given (the admin's preview of weights not saved yet)."""
     now = now or timezone.now()
-    dpd = Least(F("account__days_past_due"), Value(DPD_CAP_DAYS)) * DPD_POINTS_PER_DAY
+
+    def points(name: str):
+        if weights is not None:
+            return Value(getattr(weights, name), output_field=IntegerField())
+        stored = PriorityWeights.objects.filter(pk=PriorityWeights.SINGLETON_PK).values(name)
+        return Coalesce(Subquery(stored), Value(getattr(DEFAULT_WEIGHTS, name)), output_field=IntegerField())
+
+    dpd = Least(F("account__days_past_due"), points("dpd_cap_days")) * points("dpd_points_per_day")
     # Cast alone rounds in PostgreSQL; floor first for parity with Python's //.
     thousands = Cast(Floor(F("account__overdue_amount") / Value(Decimal("1000"))), IntegerField())
-    amount = Least(thousands * AMOUNT_POINTS_PER_THOUSAND, Value(AMOUNT_CAP_POINTS))
-    callback = SqlCase(When(next_action_at__lte=now, then=Value(CALLBACK_DUE_POINTS)), default=Value(0))
+    amount = Least(thousands * points("amount_points_per_thousand"), points("amount_cap_points"))
+    callback = SqlCase(When(next_action_at__lte=now, then=points("callback_due_points")), default=Value(0))
     return ExpressionWrapper(
         dpd
         + amount
-        + F("broken_promise_count") * BROKEN_PROMISE_POINTS
-        + F("broken_plan_count") * BROKEN_PLAN_POINTS
+        + F("broken_promise_count") * points("broken_promise_points")
+        + F("broken_plan_count") * points("broken_plan_points")
         + callback
         + sum((source.points_sql() for source in _priority_sources), Value(0)),
         output_field=IntegerField(),
     )
+
+
+# --- The admin's preview of new weights ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueOrderChange:
+    """How one queue's order (the claimable cases, in the order Next case hands them out) changes when
+    the weights change: how many cases move up, down or stay, and its first `top` cases before/after."""
+
+    queue: Queue
+    cases: int
+    moved_up: int
+    moved_down: int
+    score_changed: int
+    top_before: list[Case]
+    top_after: list[Case]
+
+    @property
+    def unmoved(self) -> int:
+        return self.cases - self.moved_up - self.moved_down
+
+    @property
+    def top_pairs(self) -> list[tuple[Case | None, Case | None]]:
+        """(n-th case before, n-th case after) for the first `top` places, side by side."""
+        return list(zip_longest(self.top_before, self.top_after))
+
+
+def priority_preview(
+    proposed: Weights, *, top: int = 10, now: datetime | None = None
+) -> list[QueueOrderChange]:
+    """Each active queue's order as the nightly score would set it now with the weights in force and with
+    `proposed` (nothing saved): two statements whatever the portfolio size - the counts per queue, and the
+    first `top` cases of each queue before and after - ranked as Next case ranks (claims.CLAIM_ORDER)."""
+    now = now or timezone.now()
+    current = priority_weights(fresh=True)
+    scored = Case.objects.filter(state__in=CLAIMABLE_STATES, queue__active=True).annotate(
+        old_score=priority_sql(now=now, weights=current), new_score=priority_sql(now=now, weights=proposed)
+    )
+    sql, params = scored.values(
+        "id", "queue_id", "next_action_at", "old_score", "new_score"
+    ).query.sql_with_params()
+    ties = (
+        "next_action_at ASC NULLS LAST, id"
+        if connection.vendor == "postgresql"
+        else ("next_action_at IS NULL, next_action_at, id")
+    )
+    ranked = f"""
+        SELECT s.*,
+            row_number() OVER (PARTITION BY queue_id ORDER BY old_score DESC, {ties}) AS old_rank,
+            row_number() OVER (PARTITION BY queue_id ORDER BY new_score DESC, {ties}) AS new_rank
+        FROM ({sql}) s
+    """  # noqa: S608 - built from the queryset's SQL; every value is a parameter
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT queue_id, count(*),
+                sum(CASE WHEN new_rank < old_rank THEN 1 ELSE 0 END),
+                sum(CASE WHEN new_rank > old_rank THEN 1 ELSE 0 END),
+                sum(CASE WHEN new_score <> old_score THEN 1 ELSE 0 END)
+            FROM ({ranked}) r GROUP BY queue_id
+            """,  # noqa: S608
+            params,
+        )
+        counts = {row[0]: row[1:] for row in cursor.fetchall()}
+        cursor.execute(
+            f"SELECT id, queue_id, old_rank, new_rank, old_score, new_score FROM ({ranked}) r "  # noqa: S608
+            "WHERE old_rank <= %s OR new_rank <= %s",
+            [*params, top, top],
+        )
+        tops = cursor.fetchall()
+    cases = Case.objects.select_related("account", "account__cardholder").in_bulk([row[0] for row in tops])
+    before: dict[int, list] = {}
+    after: dict[int, list] = {}
+    for case_id, queue_id, old_rank, new_rank, old_score, new_score in tops:
+        case = cases[case_id]
+        case.old_score, case.new_score, case.old_rank, case.new_rank = (
+            old_score,
+            new_score,
+            old_rank,
+            new_rank,
+        )
+        if old_rank <= top:
+            before.setdefault(queue_id, []).append(case)
+        if new_rank <= top:
+            after.setdefault(queue_id, []).append(case)
+    changes = []
+    for queue in Queue.objects.filter(active=True).order_by("order", "pk"):
+        n, up, down, changed = counts.get(queue.pk, (0, 0, 0, 0))
+        changes.append(
+            QueueOrderChange(
+                queue=queue,
+                cases=n,
+                moved_up=up or 0,
+                moved_down=down or 0,
+                score_changed=changed or 0,
+                top_before=sorted(before.get(queue.pk, []), key=lambda c: c.old_rank),
+                top_after=sorted(after.get(queue.pk, []), key=lambda c: c.new_rank),
+            )
+        )
+    return changes
 
 
 def refresh_priorities(*, now=None) -> int:

@@ -1,0 +1,56 @@
+"""The case table's indexes are the ones queries use (each named in Case.Meta), and the tables rewritten
+every night keep room on their pages so that those updates can stay HOT."""
+
+import pytest
+from django.db import connection
+
+from collections_app.models import Case
+
+pytestmark = pytest.mark.django_db
+
+CASE_INDEXES = {
+    "collections_app_case_pkey",
+    "case_reference_unique",
+    "one_open_case_per_account",
+    "collections_app_case_account_id_2907ca90",
+    "collections_app_case_lease_owner_id_72fbb6af",
+    "case_state_queue_idx",
+    "case_agent_state_idx",
+    "case_claimable_idx",
+    "case_contact_until_idx",
+    "case_contact_uncomputed_idx",
+    # the dashboards' (dashboards migration 0002)
+    "dash_case_opened_idx",
+    "dash_case_closed_idx",
+    "dash_case_lease_idx",
+}
+
+
+def indexes_of(table: str) -> dict[str, str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s", [table])
+        return dict(cursor.fetchall())
+
+
+def test_the_case_table_has_only_the_indexes_queries_use():
+    found = indexes_of(Case._meta.db_table)
+    # No copy of an index another one covers: queue_id and assigned_agent_id on their own, the LIKE
+    # pattern index of the reference.
+    assert set(found) == CASE_INDEXES, sorted(set(found) ^ CASE_INDEXES)
+
+
+def test_columns_rewritten_nightly_stay_out_of_the_indexes_but_the_claims_and_the_roll():
+    serving_others = {
+        name: definition
+        for name, definition in indexes_of(Case._meta.db_table).items()
+        if name not in {"case_claimable_idx", "case_contact_until_idx", "case_contact_uncomputed_idx"}
+    }
+    for column in ("priority", "contactable_from", "contactable_until", "broken_promise_count", "version"):
+        assert not [name for name, definition in serving_others.items() if column in definition], column
+
+
+@pytest.mark.parametrize("table", ["collections_app_case", "collections_app_creditaccount"])
+def test_tables_updated_nightly_leave_room_on_each_page(table):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = %s", [table])
+        assert "fillfactor=85" in cursor.fetchone()[0]
