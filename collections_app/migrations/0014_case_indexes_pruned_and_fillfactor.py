@@ -26,7 +26,7 @@ def reset_fillfactor(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("collections_app", "0010_priority_weights"),
+        ("collections_app", "0013_priority_weights"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -12,7 +12,7 @@ def ship_default_weights(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("collections_app", "0009_access_record_chain"),
+        ("collections_app", "0012_partition_attempts_and_events_by_month"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
