@@ -10,6 +10,7 @@ import dj_database_url
 import pghistory
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+from kombu import Exchange, Queue
 
 from config.env import env_bool, env_int, env_list, env_str
 
@@ -403,6 +404,11 @@ if DATABASE_IS_SQLITE:
 # every queue declared here (`make run`'s, the compose file's for a small site); bigger sites run one
 # worker per queue, on as many machines as they like.
 CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_QUEUES = [
+    # Exchange and routing key named after the queue: what Celery makes for a queue it creates on the fly.
+    Queue(name, Exchange(name), routing_key=name)
+    for name in ("default", "nightly", "messages", "rollups")
+]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
@@ -481,12 +487,19 @@ COLLECTIONS_MALICIOUS_OVERDRAFT_THRESHOLD = Decimal(
 )
 
 # --- Automation (docs/automation.md) ------------------------------------------------------------
+# Which queue each task waits in (CELERY_TASK_QUEUES above); a task not named here goes to `default`
+# (the five-minute contact-window roll, the idempotency-key purge). tests/config/test_celery_queues.py
+# names the queue of every task.
 CELERY_TASK_ROUTES = {
     "automation.tasks.nightly_*": {"queue": "nightly"},
-    "automation.tasks.message*": {"queue": "messages"},
     # The weekly personal-data purge is a batch job like the nightly steps: it waits behind them, never
     # in front of the every-minute sends.
     "privacy.tasks.*": {"queue": "nightly"},
+    "automation.tasks.message*": {"queue": "messages"},
+    # The supervisors' morning e-mail: composed and sent like a reminder, retried the same way.
+    "dashboards.tasks.daily_summar*": {"queue": "messages"},
+    # Today's rollup every few minutes and a backfill: never behind a nightly step that takes an hour.
+    "dashboards.tasks.rollups_*": {"queue": "rollups"},
 }
 COLLECTIONS_NIGHTLY_AT = env_str("COLLECTIONS_NIGHTLY_AT", "01:30")
 COLLECTIONS_NIGHTLY_STALE_SECONDS = env_int("COLLECTIONS_NIGHTLY_STALE_SECONDS", 300)
