@@ -56,7 +56,8 @@ def read_connection(model=None):
 
 def _on_replica(chunks: Iterable) -> Iterator:
     """Each chunk of a streamed response produced inside the replica context. A generator shares its
-    caller's context, so the variable is set and reset around each step, not once around the loop."""
+    caller's context, so the variable is set and reset around each step, not once around the loop. A
+    download cut short needs nothing here: the response closes every iterator it was given."""
     iterator = iter(chunks)
     while True:
         with replica_context():
