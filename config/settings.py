@@ -172,6 +172,9 @@ _replica_url = env_str("DATABASE_REPLICA_URL").strip()
 DATABASE_READ_REPLICA = "replica" if _replica_url else None
 if _replica_url:
     DATABASES["replica"] = {**_database(_replica_url), "TEST": {"MIRROR": "default"}}
+    # A replica that does not answer is skipped for a while (core.db_routing): give up on it in seconds,
+    # not at the TCP timeout (a connect_timeout in the URL wins).
+    DATABASES["replica"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
     if DATABASE_IS_SQLITE or DATABASES["replica"]["ENGINE"] != "django.db.backends.postgresql":
         raise ImproperlyConfigured(
             "DATABASE_REPLICA_URL is a PostgreSQL replica of a PostgreSQL DATABASE_URL (postgres://...)."

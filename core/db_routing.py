@@ -17,20 +17,32 @@ by the case page, which must see the agent's own last write. Inside the context:
 - a CSV download streams after the view has returned: `replica_reads` carries the context into each
   chunk the server pulls from the response, so the export's own queries read the replica too.
 
-Without `DATABASE_REPLICA_URL` the context changes nothing: every query uses "default"."""
+A replica that cannot be reached is left alone for RETRY_AFTER_SECONDS (logged): the dashboards read
+the primary meanwhile rather than fail. Without `DATABASE_REPLICA_URL` the context changes nothing:
+every query uses "default"."""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import wraps
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections, router
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, router
 from django.http import StreamingHttpResponse
 
-_reading_replica: ContextVar[bool] = ContextVar("reading_replica", default=False)
+logger = logging.getLogger(__name__)
+
+# After a failed connection to the replica, the seconds the dashboards read the primary before it is
+# tried again (rather than each request waiting for the connect timeout of a replica that is down).
+RETRY_AFTER_SECONDS = 30
+_down_until = 0.0
+
+# The alias reads go to within the replica context (None: the primary).
+_reading: ContextVar[str | None] = ContextVar("reading_replica", default=None)
 
 
 def replica_alias() -> str | None:
@@ -38,14 +50,33 @@ def replica_alias() -> str | None:
     return getattr(settings, "DATABASE_READ_REPLICA", None) or None
 
 
+def _replica_if_reachable() -> str | None:
+    global _down_until
+    alias = replica_alias()
+    if alias is None or time.monotonic() < _down_until:
+        return None
+    try:
+        connections[alias].ensure_connection()
+    except DatabaseError as error:
+        _down_until = time.monotonic() + RETRY_AFTER_SECONDS
+        logger.warning(
+            "read replica unreachable (%s): dashboards read the primary for %s s",
+            type(error).__name__,
+            RETRY_AFTER_SECONDS,
+        )
+        return None
+    return alias
+
+
 @contextmanager
 def replica_context() -> Iterator[None]:
-    """Within it, reads outside a transaction on the primary go to the replica (when one is configured)."""
-    token = _reading_replica.set(True)
+    """Within it, reads outside a transaction on the primary go to the replica (when one is configured
+    and reachable)."""
+    token = _reading.set(_replica_if_reachable())
     try:
         yield
     finally:
-        _reading_replica.reset(token)
+        _reading.reset(token)
 
 
 def read_connection(model=None):
@@ -54,17 +85,19 @@ def read_connection(model=None):
     return connections[router.db_for_read(model)]
 
 
-def _on_replica(chunks: Iterable) -> Iterator:
-    """Each chunk of a streamed response produced inside the replica context. A generator shares its
-    caller's context, so the variable is set and reset around each step, not once around the loop. A
-    download cut short needs nothing here: the response closes every iterator it was given."""
+def _on_replica(chunks: Iterable, alias: str | None) -> Iterator:
+    """Each chunk of a streamed response produced reading `alias`, the view's choice. A generator shares
+    its caller's context, so the variable is set and reset around each step, not once around the loop.
+    A download cut short needs nothing here: the response closes every iterator it was given."""
     iterator = iter(chunks)
     while True:
-        with replica_context():
-            try:
-                chunk = next(iterator)
-            except StopIteration:
-                return
+        token = _reading.set(alias)
+        try:
+            chunk = next(iterator)
+        except StopIteration:
+            return
+        finally:
+            _reading.reset(token)
         yield chunk
 
 
@@ -76,8 +109,8 @@ def replica_reads(view):
     def wrapped(request, *args, **kwargs):
         with replica_context():
             response = view(request, *args, **kwargs)
-        if isinstance(response, StreamingHttpResponse):
-            response.streaming_content = _on_replica(response.streaming_content)
+            if isinstance(response, StreamingHttpResponse):
+                response.streaming_content = _on_replica(response.streaming_content, _reading.get())
         return response
 
     return wrapped
@@ -89,8 +122,8 @@ class ReplicaRouter:
     primary, and its related objects are read where the context says."""
 
     def db_for_read(self, model, **hints) -> str:
-        alias = replica_alias()
-        if alias and _reading_replica.get() and not connections[DEFAULT_DB_ALIAS].in_atomic_block:
+        alias = _reading.get()
+        if alias and not connections[DEFAULT_DB_ALIAS].in_atomic_block:
             return alias
         return DEFAULT_DB_ALIAS
 

@@ -205,8 +205,9 @@ def test_a_pool_replaces_persistent_connections_on_the_primary_and_the_replica()
         }
     )
     pool = {"min_size": 2, "max_size": 8, "timeout": 5}
+    assert shape["default"]["options"] == {"pool": pool}
+    assert shape["replica"]["options"] == {"pool": pool, "connect_timeout": 5}
     for alias in ("default", "replica"):
-        assert shape[alias]["options"] == {"pool": pool}, alias
         assert shape[alias]["conn_max_age"] == 0, "Django refuses persistent connections beside a pool"
 
 
@@ -217,6 +218,7 @@ def test_a_replica_url_adds_the_replica_alias_that_tests_mirror():
     assert shape["read_replica"] == "replica"
     assert shape["replica"]["host"] == "replica.example"
     assert shape["replica"]["mirror"] == "default", "the test runner never creates a database on a standby"
+    assert shape["replica"]["options"] == {"connect_timeout": 5}, "a replica that is down is given up on soon"
     assert shape["default"]["mirror"] is None
 
 

@@ -8,6 +8,7 @@ transactional tests here see on it what they wrote on "default", as a real repli
 Personas: supervisor (team A; reads its dashboards, may reveal personal data), agent (works team A's
 cases), admin_user (the access report of everyone)."""
 
+import logging
 from datetime import timedelta
 
 import pytest
@@ -18,6 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from collections_app.models import AccessRecord, Case
+from core import db_routing
 from core.clock import bank_today
 from core.db_routing import ReplicaRouter, replica_context, replica_reads
 from tests.dashboards.conftest import at, call, case_on
@@ -94,8 +96,8 @@ def test_the_replica_is_never_migrated():
     assert router.allow_migrate(DEFAULT_DB_ALIAS, "collections_app") is None
 
 
-def test_a_streamed_response_is_produced_in_the_replica_context(settings):
-    settings.DATABASE_READ_REPLICA = REPLICA
+@pytest.mark.django_db(transaction=True, databases=[DEFAULT_DB_ALIAS, REPLICA])
+def test_a_streamed_response_is_produced_in_the_replica_context(with_replica):
     router = ReplicaRouter()
 
     def chunks():
@@ -108,6 +110,29 @@ def test_a_streamed_response_is_produced_in_the_replica_context(settings):
     assert router.db_for_read(Case) == DEFAULT_DB_ALIAS, "the context ends with the view"
     assert [c.decode() for c in response.streaming_content] == [REPLICA, REPLICA]
     assert router.db_for_read(Case) == DEFAULT_DB_ALIAS
+
+
+@pytest.mark.django_db(transaction=True, databases=[DEFAULT_DB_ALIAS, REPLICA])
+def test_an_unreachable_replica_leaves_the_dashboards_on_the_primary_for_a_while(
+    with_replica, monkeypatch, caplog
+):
+    monkeypatch.setattr(db_routing, "_down_until", 0.0)  # and back to "up" after the test
+    router = ReplicaRouter()
+    replica = connections[REPLICA]
+    replica.close()
+    monkeypatch.setitem(replica.settings_dict, "PORT", "1")  # nothing listens there
+    with caplog.at_level(logging.WARNING, logger="core.db_routing"):
+        with replica_context():
+            assert router.db_for_read(Case) == DEFAULT_DB_ALIAS
+        with replica_context():  # not tried again at once: no wait for a connect timeout per request
+            assert router.db_for_read(Case) == DEFAULT_DB_ALIAS
+    assert [r.getMessage() for r in caplog.records] == [
+        "read replica unreachable (OperationalError): dashboards read the primary for 30 s"
+    ]
+    monkeypatch.setitem(replica.settings_dict, "PORT", connections[DEFAULT_DB_ALIAS].settings_dict["PORT"])
+    db_routing._down_until = 0.0  # RETRY_AFTER_SECONDS later
+    with replica_context():
+        assert router.db_for_read(Case) == REPLICA
 
 
 # --- The pages --------------------------------------------------------------------------------------------
