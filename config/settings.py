@@ -10,6 +10,7 @@ import dj_database_url
 import pghistory
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+from kombu import Exchange, Queue
 
 from config.env import env_bool, env_int, env_list, env_str
 
@@ -129,14 +130,56 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------------
 # DATABASE_URL switches to PostgreSQL (postgres://user:pass@host:5432/name); unset means a SQLite file.
-DATABASES = {
-    "default": dj_database_url.parse(
-        env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+# Connections (docs/operations.md "Connection pooling"): by default each thread keeps its own for
+# DATABASE_CONN_MAX_AGE seconds. DATABASE_POOL=1 gives each process a psycopg pool instead (Django's
+# OPTIONS["pool"]; needs the psycopg-pool package) of DATABASE_POOL_MIN_SIZE..DATABASE_POOL_MAX_SIZE
+# connections, a request waiting up to DATABASE_POOL_TIMEOUT seconds for one. DATABASE_PGBOUNCER=1 says
+# DATABASE_URL is a PgBouncer in transaction mode: no server-side cursors (a cursor outlives the
+# transaction it was declared in, and the next transaction may run on another server connection).
+DATABASE_POOL = env_bool("DATABASE_POOL", False)
+DATABASE_PGBOUNCER = env_bool("DATABASE_PGBOUNCER", False)
+_pool_options = {
+    "min_size": env_int("DATABASE_POOL_MIN_SIZE", 1),
+    "max_size": env_int("DATABASE_POOL_MAX_SIZE", 4),
+    "timeout": env_int("DATABASE_POOL_TIMEOUT", 10),
+}
+
+
+def _database(url: str) -> dict:
+    config = dj_database_url.parse(
+        url,
+        # A pool keeps the connections itself: Django refuses persistent connections beside it.
+        conn_max_age=0 if DATABASE_POOL else env_int("DATABASE_CONN_MAX_AGE", 60),
         conn_health_checks=True,
     )
-}
+    if config["ENGINE"] != "django.db.backends.postgresql":
+        return config
+    if DATABASE_POOL:
+        config.setdefault("OPTIONS", {})["pool"] = dict(_pool_options)
+    if DATABASE_PGBOUNCER:
+        config["DISABLE_SERVER_SIDE_CURSORS"] = True
+    return config
+
+
+DATABASES = {"default": _database(env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"))}
 DATABASE_IS_SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+if DATABASE_IS_SQLITE and (DATABASE_POOL or DATABASE_PGBOUNCER):
+    raise ImproperlyConfigured("DATABASE_POOL and DATABASE_PGBOUNCER need PostgreSQL (DATABASE_URL).")
+# DATABASE_REPLICA_URL: a read-only streaming replica of DATABASE_URL's database. Dashboards, their CSV
+# exports and the access report read from it (core.db_routing); they tolerate its lag. Everything else,
+# and every write, stays on the primary. Tests mirror "default" instead of creating a database there.
+_replica_url = env_str("DATABASE_REPLICA_URL").strip()
+DATABASE_READ_REPLICA = "replica" if _replica_url else None
+if _replica_url:
+    DATABASES["replica"] = {**_database(_replica_url), "TEST": {"MIRROR": "default"}}
+    # A replica that does not answer is skipped for a while (core.db_routing): give up on it in seconds,
+    # not at the TCP timeout (a connect_timeout in the URL wins).
+    DATABASES["replica"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    if DATABASE_IS_SQLITE or DATABASES["replica"]["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(
+            "DATABASE_REPLICA_URL is a PostgreSQL replica of a PostgreSQL DATABASE_URL (postgres://...)."
+        )
+DATABASE_ROUTERS = ["core.db_routing.ReplicaRouter"]
 if DATABASE_IS_SQLITE:
     # `make run` has the web server, a Celery worker and beat writing one file. SQLite's default
     # DEFERRED transactions take the write lock only at their first write, and a reader that then wants
@@ -357,7 +400,18 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 if DATABASE_IS_SQLITE:
     # One task at a time: a second worker process would only queue for SQLite's single write lock.
     CELERY_WORKER_CONCURRENCY = 1
+# One queue per kind of work, so that a long night never delays a reminder or today's dashboard rollup
+# (docs/automation.md "Processes and queues"): `nightly` (the pipeline and other batch jobs, long, one
+# at a time), `messages` (sending, many short tasks), `rollups` (the dashboards' rollups), `default`
+# (the rest). CELERY_TASK_ROUTES below says which task goes where. A worker started without -Q consumes
+# every queue declared here (`make run`'s, the compose file's for a small site); bigger sites run one
+# worker per queue, on as many machines as they like.
 CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_QUEUES = [
+    # Exchange and routing key named after the queue: what Celery makes for a queue it creates on the fly.
+    Queue(name, Exchange(name), routing_key=name)
+    for name in ("default", "nightly", "messages", "rollups")
+]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
@@ -436,12 +490,19 @@ COLLECTIONS_MALICIOUS_OVERDRAFT_THRESHOLD = Decimal(
 )
 
 # --- Automation (docs/automation.md) ------------------------------------------------------------
+# Which queue each task waits in (CELERY_TASK_QUEUES above); a task not named here goes to `default`
+# (the five-minute contact-window roll, the idempotency-key purge). tests/config/test_celery_queues.py
+# names the queue of every task.
 CELERY_TASK_ROUTES = {
     "automation.tasks.nightly_*": {"queue": "nightly"},
-    "automation.tasks.message*": {"queue": "messages"},
     # The weekly personal-data purge is a batch job like the nightly steps: it waits behind them, never
     # in front of the every-minute sends.
     "privacy.tasks.*": {"queue": "nightly"},
+    "automation.tasks.message*": {"queue": "messages"},
+    # The supervisors' morning e-mail: composed and sent like a reminder, retried the same way.
+    "dashboards.tasks.daily_summar*": {"queue": "messages"},
+    # Today's rollup every few minutes and a backfill: never behind a nightly step that takes an hour.
+    "dashboards.tasks.rollups_*": {"queue": "rollups"},
 }
 COLLECTIONS_NIGHTLY_AT = env_str("COLLECTIONS_NIGHTLY_AT", "01:30")
 COLLECTIONS_NIGHTLY_STALE_SECONDS = env_int("COLLECTIONS_NIGHTLY_STALE_SECONDS", 300)

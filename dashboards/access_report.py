@@ -23,6 +23,7 @@ from django.db.models.functions import TruncDate
 from accounts.models import User
 from collections_app.models import AccessRecord
 from core.clock import bank_zone
+from core.db_routing import read_connection
 from dashboards.scope import sees_every_team
 
 BASELINE_DAYS = 30
@@ -140,7 +141,7 @@ def unusual_days(viewer, filters: AccessFilters) -> list[UnusualDay]:
             WHERE n > %s OR (median IS NOT NULL AND n > %s * median)
             ORDER BY day DESC, n DESC, actor_id
         """  # noqa: S608 - the inner statement is Django's, every value a parameter
-        with connection.cursor() as cursor:
+        with read_connection().cursor() as cursor:  # the read replica if any (core.db_routing)
             cursor.execute(sql, [*params, BASELINE_DAYS, filters.start, filters.end, limit, factor])
             rows = [(a, d, n, float(m) if m is not None else None) for a, d, n, m in cursor.fetchall()]
     else:

@@ -19,6 +19,7 @@ from accounts.models import User
 from accounts.permissions import Capability, capability_required
 from collections_app.models import AccessKind, AccessReason
 from core.clock import bank_today
+from core.db_routing import replica_reads
 from core.forms import IsoDateField
 from core.masking import mask_name
 from dashboards import access_report
@@ -84,6 +85,7 @@ def _person(row: dict) -> str:
 
 @capability_required(Capability.SUPERVISE)
 @require_GET
+@replica_reads
 @audited_exports
 def access_page(request: HttpRequest) -> HttpResponse:
     form = AccessReportForm(request.GET or None, viewer=request.user)

@@ -76,6 +76,7 @@ from collections_app.models import (
     ResolutionReason,
 )
 from core.clock import bank_today, bank_zone, day_start
+from core.db_routing import read_connection
 from dashboards.models import (
     AccountMonthEnd,
     ActivityDaily,
@@ -1173,7 +1174,7 @@ def read(
             all_params.extend(p)
     if group:
         sql += " GROUP BY " + ", ".join(f"x.{_quote(g)}" for g in group)
-    with connection.cursor() as cursor:
+    with read_connection().cursor() as cursor:  # the read replica for the dashboards (core.db_routing)
         cursor.execute(sql, all_params)
         names = [c[0] for c in cursor.description]
         return [typed_row(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]

@@ -2,7 +2,9 @@
 
 Pages are GET views that render the full page or, for an HTMX request, the fragment that changed; every
 table has a CSV twin at the same URL with ?export=<table>. Actions are POST views that call one service
-(dashboards.team, dashboards.services) and go back where they came from with a message."""
+(dashboards.team, dashboards.services) and go back where they came from with a message. The read-only
+pages and their exports read the read replica when one is configured (core.db_routing.replica_reads);
+the team page, where a supervisor acts on what they see, reads the primary."""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from accounts.permissions import Capability, capability_required, has_capability
 from collections_app.access import get_case_for_user
 from collections_app.models import Bucket
 from core.clock import bank_today
+from core.db_routing import replica_reads
 from core.exceptions import DomainError, NotAllowed
 from core.masking import mask_name, redact
 from dashboards import kpis, rollups, selectors, services, team
@@ -146,6 +149,7 @@ def _amounts(figure: Mapping, currencies: list[str]) -> list:
 
 @capability_required(Capability.SUPERVISE)
 @require_GET
+@replica_reads
 @audited_exports
 def home(request: HttpRequest) -> HttpResponse:
     form, filters, period, _choice = _filter_form(request)
@@ -251,6 +255,7 @@ def _kpi_rows(values: dict) -> list[dict]:
 
 @capability_required(Capability.SUPERVISE)
 @require_GET
+@replica_reads
 @audited_exports
 def kpi_page(request: HttpRequest) -> HttpResponse:
     form, filters, period, choice = _filter_form(request)
@@ -578,6 +583,7 @@ def _drill_label(key: str) -> str:
 
 @capability_required(Capability.SUPERVISE)
 @require_GET
+@replica_reads
 @audited_exports
 def drill(request: HttpRequest, key: str) -> HttpResponse:
     if key not in kpis.MEASURES and key not in SPECIAL_DRILLS:
@@ -854,6 +860,7 @@ def inbox_answer(request: HttpRequest, event_id: int) -> HttpResponse:
 
 
 @require_GET
+@replica_reads
 @audited_exports
 def legal_page(request: HttpRequest) -> HttpResponse:
     user = request.user

@@ -54,8 +54,7 @@ def main() -> int:
             "worker",
             "--loglevel=INFO",
             f"--concurrency={1 if on_sqlite() else 2}",
-            "-Q",
-            "default,nightly,messages",
+            # No -Q: one worker consumes every queue the settings declare (CELERY_TASK_QUEUES).
         ],
         "beat": [str(BIN / "celery"), "-A", "config", "beat", "--loglevel=INFO"],
     }

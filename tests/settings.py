@@ -44,3 +44,10 @@ if not PII_ENCRYPTION_KEYS:  # noqa: F405
     from core.crypto import development_key
 
     PII_ENCRYPTION_KEYS = [development_key(SECRET_KEY)]  # noqa: F405
+
+# A second alias for the read replica (core.db_routing), mirroring the test database as Django's
+# primary/replica testing does: tests/core/test_db_routing.py turns DATABASE_READ_REPLICA on and sees the
+# dashboards' queries arrive on it. Everywhere else reads stay on "default", as without a replica.
+if "replica" not in DATABASES:  # noqa: F405
+    DATABASES["replica"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}  # noqa: F405
+DATABASE_READ_REPLICA = None

@@ -63,7 +63,8 @@ def wait_for(predicate, *, timeout: float = 60, what: str = "the condition"):
 
 
 class Worker:
-    """`celery -A config worker` on every queue, in its own process group (so it can be killed whole)."""
+    """`celery -A config worker` without -Q, as `make run` starts it: on every queue the settings declare
+    (CELERY_TASK_QUEUES), in its own process group (so it can be killed whole)."""
 
     def __init__(self, tmp_path: Path, **env: str):
         self.name = f"test-{uuid.uuid4().hex[:8]}@{os.uname().nodename}"
@@ -78,7 +79,7 @@ class Worker:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "Worker":
-        command = [CELERY, "-A", "config", "worker", "-Q", "nightly,messages,default", "-n", self.name]
+        command = [CELERY, "-A", "config", "worker", "-n", self.name]
         command += ["--concurrency=2", "--loglevel=INFO", "--without-gossip", "--without-mingle"]
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(  # noqa: S603
@@ -138,6 +139,20 @@ def finished_run(as_of, *, exclude=(), timeout=90) -> NightlyRun:
         timeout=timeout,
         what=f"a finished run for {as_of}",
     )
+
+
+def test_a_worker_started_without_q_consumes_every_queue_the_settings_declare(workers):
+    from config.celery import app
+
+    worker = workers()
+    answer = wait_for(
+        lambda: app.control.inspect(destination=[worker.name], timeout=2).active_queues(),
+        timeout=30,
+        what="the worker's queues",
+    )
+    consumed = {queue["name"] for queue in answer[worker.name]}
+    assert consumed == {queue.name for queue in settings.CELERY_TASK_QUEUES}
+    assert {"default", "nightly", "messages", "rollups"} <= consumed
 
 
 def test_the_pipeline_runs_as_a_chain_on_a_real_worker(workers, team_a, agent):

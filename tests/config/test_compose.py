@@ -13,7 +13,8 @@ import yaml
 from django.conf import settings
 
 ROOT = Path(__file__).resolve().parents[2]
-APP_SERVICES = ("web", "worker", "beat")
+WORKERS = ("worker", "worker-nightly", "worker-rollups")
+APP_SERVICES = ("web", *WORKERS, "beat")
 # ${NAME}, ${NAME:-default}, ${NAME:?message}: compose fills these from the shell or .env.
 INTERPOLATION = re.compile(r"\$\{([A-Z][A-Z0-9_]*)(?::?[-?][^}]*)?\}")
 
@@ -82,8 +83,8 @@ def migrate_steps(services) -> list[list[str]]:
     return [shlex.split(step.strip()) for step in argv[2].split("&&")]
 
 
-def test_the_stack_has_a_one_shot_migrate_and_the_five_services(services):
-    assert set(services) == {"migrate", "web", "worker", "beat", "postgres", "redis"}
+def test_the_stack_has_a_one_shot_migrate_and_the_services(services):
+    assert set(services) == {"migrate", "web", *WORKERS, "beat", "postgres", "redis"}
 
 
 def test_migrate_runs_once_per_deploy_then_creates_the_schedules(services):
@@ -100,14 +101,32 @@ def test_web_runs_the_image_default_server_on_the_wsgi_app(services, image_cmd):
     assert settings.WSGI_APPLICATION == "config.wsgi.application"
 
 
-def test_worker_consumes_the_same_queues_as_make_run(services):
-    argv = as_argv(services["worker"]["command"])
-    assert argv[:4] == ["celery", "-A", "config", "worker"]
-    queues = set(argv[argv.index("-Q") + 1].split(","))
-    assert queues == {"default", "nightly", "messages"}
+def queues_of(argv: list[str]) -> list[str]:
+    return argv[argv.index("-Q") + 1].split(",")
+
+
+def test_the_workers_together_consume_every_queue_each_exactly_once(services):
+    declared = {queue.name for queue in settings.CELERY_TASK_QUEUES}
+    consumed = []
+    for name in WORKERS:
+        argv = as_argv(services[name]["command"])
+        assert argv[:4] == ["celery", "-A", "config", "worker"], name
+        consumed += queues_of(argv)
+    assert sorted(consumed) == sorted(declared), "every queue has a worker, and one only on this host"
+    nightly = next(name for name in WORKERS if "nightly" in queues_of(as_argv(services[name]["command"])))
+    assert queues_of(as_argv(services[nightly]["command"])) == ["nightly"], "a long night delays nothing else"
+
+
+def test_make_run_starts_one_worker_on_every_queue():
     run_all = (ROOT / "scripts" / "run_all.py").read_text()
-    assert queues == set(re.search(r'"-Q",\s*"([^"]+)"', run_all).group(1).split(","))
-    assert settings.CELERY_TASK_DEFAULT_QUEUE in queues
+    assert '"worker",' in run_all
+    assert '"-Q"' not in run_all, "without -Q a worker consumes every queue in CELERY_TASK_QUEUES"
+
+
+def test_every_worker_has_a_healthcheck_and_time_to_finish_its_tasks(services):
+    for name in WORKERS:
+        assert "inspect ping" in " ".join(as_argv(services[name]["healthcheck"]["test"])), name
+        assert services[name]["stop_grace_period"] == "2m", name
 
 
 def test_beat_leaves_the_scheduler_to_the_settings(services):
@@ -149,14 +168,15 @@ def test_app_services_start_once_postgres_and_redis_are_healthy(services):
             assert depends_on[dependency]["condition"] == "service_healthy", (name, dependency)
 
 
-def test_web_worker_and_beat_start_only_after_the_migrations_succeeded(services):
+def test_web_workers_and_beat_start_only_after_the_migrations_succeeded(services):
     for name in APP_SERVICES:
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully", name
 
 
 def test_app_services_share_one_environment(services):
-    web, worker, beat, migrate = (environment_of(services[name]) for name in (*APP_SERVICES, "migrate"))
-    assert web == worker == beat == migrate
+    web = environment_of(services["web"])
+    for name in (*APP_SERVICES, "migrate"):
+        assert environment_of(services[name]) == web, name
 
 
 def test_compose_passes_only_variables_the_settings_read(services):

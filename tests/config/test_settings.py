@@ -158,3 +158,102 @@ def test_production_settings_pass_the_deploy_check():
     result = run_django(env, "check", "--deploy", "--fail-level", "WARNING")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+# --- Database connections: pool, PgBouncer, read replica (docs/operations.md) ---------------------------
+
+DATABASE_SHAPE = (
+    "import json;from django.conf import settings as s;"
+    "print(json.dumps({a: {'conn_max_age': d['CONN_MAX_AGE'], 'options': d.get('OPTIONS', {}), "
+    "'no_server_cursors': d.get('DISABLE_SERVER_SIDE_CURSORS', False), 'host': d.get('HOST'), "
+    "'mirror': d.get('TEST', {}).get('MIRROR')} for a, d in s.DATABASES.items()} "
+    "| {'read_replica': s.DATABASE_READ_REPLICA, 'routers': s.DATABASE_ROUTERS}))"
+)
+POSTGRES = "postgres://u:p@db.example:5432/x"
+
+
+def database_shape(env: dict) -> dict:
+    import json
+
+    result = run_django({"DJANGO_DEBUG": "1", **env}, "shell", "-v", "0", "-c", DATABASE_SHAPE)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_by_default_one_database_with_persistent_connections_and_no_replica():
+    shape = database_shape({"DATABASE_URL": POSTGRES})
+    assert shape["default"] == {
+        "conn_max_age": 60,
+        "options": {},
+        "no_server_cursors": False,
+        "host": "db.example",
+        "mirror": None,
+    }
+    assert "replica" not in shape and shape["read_replica"] is None
+    assert shape["routers"] == ["core.db_routing.ReplicaRouter"]
+
+
+def test_a_pool_replaces_persistent_connections_on_the_primary_and_the_replica():
+    shape = database_shape(
+        {
+            "DATABASE_URL": POSTGRES,
+            "DATABASE_REPLICA_URL": "postgres://ro:p@replica.example:5432/x",
+            "DATABASE_POOL": "1",
+            "DATABASE_POOL_MIN_SIZE": "2",
+            "DATABASE_POOL_MAX_SIZE": "8",
+            "DATABASE_POOL_TIMEOUT": "5",
+        }
+    )
+    pool = {"min_size": 2, "max_size": 8, "timeout": 5}
+    assert shape["default"]["options"] == {"pool": pool}
+    assert shape["replica"]["options"] == {"pool": pool, "connect_timeout": 5}
+    for alias in ("default", "replica"):
+        assert shape[alias]["conn_max_age"] == 0, "Django refuses persistent connections beside a pool"
+
+
+def test_a_replica_url_adds_the_replica_alias_that_tests_mirror():
+    shape = database_shape(
+        {"DATABASE_URL": POSTGRES, "DATABASE_REPLICA_URL": "postgres://ro:p@replica.example:5432/x"}
+    )
+    assert shape["read_replica"] == "replica"
+    assert shape["replica"]["host"] == "replica.example"
+    assert shape["replica"]["mirror"] == "default", "the test runner never creates a database on a standby"
+    assert shape["replica"]["options"] == {"connect_timeout": 5}, "a replica that is down is given up on soon"
+    assert shape["default"]["mirror"] is None
+
+
+def test_behind_pgbouncer_there_are_no_server_side_cursors():
+    shape = database_shape({"DATABASE_URL": POSTGRES, "DATABASE_PGBOUNCER": "1"})
+    assert shape["default"]["no_server_cursors"] is True
+    assert shape["default"]["conn_max_age"] == 60
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"DATABASE_POOL": "1"},
+        {"DATABASE_PGBOUNCER": "1"},
+        {"DATABASE_REPLICA_URL": "postgres://ro:p@replica.example:5432/x"},
+        {"DATABASE_URL": POSTGRES, "DATABASE_REPLICA_URL": "sqlite:///replica.sqlite3"},
+    ],
+)
+def test_pooling_and_a_replica_are_refused_without_postgresql(env):
+    result = run_django({"DJANGO_DEBUG": "1", **env}, "check")
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and "PostgreSQL" in result.stderr
+
+
+@pytest.mark.postgres
+def test_a_pooled_connection_answers():
+    """With psycopg-pool installed (psycopg[pool]), a process on DATABASE_POOL=1 gets its connections
+    from the pool."""
+    pytest.importorskip("psycopg_pool", reason="the psycopg-pool package is not installed")
+    url = os.environ["DATABASE_URL"]  # the server the suite runs on; the query reads no table
+    code = (
+        "from django.db import connection as c;"
+        "print(c.pool is not None, c.cursor().execute('SELECT 1').fetchone()[0], "
+        "c.pool.get_stats()['pool_size'])"
+    )
+    result = run_django({"DJANGO_DEBUG": "1", "DATABASE_URL": url, "DATABASE_POOL": "1"}, "shell", "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "1", "1"]
