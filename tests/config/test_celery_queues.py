@@ -25,6 +25,7 @@ EXPECTED = {
     "collections_app.tasks.contactability_roll": "default",
     "collections_app.tasks.contactability_recompute_profiles": "default",
     "api.tasks.idempotency_keys_purge": "default",
+    "collections_app.tasks.partitions_ensure": "default",
 }
 DECLARED = {queue.name for queue in settings.CELERY_TASK_QUEUES}
 

@@ -244,16 +244,20 @@ def test_pooling_and_a_replica_are_refused_without_postgresql(env):
 
 
 @pytest.mark.postgres
+@pytest.mark.django_db
 def test_a_pooled_connection_answers():
-    """With psycopg-pool installed (psycopg[pool]), a process on DATABASE_POOL=1 gets its connections
-    from the pool."""
-    pytest.importorskip("psycopg_pool", reason="the psycopg-pool package is not installed")
-    url = os.environ["DATABASE_URL"]  # the server the suite runs on; the query reads no table
+    """A process on DATABASE_POOL=1 gets its connections from the pool (psycopg[pool])."""
+    from django.db import connection
+
+    db = connection.settings_dict  # the test database: it exists while the suite runs
+    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     code = (
         "from django.db import connection as c;"
         "print(c.pool is not None, c.cursor().execute('SELECT 1').fetchone()[0], "
         "c.pool.get_stats()['pool_size'])"
     )
-    result = run_django({"DJANGO_DEBUG": "1", "DATABASE_URL": url, "DATABASE_POOL": "1"}, "shell", "-c", code)
+    env = {"DJANGO_DEBUG": "1", "DATABASE_URL": url, "DATABASE_POOL": "1"}
+    result = run_django(env, "shell", "--no-imports", "-c", code)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["True", "1", "1"]
+    pooled, answer, size = result.stdout.split()
+    assert (pooled, answer) == ("True", "1") and int(size) >= 1
