@@ -114,7 +114,7 @@ def generate_activity(*, attempts: int, days: int, out) -> dict:
             f"""
             INSERT INTO {ca} (case_id, cardholder_id, channel, contact_point_id, party_role, person_reached,
                 outcome, delinquency_reason, started_at, duration_seconds, agent_id, notes, recording_ref,
-                policy_override_reason, created_at)
+                policy_override_reason, disclosures_given, created_at)
             SELECT x.case_id, x.cardholder_id, 'outbound_call', NULL, 'debtor', '', x.outcome,
                 CASE WHEN x.outcome IN ('rpc', 'ptp', 'dispute', 'callback', 'refused')
                      THEN (ARRAY['job_loss','illness','business_trouble','forgot','dispute','fraud_claim',
@@ -127,7 +127,7 @@ def generate_activity(*, attempts: int, days: int, out) -> dict:
                 (%(agents)s::bigint[])[x.team_idx * {AGENTS_PER_TEAM} + 1
                                        + floor(random() * {AGENTS_PER_TEAM})::int],
                 '', '', CASE WHEN random() < 0.002 THEN 'Customer asked to be called back today' ELSE '' END,
-                x.at
+                '[]'::jsonb, x.at
             FROM (
                 SELECT c.id AS case_id, acc.cardholder_id,
                        (array_position(%(teams)s::bigint[], q.team_id) - 1) AS team_idx,

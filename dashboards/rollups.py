@@ -176,7 +176,8 @@ def _month(moment_field: str):
 def _bucket_then(account_ref: str, month_ref: str):
     """The account's bucket at the last month-end before the month `month_ref` (an annotation of the
     outer query) from AccountMonthEnd, else its bucket now. Used where the event itself changes the
-    bucket (a payment that cures the account, a closure)."""
+    bucket (a payment that cures the account, a closure). A lookup per row: for the drill-down lists
+    (a page of rows); the rollups join the month-ends once instead (`_bucket_then_select`)."""
     return Coalesce(
         Subquery(
             AccountMonthEnd.objects.filter(account_id=OuterRef(account_ref), month__lt=OuterRef(month_ref))
@@ -529,18 +530,81 @@ def _extra_annotations(table: Table) -> dict:
     return {alias: expr for alias, (_col, expr) in table.extra.items() if expr is not None}
 
 
+# Sources whose bucket is the account's at the month-end before the event (`_bucket_then`): the
+# moment field whose month picks the month-end.
+BUCKET_THEN = {"payments": "paid_at", "cases_closed": "closed_at"}
+BUCKET_THEN_KEYS = ("bt_account", "bt_month", "bt_now")
+
+
 def _grouped(
     table: Table, source: str, d1: date, d2: date, filters: Filters | None, dims: frozenset
 ) -> QuerySet:
-    qs = SOURCES[source](d1, d2, dims)
+    """The source's rows for the days grouped by dimension cell, one column per measure. For a
+    BUCKET_THEN source the bucket is left out (grouped by account, event month and bucket now instead,
+    and filtered on later): `_bucket_then_select` joins the month-ends once."""
+    bucket_then = source in BUCKET_THEN and "d_bucket" in dims
+    qs = SOURCES[source](d1, d2, dims - {"d_bucket"} if bucket_then else dims)
+    if bucket_then:
+        qs = qs.annotate(
+            bt_account=F("account_id"), bt_month=_month(BUCKET_THEN[source]), bt_now=F("account__bucket")
+        )
     if table.extra:
         qs = qs.annotate(**_extra_annotations(table))
     if filters is not None:
-        qs = qs.filter(filters.q())
+        qs = qs.filter(filters.q(skip=("d_bucket",) if bucket_then else ()))
     columns = [c for c in table.columns if c.source == source]
-    keys = [d for d in DIMS if d in dims]
+    keys = [d for d in DIMS if d in dims and not (bucket_then and d == "d_bucket")]
+    if bucket_then:
+        keys += BUCKET_THEN_KEYS
     return (
         qs.order_by().values(*keys, *table.extra).annotate(**{f"m_{c.name}": c.aggregate() for c in columns})
+    )
+
+
+def month_ends_before(d1: date, d2: date) -> dict[date, date]:
+    """For each month of d1..d2, the last month-end snapshotted before it (AccountMonthEnd holds every
+    account at each month-end it has): a backward index scan per month, a handful of months."""
+    ends, month = {}, month_of(d1)
+    while month <= d2:
+        end = (
+            AccountMonthEnd.objects.filter(month__lt=month)
+            .order_by("-month")
+            .values_list("month", flat=True)
+            .first()
+        )
+        if end is not None:
+            ends[month] = end
+        month = next_month(month)
+    return ends
+
+
+def _bucket_then_select(
+    qs: QuerySet, aliases: list[str], d1: date, d2: date, filters: Filters | None
+) -> tuple[str, tuple]:
+    """`_project` for a BUCKET_THEN source: its grouped rows joined once to the month-ends (a hash join
+    over (month, account), not a lookup per row), d_bucket the account's bucket at the last month-end
+    before the event's month, else its bucket now - what `_bucket_then` gives row by row."""
+    sql, params = _project(qs, [*aliases, *BUCKET_THEN_KEYS])
+    ends = month_ends_before(d1, d2)
+    joins, bucket, join_params = "", "b.bt_now", []
+    if ends:
+        months = " UNION ALL ".join(["SELECT %s AS event_month, %s AS end_month"] * len(ends))
+        for event_month, end_month in ends.items():
+            join_params.extend([event_month, end_month])
+        joins = (
+            f" LEFT JOIN ({months}) mm ON mm.event_month = b.bt_month"
+            f" LEFT JOIN {_quote(AccountMonthEnd._meta.db_table)} me"
+            " ON me.month = mm.end_month AND me.account_id = b.bt_account"
+        )
+        bucket = "COALESCE(me.bucket, b.bt_now)"
+    cols = [f"{bucket} AS {_quote(a)}" if a == "d_bucket" else f"b.{_quote(a)}" for a in aliases]
+    where, where_params = "", []
+    wanted = (filters.conditions() if filters is not None else {}).get("d_bucket")
+    if wanted:
+        where, where_params = f" WHERE {bucket} = %s", [wanted]
+    return (
+        f"SELECT {', '.join(cols)} FROM ({sql}) b{joins}{where}",  # noqa: S608 - aliases ours, values params
+        (*params, *join_params, *where_params),
     )
 
 
@@ -552,7 +616,11 @@ def _grouped_select(
     aliases = table.aliases
     parts, params = [], []
     for source in dict.fromkeys(c.source for c in table.columns):
-        sql, p = _project(_grouped(table, source, d1, d2, filters, dims), aliases)
+        grouped = _grouped(table, source, d1, d2, filters, dims)
+        if "bt_month" in grouped.query.annotation_select:
+            sql, p = _bucket_then_select(grouped, aliases, d1, d2, filters)
+        else:
+            sql, p = _project(grouped, aliases)
         parts.append(sql)
         params.extend(p)
     keys = [*DIMS, *table.extra]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db.models import Case as DbCase
-from django.db.models import Prefetch, QuerySet, Subquery, Value, When
+from django.db.models import F, Prefetch, QuerySet, Subquery, Value, When
 from django.http import Http404
 from django.utils import timezone
 from django.utils.functional import Promise
@@ -46,18 +46,32 @@ def plan_with_schedule(plan_id: int) -> RepaymentPlan:
 
 def plan_for_case(case: Case) -> RepaymentPlan | None:
     """The case's live plan (a case has at most one: one_live_plan_per_case), else its most recent one,
-    with its installments: two queries, plan or none, so the case page costs the same for every case."""
+    with its installments: one query, plan or none, so the case page costs the same for every case.
+    The plan is read joined to its installments (one row per line, one row for a plan without lines)."""
     live_first = DbCase(When(state__in=LIVE_STATES, then=Value(0)), default=Value(1))
     chosen = RepaymentPlan.objects.filter(case=case).order_by(live_first, "-proposed_at", "-pk")
-    # The schedule is read first, by the plan's id as a subquery, so that it is one query either way.
-    schedule = list(Installment.objects.filter(plan_id=Subquery(chosen.values("pk")[:1])).order_by("number"))
-    plan = chosen.select_related("proposed_by", "approved_by", "accepted_by", "ended_by").first()
-    if plan is not None:
-        plan.case = case  # the page has it already
-        installments = plan.installments.all()
-        installments._result_cache = [line for line in schedule if line.plan_id == plan.pk]
-        installments._prefetch_done = True
-        plan._prefetched_objects_cache = {"installments": installments}
+    line_fields = [f.attname for f in Installment._meta.concrete_fields]
+    rows = list(
+        RepaymentPlan.objects.filter(pk=Subquery(chosen.values("pk")[:1]))
+        .select_related("proposed_by", "approved_by", "accepted_by", "ended_by")
+        .annotate(**{f"line_{name}": F(f"installments__{name}") for name in line_fields})
+        .order_by("installments__number")
+    )
+    if not rows:
+        return None
+    plan = rows[0]
+    plan.case = case  # the page has it already
+    schedule = []
+    for row in rows:
+        values = [getattr(row, f"line_{name}") for name in line_fields]
+        if values[line_fields.index("id")] is not None:
+            line = Installment.from_db(plan._state.db, line_fields, values)
+            line.plan = plan
+            schedule.append(line)
+    installments = plan.installments.all()
+    installments._result_cache = schedule
+    installments._prefetch_done = True
+    plan._prefetched_objects_cache = {"installments": installments}
     return plan
 
 

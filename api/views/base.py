@@ -72,6 +72,16 @@ class ReadOnlyViewSet(ApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
     lookup_value_regex = r"[0-9]{1,18}"
 
 
+def serialized_columns(serializer_class, prefix: str = "") -> list[str]:
+    """The columns a model serializer shows (its Meta.fields that are the model's own, foreign keys as
+    their id), as `only()` paths under `prefix`: a list loads nothing it does not show - above all no
+    encrypted column, which is decrypted on load (a national ID, a card number: two decryptions a row
+    on the case list before)."""
+    meta = serializer_class.Meta
+    own = {f.name for f in meta.model._meta.concrete_fields}
+    return [f"{prefix}{name}" for name in meta.fields if name in own]
+
+
 def refusals(*codes: str) -> dict:
     """Error responses declared on an operation (so that their examples are kept); the schema hook
     adds the envelope for the other codes."""

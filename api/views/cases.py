@@ -12,7 +12,14 @@ from rest_framework.response import Response
 from api import filters
 from api import serializers as s
 from api.pagination import TimelinePagination
-from api.views.base import ACCESS_REASON_PARAMETERS, ApiMixin, ReadOnlyViewSet, api_access_reason, quoted_etag
+from api.views.base import (
+    ACCESS_REASON_PARAMETERS,
+    ApiMixin,
+    ReadOnlyViewSet,
+    api_access_reason,
+    quoted_etag,
+    serialized_columns,
+)
 from collections_app import selectors, services
 from collections_app.access import cases_visible_to, get_case_for_user
 from collections_app.models import AccessKind, AccessSource, Case, CaseEvent, ContactPoint
@@ -51,9 +58,14 @@ class CaseViewSet(ReadOnlyViewSet):
     ordering_fields = ["id", "priority", "opened_at"]
 
     def get_queryset(self):
-        return cases_visible_to(
-            self.request.user, Case.objects.select_related("account__cardholder", "queue")
+        queryset = Case.objects.select_related("account__cardholder", "queue").only(
+            *serialized_columns(s.CaseSerializer),
+            *serialized_columns(s.AccountSummarySerializer, "account__"),
+            "account__cardholder",
+            *serialized_columns(s.CardholderSummarySerializer, "account__cardholder__"),
+            "queue__name",
         )
+        return cases_visible_to(self.request.user, queryset)
 
     @extend_schema(
         summary="One case (masked; `?reveal=` unmasks and logs the reveal)",

@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 
 from api import filters
 from api import serializers as s
-from api.views.base import ReadOnlyViewSet
+from api.views.base import ReadOnlyViewSet, serialized_columns
 from collections_app.access import visible_through_case
 from collections_app.models import ContactAttempt
 
@@ -22,5 +22,7 @@ class ContactAttemptViewSet(ReadOnlyViewSet):
     ordering_fields = ["id", "started_at"]
 
     def get_queryset(self):
-        queryset = ContactAttempt.objects.select_related("contact_point")
+        queryset = ContactAttempt.objects.select_related("contact_point").only(
+            *serialized_columns(s.ContactAttemptSerializer), "contact_point__kind", "contact_point__value"
+        )
         return visible_through_case(self.request.user, queryset)

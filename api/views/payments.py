@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from api import filters, schema
 from api import serializers as s
 from api.permissions import IsAdministrator
-from api.views.base import ReadOnlyViewSet, refusals, valid_input
+from api.views.base import ReadOnlyViewSet, refusals, serialized_columns, valid_input
 from collections_app import services
 from collections_app.access import visible_through_case
 from collections_app.models import CreditAccount, Payment
@@ -35,7 +35,10 @@ class PaymentViewSet(mixins.CreateModelMixin, ReadOnlyViewSet):
         return super().get_permissions()
 
     def get_queryset(self):
-        return visible_through_case(self.request.user, Payment.objects.select_related("account"))
+        queryset = Payment.objects.select_related("account").only(
+            *serialized_columns(s.PaymentSerializer), "account__external_ref"
+        )
+        return visible_through_case(self.request.user, queryset)
 
     @extend_schema(
         request=s.PaymentInputSerializer,

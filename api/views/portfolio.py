@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 
 from api import filters
 from api import serializers as s
-from api.views.base import ReadOnlyViewSet
+from api.views.base import ReadOnlyViewSet, serialized_columns
 from collections_app.access import with_visible_case
 from collections_app.models import Cardholder, ContactPoint, CreditAccount
 
@@ -49,5 +49,7 @@ class AccountViewSet(ReadOnlyViewSet):
     ordering_fields = ["id", "days_past_due"]
 
     def get_queryset(self):
-        queryset = CreditAccount.objects.select_related("cardholder")
+        queryset = CreditAccount.objects.select_related("cardholder").only(
+            *serialized_columns(s.AccountSerializer), "card_last4", "cardholder__external_ref"
+        )
         return with_visible_case(self.request.user, queryset, case_link="account")

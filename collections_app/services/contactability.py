@@ -24,7 +24,20 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import (
+    BooleanField,
+    Count,
+    DateTimeField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.db.models.functions import Coalesce
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
@@ -216,6 +229,52 @@ class LedgerCounts:
     last_conversation_at: datetime | None
 
 
+NO_LEDGER = LedgerCounts((), None)
+
+
+def read_ledger(
+    *, case: Case, rules: policy.PolicyRules, zones: tuple[str, ...], now: datetime
+) -> LedgerCounts:
+    """The debt's calls the weekly cap counts and its last conversation at `now`, in one query (the
+    case page asks on every load): the rows of either kind, each row carrying the last conversation's
+    time (an uncorrelated subquery, computed once)."""
+    debt_q = None
+    if rules.max_calls_per_debt_per_7_days is not None:
+        week_start = policy.counting_window_start(rules, zones, now, days=policy.DEBT_WINDOW_DAYS)
+        debt_q = (
+            Q(channel__in=rules.debt_cap_channels, started_at__gte=week_start)
+            & ~Q(outcome__in=NOT_CONNECTED)
+            & ~Q(party_role=PartyRole.ATTORNEY)
+        )
+    if debt_q is None and not rules.quiet_days_after_conversation:
+        return NO_LEDGER
+    rows = _ledger().filter(case__account_id=case.account_id, started_at__lte=now).order_by()
+    wanted = debt_q if debt_q is not None else Q()
+    if rules.quiet_days_after_conversation:
+        # Only calls we placed start the waiting period; the consumer calling us does not.
+        last = (
+            rows.filter(channel=Channel.OUTBOUND_CALL, outcome__in=RIGHT_PARTY_OUTCOMES)
+            .order_by("-started_at")
+            .values("started_at")[:1]
+        )
+        rows = rows.annotate(last_conversation=Subquery(last))
+        conversation = Q(started_at=F("last_conversation"))
+        wanted = conversation if debt_q is None else wanted | conversation
+    else:
+        rows = rows.annotate(last_conversation=Value(None, output_field=DateTimeField()))
+    counted = (
+        ExpressionWrapper(debt_q, output_field=BooleanField())
+        if debt_q is not None
+        else Value(False, output_field=BooleanField())
+    )
+    rows = rows.filter(wanted).annotate(counted=counted)
+    found = list(rows.values_list("started_at", "counted", "last_conversation"))
+    return LedgerCounts(
+        tuple(at for at, is_counted, _last in found if is_counted),
+        found[0][2] if found else None,
+    )
+
+
 def build_context(
     *,
     case: Case,
@@ -243,39 +302,9 @@ def build_context(
         if contact_point is not None:
             counts = calls_to_numbers_today(rules, zones, now, [contact_point])
             calls_to_number_today = counts.get(contact_point.pk, 0)
-    debt_times: tuple[datetime, ...] = ()
-    read_ledger = ledger is None and count_debt
-    if read_ledger and rules.max_calls_per_debt_per_7_days is not None:
-        week_start = policy.counting_window_start(rules, zones, now, days=policy.DEBT_WINDOW_DAYS)
-        debt_times = tuple(
-            _ledger()
-            .filter(
-                case__account_id=case.account_id,
-                channel__in=rules.debt_cap_channels,
-                started_at__gte=week_start,
-                started_at__lte=now,
-            )
-            .exclude(outcome__in=NOT_CONNECTED)
-            .exclude(party_role=PartyRole.ATTORNEY)
-            .values_list("started_at", flat=True)
-        )
-    last_conversation = None
-    if ledger is not None:
-        debt_times, last_conversation = ledger.debt_call_times, ledger.last_conversation_at
-    elif read_ledger and rules.quiet_days_after_conversation:
-        # Only calls we placed start the waiting period; the consumer calling us does not.
-        last_conversation = (
-            _ledger()
-            .filter(
-                case__account_id=case.account_id,
-                channel=Channel.OUTBOUND_CALL,
-                outcome__in=RIGHT_PARTY_OUTCOMES,
-                started_at__lte=now,
-            )
-            .order_by("-started_at")
-            .values_list("started_at", flat=True)
-            .first()
-        )
+    if ledger is None:
+        ledger = read_ledger(case=case, rules=rules, zones=zones, now=now) if count_debt else NO_LEDGER
+    debt_times, last_conversation = ledger.debt_call_times, ledger.last_conversation_at
     reached = case.last_right_party_contact_at or case.opened_at
     return policy.ContactContext(
         channel=channel,

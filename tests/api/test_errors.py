@@ -182,6 +182,19 @@ def test_429_throttled_per_user(clients, settings):
     assert clients["supervisor"].get("/api/v1/me/").status_code == 200
 
 
+def test_the_per_user_limit_holds_across_a_minute_boundary(clients, settings, office_hours):
+    """The limit is over any 60 seconds, not per clock minute: three calls at the end of one minute
+    leave no room for a fourth just after the next one starts; the room comes back as they age."""
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"user": "3/min"}}
+    office_hours.move_to("2026-06-02 10:00:50 +0800")
+    for _ in range(3):
+        assert clients["agent"].get("/api/v1/me/").status_code == 200
+    office_hours.move_to("2026-06-02 10:01:05 +0800")
+    assert clients["agent"].get("/api/v1/me/").status_code == 429
+    office_hours.move_to("2026-06-02 10:01:55 +0800")
+    assert clients["agent"].get("/api/v1/me/").status_code == 200
+
+
 def test_404_for_an_unknown_endpoint_is_json_too(clients):
     body = assert_envelope(clients["agent"].get("/api/v1/nothing-here/"), 404, "not_found")
 

@@ -1,11 +1,12 @@
 """Query budgets of the case page and My work: the same count whatever the case's history or the
 agent's portfolio (issue 15 "API and pages"; issue 17: the case page loads with at most 12 queries).
 
-The case page, for a case the agent works (12): session, user, the case (with its account,
+The case page, for a case the agent works (11): session, user, the case (with its account,
 cardholder, queue and team, lease holder, active hold and pending promise), the lease renewal, the
 policy profiles, the contact points (with today's calls per number), one page of the timeline, the
 cardholder's other accounts, the conversations a promise may be made in, the escalation points of
-the priority, the plan and its installments. A supervisor or legal reviewer holds no lease (11)."""
+the priority, the plan with its installments; a profile with frequency limits (the US) adds the
+debt's calls this week and its last conversation (12). A supervisor or legal reviewer holds no lease."""
 
 from datetime import timedelta
 from decimal import Decimal
@@ -21,7 +22,13 @@ from collections_app.models import Channel, DelinquencyReason, Outcome, Queue
 from collections_app.services import queues
 from legal import services as legal_services
 from repayment_plans import services as plan_services
-from tests.factories import AccountFactory, ContactPointFactory, UserFactory, open_case
+from tests.factories import (
+    AccountFactory,
+    CardholderFactory,
+    ContactPointFactory,
+    UserFactory,
+    open_case,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("office_hours")]
 
@@ -134,6 +141,42 @@ def test_the_case_page_costs_a_legal_reviewer_the_same_for_a_long_history(client
     _assert_same_small_count(
         _page_queries(client, legal, rich), _page_queries(client, legal, bare), CASE_PAGE_BUDGET - 1
     )
+
+
+# Each profile asks the ledger for what its rules count (the US: the debt's calls this week and the
+# waiting period after a conversation), read in one query whatever the profile asks.
+JURISDICTIONS = [
+    ("CN", "Asia/Shanghai", "+8613800000001", "2026-06-02 10:00 +0800"),
+    ("US", "America/New_York", "+12125550100", "2026-06-02 10:00 -0400"),
+    ("US-MA", "America/New_York", "+16175550100", "2026-06-02 10:00 -0400"),
+]
+
+
+@pytest.mark.parametrize(("jurisdiction", "zone", "number", "at"), JURISDICTIONS)
+def test_the_case_page_costs_an_agent_the_same_in_every_jurisdiction(
+    client, team_a, agent, office_hours, jurisdiction, zone, number, at
+):
+    office_hours.move_to(at)  # inside the cardholder's contact window
+    holder = CardholderFactory(jurisdiction=jurisdiction, time_zone=zone)
+    case = open_case(team=team_a, account=AccountFactory(cardholder=holder))
+    phone = ContactPointFactory(cardholder=holder, value=number)
+    queues.refresh_priorities()
+    assert services.case_claim_next(actor=agent).case == case
+    bare = _page_queries(client, agent, case)
+    services.contact_attempt_log(
+        case_id=case.pk,
+        actor=agent,
+        data=services.ContactInput(
+            channel=Channel.OUTBOUND_CALL,
+            outcome=Outcome.RIGHT_PARTY_CONTACT,
+            delinquency_reason=DelinquencyReason.JOB_LOSS,
+            recording_ref="REC-1",
+            contact_point_id=phone.pk,
+            duration_seconds=120,
+        ),
+    )
+    after_a_call = _page_queries(client, agent, case)
+    _assert_same_small_count(after_a_call, bare, CASE_PAGE_BUDGET)
 
 
 def test_the_case_page_still_shows_the_history(client, cases):
