@@ -488,17 +488,23 @@ class Case(ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["state", "queue"], name="case_state_queue_idx"),
             # My work and the supervisor's per-agent lists: an agent's cases by state.
             models.Index(fields=["assigned_agent", "state"], name="case_agent_state_idx"),
-            # Next case: the only index the claim query can use, on exactly the claimable rows (a plain
-            # (state, priority) index lets claimed rows pile up at its front; DESIGN section 8).
-            # Column order matches claims.CLAIM_ORDER (priority DESC, next_action_at ASC NULLS LAST - the
-            # default of an ascending index column, so the index builds on SQLite too - id) for one queue,
-            # so Next reads the index in order and stops at the first row that passes the filters (lease,
-            # callback, stored contactability).
+            # Next case (claims.case_claim_next): the only index the claim query can use, on exactly the
+            # claimable rows (a plain (state, priority) index lets claimed rows pile up at its front; DESIGN
+            # section 8). It leads with claims.CLAIM_ORDER itself (priority DESC, next_action_at ASC NULLS
+            # LAST - the default of an ascending index column, so the index builds on SQLite too - id), not
+            # with the queue: an agent works several queues, and `queue_id IN (...)` over a queue-first
+            # index cannot be read in order (PostgreSQL collects every ready case of the queues and sorts
+            # them). Read in order, the claim stops at the first row of the agent's queues that passes the
+            # filters. contactable_from is a key column so that "callable now" is checked on the index
+            # entry: the cases called today (not callable again until tomorrow) stay near the front and
+            # are skipped without a visit to the table. The lease is not in it: a claim and a release then
+            # change no indexed column and stay HOT updates; the few leased rows (one per agent at work)
+            # are filtered on the row.
             models.Index(
-                "queue",
                 models.F("priority").desc(),
                 "next_action_at",
                 "id",
+                "contactable_from",
                 condition=Q(state__in=["new", "in_progress"]),
                 name="case_claimable_idx",
             ),

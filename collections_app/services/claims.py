@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Case as SqlCase
-from django.db.models import CharField, Count, F, Min, Q, Value, When
+from django.db.models import CharField, Count, F, Min, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -132,6 +132,20 @@ def _lease_until(now: datetime) -> datetime:
     return now + timedelta(minutes=settings.COLLECTIONS_LEASE_MINUTES)
 
 
+def claim_candidates(now: datetime, *, queue_ids: list[int], passing_over: list[int] = ()) -> QuerySet[Case]:
+    """Next case's locking statement: the cases of `queue_ids` ready at `now` (`ready_now`), but not
+    those in `passing_over`, in CLAIM_ORDER, FOR UPDATE SKIP LOCKED. It reads the case table alone (no
+    joins: the lock is on the case row, and what a page shows of the account is read after the claim)
+    through case_claimable_idx in the index's own order, whatever the number of queues: PostgreSQL stops at
+    the first row that passes the filters and that nobody is claiming, and sorts nothing."""
+    return (
+        Case.objects.select_for_update(skip_locked=True)
+        .filter(ready_now(now, queue_ids=queue_ids))
+        .exclude(pk__in=passing_over)
+        .order_by(*CLAIM_ORDER)
+    )
+
+
 def case_claim_next(*, actor, now: datetime | None = None) -> ClaimResult:
     """Hand the agent the highest-priority case of their queues that is ready now (`ready_now`).
 
@@ -150,14 +164,7 @@ def case_claim_next(*, actor, now: datetime | None = None) -> ClaimResult:
     with transaction.atomic():
         # The case the agent leaves goes back to its queue, but not straight back to them.
         released = _leases_end(Case.objects.filter(lease_owner=actor), actor=actor, now=now, why=NEXT_CASE)
-        # No joins: the lock is taken on the case row alone, read in the order of case_claimable_idx.
-        case = (
-            Case.objects.select_for_update(skip_locked=True)
-            .filter(ready_now(now, queue_ids=queue_ids))
-            .exclude(pk__in=released)
-            .order_by(*CLAIM_ORDER)
-            .first()
-        )
+        case = claim_candidates(now, queue_ids=queue_ids, passing_over=released).first()
         if case is not None:
             if (
                 case.lease_owner_id is not None
