@@ -867,8 +867,10 @@ def import_accounts(
             stage.load(_staged_rows(table.records, state, report))
             _report_refused(report, stage.refuse_repeated_accounts())
             _report_refused(report, stage.refuse_disagreeing_cardholders())
-            for start, end in stage.batches():
+            for number, (start, end) in enumerate(stage.batches(), start=1):
                 outcome, refused, warnings = stage.merge(start, end)
+                if number & (number - 1) == 0:  # batches 1, 2, 4, 8 ...: the tables grew
+                    stage.analyse_targets()
                 _report_refused(report, refused)
                 report.warnings.extend(warnings)
                 report.created += outcome.created

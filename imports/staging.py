@@ -280,6 +280,17 @@ class AccountStage:
             self._merge_cardholders(batch, span, outcome)
             self._add_contact_points(batch, span, outcome)
             self._merge_accounts(batch, span, outcome)
+            # A flag raised, a zone, a jurisdiction or a number changed: may those people be called now?
+            # (Before the new cases are opened: those are computed as they open.)
+            if self._query(f"SELECT 1 FROM {STAGE} s WHERE {batch} AND s.touched LIMIT 1", span):  # noqa: S608
+                services.contactability.contactability_recompute(
+                    Case.objects.filter(
+                        account__cardholder_id__in=RawSQL(  # noqa: S611
+                            f"SELECT s.cardholder_id FROM {STAGE} s WHERE {batch} AND s.touched",  # noqa: S608
+                            span,
+                        )
+                    )
+                )
             outcome.cases_opened = services.cases_open_for_delinquent_accounts(
                 account_ids=CreditAccount.objects.filter(
                     pk__in=RawSQL(  # noqa: S611 - names from this module, values as parameters
@@ -291,17 +302,18 @@ class AccountStage:
                 now=self.now,
             )
             warnings = self._resolve_cured(batch, span, outcome)
-            # A flag raised, a zone, a jurisdiction or a number changed: may those people be called now?
-            if self._query(f"SELECT 1 FROM {STAGE} s WHERE {batch} AND s.touched LIMIT 1", span):  # noqa: S608
-                services.contactability.contactability_recompute(
-                    Case.objects.filter(
-                        account__cardholder_id__in=RawSQL(  # noqa: S611
-                            f"SELECT s.cardholder_id FROM {STAGE} s WHERE {batch} AND s.touched",  # noqa: S608
-                            span,
-                        )
-                    )
-                )
         return outcome, problems, warnings
+
+    def analyse_targets(self) -> None:
+        """Refresh the planner's statistics of the tables the import fills. A first import into an
+        empty database would otherwise be planned as if the tables were still empty (nested loops
+        over sequential scans), until autovacuum gets to them. Done after batches 1, 2, 4, 8 ...:
+        a few times, however long the file."""
+        if connection.vendor != "postgresql":
+            return
+        with connection.cursor() as cursor:
+            for model in (Cardholder, ContactPoint, CreditAccount, Case):
+                cursor.execute(f"ANALYZE {_t(model)}")
 
     def _figures_differ(self, account: str = "a", row: str = "s") -> str:
         """SQL: the row's figures differ from the stored account's (a card's number is no figure)."""

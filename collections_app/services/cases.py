@@ -66,7 +66,9 @@ def cases_open_for_delinquent_accounts(
     opened = cases_open_bulk(accounts, reason=gettext_noop("Account became delinquent"), now=now)
     if opened:
         contactability.contactability_recompute(
-            Case.objects.filter(opened_at=now, state=CaseState.NEW, account__in=accounts), now=now
+            # The cases just opened, not computed yet (the partial index case_contact_uncomputed_idx).
+            Case.objects.filter(opened_at=now, state=CaseState.NEW, contactable_from__isnull=True),
+            now=now,
         )
     return opened
 

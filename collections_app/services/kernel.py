@@ -250,34 +250,34 @@ def cases_open_bulk(accounts: QuerySet[CreditAccount], *, reason: str, now: date
     """  # noqa: S608
     event_columns = ", ".join(event_defaults)
     event_values = ", ".join(["%s"] * len(event_defaults))
-    # The cases just opened are the NEW ones of these accounts opened at `now` without an event yet.
-    insert_events = f"""
-        INSERT INTO {events} (case_id, kind, to_state, reason, created_at, {event_columns})
-        SELECT c.id, %s, %s, %s, %s, {event_values}
-        FROM {cases} c
-        WHERE c.opened_at = %s AND c.state = %s AND c.account_id IN ({selected_sql})
-          AND NOT EXISTS (SELECT 1 FROM {events} e WHERE e.case_id = c.id)
-        ORDER BY c.id
-    """  # noqa: S608
+    event_params = [EventKind.OPENED, CaseState.NEW, reason, stamp, *event_defaults.values()]
+    case_params = [stamp, CaseState.NEW, *case_defaults.values(), *selected_params, *not_again]
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            insert_cases,
-            [stamp, CaseState.NEW, *case_defaults.values(), *selected_params, *not_again],
-        )
+        if connection.vendor == "postgresql":
+            # One statement: the events are written from the cases the INSERT returned.
+            cursor.execute(
+                f"""
+                WITH opened AS ({insert_cases} RETURNING id)
+                INSERT INTO {events} (case_id, kind, to_state, reason, created_at, {event_columns})
+                SELECT opened.id, %s, %s, %s, %s, {event_values} FROM opened ORDER BY opened.id
+                """,  # noqa: S608
+                [*case_params, *event_params],
+            )
+            return cursor.rowcount
+        # SQLite (one writer at a time): the cases just opened are the NEW ones of these accounts
+        # opened at `now` without an event yet.
+        cursor.execute(insert_cases, case_params)
         opened = cursor.rowcount
         if opened:
             cursor.execute(
-                insert_events,
-                [
-                    EventKind.OPENED,
-                    CaseState.NEW,
-                    reason,
-                    stamp,
-                    *event_defaults.values(),
-                    stamp,
-                    CaseState.NEW,
-                    *selected_params,
-                ],
+                f"""
+                INSERT INTO {events} (case_id, kind, to_state, reason, created_at, {event_columns})
+                SELECT c.id, %s, %s, %s, %s, {event_values} FROM {cases} c
+                WHERE c.opened_at = %s AND c.state = %s AND c.account_id IN ({selected_sql})
+                  AND NOT EXISTS (SELECT 1 FROM {events} e WHERE e.case_id = c.id)
+                ORDER BY c.id
+                """,  # noqa: S608
+                [*event_params, stamp, CaseState.NEW, *selected_params],
             )
     return opened
 
