@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 
 from django.db import connection, transaction
 from django.db.models.expressions import RawSQL
@@ -384,7 +384,7 @@ class AccountStage:
     def _fill_cardholder_ids(self, batch: str, span: list) -> None:
         self._execute(
             f"""
-            UPDATE {STAGE} s SET cardholder_id = h.id FROM {_t(Cardholder)} h
+            UPDATE {STAGE} AS s SET cardholder_id = h.id FROM {_t(Cardholder)} h
             WHERE {batch} AND s.cardholder_id IS NULL AND h.external_ref = s.cardholder_ref
             """,  # noqa: S608
             span,
@@ -396,7 +396,7 @@ class AccountStage:
         holders = _t(Cardholder)
         self._fill_cardholder_ids(batch, span)
         self._execute(
-            f"UPDATE {STAGE} s SET holder_new = TRUE, touched = TRUE "  # noqa: S608
+            f"UPDATE {STAGE} AS s SET holder_new = TRUE, touched = TRUE "  # noqa: S608
             f"WHERE {batch} AND s.holder_first AND s.cardholder_id IS NULL",
             span,
         )
@@ -443,7 +443,7 @@ class AccountStage:
         assignments += [f"{name} = h.{name} OR t.{name}" for name in self.flag_fields]
         assignments.append("updated_at = %s")
         self._execute(
-            f"UPDATE {holders} h SET {', '.join(assignments)} FROM {STAGE} t "  # noqa: S608
+            f"UPDATE {holders} AS h SET {', '.join(assignments)} FROM {STAGE} t "  # noqa: S608
             f"WHERE t.line IN (SELECT s.line {changed}) AND h.id = t.cardholder_id",
             [_db_datetime(self.now), *span],
         )
@@ -483,7 +483,10 @@ class AccountStage:
             return
         given = ["cardholder_id", "kind", "value", "value_hash", "party_role", "is_primary"]
         defaults = column_defaults(ContactPoint, given=given, now=self.now)
-        outcome.contact_points_added = self._execute(
+        if connection.vendor != "postgresql":  # SQLite counts no rows for a statement that starts WITH
+            counted = f"{wanted} SELECT COUNT(*) FROM new"  # noqa: S608
+            outcome.contact_points_added = self._query(counted, params)[0][0]
+        added = self._execute(
             f"""
             {wanted}
             INSERT INTO {points} ({", ".join([*given, *defaults])})
@@ -496,6 +499,8 @@ class AccountStage:
             """,  # noqa: S608
             [*params, PartyRole.DEBTOR.value, phone, phone, *defaults.values()],
         )
+        if connection.vendor == "postgresql":
+            outcome.contact_points_added = added
 
     def _merge_accounts(self, batch: str, span: list, outcome: BatchOutcome) -> None:
         """Insert new accounts; update those whose stored values differ from the row's. The row is
@@ -510,7 +515,7 @@ class AccountStage:
             differs.append("a.card_number_hash IS DISTINCT FROM s.card_number_hash")
         self._execute(
             f"""
-            UPDATE {STAGE} s SET account_id = a.id,
+            UPDATE {STAGE} AS s SET account_id = a.id,
                 was_delinquent = (a.overdue_amount > 0 AND a.first_missed_due_date IS NOT NULL),
                 differs = ({" OR ".join(differs)})
             FROM {accounts} a WHERE {batch} AND a.external_ref = s.account_ref
@@ -518,7 +523,7 @@ class AccountStage:
             [as_of, *span],
         )
         self._execute(
-            f"UPDATE {STAGE} s SET account_new = TRUE WHERE {batch} AND s.account_id IS NULL",  # noqa: S608
+            f"UPDATE {STAGE} AS s SET account_new = TRUE WHERE {batch} AND s.account_id IS NULL",  # noqa: S608
             span,
         )
         given = [
@@ -548,7 +553,7 @@ class AccountStage:
         )
         self._execute(
             f"""
-            UPDATE {STAGE} s SET account_id = a.id FROM {accounts} a
+            UPDATE {STAGE} AS s SET account_id = a.id FROM {accounts} a
             WHERE {batch} AND s.account_new AND a.external_ref = s.account_ref
             """,  # noqa: S608
             span,
@@ -563,7 +568,7 @@ class AccountStage:
             )
         assignments.append("updated_at = %s")
         self._execute(
-            f"UPDATE {accounts} a SET {', '.join(assignments)} FROM {STAGE} s "  # noqa: S608
+            f"UPDATE {accounts} AS a SET {', '.join(assignments)} FROM {STAGE} s "  # noqa: S608
             f"WHERE {batch} AND s.differs AND a.id = s.account_id",
             [as_of, _db_datetime(self.now), *span],
         )
@@ -624,7 +629,7 @@ def _db_date(value: date):
 def _aware(value) -> datetime:
     if isinstance(value, str):  # SQLite returns text from a raw query
         value = datetime.fromisoformat(value)
-    return value if timezone.is_aware(value) else timezone.make_aware(value, timezone.utc)
+    return value if timezone.is_aware(value) else timezone.make_aware(value, UTC)
 
 
 def _sqlite_value(value):
