@@ -22,6 +22,7 @@ from __future__ import annotations
 import codecs
 import csv
 import functools
+import hashlib
 import io
 import os
 import re
@@ -33,9 +34,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
@@ -47,19 +48,14 @@ from django.utils.translation import ngettext
 from accounts.models import Language
 from collections_app import delinquency, services
 from collections_app.models import (
-    CARD_NUMBER_DERIVED_FIELDS,
-    Cardholder,
-    Case,
-    ContactPoint,
-    ContactPointKind,
     CreditAccount,
-    PartyRole,
     Product,
-    ResolutionReason,
 )
+from core import crypto
 from core.exceptions import DomainError, ValidationFailed
-from core.masking import luhn_valid, pii_hash
+from core.masking import card_last4, luhn_valid, pii_hash
 from core.money import ZERO
+from imports import staging
 
 ACCOUNT_BATCH_SIZE = 5000
 PAYMENT_BATCH_SIZE = 1000
@@ -694,28 +690,11 @@ def parse_product(value: str) -> str:
 
 
 @dataclass
-class _AccountRow:
-    line: int
-    account_ref: str
-    cardholder_ref: str
-    cardholder: dict[str, Any]  # the cardholder's fields, flags included
-    phones: list[str]
-    account: dict[str, Any]  # the account's fields, derived ones included
-
-    @property
-    def balance(self) -> Decimal:
-        return sum((self.account[name] for name in delinquency.COMPONENTS), ZERO)
-
-
-@dataclass
 class _AccountFile:
-    """What must be remembered across batches: where each reference was first seen."""
+    """What the reading of an accounts file needs to know beside the row."""
 
     header: list[str]
     as_of: date
-    account_lines: dict[str, int] = field(default_factory=dict)
-    # cardholder_ref -> (first line, hash of its details): its rows must agree on them.
-    cardholder_lines: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @functools.cached_property
     def boundaries(self) -> list[int]:
@@ -726,21 +705,18 @@ class _AccountFile:
         return [name for name in (*CARDHOLDER_TEXT_COLUMNS, *CARDHOLDER_FLAG_COLUMNS) if name in self.header]
 
     @functools.cached_property
-    def account_fields(self) -> list[str]:
-        return [
-            name
-            for name in ("product", "currency", *ACCOUNT_MONEY_COLUMNS, *ACCOUNT_DATE_COLUMNS, "card_number")
-            if name in self.header
-        ]
+    def whole_balance(self) -> bool:
+        return set(delinquency.COMPONENTS) <= set(self.header)
 
 
-def _parse_account_row(
-    line: int, values: dict[str, str], state: _AccountFile
-) -> tuple[_AccountRow | None, list[RowProblem]]:
+def _parse_account_row(line: int, values: dict[str, str], state: _AccountFile) -> tuple[dict | None, list]:
+    """The row's cells read and checked one by one: (its values, []) or (None, its problems). The
+    checks across rows (a reference seen before, a cardholder's rows disagreeing) and against the
+    database are SQL over the staging table (imports.staging)."""
     cells = _Cells(line, values)
-    account_ref = cells.text("account_ref", required=True)
-    cardholder_ref = cells.text("cardholder_ref", required=True)
-    cardholder = {
+    row: dict[str, Any] = {
+        "account_ref": cells.text("account_ref", required=True),
+        "cardholder_ref": cells.text("cardholder_ref", required=True),
         "name": cells.text("name", required=True),
         "national_id": cells.text("national_id"),
         "email": cells.parsed("email", parse_email, required=False, default=""),
@@ -751,23 +727,22 @@ def _parse_account_row(
         "attorney_contact": cells.text("attorney_contact"),
     }
     for name in CARDHOLDER_FLAG_COLUMNS:
-        cardholder[name] = cells.flag(name)
+        row[name] = cells.flag(name)
     phones = []
     for name in PHONE_COLUMNS:
         phone = cells.parsed(name, parse_phone, required=False, default="")
         if phone and phone not in phones:
             phones.append(phone)
-    account: dict[str, Any] = {
-        "product": cells.parsed("product", parse_product, required=False, default=Product.CREDIT_CARD),
-        "currency": cells.parsed("currency", parse_currency, required=True),
-    }
+    row["phones"] = phones
+    row["product"] = cells.parsed("product", parse_product, required=False, default=Product.CREDIT_CARD)
+    row["currency"] = cells.parsed("currency", parse_currency, required=True)
     for name in ACCOUNT_MONEY_COLUMNS:
-        account[name] = cells.money(name, required=name in ACCOUNT_REQUIRED_COLUMNS)
+        row[name] = cells.money(name, required=name in ACCOUNT_REQUIRED_COLUMNS)
     for name in ACCOUNT_DATE_COLUMNS:
-        account[name] = cells.date(name)
-    account["card_number"] = cells.parsed("card_number", parse_card_number, required=False, default="")
+        row[name] = cells.date(name)
+    row["card_number"] = cells.parsed("card_number", parse_card_number, required=False, default="")
 
-    overdue, missed = account["overdue_amount"], account["first_missed_due_date"]
+    overdue, missed = row["overdue_amount"], row["first_missed_due_date"]
     missed_unreadable = cells.raw("first_missed_due_date") != "" and missed is None
     if overdue is not None and not missed_unreadable:
         if overdue > ZERO and missed is None:
@@ -778,38 +753,89 @@ def _parse_account_row(
             )
         elif missed is not None and missed >= state.as_of:
             cells.refuse("first_missed_due_date", f"is not before the file date {state.as_of}")
-    if account["opened_on"] is not None and account["opened_on"] > state.as_of:
+    if row["opened_on"] is not None and row["opened_on"] > state.as_of:
         cells.refuse("opened_on", f"is after the file date {state.as_of}")
-    components = [account[name] for name in delinquency.COMPONENTS if name in state.header]
+    components = [row[name] for name in delinquency.COMPONENTS if name in state.header]
     # Checked only when the file gives the whole balance; otherwise the stored components count.
-    whole_balance = set(delinquency.COMPONENTS) <= set(state.header) and None not in components
+    whole_balance = state.whole_balance and None not in components
     if overdue and whole_balance and overdue > sum(components, ZERO):
         cells.refuse("overdue_amount", "is above the balance (principal + interest + fees + penalties)")
-
-    if account_ref:
-        first = state.account_lines.setdefault(account_ref, line)
-        if first != line:
-            cells.refuse("account_ref", f"appears again: first on line {first}")
     if cells.problems:
         return None, cells.problems
-
-    if cardholder_ref:
-        details = hash((*(cardholder[name] for name in state.cardholder_fields), *phones))
-        first_line, first_details = state.cardholder_lines.setdefault(cardholder_ref, (line, details))
-        if first_details != details:
-            cells.refuse(
-                "cardholder_ref",
-                f"has other cardholder details than on line {first_line}; "
-                "a cardholder's details must be the same on each of its rows",
-            )
-            return None, cells.problems
-
-    dpd = delinquency.days_past_due(missed, state.as_of)
-    account.update(
-        days_past_due=dpd, bucket=delinquency.bucket_for(dpd, state.boundaries), dpd_as_of=state.as_of
-    )
-    row = _AccountRow(line, account_ref, cardholder_ref, cardholder, phones, account)
+    row["days_past_due"] = delinquency.days_past_due(missed, state.as_of)
+    row["bucket"] = delinquency.bucket_for(row["days_past_due"], state.boundaries)
     return row, []
+
+
+class _Sealer:
+    """Encrypts and hashes a file's personal values before they reach the database. A cardholder's
+    rows follow one another in a bank's file: the last few values are remembered (a bounded memory),
+    so that a cardholder's national ID is encrypted once, not once per account."""
+
+    def __init__(self):
+        self.seal = functools.lru_cache(maxsize=256)(crypto.encrypt)
+        self.hash = functools.lru_cache(maxsize=1024)(pii_hash)
+        # A keyed digest of a cardholder's details, compared across the file's rows in SQL.
+        self.key = settings.PII_HASH_KEY.encode()[:64]
+
+    def digest(self, values: Iterable[Any]) -> str:
+        text = "\x1f".join(str(value) for value in values)
+        return hashlib.blake2b(text.encode(), key=self.key, digest_size=16).hexdigest()
+
+
+def _staged_rows(records, state: _AccountFile, report: ImportReport) -> Iterator[tuple]:
+    """Read, check and seal the file's rows, as tuples in imports.staging.LOADED order. A refused
+    row is reported here and staged with its reference only (a later row repeating it is refused)."""
+    sealer = _Sealer()
+    seq = 0
+    blank = (None,) * (len(staging.LOADED) - 7)
+    for line, values, problem in records:
+        report.rows_read += 1
+        if values is None:
+            report.reject([RowProblem(line, "", "", f"The row {problem}")])
+            continue
+        row, problems = _parse_account_row(line, values, state)
+        if row is None:
+            report.reject(problems)
+            ref = values.get("account_ref", "").strip()
+            if ref and len(ref) <= MAX_LENGTHS["account_ref"]:
+                yield (line, None, False, ref, values["account_ref"], "", "", *blank)
+            continue
+        phones = row["phones"]
+        details = sealer.digest([*(row[name] for name in state.cardholder_fields), *phones])
+        phone1 = phones[0] if phones else ""
+        phone2 = phones[1] if len(phones) > 1 else ""
+        card = row["card_number"]
+        yield (
+            line,
+            seq,
+            True,
+            row["account_ref"],
+            values["account_ref"],
+            row["cardholder_ref"],
+            values["cardholder_ref"],
+            details,
+            row["name"],
+            sealer.seal(row["national_id"]),
+            *(row[name] for name in staging.CARDHOLDER_TEXT[2:]),
+            sealer.hash(row["national_id"]),
+            sealer.hash(row["email"]),
+            *(row[name] for name in staging.CARDHOLDER_FLAGS),
+            phone1,
+            sealer.hash(phone1),
+            phone2,
+            sealer.hash(phone2),
+            row["product"],
+            row["currency"],
+            *(row[name] for name in staging.MONEY),
+            *(row[name] for name in staging.DATES),
+            crypto.encrypt(card),
+            pii_hash(card),
+            card_last4(card),
+            row["days_past_due"],
+            row["bucket"],
+        )
+        seq += 1
 
 
 def import_accounts(
@@ -822,305 +848,56 @@ def import_accounts(
 ) -> ImportReport:
     """Upsert accounts and their cardholders from the daily accounts file (docs/imports.md).
 
-    Cardholders and accounts are matched by `external_ref`; only what differs is written, in batches
-    (a few set-based statements each, never one per row). Phones and the e-mail become debtor
-    `ContactPoint`s (added, never removed). DPD and bucket are computed for `as_of`. After each batch,
-    a newly delinquent account gets a case (`cases_open_for_delinquent_accounts`: an OPENED event)
-    and an open case whose account the file shows with nothing overdue is resolved by the system
-    (`case_close`: a RESOLVED event, `cured`, or `paid_in_full` when the balance is nil too).
-    Each batch is one transaction. `actor` is who loads the file; the case changes are the system's.
-    Raises ImportFileError when the file cannot be imported at all."""
+    The file is streamed into a staging table (COPY), its rows checked across the file in SQL, then
+    merged batch by batch (imports.staging: a few set-based statements per batch, each batch one
+    transaction). Cardholders and accounts are matched by `external_ref`; only what differs is
+    written. Phones and the e-mail become debtor `ContactPoint`s (added, never removed). DPD and
+    bucket are computed for `as_of`. A newly delinquent account gets a case (kernel.cases_open_bulk:
+    an OPENED event) and an open case whose account the file shows with nothing overdue is resolved by
+    the system (`case_close`: a RESOLVED event, `cured`, or `paid_in_full` when the balance is nil too).
+    `actor` is who loads the file; the case changes are the system's.
+    Raises ImportFileError when the file cannot be imported at all (before anything is applied)."""
     report = ImportReport(kind="accounts")
     with _open_table(rows_or_file, encoding) as table:
         if not table.header:
             return report
         _check_columns(table.header, ACCOUNT_REQUIRED_COLUMNS, ACCOUNT_COLUMNS, report)
         state = _AccountFile(header=table.header, as_of=as_of)
-        batch: list[_AccountRow] = []
-        for line, values, problem in table.records:
-            report.rows_read += 1
-            if values is None:
-                report.reject([RowProblem(line, "", "", f"The row {problem}")])
-                continue
-            row, problems = _parse_account_row(line, values, state)
-            if row is None:
-                report.reject(problems)
-                continue
-            batch.append(row)
-            if len(batch) >= batch_size:
-                _apply_account_batch(batch, state, report)
-                batch = []
-        if batch:
-            _apply_account_batch(batch, state, report)
+        with staging.AccountStage(table.header, as_of, batch_size) as stage:
+            stage.load(_staged_rows(table.records, state, report))
+            _report_refused(report, stage.refuse_repeated_accounts())
+            _report_refused(report, stage.refuse_disagreeing_cardholders())
+            for number, (start, end) in enumerate(stage.batches(), start=1):
+                outcome, refused, warnings = stage.merge(start, end)
+                if number & (number - 1) == 0:  # batches 1, 2, 4, 8 ...: the tables grew
+                    stage.analyse_targets()
+                _report_refused(report, refused)
+                report.warnings.extend(warnings)
+                report.created += outcome.created
+                report.updated += outcome.updated
+                report.unchanged += outcome.unchanged
+                for key in COUNT_KEYS:
+                    report.counts[key] += getattr(outcome, key)
+    report.counts = +report.counts  # only the side effects that happened
     return report.finish()
 
 
-def _apply_account_batch(rows: list[_AccountRow], state: _AccountFile, report: ImportReport) -> None:
-    with transaction.atomic():
-        accounts_by_ref = _existing_by_ref(
-            CreditAccount,
-            [r.account_ref for r in rows],
-            [
-                "cardholder_id",
-                "currency",
-                "overdue_amount",
-                "first_missed_due_date",
-                "days_past_due",
-                "bucket",
-                "dpd_as_of",
-                "last_payment_at",
-                *state.account_fields,
-            ],
-            # Locked until the batch commits: a payment recorded meanwhile (payment_record locks the
-            # account first) either is seen here, or waits and applies on top of the file's figures.
-            lock=True,
-        )
-        rows = _refuse_conflicts(rows, accounts_by_ref, state, report)
-        touched_rows: set[int] = set()
-        cardholder_ids = _upsert_cardholders(rows, state, report, touched_rows)
-        _add_contact_points(rows, cardholder_ids, report, touched_rows)
-        # A flag raised, a zone, a jurisdiction or a number changed: may those people be called now?
-        changed = {cardholder_ids[row.cardholder_ref] for row in rows if row.line in touched_rows}
-        _upsert_accounts(rows, accounts_by_ref, cardholder_ids, state, report, touched_rows)
-        if changed:
-            services.contactability.contactability_recompute(
-                Case.objects.filter(account__cardholder_id__in=changed)
-            )
+COUNT_KEYS = (
+    "cardholders_created",
+    "cardholders_updated",
+    "contact_points_added",
+    "cases_opened",
+    "cases_resolved",
+)
 
 
-def _existing_by_ref(
-    model, refs: list[str], fields: list[str], *, lock: bool = False
-) -> dict[str, SimpleNamespace]:
-    """The stored values to compare a batch with, as plain records (model instances cost more
-    than the comparison)."""
-    names = list(dict.fromkeys(["pk", "external_ref", *fields]))
-    queryset = model.objects.select_for_update() if lock else model.objects
-    rows = queryset.filter(external_ref__in=refs).values_list(*names)
-    return {row[1]: SimpleNamespace(**dict(zip(names, row, strict=True))) for row in rows}
-
-
-def _refuse_conflicts(rows, accounts_by_ref, state: _AccountFile, report) -> list[_AccountRow]:
-    """Rows that contradict what the database knows better are refused whole, before anything of
-    the batch is written."""
-    # The figures (a card's number is no figure: a new card is taken whatever the payments).
-    compared = [
-        *(n for n in state.account_fields if n != "card_number"),
-        "days_past_due",
-        "bucket",
-        "dpd_as_of",
-    ]
-    kept = []
-    for row in rows:
-        existing = accounts_by_ref.get(row.account_ref)
-        problem = None
-        if existing is None:
-            kept.append(row)
-            continue
-        if existing.currency != row.account["currency"]:
-            problem = RowProblem(
-                row.line,
-                "currency",
-                row.account["currency"],
-                f"differs from the account's currency {existing.currency}; an account never changes currency",
-            )
-        elif (
-            existing.last_payment_at is not None
-            and timezone.localdate(existing.last_payment_at) >= state.as_of
-            and any(getattr(existing, name) != row.account[name] for name in compared)
-        ):
-            # The file was cut before this payment: its figures would undo it (un-cure the account,
-            # open a new case). The next day's file carries the payment.
-            paid_on = timezone.localdate(existing.last_payment_at)
-            problem = RowProblem(
-                row.line,
-                "account_ref",
-                row.account_ref,
-                f"the account has a payment of {paid_on} that this file (as of {state.as_of}) does not "
-                "reflect; its figures were left as they are",
-            )
-        if problem:
+def _report_refused(report: ImportReport, refused: list[staging.Problem]) -> None:
+    for p in refused:
+        problem = RowProblem(p.line, p.column, p.value, p.reason)
+        if p.already_refused:
+            report.problems.append(problem)
+        else:
             report.reject([problem])
-        else:
-            kept.append(row)
-    return kept
-
-
-def _upsert_cardholders(rows, state: _AccountFile, report, touched_rows: set[int]) -> dict[str, int]:
-    """Create new cardholders, update changed ones; returns the id of every cardholder in `rows`."""
-    first_rows: dict[str, _AccountRow] = {}
-    for row in rows:
-        first_rows.setdefault(row.cardholder_ref, row)
-    text_fields = [name for name in state.cardholder_fields if name in CARDHOLDER_TEXT_COLUMNS]
-    flag_fields = [name for name in state.cardholder_fields if name in CARDHOLDER_FLAG_COLUMNS]
-    existing = _existing_by_ref(Cardholder, list(first_rows), state.cardholder_fields)
-    ids = {ref: c.pk for ref, c in existing.items()}
-    to_write: list[Cardholder] = []
-    raise_flags: dict[str, list[str]] = {name: [] for name in flag_fields}
-    for ref, row in first_rows.items():
-        current = existing.get(ref)
-        if current is None:
-            holder = Cardholder(external_ref=ref, **row.cardholder)
-            holder.national_id_hash = pii_hash(holder.national_id)  # bulk_create skips save()
-            to_write.append(holder)
-            report.counts["cardholders_created"] += 1
-            touched_rows.add(row.line)
-            continue
-        changed = False
-        if any(getattr(current, name) != row.cardholder[name] for name in text_fields):
-            holder = Cardholder(external_ref=ref, **{n: row.cardholder[n] for n in text_fields})
-            holder.national_id_hash = pii_hash(holder.national_id)
-            to_write.append(holder)
-            changed = True
-        for name in flag_fields:
-            if row.cardholder[name] and not getattr(current, name):
-                raise_flags[name].append(ref)
-                changed = True
-        if changed:
-            report.counts["cardholders_updated"] += 1
-            touched_rows.add(row.line)
-    if to_write:
-        Cardholder.objects.bulk_create(
-            to_write,
-            update_conflicts=True,
-            unique_fields=["external_ref"],
-            update_fields=[
-                *text_fields,
-                *(["national_id_hash"] if "national_id" in text_fields else []),
-                "updated_at",
-            ],
-        )
-        ids.update({c.external_ref: c.pk for c in to_write if c.pk is not None})
-        missing = [c.external_ref for c in to_write if c.pk is None]
-        if missing:  # a database that does not return ids from an upsert
-            ids.update(Cardholder.objects.filter(external_ref__in=missing).values_list("external_ref", "pk"))
-    # Flags are raised with an UPDATE ... WHERE flag IS FALSE, never written from what was read: a flag
-    # an agent sets while the file loads must not be lost.
-    for name, refs in raise_flags.items():
-        if refs:
-            Cardholder.objects.filter(external_ref__in=refs, **{name: False}).update(
-                **{name: True, "updated_at": timezone.now()}
-            )
-    return ids
-
-
-def _add_contact_points(rows, cardholder_ids: dict[str, int], report, touched_rows: set[int]) -> None:
-    wanted: dict[tuple[int, str, str], tuple[int, bool]] = {}
-    for row in rows:
-        cardholder_id = cardholder_ids[row.cardholder_ref]
-        for position, phone in enumerate(row.phones):
-            wanted.setdefault((cardholder_id, ContactPointKind.PHONE, phone), (row.line, position == 0))
-        if row.cardholder["email"]:
-            wanted.setdefault(
-                (cardholder_id, ContactPointKind.EMAIL, row.cardholder["email"]), (row.line, False)
-            )
-    if not wanted:
-        return
-    known = set(
-        ContactPoint.objects.filter(cardholder_id__in={key[0] for key in wanted}).values_list(
-            "cardholder_id", "kind", "value"
-        )
-    )
-    has_phone = {cardholder_id for cardholder_id, kind, _ in known if kind == ContactPointKind.PHONE}
-    new = []
-    for (cardholder_id, kind, value), (line, first_phone) in wanted.items():
-        if (cardholder_id, kind, value) in known:
-            continue
-        new.append(
-            ContactPoint(
-                cardholder_id=cardholder_id,
-                kind=kind,
-                value=value,
-                value_hash=pii_hash(value),  # bulk_create skips save()
-                party_role=PartyRole.DEBTOR,
-                # The first number of a cardholder the system has no number for yet is the one to dial.
-                is_primary=first_phone and cardholder_id not in has_phone,
-            )
-        )
-        touched_rows.add(line)
-    if new:
-        # ignore_conflicts: a number an agent adds meanwhile is already the same row.
-        ContactPoint.objects.bulk_create(new, ignore_conflicts=True)
-        report.counts["contact_points_added"] += len(new)
-
-
-def _upsert_accounts(
-    rows, accounts_by_ref, cardholder_ids, state: _AccountFile, report, touched_rows
-) -> None:
-    compared = [*state.account_fields, "cardholder_id", "days_past_due", "bucket", "dpd_as_of"]
-    to_write: list[CreditAccount] = []
-    newly_delinquent: list[CreditAccount] = []
-    current_ids: dict[int, _AccountRow] = {}
-    for row in rows:
-        values = {"cardholder_id": cardholder_ids[row.cardholder_ref], **row.account}
-        existing = accounts_by_ref.get(row.account_ref)
-        if existing is None:
-            account = CreditAccount(external_ref=row.account_ref, **values)
-            to_write.append(account)
-            report.created += 1
-            if account.is_delinquent:
-                newly_delinquent.append(account)
-            continue
-        if account_is_current(row):
-            current_ids[existing.pk] = row
-        if any(getattr(existing, name) != values[name] for name in compared):
-            account = CreditAccount(external_ref=row.account_ref, **values)
-            to_write.append(account)
-            report.updated += 1
-            was_delinquent = existing.overdue_amount > ZERO and existing.first_missed_due_date is not None
-            if account.is_delinquent and not was_delinquent:
-                newly_delinquent.append(account)
-        elif row.line in touched_rows:
-            report.updated += 1
-        else:
-            report.unchanged += 1
-    if to_write:
-        for account in to_write:
-            account.set_card_number_keys()  # bulk_create skips save(); the field encrypts the number
-        card_fields = CARD_NUMBER_DERIVED_FIELDS if "card_number" in state.account_fields else ()
-        CreditAccount.objects.bulk_create(
-            to_write,
-            update_conflicts=True,
-            unique_fields=["external_ref"],
-            update_fields=[*state.account_fields, *card_fields, *ACCOUNT_DERIVED_FIELDS, "updated_at"],
-        )
-    if newly_delinquent:
-        ids = [a.pk for a in newly_delinquent if a.pk is not None]
-        refs = [a.external_ref for a in newly_delinquent if a.pk is None]
-        if refs:
-            ids += CreditAccount.objects.filter(external_ref__in=refs).values_list("pk", flat=True)
-        report.counts["cases_opened"] += services.cases_open_for_delinquent_accounts(account_ids=ids)
-    if current_ids:
-        _resolve_cured(current_ids, state, report)
-
-
-def account_is_current(row: _AccountRow) -> bool:
-    return row.account["overdue_amount"] == ZERO
-
-
-def _resolve_cured(current: dict[int, _AccountRow], state: _AccountFile, report: ImportReport) -> None:
-    """Resolve the open cases of accounts the file shows with nothing overdue. Few a day, so one
-    service call each: the case lock, the transition and its RESOLVED event stay in one place."""
-    open_cases = Case.objects.filter(account_id__in=list(current), closed_at__isnull=True).values_list(
-        "pk", "account_id"
-    )
-    for case_id, account_id in open_cases:
-        row = current[account_id]
-        paid_off = row.balance == ZERO and {*delinquency.COMPONENTS} <= set(state.header)
-        try:
-            with transaction.atomic():
-                services.case_close(
-                    case_id=case_id,
-                    actor=None,
-                    write_off=False,
-                    resolution_reason=ResolutionReason.PAID_IN_FULL if paid_off else ResolutionReason.CURED,
-                    reason=f"Cured in the daily file of {state.as_of.isoformat()}",
-                )
-        except DomainError as exc:
-            report.warnings.append(
-                f"Line {row.line}: the open case {case_id} was not resolved: {exc.message}"
-            )
-            continue
-        report.counts["cases_resolved"] += 1
 
 
 # --- Payments -----------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -16,7 +16,6 @@ from django.utils.translation import gettext_noop
 from accounts.permissions import Capability, has_capability
 from collections_app.access import ensure_can_act
 from collections_app.models import (
-    CLOSED_STATES,
     AccessKind,
     AccessSource,
     Case,
@@ -35,6 +34,7 @@ from collections_app.services.kernel import (
     USER_TRANSITIONS,
     bump_version,
     case_closed,
+    cases_open_bulk,
     event_write,
     lock_case,
     next_case_reference,
@@ -49,41 +49,28 @@ from core.exceptions import (
 
 
 def cases_open_for_delinquent_accounts(
-    *, account_ids: Iterable[int] | None = None, now: datetime | None = None
+    *, account_ids: Iterable[int] | QuerySet[CreditAccount] | None = None, now: datetime | None = None
 ) -> int:
     """Open a case for every delinquent account (overdue amount > 0 since a missed due date) that has no
-    open case. An account whose debt was written off is not reopened by the sweep: charge-off is final
-    until a person opens a case. Set-based: one read, two bulk inserts. Returns how many were opened."""
+    open case, among `account_ids` (ids or a queryset of accounts; None: all). An account whose debt was
+    written off is not reopened by the sweep: charge-off is final until a person opens a case. Set-based
+    (kernel.cases_open_bulk: two INSERT ... SELECT), then the new cases' contactability. Returns how many
+    were opened."""
     now = now or timezone.now()
-    accounts = (
-        CreditAccount.objects.filter(overdue_amount__gt=0, first_missed_due_date__isnull=False)
-        .exclude(cases__state__in=[s for s in CaseState.values if s not in CLOSED_STATES])
-        .exclude(cases__state=CaseState.WRITTEN_OFF)
-    )
-    if account_ids is not None:
-        accounts = accounts.filter(pk__in=list(account_ids))
-    rows = list(accounts.annotate(case_count=Count("cases")).values_list("pk", "case_count"))
-    if not rows:
-        return 0
-    cases = Case.objects.bulk_create(
-        [Case(account_id=pk, reference=next_case_reference(pk, n), opened_at=now) for pk, n in rows],
-        batch_size=2000,
-    )
-    contactability.contactability_recompute(Case.objects.filter(pk__in=[c.pk for c in cases]), now=now)
-    CaseEvent.objects.bulk_create(
-        [
-            CaseEvent(
-                case=c,
-                kind=EventKind.OPENED,
-                to_state=CaseState.NEW,
-                created_at=now,
-                reason=gettext_noop("Account became delinquent"),
-            )
-            for c in cases
-        ],
-        batch_size=2000,
-    )
-    return len(cases)
+    if account_ids is None:
+        accounts = CreditAccount.objects.all()
+    elif isinstance(account_ids, QuerySet):
+        accounts = account_ids
+    else:
+        accounts = CreditAccount.objects.filter(pk__in=list(account_ids))
+    opened = cases_open_bulk(accounts, reason=gettext_noop("Account became delinquent"), now=now)
+    if opened:
+        contactability.contactability_recompute(
+            # The cases just opened, not computed yet (the partial index case_contact_uncomputed_idx).
+            Case.objects.filter(opened_at=now, state=CaseState.NEW, contactable_from__isnull=True),
+            now=now,
+        )
+    return opened
 
 
 def case_open(*, account: CreditAccount, actor=None, reason: str = "") -> Case:

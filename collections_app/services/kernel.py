@@ -16,7 +16,7 @@ AppConfig.ready(); handlers run inside the kernel's transaction.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from django.db import connection, transaction
@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from django_fsm import can_proceed, has_transition_perm
 
 from collections_app.models import (
+    CLOSED_STATES,
     INCREMENT,
     NOW,
     TRANSITION_EFFECTS,
@@ -33,6 +34,7 @@ from collections_app.models import (
     Case,
     CaseEvent,
     CaseState,
+    CreditAccount,
     EventKind,
 )
 from core.exceptions import ConcurrentUpdate, InvalidTransition, NotAllowed
@@ -40,6 +42,8 @@ from core.exceptions import ConcurrentUpdate, InvalidTransition, NotAllowed
 __all__ = [
     "USER_TRANSITIONS",
     "bulk_transition",
+    "cases_open_bulk",
+    "column_defaults",
     "case_closed",
     "cases_closed",
     "payment_recorded",
@@ -219,6 +223,103 @@ def next_case_reference(account_id: int, existing: int) -> str:
 
 
 # --- Many cases at once ---------------------------------------------------------------------------
+
+
+def column_defaults(model, *, given: Iterable[str], now: datetime) -> dict[str, object]:
+    """The database value of every column of `model` that an `INSERT ... SELECT` does not give: the
+    field's default (auto_now fields get `now`). Django keeps defaults in Python, not in the schema, so a
+    set-based insert must name them; taken from the model, a column added later is covered too."""
+    given = set(given)
+    values: dict[str, object] = {}
+    for field in model._meta.concrete_fields:
+        if field.primary_key or field.generated or field.column in given or field.name in given:
+            continue
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            value = now
+        elif field.has_default():
+            value = field.get_default()
+        elif field.null:
+            value = None
+        elif field.blank and field.empty_strings_allowed:
+            value = ""
+        else:
+            raise ValueError(f"{model._meta.label}.{field.name} has no default for a set-based insert")
+        values[field.column] = field.get_db_prep_save(value, connection)
+    return values
+
+
+def cases_open_bulk(accounts: QuerySet[CreditAccount], *, reason: str, now: datetime | None = None) -> int:
+    """Open a case (state NEW, an OPENED event by the system) for every delinquent account of `accounts`
+    that has no open case and whose debt was not written off - charge-off is final until a person opens a
+    case. Set-based: one INSERT ... SELECT of cases and one of their events, whatever the number of
+    accounts; the partial unique index one_open_case_per_account makes a concurrent opening skip the
+    account rather than fail. The reference counts the account's earlier cases (next_case_reference).
+    Contactability is left to the caller (contactability_recompute of the cases opened at `now`).
+    Returns how many cases were opened."""
+    now = now or timezone.now()
+    cases, events, account_table = Case._meta.db_table, CaseEvent._meta.db_table, CreditAccount._meta.db_table
+    selected_sql, selected_params = accounts.values("pk").query.sql_with_params()
+    case_defaults = column_defaults(Case, given=("reference", "account_id", "opened_at", "state"), now=now)
+    event_defaults = column_defaults(
+        CaseEvent, given=("case_id", "kind", "to_state", "reason", "created_at"), now=now
+    )
+    if connection.vendor == "postgresql":
+        account_text = "CASE WHEN a.id < 100000000 THEN lpad(a.id::text, 8, '0') ELSE a.id::text END"
+    else:
+        account_text = "printf('%%08d', a.id)"
+    not_again = [*(s for s in CaseState.values if s not in CLOSED_STATES), CaseState.WRITTEN_OFF]
+    placeholders = ", ".join(["%s"] * len(not_again))
+    case_columns = ", ".join(case_defaults)
+    case_values = ", ".join(["%s"] * len(case_defaults))
+    dt = Case._meta.get_field("opened_at")
+    stamp = dt.get_db_prep_save(now, connection)
+    # Table and column names come from the models; every value is a parameter.
+    insert_cases = f"""
+        INSERT INTO {cases} (reference, account_id, opened_at, state, {case_columns})
+        SELECT 'C' || {account_text} || '-' || CAST(
+                   (SELECT COUNT(*) FROM {cases} k WHERE k.account_id = a.id) + 1 AS TEXT),
+               a.id, %s, %s, {case_values}
+        FROM {account_table} a
+        WHERE a.id IN ({selected_sql})
+          AND a.overdue_amount > 0 AND a.first_missed_due_date IS NOT NULL
+          AND NOT EXISTS (
+              SELECT 1 FROM {cases} k WHERE k.account_id = a.id AND k.state IN ({placeholders})
+          )
+        ORDER BY a.id
+        ON CONFLICT DO NOTHING
+    """  # noqa: S608
+    event_columns = ", ".join(event_defaults)
+    event_values = ", ".join(["%s"] * len(event_defaults))
+    event_params = [EventKind.OPENED, CaseState.NEW, reason, stamp, *event_defaults.values()]
+    case_params = [stamp, CaseState.NEW, *case_defaults.values(), *selected_params, *not_again]
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One statement: the events are written from the cases the INSERT returned.
+            cursor.execute(
+                f"""
+                WITH opened AS ({insert_cases} RETURNING id)
+                INSERT INTO {events} (case_id, kind, to_state, reason, created_at, {event_columns})
+                SELECT opened.id, %s, %s, %s, %s, {event_values} FROM opened ORDER BY opened.id
+                """,  # noqa: S608
+                [*case_params, *event_params],
+            )
+            return cursor.rowcount
+        # SQLite (one writer at a time): the cases just opened are the NEW ones of these accounts
+        # opened at `now` without an event yet.
+        cursor.execute(insert_cases, case_params)
+        opened = cursor.rowcount
+        if opened:
+            cursor.execute(
+                f"""
+                INSERT INTO {events} (case_id, kind, to_state, reason, created_at, {event_columns})
+                SELECT c.id, %s, %s, %s, %s, {event_values} FROM {cases} c
+                WHERE c.opened_at = %s AND c.state = %s AND c.account_id IN ({selected_sql})
+                  AND NOT EXISTS (SELECT 1 FROM {events} e WHERE e.case_id = c.id)
+                ORDER BY c.id
+                """,  # noqa: S608
+                [*event_params, stamp, CaseState.NEW, *selected_params],
+            )
+    return opened
 
 
 def _sources_and_target(name: str) -> tuple[list[str], str]:

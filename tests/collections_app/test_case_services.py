@@ -12,7 +12,7 @@ from django.db import connection
 from django.utils import timezone
 
 from collections_app import services
-from collections_app.models import Case, CaseEvent, CaseState, EventKind, PromiseStatus
+from collections_app.models import Case, CaseEvent, CaseState, CreditAccount, EventKind, PromiseStatus
 from collections_app.services import contactability
 from collections_app.services.contacts import MAX_CONTACT_SECONDS
 from core.exceptions import ConcurrentUpdate, InvalidTransition, NotAllowed, ValidationFailed
@@ -51,6 +51,27 @@ def test_set_based_opening_skips_accounts_with_an_open_case_and_current_accounts
     assert services.cases_open_for_delinquent_accounts() == 2
     assert services.cases_open_for_delinquent_accounts() == 0
     assert Case.objects.count() == 3
+
+
+def test_set_based_opening_numbers_each_case_writes_one_event_each_and_computes_contactability():
+    reopened = AccountFactory()
+    first = services.case_open(account=reopened)
+    Case.objects.filter(pk=first.pk).update(state=CaseState.RESOLVED, closed_at=timezone.now())
+    fresh = AccountFactory()
+    other = AccountFactory()  # not among the accounts given
+
+    opened = services.cases_open_for_delinquent_accounts(
+        account_ids=CreditAccount.objects.filter(pk__in=[reopened.pk, fresh.pk])
+    )
+
+    assert opened == 2
+    new_cases = Case.objects.filter(state=CaseState.NEW).order_by("account_id")
+    assert [c.reference for c in new_cases] == [f"C{reopened.pk:08d}-2", f"C{fresh.pk:08d}-1"]
+    assert all(c.contactable_from is not None or c.contact_block_rule for c in new_cases)
+    assert [(e.kind, e.to_state, e.actor_id) for c in new_cases for e in events(c)] == [
+        (EventKind.OPENED, CaseState.NEW, None)
+    ] * 2
+    assert not Case.objects.filter(account=other).exists()
 
 
 def test_first_contact_starts_work_and_records_the_event(team_a, agent):

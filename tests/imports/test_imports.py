@@ -445,6 +445,27 @@ def test_a_file_with_bad_rows_applies_the_good_rows_and_reports_every_bad_one(tm
     assert sorted(CreditAccount.objects.values_list("external_ref", flat=True)) == ["A1", "A4"]
 
 
+def test_a_reference_repeating_a_refused_row_is_refused_too_with_both_problems_on_their_lines(tmp_path):
+    # The checks across rows run in SQL over the staged file: a row refused for its cells still
+    # claims its reference, and a row both bad and repeated carries both problems but counts once.
+    rows = [
+        account_row("A1", principal="-5.00"),
+        account_row("A1"),
+        account_row("A1", fees="x"),
+    ]
+
+    report = load_accounts(tmp_path, rows)
+
+    assert (report.rows_read, report.created, report.rejected) == (3, 0, 3)
+    assert problems_of(report) == [
+        (2, "principal", "must not be negative"),
+        (3, "account_ref", "appears again: first on line 2"),
+        (4, "fees", "is not an amount (write it like 1234.56: digits, a point, no thousands separator)"),
+        (4, "account_ref", "appears again: first on line 2"),
+    ]
+    assert not CreditAccount.objects.exists()
+
+
 def test_the_sample_bad_file_applies_its_two_good_rows_and_reports_the_five_bad_ones():
     report = import_accounts(SAMPLES / "accounts_bad.csv", as_of=AS_OF)
 
