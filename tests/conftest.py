@@ -155,6 +155,7 @@ SHIPPED_DATA = [
     ("escalation.migrations.0002_default_rules_cn_us", "create_rules"),
     ("contact_policy.migrations.0004_ship_call_scripts", "create_scripts"),
     ("privacy.migrations.0002_default_retention", "create_policies"),
+    ("collections_app.migrations.0013_priority_weights", "ship_default_weights"),
 ]
 
 

@@ -265,9 +265,9 @@ def test_the_kernel_runs_a_write_off_only_for_an_approved_request(team_a):
 
 ROOT = Path(__file__).resolve().parents[2]
 KERNEL = ROOT / "collections_app" / "services" / "kernel.py"
-# The benchmark's raw baseline of the close step writes case states by hand to measure what the kernel costs,
-# always in a transaction it rolls back (demo/management/commands/bench.py, raw_close).
-BENCH = ROOT / "demo" / "management" / "commands" / "bench.py"
+# The benchmark's raw baselines of the nightly steps write case states by hand to measure what the kernel
+# costs, always in a transaction they roll back (demo/bench/nightly_sql.py, run by demo/bench/timing.py).
+BENCH = ROOT / "demo" / "bench" / "nightly_sql.py"
 SKIPPED_DIRS = {"tests", "migrations", "node_modules", "static", "templates", "locale", "docs", "samples"}
 # UPDATE <table> [[AS] alias] SET ..., state = ...
 SQL_SETS_STATE = re.compile(r"\bUPDATE\s+\S+(?:\s+(?:AS\s+)?\w+)?\s+SET\b[^;]*?\bstate\s*=", re.IGNORECASE)
