@@ -132,8 +132,10 @@ def queue_detail(request: HttpRequest, queue_id: int) -> HttpResponse:
         queue, cases = selectors.queue_cases(request.user, queue_id)
     except Queue.DoesNotExist:
         raise Http404 from None
-    now = timezone.now()
-    rows = [(case, queues.priority_factors(case, now=now, rule_factors=False)) for case in cases]
+    now, weights = timezone.now(), queues.priority_weights()  # once for the list, not per row
+    rows = [
+        (case, queues.priority_factors(case, now=now, rule_factors=False, weights=weights)) for case in cases
+    ]
     return render(request, "collections_app/queue_detail.html", {"queue": queue, "rows": rows})
 
 
