@@ -46,15 +46,15 @@ from datetime import date, datetime, timedelta
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, close_old_connections, connection, transaction
 from django.db.models import Case as SqlCase
-from django.db.models import CharField, DateField, F, Func, IntegerField, Q, Value, When
+from django.db.models import DateField, F, Func, IntegerField, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 from django_celery_beat.models import PeriodicTask
 
 from automation.models import NightlyRun, NightlyStep, RunStatus, StepStatus
 from collections_app import delinquency, services
-from collections_app.models import OPEN_STATES, Case, CreditAccount, EventKind, ResolutionReason
-from collections_app.services import kernel, queues
+from collections_app.models import OPEN_STATES, Case, CreditAccount
+from collections_app.services import queues
 from dashboards import rollups
 from escalation import services as escalation
 from messaging import services as messaging
@@ -148,34 +148,15 @@ def open_and_resolve_cases(ctx: StepContext) -> dict:
 
 def resolve_cured_cases(*, now: datetime) -> dict:
     """Resolve the open cases of accounts whose overdue amount is paid - paid in full when the balance is
-    nil, else cured - in one call of the case kernel (`bulk_transition`, "resolve": one statement moves
-    every such case and writes its RESOLVED event, the resolution reason in the details, as `case_close`
-    writes them), and cancel their live repayment plans (`kernel.cases_closed`, as `case_close` does for
-    one case), in one transaction. The same statements whether one case closes or a hundred thousand."""
+    nil, else cured - set-based through the case kernel (`services.cases_resolve_cured`: one statement
+    moves every such case and writes its RESOLVED event; their live repayment plans cancelled), in one
+    transaction. The same statements whether one case closes or a hundred thousand."""
     cured = Case.objects.filter(state__in=OPEN_STATES, account__overdue_amount=0)
     with transaction.atomic():
         candidates = cured.count()
-        resolved = kernel.bulk_transition(
-            cured,
-            "resolve",
-            reason=CURED_REASON,
-            kind=EventKind.RESOLVED,
-            values={"resolution_reason": cured_resolution_sql()},
-            details_fields=("resolution_reason",),
-            now=now,
-        )
-        kernel.cases_closed(resolved, actor=None, reason=CURED_REASON)
+        resolved = services.cases_resolve_cured(cured, reason=CURED_REASON, now=now)
     # A case counted but not resolved was closed by someone else between the two statements.
     return {"resolved": len(resolved), "not_resolved": max(candidates - len(resolved), 0)}
-
-
-def cured_resolution_sql():
-    """The resolution reason of a case whose overdue amount is paid: paid in full when nothing is owed."""
-    return SqlCase(
-        When(account__balance=0, then=Value(ResolutionReason.PAID_IN_FULL)),
-        default=Value(ResolutionReason.CURED),
-        output_field=CharField(),
-    )
 
 
 def check_promises_and_plans(ctx: StepContext) -> dict:

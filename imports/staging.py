@@ -35,7 +35,6 @@ from collections_app.models import (
     ResolutionReason,
 )
 from collections_app.services.kernel import column_defaults
-from core.exceptions import DomainError
 
 STAGE = "import_account_stage"
 CARDHOLDER_TEXT = (
@@ -263,7 +262,7 @@ class AccountStage:
 
     def merge(self, start: int, end: int) -> tuple[BatchOutcome, list[Problem], list[str]]:
         """Apply one batch in one transaction. Returns its counts, the rows refused against the
-        database, and warnings (an open case that could not be resolved)."""
+        database, and warnings (none yet)."""
         outcome = BatchOutcome()
         batch = "s.seq >= %s AND s.seq < %s AND s.ok"
         span = [start, end]
@@ -301,8 +300,8 @@ class AccountStage:
                 ),
                 now=self.now,
             )
-            warnings = self._resolve_cured(batch, span, outcome)
-        return outcome, problems, warnings
+            self._resolve_cured(batch, span, outcome)
+        return outcome, problems, []
 
     def analyse_targets(self) -> None:
         """Refresh the planner's statistics of the tables the import fills. A first import into an
@@ -584,38 +583,25 @@ class AccountStage:
         )[0]
         outcome.created, outcome.updated, outcome.unchanged = (int(n or 0) for n in counted)
 
-    def _resolve_cured(self, batch: str, span: list, outcome: BatchOutcome) -> list[str]:
-        """Resolve the open cases of accounts the file shows with nothing overdue. Few a day, so one
-        service call each: the case lock, the transition and its RESOLVED event stay in one place."""
-        whole_balance = set(delinquency.COMPONENTS) <= self.header
-        balance = " + ".join(f"s.{name}" for name in delinquency.COMPONENTS)
-        found = self._query(
-            f"""
-            SELECT c.id, s.line, ({balance}) = 0
-            FROM {STAGE} s JOIN {_t(Case)} c ON c.account_id = s.account_id
+    def _resolve_cured(self, batch: str, span: list, outcome: BatchOutcome) -> None:
+        """Resolve the open cases of accounts the file shows with nothing overdue, set-based through
+        the case kernel (`services.cases_resolve_cured`: one statement moves them and writes their
+        RESOLVED events; their live plans cancelled): paid in full when the file gives the whole
+        balance and it is nil, else cured (every open state may be resolved)."""
+        cases = _t(Case)
+        rows = f"""
+            SELECT c.id FROM {STAGE} s JOIN {cases} c ON c.account_id = s.account_id
             WHERE {batch} AND NOT s.account_new AND s.overdue_amount = 0 AND c.closed_at IS NULL
-            ORDER BY s.line
-            """,  # noqa: S608
-            span,
+        """  # noqa: S608
+        found = Case.objects.filter(pk__in=RawSQL(rows, span))  # noqa: S611 - names from this module
+        whole_balance = set(delinquency.COMPONENTS) <= self.header
+        resolved = services.cases_resolve_cured(
+            found,
+            reason=f"Cured in the daily file of {self.as_of.isoformat()}",
+            now=self.now,
+            resolution_reason=None if whole_balance else ResolutionReason.CURED,
         )
-        warnings = []
-        for case_id, line, nil_balance in found:
-            paid_off = bool(nil_balance) and whole_balance
-            reason = ResolutionReason.PAID_IN_FULL if paid_off else ResolutionReason.CURED
-            try:
-                with transaction.atomic():
-                    services.case_close(
-                        case_id=case_id,
-                        actor=None,
-                        write_off=False,
-                        resolution_reason=reason,
-                        reason=f"Cured in the daily file of {self.as_of.isoformat()}",
-                    )
-            except DomainError as exc:
-                warnings.append(f"Line {line}: the open case {case_id} was not resolved: {exc.message}")
-                continue
-            outcome.cases_resolved += 1
-        return warnings
+        outcome.cases_resolved = len(resolved)
 
 
 def _db_datetime(value: datetime):

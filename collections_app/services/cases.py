@@ -8,7 +8,8 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Case as SqlCase
+from django.db.models import CharField, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -32,8 +33,10 @@ from collections_app.services import contactability
 from collections_app.services.access import GivenReason, access_reason, access_record
 from collections_app.services.kernel import (
     USER_TRANSITIONS,
+    bulk_transition,
     bump_version,
     case_closed,
+    cases_closed,
     cases_open_bulk,
     event_write,
     lock_case,
@@ -71,6 +74,41 @@ def cases_open_for_delinquent_accounts(
             now=now,
         )
     return opened
+
+
+def cured_resolution_sql():
+    """The resolution reason of a case whose overdue amount is paid: paid in full when nothing is owed."""
+    return SqlCase(
+        When(account__balance=0, then=Value(ResolutionReason.PAID_IN_FULL)),
+        default=Value(ResolutionReason.CURED),
+        output_field=CharField(),
+    )
+
+
+def cases_resolve_cured(
+    cases: QuerySet[Case], *, reason: str, now: datetime, resolution_reason: str | None = None
+) -> list[int]:
+    """Resolve, as the system, the cases of `cases` whose account has nothing overdue: one call of the
+    case kernel (`bulk_transition`, "resolve": one statement moves every such case and writes its
+    RESOLVED event with the resolution reason in the details, as `case_close` writes them), then their
+    live repayment plans cancelled (`kernel.cases_closed`, as `case_close` does for one case), in one
+    transaction. The resolution reason is `resolution_reason`, or by default paid in full when the
+    account's balance is nil, else cured. A case whose state does not allow "resolve" is left alone.
+    The same statements whether one case closes or a hundred thousand. Returns the ids resolved."""
+    cured = cases.filter(account__overdue_amount=0)
+    value = cured_resolution_sql() if resolution_reason is None else resolution_reason
+    with transaction.atomic():
+        resolved = bulk_transition(
+            cured,
+            "resolve",
+            reason=reason,
+            kind=EventKind.RESOLVED,
+            values={"resolution_reason": value},
+            details_fields=("resolution_reason",),
+            now=now,
+        )
+        cases_closed(resolved, actor=None, reason=reason)
+    return resolved
 
 
 def case_open(*, account: CreditAccount, actor=None, reason: str = "") -> Case:

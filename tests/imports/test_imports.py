@@ -360,6 +360,24 @@ def test_an_account_the_file_shows_cured_has_its_open_case_resolved(tmp_path):
     )
 
 
+def test_cured_cases_are_resolved_set_based_whatever_their_number(tmp_path):
+    def queries_to_cure(count: int) -> int:
+        refs = [f"N{count}-{i}" for i in range(count)]
+        load_accounts(tmp_path, [account_row(ref, cardholder=ref) for ref in refs])
+        cured = [
+            account_row(ref, cardholder=ref, overdue_amount="0.00", first_missed_due_date="") for ref in refs
+        ]
+        with CaptureQueriesContext(connection) as queries:
+            report = load_accounts(tmp_path, cured)
+        assert report.counts["cases_resolved"] == count
+        assert set(Case.objects.filter(account__external_ref__in=refs).values_list("state", flat=True)) == {
+            CaseState.RESOLVED
+        }
+        return len(queries)
+
+    assert queries_to_cure(2) == queries_to_cure(7)
+
+
 def test_an_account_the_file_shows_paid_off_is_resolved_as_paid_in_full(tmp_path):
     load_accounts(tmp_path, [account_row("A1")])
     zero = "0.00"
