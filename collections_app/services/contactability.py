@@ -32,6 +32,7 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     IntegerField,
+    Max,
     OuterRef,
     Q,
     QuerySet,
@@ -462,8 +463,10 @@ def contactability_refresh(
 
     Called in the transaction of whatever changes an input: a contact logged (every open case of that
     cardholder: the per-number cap counts calls about their other accounts), a hold placed or released,
-    a flag or a number changed, a case opened. A few queries per case: for one person's cases, not for a
-    portfolio (contactability_recompute). Returns how many cases were written."""
+    a flag or a number changed, a case opened; and by contactability_recompute for the cases whose
+    ledger counts. The facts are read for all the cases at once (`_facts_of`: a few queries, however
+    many cases), the engine decides each case, one bulk UPDATE writes them. Returns how many cases
+    were written."""
     now = now or timezone.now()
     policies = policies or PolicyBook()
     match = Q(pk__in=list(case_ids)) | Q(account__cardholder_id__in=list(cardholder_ids))
@@ -473,6 +476,7 @@ def contactability_refresh(
     holder_ids = {case.account.cardholder_id for case in cases}
     primaries = _primary_phones(holder_ids)
     numbers = _debtor_numbers(holder_ids)
+    judged: list[tuple[Case, policy.PolicyRules, tuple[str, ...]]] = []
     for case in cases:
         holder_id = case.account.cardholder_id
         try:
@@ -480,18 +484,126 @@ def contactability_refresh(
         except LookupError:
             StoredContactability(CONTACT_BLOCKED_UNTIL_CHANGED, None, NO_CONTACT_POLICY, ()).apply_to(case)
             continue
-        zones = zones_for(case, rules, phones=numbers.get(holder_id, []))
+        judged.append((case, rules, zones_for(case, rules, phones=numbers.get(holder_id, []))))
+    facts = _facts_of(judged, primaries, now)
+    for case, rules, zones in judged:
+        primary = primaries.get(case.account.cardholder_id)
+        calls_to_number, disputed, ledger = facts[case.pk]
         context = build_context(
             case=case,
             rules=rules,
             zones=zones,
             channel=Channel.OUTBOUND_CALL,
             now=now,
-            contact_point=primaries.get(holder_id),
+            contact_point=primary,
+            calls_to_number_today=calls_to_number,
+            open_dispute=disputed,
+            ledger=ledger,
         )
         stored_answer(rules, zones, policy.evaluate(rules, context), now).apply_to(case)
     Case.objects.bulk_update(cases, _STORED_FIELDS, batch_size=1000)
     return len(cases)
+
+
+def _facts_of(
+    judged: list[tuple[Case, policy.PolicyRules, tuple[str, ...]]],
+    primaries: dict[int, ContactPoint],
+    now: datetime,
+) -> dict[int, tuple[int, bool, LedgerCounts]]:
+    """What `build_context` would read from the database for each case (the calls to its primary number
+    today, an open dispute, the debt's ledger: `calls_to_numbers_today`, `_open_dispute`, `read_ledger`),
+    read for all the cases in four queries: the ledger rows of the widest counting window and the last
+    conversations of their accounts, then sorted out per case in Python with each case's own rules and
+    zones. Case id -> (calls to the primary number today, open dispute, LedgerCounts)."""
+    if not judged:
+        return {}
+    case_ids = [case.pk for case, _rules, _zones in judged]
+    disputed = set(
+        CaseHold.objects.filter(
+            case_id__in=case_ids, released_at__isnull=True, reason=HoldReason.DISPUTE
+        ).values_list("case_id", flat=True)
+    )
+    # Each case's windows: the day the per-number cap counts, the week the debt cap counts.
+    day_starts: dict[int, datetime] = {}
+    week_starts: dict[int, datetime] = {}
+    quiet_accounts: set[int] = set()
+    for case, rules, zones in judged:
+        if rules.max_calls_per_number_per_day is not None and case.account.cardholder_id in primaries:
+            day_starts[case.pk] = policy.counting_window_start(rules, zones, now, days=1)
+        if rules.max_calls_per_debt_per_7_days is not None:
+            week_starts[case.pk] = policy.counting_window_start(
+                rules, zones, now, days=policy.DEBT_WINDOW_DAYS
+            )
+        if rules.quiet_days_after_conversation:
+            quiet_accounts.add(case.account_id)
+
+    number_calls: dict[int, list[tuple[str, datetime]]] = defaultdict(list)
+    if day_starts:
+        point_ids = {
+            primaries[case.account.cardholder_id].pk for case, _r, _z in judged if case.pk in day_starts
+        }
+        rows = _ledger().filter(
+            contact_point_id__in=point_ids,
+            channel=Channel.OUTBOUND_CALL,
+            started_at__gte=min(day_starts.values()),
+        )
+        for point_id, outcome, started_at in rows.values_list("contact_point_id", "outcome", "started_at"):
+            number_calls[point_id].append((outcome, started_at))
+
+    debt_calls: dict[int, list[tuple[str, str, str, datetime]]] = defaultdict(list)
+    if week_starts:
+        accounts = {case.account_id for case, _r, _z in judged if case.pk in week_starts}
+        rows = _ledger().filter(
+            case__account_id__in=accounts, started_at__gte=min(week_starts.values()), started_at__lte=now
+        )
+        fields = ("case__account_id", "channel", "outcome", "party_role", "started_at")
+        for account_id, *row in rows.values_list(*fields):
+            debt_calls[account_id].append(tuple(row))
+
+    last_conversations: dict[int, datetime] = {}
+    if quiet_accounts:
+        # Only calls we placed start the waiting period; the consumer calling us does not.
+        rows = (
+            _ledger()
+            .filter(
+                case__account_id__in=quiet_accounts,
+                channel=Channel.OUTBOUND_CALL,
+                outcome__in=RIGHT_PARTY_OUTCOMES,
+                started_at__lte=now,
+            )
+            .values("case__account_id")
+            .annotate(last=Max("started_at"))
+            .order_by()
+        )
+        last_conversations = {row["case__account_id"]: row["last"] for row in rows}
+
+    facts = {}
+    for case, rules, _zones in judged:
+        calls_to_number = 0
+        if case.pk in day_starts:
+            point = primaries[case.account.cardholder_id]
+            day_start = day_starts[case.pk]
+            calls_to_number = sum(
+                1
+                for outcome, at in number_calls.get(point.pk, ())
+                if at >= day_start and (not rules.count_unanswered_only or outcome in UNANSWERED)
+            )
+        debt_times: tuple[datetime, ...] = ()
+        if case.pk in week_starts:
+            week_start, channels = week_starts[case.pk], rules.debt_cap_channels
+            debt_times = tuple(
+                sorted(
+                    at
+                    for channel, outcome, role, at in debt_calls.get(case.account_id, ())
+                    if channel in channels
+                    and at >= week_start
+                    and outcome not in NOT_CONNECTED
+                    and role != PartyRole.ATTORNEY
+                )
+            )
+        last = last_conversations.get(case.account_id) if rules.quiet_days_after_conversation else None
+        facts[case.pk] = (calls_to_number, case.pk in disputed, LedgerCounts(debt_times, last))
+    return facts
 
 
 def contactability_recompute(

@@ -124,6 +124,60 @@ def test_the_seventh_call_in_seven_days_and_a_conversation_defer_a_us_case(team_
             assert not is_ready(stored, now)
 
 
+def _recompute_cases_with_history(n: int, team, agent) -> int:
+    """n US people called seven times this week, n who talked to us, n Chinese numbers called six times
+    today, n plain cases: their stored answers wiped, then recomputed at once. Returns the queries."""
+    with time_machine.travel("2026-06-01 14:00 +0000", tick=False):  # 10:00 in New York, 22:00 in Beijing
+        cases = []
+        for i in range(n):
+            capped = us_case(team)
+            point = ContactPointFactory(cardholder=capped.account.cardholder, value=f"+1212555{n:02d}{i:02d}")
+            for _ in range(7):
+                call(capped, agent, point)
+            talked = us_case(team)
+            other = ContactPointFactory(cardholder=talked.account.cardholder, value=f"+1212556{n:02d}{i:02d}")
+            call(talked, agent, other, outcome="rpc", reason="job_loss", recording="rec-1")
+            cases += [capped, talked, us_case(team)]
+    with time_machine.travel("2026-06-02 03:00 +0000", tick=False):  # 11:00 in Beijing
+        for i in range(n):
+            dialled = open_case(team=team)
+            point = ContactPointFactory(
+                cardholder=dialled.account.cardholder, value=f"+86138557{n:02d}{i:02d}"
+            )
+            for _ in range(6):
+                call(dialled, agent, point)
+            cases.append(dialled)
+        ids = [case.pk for case in cases]
+        Case.objects.filter(pk__in=ids).update(
+            contactable_from=None, contactable_until=None, contact_block_rule=""
+        )
+        now = timezone.now()
+        with CaptureQueriesContext(connection) as queries:
+            assert contactability.contactability_recompute(Case.objects.filter(pk__in=ids), now=now) == 4 * n
+        rules = set()
+        for case in cases:
+            stored, decision = fresh(case), engine_says(fresh(case), now)
+            assert stored.contact_block_rule == ("" if decision.allowed else decision.rule)
+            if not decision.allowed:
+                assert stored.contactable_from == decision.allowed_from
+            rules.add(stored.contact_block_rule)
+        assert {
+            Rule.CALLS_PER_DEBT_PER_7_DAYS,
+            Rule.QUIET_AFTER_CONVERSATION,
+            Rule.CALLS_PER_NUMBER_PER_DAY,
+        } <= rules
+    kernel.bulk_transition(
+        Case.objects.filter(pk__in=ids), "resolve", reason="test", values={"resolution_reason": "cured"}
+    )
+    return len(queries)
+
+
+def test_cases_with_contact_history_are_recomputed_as_the_engine_decides_in_a_fixed_number_of_queries(
+    team_a, agent
+):
+    assert _recompute_cases_with_history(1, team_a, agent) == _recompute_cases_with_history(3, team_a, agent)
+
+
 def _admin_save(holder, **changes):
     """What an admin's save of the cardholder page runs (ModelAdmin.save_model, then save_related)."""
     model_admin = admin.site._registry[Cardholder]
