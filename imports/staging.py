@@ -28,6 +28,7 @@ from collections_app import delinquency, services
 from collections_app.models import (
     Cardholder,
     Case,
+    CaseEvent,
     ContactPoint,
     ContactPointKind,
     CreditAccount,
@@ -306,12 +307,15 @@ class AccountStage:
     def analyse_targets(self) -> None:
         """Refresh the planner's statistics of the tables the import fills. A first import into an
         empty database would otherwise be planned as if the tables were still empty (nested loops
-        over sequential scans), until autovacuum gets to them. Done after batches 1, 2, 4, 8 ...:
-        a few times, however long the file."""
+        over sequential scans), until autovacuum gets to them. The case events too: the trigger that
+        chains each new event to its case's last one looks that one up with a plan cached for the
+        session, which must not stay the plan of an empty table while the table grows (the opening
+        of cases grew with every batch). Done after batches 1, 2, 4, 8 ...: a few times, however
+        long the file."""
         if connection.vendor != "postgresql":
             return
         with connection.cursor() as cursor:
-            for model in (Cardholder, ContactPoint, CreditAccount, Case):
+            for model in (Cardholder, ContactPoint, CreditAccount, Case, CaseEvent):
                 cursor.execute(f"ANALYZE {_t(model)}")
 
     def _figures_differ(self, account: str = "a", row: str = "s") -> str:
