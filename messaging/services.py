@@ -354,17 +354,25 @@ def plan_reminders(*, as_of: date, run_id: int | None = None) -> dict[str, int]:
     return counts
 
 
+_FOUND = "reminder_found"
+
+
 def _insert_planned_postgresql(purpose: str, channels, rows: QuerySet, send_time: _SendTimes, run_id) -> int:
     """Every reminder of one purpose in one INSERT ... SELECT: the finder's rows x the channels, each
-    joined to its send time by (zone, jurisdiction), the key built as `idempotency_key` builds it."""
-    pairs = list(rows.order_by().values_list("r_zone", "r_jurisdiction").distinct())
-    if not pairs:
-        return 0
-    zones, jurisdictions = zip(*pairs, strict=True)
-    send_afters = [send_time(zone, jurisdiction) for zone, jurisdiction in pairs]
+    joined to its send time by (zone, jurisdiction), the key built as `idempotency_key` builds it. The
+    finder is run once, into a temporary table (dropped at commit: plan_reminders' transaction), from
+    which both the (zone, jurisdiction) pairs and the rows are read."""
     sql, params = rows.query.sql_with_params()
     now = timezone.now()
     with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {_FOUND}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {_FOUND} ON COMMIT DROP AS {sql}", params)  # noqa: S608
+        if not cursor.rowcount:
+            return 0
+        cursor.execute(f"SELECT DISTINCT r_zone, r_jurisdiction FROM {_FOUND}")  # noqa: S608
+        pairs = cursor.fetchall()
+        zones, jurisdictions = zip(*pairs, strict=True)
+        send_afters = [send_time(zone, jurisdiction) for zone, jurisdiction in pairs]
         cursor.execute(
             f"""
             INSERT INTO {OutboundMessage._meta.db_table} (
@@ -374,7 +382,7 @@ def _insert_planned_postgresql(purpose: str, channels, rows: QuerySet, send_time
             )
             SELECT %s || ':' || s.r_case || ':' || s.r_subject || ':' || ch.channel, s.r_case, %s, ch.channel,
                 s.r_about, %s, '', '', t.send_after, %s, '', '', '', '', '', '', 0, '', %s, %s
-            FROM ({sql}) s
+            FROM {_FOUND} s
             JOIN unnest(%s::text[], %s::text[], %s::timestamptz[]) AS t(zone, jurisdiction, send_after)
                 ON t.zone IS NOT DISTINCT FROM s.r_zone
                 AND t.jurisdiction IS NOT DISTINCT FROM s.r_jurisdiction
@@ -388,7 +396,6 @@ def _insert_planned_postgresql(purpose: str, channels, rows: QuerySet, send_time
                 run_id,
                 now,
                 now,
-                *params,
                 list(zones),
                 list(jurisdictions),
                 send_afters,
