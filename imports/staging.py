@@ -141,6 +141,7 @@ class AccountStage:
         self.batch_size = batch_size
         self.now = timezone.now()
         self.rows = 0
+        self._cases_before: float | None = None  # the planner's estimate of the cases before the import
         self.text_fields = [name for name in CARDHOLDER_TEXT if name in self.header]
         self.flag_fields = [name for name in CARDHOLDER_FLAGS if name in self.header]
         self.account_fields = [
@@ -307,15 +308,24 @@ class AccountStage:
     def analyse_targets(self) -> None:
         """Refresh the planner's statistics of the tables the import fills. A first import into an
         empty database would otherwise be planned as if the tables were still empty (nested loops
-        over sequential scans), until autovacuum gets to them. The case events too: the trigger that
-        chains each new event to its case's last one looks that one up with a plan cached for the
-        session, which must not stay the plan of an empty table while the table grows (the opening
-        of cases grew with every batch). Done after batches 1, 2, 4, 8 ...: a few times, however
-        long the file."""
+        over sequential scans), until autovacuum gets to them. The case events too when the file is
+        larger than the portfolio already there: the trigger that chains each new event to its
+        case's last one looks that one up with a plan cached for the session, which must not stay
+        the plan of a (nearly) empty table while the table grows (the opening of cases grew with
+        every batch); into a large portfolio the file changes little, and the events table is the
+        largest to sample. Done after batches 1, 2, 4, 8 ...: a few times, however long the file."""
         if connection.vendor != "postgresql":
             return
+        models = [Cardholder, ContactPoint, CreditAccount, Case]
         with connection.cursor() as cursor:
-            for model in (Cardholder, ContactPoint, CreditAccount, Case, CaseEvent):
+            if self._cases_before is None:
+                cursor.execute(
+                    "SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [Case._meta.db_table]
+                )
+                self._cases_before = cursor.fetchone()[0]
+            if self._cases_before < self.rows:  # -1: never analysed, a new database
+                models.append(CaseEvent)
+            for model in models:
                 cursor.execute(f"ANALYZE {_t(model)}")
 
     def _figures_differ(self, account: str = "a", row: str = "s") -> str:
