@@ -27,6 +27,7 @@ from collections_app.services import contactability
 from collections_app.services.kernel import (
     bump_version,
     event_write,
+    lease_swap,
     lock_case,
     start_work_if_new,
 )
@@ -150,37 +151,32 @@ def case_claim_next(*, actor, now: datetime | None = None) -> ClaimResult:
     """Hand the agent the highest-priority case of their queues that is ready now (`ready_now`).
 
     The agent's current lease (if any) is released first and that case is not handed straight back.
-    Then one indexed statement, SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1 over `ready_now` in priority
-    order: two agents pressing Next at the same moment lock different rows, so no case is handed out
-    twice, and nobody waits for a row a colleague is claiming. The contact policy is not asked here: its
-    answer is stored on the case (services.contactability) and read by the filter. Writes the lease and
-    an ASSIGNMENT event. When nothing is ready, `passed_over` and `next_ready_at` say why and until when."""
+    The claim is SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1 over `ready_now` in priority order
+    (`claim_candidates`): two agents pressing Next at the same moment lock different rows, so no case is
+    handed out twice, and nobody waits for a row a colleague is claiming. The release, the claim, the
+    lease and their ASSIGNMENT events are one statement (kernel.lease_swap): one round trip, no
+    transaction to open. The contact policy is not asked here: its answer is stored on the case
+    (services.contactability) and read by the filter. When nothing is ready, `passed_over` and
+    `next_ready_at` say why and until when."""
     if not has_capability(actor, Capability.WORK_CASES):
         raise NotAllowed(_("Your role does not take cases from queues."), rule="work_cases")
     now = now or timezone.now()
     queue_ids = agent_queue_ids(actor)
     if not queue_ids:
         return ClaimResult(None, {})
-    with transaction.atomic():
-        # The case the agent leaves goes back to its queue, but not straight back to them.
-        released = _leases_end(Case.objects.filter(lease_owner=actor), actor=actor, now=now, why=NEXT_CASE)
-        case = claim_candidates(now, queue_ids=queue_ids, passing_over=released).first()
-        if case is not None:
-            if (
-                case.lease_owner_id is not None
-            ):  # a colleague's lease that ran out: its end is on the timeline
-                _lease_end_events([(case.pk, case.lease_owner_id, case.lease_expires_at)], now=now)
-            case.lease_owner = actor
-            case.lease_expires_at = _lease_until(now)
-            bump_version(case, "lease_owner", "lease_expires_at")
-            event_write(
-                case=case,
-                kind=EventKind.ASSIGNMENT,
-                actor=actor,
-                reason=gettext_noop("Claimed with Next case"),
-                details={"lease_until": case.lease_expires_at.isoformat()},
-            )
-            return ClaimResult(case, {})
+    # The cases the agent holds are released by the same statement, and not handed straight back.
+    candidates = claim_candidates(now, queue_ids=queue_ids).exclude(lease_owner=actor)
+    case = lease_swap(
+        candidates,
+        actor=actor,
+        now=now,
+        until=_lease_until(now),
+        claim_reason=CLAIMED,
+        release_reason=NEXT_CASE,
+        expired_reason=LEASE_EXPIRED,
+    )
+    if case is not None:
+        return ClaimResult(case, {})
     passed_over, next_ready_at = not_ready_summary(queue_ids, now=now)
     return ClaimResult(None, passed_over, next_ready_at)
 
@@ -208,6 +204,7 @@ def case_release(*, case_id: int, actor, now: datetime | None = None) -> bool:
 RELEASED_BY_AGENT = gettext_noop("Released by the agent")
 NEXT_CASE = gettext_noop("Released for the next case")
 LEASE_EXPIRED = gettext_noop("Lease expired")
+CLAIMED = gettext_noop("Claimed with Next case")
 
 
 def _leases_end(
