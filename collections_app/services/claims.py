@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Case as SqlCase
 from django.db.models import CharField, Count, F, Min, Q, QuerySet, Value, When
+from django.db.models.lookups import In
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -55,7 +56,8 @@ def ready_now(now: datetime, *, queue_ids: list[int] | None = None) -> Q:
     lists and Next case all filter with: a claimable state, in a queue (one of `queue_ids` if given), no
     live lease, the callback (if any) due, and a call allowed now by the stored contactability
     (contactable_until is checked too, so a window that closed before the roll moved the case is closed)."""
-    in_queue = Q(queue_id__in=queue_ids) if queue_ids is not None else Q(queue__isnull=False)
+    # A lookup over the column (not queue_id__in): Next case compiles it once with kernel.Bound ids.
+    in_queue = Q(In(F("queue_id"), queue_ids)) if queue_ids is not None else Q(queue__isnull=False)
     return (
         in_queue
         & Q(state__in=CLAIMABLE_STATES)
@@ -147,6 +149,12 @@ def claim_candidates(now: datetime, *, queue_ids: list[int], passing_over: list[
     )
 
 
+def _next_case_selection(*, now, queue_ids, agent) -> QuerySet[Case]:
+    """Next case's locking statement for `lease_swap`: `claim_candidates`, but not the cases the agent
+    holds (the same statement releases them, and the case left is not handed straight back)."""
+    return claim_candidates(now, queue_ids=queue_ids).exclude(lease_owner_id=agent)
+
+
 def case_claim_next(*, actor, now: datetime | None = None) -> ClaimResult:
     """Hand the agent the highest-priority case of their queues that is ready now (`ready_now`).
 
@@ -164,10 +172,9 @@ def case_claim_next(*, actor, now: datetime | None = None) -> ClaimResult:
     queue_ids = agent_queue_ids(actor)
     if not queue_ids:
         return ClaimResult(None, {})
-    # The cases the agent holds are released by the same statement, and not handed straight back.
-    candidates = claim_candidates(now, queue_ids=queue_ids).exclude(lease_owner=actor)
     case = lease_swap(
-        candidates,
+        _next_case_selection,
+        values={"now": now, "queue_ids": queue_ids, "agent": actor.pk},
         actor=actor,
         now=now,
         until=_lease_until(now),

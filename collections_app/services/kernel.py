@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import F, QuerySet
+from django.db.models import DateTimeField, Expression, F, IntegerField, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed, has_transition_perm
@@ -219,9 +219,31 @@ def bump_version(case: Case, *fields: str) -> None:
     case.save(update_fields=["version", *fields])
 
 
+class Bound(Expression):
+    """A named parameter in a statement compiled once and run many times (`lease_swap`): it compiles
+    to a placeholder, and its value is given at each run."""
+
+    def __init__(self, name: str, output_field=None):
+        super().__init__(output_field=output_field)
+        self.name = name
+
+    def as_sql(self, compiler, connection):
+        return "%s", [self]
+
+
+def _bound(name: str, value) -> Bound:
+    field = DateTimeField() if isinstance(value, datetime) else IntegerField()
+    return Bound(name, field)
+
+
+# lease_swap's statements, compiled: (select, shape of its values) -> (SQL, the selection's constants).
+_lease_swap_statements: dict[tuple, tuple[str, dict]] = {}
+
+
 def lease_swap(
-    candidates: QuerySet[Case],
+    select: Callable[..., QuerySet[Case]],
     *,
+    values: dict,
     actor,
     now: datetime,
     until: datetime,
@@ -229,13 +251,15 @@ def lease_swap(
     release_reason: str,
     expired_reason: str,
 ) -> Case | None:
-    """Next case's writes for one agent: end the leases `actor` holds, lease them the first case of
-    `candidates` until `until`, and write the ASSIGNMENT events - on PostgreSQL in ONE statement (no
-    transaction, no savepoint, one round trip), as the bench's raw claim does.
+    """Next case's writes for one agent: end the leases `actor` holds, lease them the first case of the
+    selection `select(**values)` until `until`, and write the ASSIGNMENT events - on PostgreSQL in ONE
+    statement (no transaction, no savepoint, one round trip), as the bench's raw claim does.
 
-    `candidates` is the caller's locking selection (`select_for_update(skip_locked=True)`, ordered); it
-    must leave out the cases `actor` holds (they are being released by the same statement, which must not
-    hand one straight back, nor update a row twice). Events, in this order, all at `now`:
+    `select(**values)` is the caller's locking selection (`select_for_update(skip_locked=True)`, ordered,
+    built from `values`: datetimes, ids and lists of ids); it must leave out the cases `actor` holds (the
+    same statement releases them: it must not hand one straight back, nor update a row twice). On
+    PostgreSQL it is compiled once per `select` and number of ids (with `Bound` parameters in place of the
+    values), not at every press. Events, in this order, all at `now`:
     - each lease ended: by `actor`, `release_reason` (`expired_reason` if it had already run out), details
       released / lease_owner / lease_until;
     - a colleague's lease that had run out on the case taken: by the system, `expired_reason`;
@@ -245,7 +269,7 @@ def lease_swap(
     Returns the case leased (every column, read back by the statement) or None."""
     if connection.vendor != "postgresql":
         return _lease_swap_one_writer(
-            candidates,
+            select(**values),
             actor=actor,
             now=now,
             until=until,
@@ -253,8 +277,46 @@ def lease_swap(
             release_reason=release_reason,
             expired_reason=expired_reason,
         )
-    table, events = Case._meta.db_table, CaseEvent._meta.db_table
-    pick = candidates.values("id", "lease_owner_id", "lease_expires_at")[:1].query
+    bind: dict = {}
+    for name, value in values.items():
+        if isinstance(value, list | tuple):
+            bind.update({f"s_{name}_{i}": item for i, item in enumerate(value)})
+        else:
+            bind[f"s_{name}"] = value
+    shape = tuple((name, len(v) if isinstance(v, list | tuple) else None) for name, v in values.items())
+    key = (select, shape)
+    compiled = _lease_swap_statements.get(key)
+    if compiled is None:
+        compiled = _lease_swap_statements[key] = _lease_swap_compile(select, values)
+    sql, constants = compiled
+    params = {
+        **constants,
+        **bind,
+        "agent": actor.pk,
+        "now": now,
+        "until": until,
+        "until_text": until.isoformat(),
+        "kind": EventKind.ASSIGNMENT,
+        "claim": claim_reason,
+        "release": release_reason,
+        "expired": expired_reason,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return _case_from_row(row) if row else None
+
+
+def _lease_swap_compile(select: Callable[..., QuerySet[Case]], values: dict) -> tuple[str, dict]:
+    """`lease_swap`'s statement for the selection `select` over values shaped like `values`: its SQL with
+    named parameters, and the selection's constants (the values are Bound parameters, s_<name>[_<i>])."""
+    markers = {
+        name: [_bound(f"s_{name}_{i}", item) for i, item in enumerate(value)]
+        if isinstance(value, list | tuple)
+        else _bound(f"s_{name}", value)
+        for name, value in values.items()
+    }
+    pick = select(**markers).values("id", "lease_owner_id", "lease_expires_at")[:1].query
     if not pick.select_for_update:
         raise ValueError("lease_swap takes a locking selection (select_for_update)")
     # Django compiles a locking SELECT only inside a transaction; this one runs inside the statement
@@ -264,11 +326,12 @@ def lease_swap(
     lock = connection.ops.for_update_sql(
         nowait=pick.select_for_update_nowait, skip_locked=pick.select_for_update_skip_locked
     )
-    pick_sql = f"{pick_sql} {lock}"
-    # The candidates' SQL has positional parameters; the statement names its own.
-    names = {f"p{i}": value for i, value in enumerate(pick_params)}
-    pick_sql = pick_sql % tuple(f"%({name})s" for name in names)
-    columns = ", ".join(f"c.{f.column}" for f in Case._meta.concrete_fields)
+    constants = {f"c{i}": p for i, p in enumerate(pick_params) if not isinstance(p, Bound)}
+    names = [p.name if isinstance(p, Bound) else f"c{i}" for i, p in enumerate(pick_params)]
+    pick_sql = f"{pick_sql} {lock}" % tuple(f"%({name})s" for name in names)
+    table, events = Case._meta.db_table, CaseEvent._meta.db_table
+    case_columns = [f.column for f in Case._meta.concrete_fields]
+    columns, returned = ", ".join(f"c.{n}" for n in case_columns), ", ".join(case_columns)
     # Table and column names come from the model; every value is a parameter.
     sql = f"""
         WITH held AS (
@@ -299,23 +362,9 @@ def lease_swap(
                 FROM claimed
             ) e ORDER BY e.n, e.case_id
         )
-        SELECT {columns.replace("c.", "")} FROM claimed
+        SELECT {returned} FROM claimed
     """  # noqa: S608
-    params = {
-        **names,
-        "agent": actor.pk,
-        "now": now,
-        "until": until,
-        "until_text": until.isoformat(),
-        "kind": EventKind.ASSIGNMENT,
-        "claim": claim_reason,
-        "release": release_reason,
-        "expired": expired_reason,
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    return _case_from_row(row) if row else None
+    return sql, constants
 
 
 def _iso(column: str) -> str:
