@@ -84,8 +84,10 @@ class ClaimResult:
 def not_ready_summary(queue_ids: list[int], *, now: datetime) -> tuple[dict[str, int], datetime | None]:
     """The open cases of these queues that Next case will not hand out now, counted by reason (a state
     other than new / in progress, "callback_later", "leased", else the stored contact_block_rule), and the
-    earliest instant one of those held back by the contact policy becomes callable. Four grouped queries,
-    however many cases."""
+    earliest instant one of those held back by the contact policy becomes callable. Two grouped queries,
+    however many cases: the other states' counts (from the index case_state_queue_idx), and ONE pass over
+    the claimable cases, grouped by the reason each would be held back for, every figure a FILTER of
+    that pass (it used to be three passes over the same rows)."""
     open_in_queues = Case.objects.filter(queue_id__in=queue_ids, state__in=OPEN_STATES)
     summary: dict[str, int] = {
         f"state:{state}": n
@@ -94,17 +96,9 @@ def not_ready_summary(queue_ids: list[int], *, now: datetime) -> tuple[dict[str,
         .annotate(n=Count("pk"))
         .order_by()
     }
-    claimable = open_in_queues.filter(state__in=CLAIMABLE_STATES)
-    counts = claimable.aggregate(
-        callback_later=Count("pk", filter=Q(next_action_at__gt=now)),
-        leased=Count("pk", filter=Q(lease_expires_at__gte=now)),
-    )
-    summary.update(counts)
-    held_back = claimable.filter(
-        Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now),
-        Q(next_action_at__isnull=True) | Q(next_action_at__lte=now),
-        _not_callable_now(now),
-    )
+    not_leased = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
+    no_callback = Q(next_action_at__isnull=True) | Q(next_action_at__lte=now)
+    held_back = not_leased & no_callback & _not_callable_now(now)
     reason = SqlCase(
         When(contactable_from__isnull=True, then=Value(contactability.CONTACT_NOT_COMPUTED)),
         # The window closed and the roll has not moved the case yet.
@@ -115,11 +109,33 @@ def not_ready_summary(queue_ids: list[int], *, now: datetime) -> tuple[dict[str,
         default=F("contact_block_rule"),
         output_field=CharField(),
     )
-    rows = held_back.annotate(reason=reason).values_list("reason").annotate(n=Count("pk")).order_by()
-    summary.update(dict(rows))
-    next_ready = held_back.filter(
-        contactable_from__gt=now, contactable_from__lt=contactability.CONTACT_BLOCKED_UNTIL_CHANGED
-    ).aggregate(at=Min("contactable_from"))["at"]
+    rows = (
+        open_in_queues.filter(state__in=CLAIMABLE_STATES)
+        .annotate(reason=reason)
+        .values("reason")
+        .annotate(
+            held_back=Count("pk", filter=held_back),
+            callback_later=Count("pk", filter=Q(next_action_at__gt=now)),
+            leased=Count("pk", filter=Q(lease_expires_at__gte=now)),
+            next_ready=Min(
+                "contactable_from",
+                filter=held_back
+                & Q(
+                    contactable_from__gt=now,
+                    contactable_from__lt=contactability.CONTACT_BLOCKED_UNTIL_CHANGED,
+                ),
+            ),
+        )
+        .order_by()
+    )
+    summary.update(callback_later=0, leased=0)
+    next_ready = None
+    for row in rows:
+        summary["callback_later"] += row["callback_later"]
+        summary["leased"] += row["leased"]
+        summary[row["reason"]] = summary.get(row["reason"], 0) + row["held_back"]
+        if row["next_ready"] is not None and (next_ready is None or row["next_ready"] < next_ready):
+            next_ready = row["next_ready"]
     return {k: v for k, v in summary.items() if v}, next_ready
 
 
