@@ -28,6 +28,7 @@ from datetime import date, datetime, timedelta
 from django.conf import settings
 from django.db import connection, connections
 from django.db.models import Max
+from django.utils import timezone
 
 from accounts.models import Role, Team, User
 from collections_app import services
@@ -43,11 +44,18 @@ CLAIM_REASON = "Claimed with Next case"
 PACE_SECONDS = 2.0
 
 
-def claim_hour(as_of: date) -> datetime:
-    """10:00 in Shanghai on the business date: the Chinese floor's morning, the US evening."""
-    return datetime.combine(
+def claim_hour(as_of: date, *, not_before: datetime | None = None) -> datetime:
+    """10:00 in Shanghai on the business date: the Chinese floor's morning, the US evening - or on the
+    first day after it whose 10:00 is not before `not_before`. The bench passes the time it runs: the
+    stored contactability (what Next case reads) was decided when the portfolio was written, so at an
+    hour before that every callable case is callable only from then and nothing is ready - the figures
+    would depend on the time of day the bench is run (from 02:00 UTC on, nothing was)."""
+    at = datetime.combine(
         as_of, datetime.min.time().replace(hour=10), tzinfo=zoneinfo.ZoneInfo("Asia/Shanghai")
     )
+    while not_before is not None and at < not_before:
+        at = datetime.combine(at.date() + timedelta(days=1), at.timetz())
+    return at
 
 
 def agents_on_several_queues(count: int) -> tuple[list[User], list[int]]:
@@ -248,7 +256,7 @@ def last_event_id() -> int:
 
 
 def measure(*, out, as_of: date, seconds: float, agent_counts=(16, 32)) -> list[Result]:
-    at = claim_hour(as_of)
+    at = claim_hour(as_of, not_before=timezone.now())
     users, queue_ids = agents_on_several_queues(max(agent_counts))
     # What beat keeps up to date: who may be called at `at` (Next case reads the stored answer).
     services.contactability.contactability_roll(now=at)
