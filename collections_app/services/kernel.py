@@ -19,7 +19,7 @@ import json
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import DateTimeField, Expression, F, IntegerField, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -53,6 +53,7 @@ __all__ = [
     "lock_case",
     "lock_cases",
     "lock_rows",
+    "is_deadlock",
     "lease_swap",
     "next_case_reference",
     "on_case_closed",
@@ -301,10 +302,28 @@ def lease_swap(
         "release": release_reason,
         "expired": expired_reason,
     }
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
+    for attempt in range(DEADLOCK_RETRIES + 1):
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                row = cursor.fetchone()
+            break
+        except OperationalError as error:
+            # Run alone (not inside the caller's transaction) the statement is its own transaction: a
+            # deadlock aborted it whole, nothing was written, and it is simply run again.
+            if connection.in_atomic_block or attempt == DEADLOCK_RETRIES or not is_deadlock(error):
+                raise
     return _case_from_row(row) if row else None
+
+
+# Two claims can deadlock although neither waits for a row the other is claiming (SKIP LOCKED): locking
+# a row that was updated, PostgreSQL follows its update chain and may wait for the updater there.
+DEADLOCK_RETRIES = 3
+
+
+def is_deadlock(error: BaseException) -> bool:
+    """The database error (as Django raises it) is PostgreSQL's "deadlock detected" (SQLSTATE 40P01)."""
+    return getattr(error.__cause__, "sqlstate", None) == "40P01"
 
 
 def _lease_swap_compile(select: Callable[..., QuerySet[Case]], values: dict) -> tuple[str, dict]:

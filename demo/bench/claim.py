@@ -26,13 +26,14 @@ import zoneinfo
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, connections
+from django.db import OperationalError, connection, connections
 from django.db.models import Max
 from django.utils import timezone
 
 from accounts.models import Role, Team, User
 from collections_app import services
 from collections_app.models import Case, CaseEvent, Queue
+from collections_app.services.kernel import DEADLOCK_RETRIES, is_deadlock
 from demo.bench.report import CLAIM, CLAIM_PACED, Result
 from demo.bench.timing import percentile
 
@@ -125,9 +126,16 @@ RAW_CLAIM = f"""
 
 def raw_claim(agent_id: int, queue_ids: list[int], at: datetime) -> int | None:
     until = at + timedelta(minutes=settings.COLLECTIONS_LEASE_MINUTES)
-    with connection.cursor() as cursor:
-        cursor.execute(RAW_CLAIM, {"agent": agent_id, "queues": queue_ids, "now": at, "until": until})
-        row = cursor.fetchone()
+    # The same answer to a deadlock as Next case's (kernel.lease_swap): the statement is run again.
+    for attempt in range(DEADLOCK_RETRIES + 1):
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(RAW_CLAIM, {"agent": agent_id, "queues": queue_ids, "now": at, "until": until})
+                row = cursor.fetchone()
+            break
+        except OperationalError as error:
+            if attempt == DEADLOCK_RETRIES or not is_deadlock(error):
+                raise
     return row[0] if row else None
 
 
