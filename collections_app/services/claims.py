@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Case as SqlCase
 from django.db.models import CharField, Count, F, Min, Q, QuerySet, Value, When
+from django.db.models.lookups import In
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -27,6 +28,7 @@ from collections_app.services import contactability
 from collections_app.services.kernel import (
     bump_version,
     event_write,
+    lease_swap,
     lock_case,
     start_work_if_new,
 )
@@ -54,7 +56,8 @@ def ready_now(now: datetime, *, queue_ids: list[int] | None = None) -> Q:
     lists and Next case all filter with: a claimable state, in a queue (one of `queue_ids` if given), no
     live lease, the callback (if any) due, and a call allowed now by the stored contactability
     (contactable_until is checked too, so a window that closed before the roll moved the case is closed)."""
-    in_queue = Q(queue_id__in=queue_ids) if queue_ids is not None else Q(queue__isnull=False)
+    # A lookup over the column (not queue_id__in): Next case compiles it once with kernel.Bound ids.
+    in_queue = Q(In(F("queue_id"), queue_ids)) if queue_ids is not None else Q(queue__isnull=False)
     return (
         in_queue
         & Q(state__in=CLAIMABLE_STATES)
@@ -81,8 +84,10 @@ class ClaimResult:
 def not_ready_summary(queue_ids: list[int], *, now: datetime) -> tuple[dict[str, int], datetime | None]:
     """The open cases of these queues that Next case will not hand out now, counted by reason (a state
     other than new / in progress, "callback_later", "leased", else the stored contact_block_rule), and the
-    earliest instant one of those held back by the contact policy becomes callable. Four grouped queries,
-    however many cases."""
+    earliest instant one of those held back by the contact policy becomes callable. Two grouped queries,
+    however many cases: the other states' counts (from the index case_state_queue_idx), and ONE pass over
+    the claimable cases, grouped by the reason each would be held back for, every figure a FILTER of
+    that pass (it used to be three passes over the same rows)."""
     open_in_queues = Case.objects.filter(queue_id__in=queue_ids, state__in=OPEN_STATES)
     summary: dict[str, int] = {
         f"state:{state}": n
@@ -91,17 +96,9 @@ def not_ready_summary(queue_ids: list[int], *, now: datetime) -> tuple[dict[str,
         .annotate(n=Count("pk"))
         .order_by()
     }
-    claimable = open_in_queues.filter(state__in=CLAIMABLE_STATES)
-    counts = claimable.aggregate(
-        callback_later=Count("pk", filter=Q(next_action_at__gt=now)),
-        leased=Count("pk", filter=Q(lease_expires_at__gte=now)),
-    )
-    summary.update(counts)
-    held_back = claimable.filter(
-        Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now),
-        Q(next_action_at__isnull=True) | Q(next_action_at__lte=now),
-        _not_callable_now(now),
-    )
+    not_leased = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
+    no_callback = Q(next_action_at__isnull=True) | Q(next_action_at__lte=now)
+    held_back = not_leased & no_callback & _not_callable_now(now)
     reason = SqlCase(
         When(contactable_from__isnull=True, then=Value(contactability.CONTACT_NOT_COMPUTED)),
         # The window closed and the roll has not moved the case yet.
@@ -112,11 +109,33 @@ def not_ready_summary(queue_ids: list[int], *, now: datetime) -> tuple[dict[str,
         default=F("contact_block_rule"),
         output_field=CharField(),
     )
-    rows = held_back.annotate(reason=reason).values_list("reason").annotate(n=Count("pk")).order_by()
-    summary.update(dict(rows))
-    next_ready = held_back.filter(
-        contactable_from__gt=now, contactable_from__lt=contactability.CONTACT_BLOCKED_UNTIL_CHANGED
-    ).aggregate(at=Min("contactable_from"))["at"]
+    rows = (
+        open_in_queues.filter(state__in=CLAIMABLE_STATES)
+        .annotate(reason=reason)
+        .values("reason")
+        .annotate(
+            held_back=Count("pk", filter=held_back),
+            callback_later=Count("pk", filter=Q(next_action_at__gt=now)),
+            leased=Count("pk", filter=Q(lease_expires_at__gte=now)),
+            next_ready=Min(
+                "contactable_from",
+                filter=held_back
+                & Q(
+                    contactable_from__gt=now,
+                    contactable_from__lt=contactability.CONTACT_BLOCKED_UNTIL_CHANGED,
+                ),
+            ),
+        )
+        .order_by()
+    )
+    summary.update(callback_later=0, leased=0)
+    next_ready = None
+    for row in rows:
+        summary["callback_later"] += row["callback_later"]
+        summary["leased"] += row["leased"]
+        summary[row["reason"]] = summary.get(row["reason"], 0) + row["held_back"]
+        if row["next_ready"] is not None and (next_ready is None or row["next_ready"] < next_ready):
+            next_ready = row["next_ready"]
     return {k: v for k, v in summary.items() if v}, next_ready
 
 
@@ -146,41 +165,41 @@ def claim_candidates(now: datetime, *, queue_ids: list[int], passing_over: list[
     )
 
 
+def _next_case_selection(*, now, queue_ids, agent) -> QuerySet[Case]:
+    """Next case's locking statement for `lease_swap`: `claim_candidates`, but not the cases the agent
+    holds (the same statement releases them, and the case left is not handed straight back)."""
+    return claim_candidates(now, queue_ids=queue_ids).exclude(lease_owner_id=agent)
+
+
 def case_claim_next(*, actor, now: datetime | None = None) -> ClaimResult:
     """Hand the agent the highest-priority case of their queues that is ready now (`ready_now`).
 
     The agent's current lease (if any) is released first and that case is not handed straight back.
-    Then one indexed statement, SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1 over `ready_now` in priority
-    order: two agents pressing Next at the same moment lock different rows, so no case is handed out
-    twice, and nobody waits for a row a colleague is claiming. The contact policy is not asked here: its
-    answer is stored on the case (services.contactability) and read by the filter. Writes the lease and
-    an ASSIGNMENT event. When nothing is ready, `passed_over` and `next_ready_at` say why and until when."""
+    The claim is SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1 over `ready_now` in priority order
+    (`claim_candidates`): two agents pressing Next at the same moment lock different rows, so no case is
+    handed out twice, and nobody waits for a row a colleague is claiming. The release, the claim, the
+    lease and their ASSIGNMENT events are one statement (kernel.lease_swap): one round trip, no
+    transaction to open. The contact policy is not asked here: its answer is stored on the case
+    (services.contactability) and read by the filter. When nothing is ready, `passed_over` and
+    `next_ready_at` say why and until when."""
     if not has_capability(actor, Capability.WORK_CASES):
         raise NotAllowed(_("Your role does not take cases from queues."), rule="work_cases")
     now = now or timezone.now()
     queue_ids = agent_queue_ids(actor)
     if not queue_ids:
         return ClaimResult(None, {})
-    with transaction.atomic():
-        # The case the agent leaves goes back to its queue, but not straight back to them.
-        released = _leases_end(Case.objects.filter(lease_owner=actor), actor=actor, now=now, why=NEXT_CASE)
-        case = claim_candidates(now, queue_ids=queue_ids, passing_over=released).first()
-        if case is not None:
-            if (
-                case.lease_owner_id is not None
-            ):  # a colleague's lease that ran out: its end is on the timeline
-                _lease_end_events([(case.pk, case.lease_owner_id, case.lease_expires_at)], now=now)
-            case.lease_owner = actor
-            case.lease_expires_at = _lease_until(now)
-            bump_version(case, "lease_owner", "lease_expires_at")
-            event_write(
-                case=case,
-                kind=EventKind.ASSIGNMENT,
-                actor=actor,
-                reason=gettext_noop("Claimed with Next case"),
-                details={"lease_until": case.lease_expires_at.isoformat()},
-            )
-            return ClaimResult(case, {})
+    case = lease_swap(
+        _next_case_selection,
+        values={"now": now, "queue_ids": queue_ids, "agent": actor.pk},
+        actor=actor,
+        now=now,
+        until=_lease_until(now),
+        claim_reason=CLAIMED,
+        release_reason=NEXT_CASE,
+        expired_reason=LEASE_EXPIRED,
+    )
+    if case is not None:
+        return ClaimResult(case, {})
     passed_over, next_ready_at = not_ready_summary(queue_ids, now=now)
     return ClaimResult(None, passed_over, next_ready_at)
 
@@ -208,6 +227,7 @@ def case_release(*, case_id: int, actor, now: datetime | None = None) -> bool:
 RELEASED_BY_AGENT = gettext_noop("Released by the agent")
 NEXT_CASE = gettext_noop("Released for the next case")
 LEASE_EXPIRED = gettext_noop("Lease expired")
+CLAIMED = gettext_noop("Claimed with Next case")
 
 
 def _leases_end(

@@ -35,6 +35,9 @@ class Target:
 # The issue's targets (issue 15, "Every hot path near its ceiling"); named once, read by every measure.
 NIGHTLY_STEP = Target(max_ratio=3.0, text="<= 3x")
 CLAIM = Target(min_ratio=0.5, max_value=20.0, text=">= 0.5x, p99 < 20 ms")
+# The same p99 with every agent pressing at a floor's pace (demo.bench.claim.press_paced), beside the closed
+# loop's (which measures the machine's cores as much as the press).
+CLAIM_PACED = Target(max_value=20.0, text="p99 < 20 ms, one press / 2 s")
 IMPORT = Target(max_ratio=4.0, text="<= 4x COPY")
 API_LIST = Target(min_ratio=0.9, text=">= 0.9x")
 PAGE = Target(max_ratio=10.0, max_value=12, text="p50 <= 10x, <= 12 queries")

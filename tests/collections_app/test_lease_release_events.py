@@ -5,6 +5,7 @@ case."""
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -96,3 +97,23 @@ def test_the_release_shows_on_the_case_page_timeline(team_a, agent, client):
     page = client.get(reverse("case_detail", args=[case.pk])).content.decode()
 
     assert "Released by the agent" in page
+
+
+@pytest.mark.parametrize("microsecond", [0, 123456])
+def test_the_release_says_until_when_the_lease_ran_as_the_claim_wrote_it(team_a, agent, microsecond):
+    """The end of a lease is written by the database (kernel.lease_swap), the claim's lease_until by
+    Python: both read the same ISO 8601 text, with or without a fraction of a second."""
+    first = open_case(team=team_a, days_past_due=90)
+    open_case(team=team_a, days_past_due=10)
+    queues.refresh_priorities()
+    now = (timezone.now() + timedelta(seconds=1)).replace(microsecond=microsecond)  # not before the cases
+    services.case_claim_next(actor=agent, now=now)
+
+    services.case_claim_next(actor=agent, now=now + timedelta(minutes=1))
+
+    claimed, released = first.events.filter(kind=EventKind.ASSIGNMENT).order_by("pk")
+    assert released.reason == claims.NEXT_CASE
+    assert released.details["lease_until"] == claimed.details["lease_until"]
+    lease = timedelta(minutes=settings.COLLECTIONS_LEASE_MINUTES)
+    assert claimed.details["lease_until"] == (now + lease).isoformat()
+    assert released.created_at == now + timedelta(minutes=1)

@@ -103,6 +103,10 @@ def test_bench_runs_every_measure_and_writes_the_table_as_json(tmp_path):
         figures = results[f"claim:{agents} agents"]["details"]
         assert figures["project"]["claims"] > 0 and figures["baseline"]["claims"] > 0
         assert figures["project"]["double_claims"] == 0 and figures["baseline"]["double_claims"] == 0
+        # The same presses at a floor's pace (one every PACE_SECONDS): every agent pressed at least once.
+        paced = results[f"claim:paced {agents} agents"]["details"]
+        assert paced["project"]["presses"] >= agents and paced["baseline"]["presses"] >= agents
+        assert paced["project"]["double_claims"] == 0 and paced["baseline"]["double_claims"] == 0
     assert results["import:accounts"]["details"]["rejected"] == 0
     assert results["import:accounts"]["details"]["peak_rss_mb"] > 0
     assert CreditAccount.objects.filter(external_ref__startswith="IMP").count() == 200, "the import applied"
