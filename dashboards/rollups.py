@@ -45,19 +45,22 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
+    Window,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import (
     Cast,
     Coalesce,
     ExtractHour,
     ExtractMinute,
     Least,
+    RowNumber,
     TruncDate,
     TruncMonth,
 )
 from django.utils import timezone
 
-from collections_app.delinquency import bucket_for, days_past_due
+from collections_app.delinquency import bucket_sql
 from collections_app.models import (
     ANSWERED_OUTCOMES,
     CALL_CHANNELS,
@@ -912,63 +915,92 @@ def estimate_month_end(month: date) -> int:
       when the case was opened later than that, e.g. for accounts imported already overdue);
     - else the account was current.
     The balance then is the balance now plus the payments received since (the system's own payments are
-    what move a balance between two daily files). Dimensions are those of the case open then."""
+    what move a balance between two daily files). Dimensions are those of the case open then.
+    One INSERT ... SELECT (the accounts joined once to the cases open then and the payments since)."""
     end = next_month(month) - timedelta(days=1)
     end_at = day_start(end + timedelta(days=1))
-    open_then = {
-        row[0]: row[1:]
-        for row in Case.objects.filter(opened_at__lt=end_at)
+    # The case open at the month-end of each account (the latest opened, should there be two), with the
+    # bank day it was opened on.
+    open_then = (
+        Case.objects.filter(opened_at__lt=end_at)
         .filter(Q(closed_at__isnull=True) | Q(closed_at__gte=end_at))
-        .values_list("account_id", "opened_at", "queue__team_id", "queue_id", "assigned_agent_id")
-    }
-    paid_since = dict(
+        .annotate(
+            opened_day=TruncDate("opened_at", tzinfo=bank_zone()),
+            team=F("queue__team_id"),
+            rn=Window(
+                RowNumber(), partition_by=[F("account_id")], order_by=[F("opened_at").desc(), F("pk").desc()]
+            ),
+        )
+        .order_by()
+        .values("pk", "account_id", "opened_day", "team", "queue_id", "assigned_agent_id", "rn")
+    )
+    open_sql, open_params = _sql(open_then)
+    paid_since = (
         Payment.objects.filter(paid_at__gte=end_at)
         .order_by()
         .values("account_id")
         .annotate(total=Sum("amount"))
-        .values_list("account_id", "total")
+        .values("account_id", "total")
     )
-    accounts = (
-        CreditAccount.objects.filter(Q(opened_on__isnull=True) | Q(opened_on__lte=end))
-        .order_by("pk")
-        .values_list(
-            "pk",
-            "first_missed_due_date",
-            "overdue_amount",
-            "balance",
-            "currency",
-            "product",
-            "cardholder__jurisdiction",
-        )
+    paid_sql, paid_params = _sql(paid_since)
+    # delinquency.days_past_due and bucket_for, as SQL over the rows of `x`.
+    since_missed = _days_between("%s", "a.first_missed_due_date")
+    since_opened = _days_between("%s", "c.opened_day") + " + 1"
+    bucket, bucket_params = _compile(
+        bucket_sql(RawSQL("x.dpd", (), output_field=IntegerField())), CreditAccount
     )
-    zone = bank_zone()
-    rows = []
-    for pk, missed, overdue, balance, currency, product, jurisdiction in accounts.iterator(chunk_size=5000):
-        case = open_then.get(pk)
-        if missed is not None and overdue > 0 and missed < end:
-            dpd = days_past_due(missed, end)
-        elif case is not None:
-            dpd = max(1, (end - timezone.localtime(case[0], zone).date()).days + 1)
-        else:
-            dpd = 0
-        team_id, queue_id, agent_id = case[1:] if case is not None else (None, None, None)
-        rows.append(
-            AccountMonthEnd(
-                month=month,
-                account_id=pk,
-                bucket=bucket_for(dpd),
-                balance=balance + paid_since.get(pk, 0),
-                currency=currency,
-                estimated=True,
-                team_id=team_id,
-                queue_id=queue_id,
-                agent_id=agent_id,
-                product=product,
-                jurisdiction=jurisdiction,
-            )
-        )
-    AccountMonthEnd.objects.bulk_create(rows, batch_size=2000)
-    return len(rows)
+    a, ch = _quote(CreditAccount._meta.db_table), _quote("collections_app_cardholder")
+    sql = f"""
+        INSERT INTO {_quote(AccountMonthEnd._meta.db_table)}
+            (month, account_id, bucket, balance, currency, estimated, team_id, queue_id, agent_id,
+             product, jurisdiction)
+        SELECT %s, x.id, {bucket}, x.balance, x.currency, %s, x.team, x.queue_id, x.assigned_agent_id,
+               x.product, x.jurisdiction
+        FROM (
+            SELECT a.id, a.balance + COALESCE(p.total, 0) AS balance, a.currency, a.product,
+                   ch.jurisdiction, c.team, c.queue_id, c.assigned_agent_id,
+                   CASE WHEN a.first_missed_due_date IS NOT NULL AND a.overdue_amount > 0
+                             AND a.first_missed_due_date < %s THEN {since_missed}
+                        WHEN c.account_id IS NOT NULL THEN
+                             CASE WHEN {since_opened} < 1 THEN 1 ELSE {since_opened} END
+                        ELSE 0 END AS dpd
+            FROM {a} a
+            JOIN {ch} ch ON ch.id = a.cardholder_id
+            LEFT JOIN ({open_sql}) c ON c.account_id = a.id AND c.rn = 1
+            LEFT JOIN ({paid_sql}) p ON p.account_id = a.id
+            WHERE a.opened_on IS NULL OR a.opened_on <= %s
+        ) x
+    """  # noqa: S608 - table names from model metadata, values are parameters
+    params = [
+        month,
+        *bucket_params,
+        True,
+        end,
+        end,
+        end,
+        end,
+        *open_params,
+        *paid_params,
+        end,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def _days_between(end_sql: str, start_sql: str) -> str:
+    """Whole days from the date `start_sql` to the date `end_sql` (SQL over dates), on either database."""
+    if connection.vendor == "sqlite":
+        return f"CAST(julianday({end_sql}) - julianday({start_sql}) AS INTEGER)"
+    return f"(CAST({end_sql} AS date) - {start_sql})"
+
+
+def _compile(expression, model) -> tuple[str, tuple]:
+    """An ORM expression as SQL and its parameters (to place in a hand-written statement)."""
+    query = model.objects.all().query
+    compiler = query.get_compiler(connection=connection)
+    sql, params = compiler.compile(expression.resolve_expression(query))
+    return sql, tuple(params)
 
 
 def estimate_missing_month_ends(last: date) -> dict:
