@@ -653,20 +653,18 @@ def _reach_select(
 ) -> tuple[str, tuple]:
     """Reach rows for the days: accounts per (day, dims, scope, series, prev_day).
 
-    For each scope and series: the distinct (case[, agent], day) of the agents' attempts of the cases
-    touched in d1..d2, over the year before d1 as well; LAG over each case's (or case and agent's) days
-    gives the day before; the rows of d1..d2 are counted. One sort per part, no lookup per attempt."""
+    For each scope and series: the distinct (case[, agent], day) of the agents' attempts in d1..d2; LAG
+    over each case's (or case and agent's) days gives the day before, and for the first of them in the
+    range the last day of such an attempt in the year before d1 (one backward scan of the case's
+    attempts on its (case, started_at) index, evaluated only for those rows). The same rows as a LAG over
+    the whole year, without reading the year of every case touched."""
     parts, params = [], []
-    touched = src_attempts(d1, d2, frozenset({"d_day"})).filter(agent__isnull=False)
     lookback = d1 - timedelta(days=REACH_LOOKBACK_DAYS)
     for scope in scopes:
         for series in ("attempt", "rpc"):
-            days = src_attempts(lookback, d2, dims).filter(agent__isnull=False)
-            mine = touched
+            days = src_attempts(d1, d2, dims).filter(agent__isnull=False)
             if series == "rpc":
                 days = days.filter(outcome__in=RIGHT_PARTY_OUTCOMES)
-                mine = mine.filter(outcome__in=RIGHT_PARTY_OUTCOMES)
-            days = days.filter(case_id__in=mine.values("case_id"))
             if scope == "case":
                 days = days.annotate(d_agent=Cast(Value(None), IntegerField()))
             elif "d_agent" not in dims:
@@ -678,14 +676,14 @@ def _reach_select(
             sql, p = _project(
                 days.annotate(d_scope=Value(scope), d_series=Value(series)), [*REACH_ALIASES[:-2]]
             )
+            before_sql, before_p = _reach_day_before(lookback, d1, series, scope)
             partition = "w.case_id" if scope == "case" else "w.case_id, w.d_agent"
             sql = sql.replace("SELECT ", "SELECT p.case_id, ", 1)
             parts.append(
-                f"SELECT v.*, 1 AS {_quote('m_accounts')} FROM ("  # noqa: S608
-                f"SELECT w.*, LAG(w.d_day) OVER (PARTITION BY {partition} ORDER BY w.d_day) AS d_prev "
-                f"FROM ({sql}) w) v WHERE v.d_day >= %s"
+                f"SELECT w.*, COALESCE(LAG(w.d_day) OVER (PARTITION BY {partition} ORDER BY w.d_day), "  # noqa: S608
+                f"({before_sql})) AS d_prev, 1 AS {_quote('m_accounts')} FROM ({sql}) w"
             )
-            params.extend([*p, d1])
+            params.extend([*before_p, *p])
     keys = REACH_ALIASES[:-1]
     select = [
         f"COALESCE(u.{_quote(a)}, '') AS {_quote(a)}" if a in TEXT_DIMS else f"u.{_quote(a)}" for a in keys
@@ -699,6 +697,19 @@ def _reach_select(
 
 
 REACH_COLUMNS = [*(DIM_COLUMNS[a] for a in DIMS), "scope", "series", "prev_day", "accounts"]
+
+
+def _reach_day_before(lookback: date, d1: date, series: str, scope: str) -> tuple[str, tuple]:
+    """The last bank day in lookback..d1-1 of an agent's attempt (right-party for the "rpc" series) on
+    the case `w.case_id` (by the agent `w.d_agent` for the "agent" scope): a subquery for `_reach_select`."""
+    qs = src_attempts(lookback, d1 - timedelta(days=1), frozenset({"d_day"})).filter(
+        agent__isnull=False, case_id=RawSQL("w.case_id", ())
+    )
+    if series == "rpc":
+        qs = qs.filter(outcome__in=RIGHT_PARTY_OUTCOMES)
+    if scope == "agent":
+        qs = qs.filter(agent_id=RawSQL("w.d_agent", ()))
+    return _sql(qs.order_by("-started_at").values("d_day")[:1])
 
 
 # --- Building ---------------------------------------------------------------------------------------
