@@ -759,11 +759,15 @@ def _roll_up(
         return cursor.rowcount
 
 
-def rebuild_days(d1: date, d2: date) -> dict[str, int]:
-    """Delete and rebuild every day-keyed rollup for the days d1..d2 (inclusive). One transaction."""
+def rebuild_days(d1: date, d2: date, tables: Iterable[str] | None = None) -> dict[str, int]:
+    """Delete and rebuild the day-keyed rollups (every one, or those of `tables`: keys of TABLES, "reach",
+    "agents") for the days d1..d2 (inclusive). One transaction."""
     counts = {}
+    wanted = set(ALL_TABLES if tables is None else tables)
     with transaction.atomic():
         for table in TABLES.values():
+            if table.key not in wanted:
+                continue
             table.model.objects.filter(day__gte=d1, day__lte=d2).delete()
             counts[table.key] = _insert(
                 table.db_table, _table_columns(table), _grouped_select(table, d1, d2), level="full"
@@ -774,7 +778,17 @@ def rebuild_days(d1: date, d2: date) -> dict[str, int]:
                 _roll_up(
                     table.db_table, LEVELS[level], extra, measures, source="full", target=level, d1=d1, d2=d2
                 )
+        if "reach" in wanted:
+            counts.update(_rebuild_reach(d1, d2))
+        if "agents" in wanted:
+            counts.update(_rebuild_agents(d1, d2))
+    return counts
+
+
+def _rebuild_reach(d1: date, d2: date) -> dict[str, int]:
+    with transaction.atomic():
         ReachDaily.objects.filter(day__gte=d1, day__lte=d2).delete()
+        counts = {}
         counts["reach"] = _insert(
             ReachDaily._meta.db_table, REACH_COLUMNS, _reach_select(d1, d2), level="bucket"
         )
@@ -788,13 +802,94 @@ def rebuild_days(d1: date, d2: date) -> dict[str, int]:
             d1=d1,
             d2=d2,
         )
-        AgentDaily.objects.filter(day__gte=d1, day__lte=d2).delete()
-        counts["agents"] = _insert(
-            AgentDaily._meta.db_table,
-            ["day", "agent_id", "team_id", "active_slots", "first_at", "last_at"],
-            _agent_select(d1, d2),
-        )
     return counts
+
+
+def _rebuild_agents(d1: date, d2: date) -> dict[str, int]:
+    with transaction.atomic():
+        AgentDaily.objects.filter(day__gte=d1, day__lte=d2).delete()
+        return {
+            "agents": _insert(
+                AgentDaily._meta.db_table,
+                ["day", "agent_id", "team_id", "active_slots", "first_at", "last_at"],
+                _agent_select(d1, d2),
+            )
+        }
+
+
+# The tables a nightly refresh rebuilds from the first day on which rows arrived since the last refresh
+# (contacts, events, promises and payments are written when they happen, or logged late), and those it
+# rebuilds over the REFRESH_DAYS days before (promises settle after their grace days, cases close and
+# plans end on the day's own dates).
+ARRIVAL_TABLES = ("activity", "reasons", "collections", "reach", "agents")
+SETTLING_TABLES = ("promises", "flows")
+ALL_TABLES = (*ARRIVAL_TABLES, *SETTLING_TABLES)
+
+
+def seen_ids() -> dict[str, int]:
+    """The last id of each table whose new rows are arrivals (read at a refresh: the next one looks at
+    the rows after them only)."""
+    return {
+        key: model.objects.aggregate(last=Max("pk"))["last"] or 0
+        for key, model in (
+            ("attempt", ContactAttempt),
+            ("event", CaseEvent),
+            ("promise", PromiseToPay),
+            ("payment", Payment),
+        )
+    }
+
+
+def first_arrival_day(seen: dict) -> date | None:
+    """The first bank day that rows written after the `seen` ids fall on (contacts and their corrections,
+    refusals and notes, promises made, payments): each a range scan of the primary key from the last id
+    seen, that is of the rows written since the last refresh."""
+    moments = [
+        ContactAttempt.objects.filter(pk__gt=seen.get("attempt", 0)).aggregate(m=Min("started_at"))["m"],
+        ContactAttempt.objects.filter(
+            pk__in=ContactAttempt.objects.filter(
+                pk__gt=seen.get("attempt", 0), corrects__isnull=False
+            ).values("corrects_id")
+        ).aggregate(m=Min("started_at"))["m"],
+        CaseEvent.objects.filter(
+            pk__gt=seen.get("event", 0), kind__in=[EventKind.POLICY_REFUSED, EventKind.NOTE]
+        ).aggregate(m=Min("created_at"))["m"],
+        PromiseToPay.objects.filter(pk__gt=seen.get("promise", 0)).aggregate(m=Min("created_at"))["m"],
+        Payment.objects.filter(pk__gt=seen.get("payment", 0)).aggregate(m=Min("paid_at"))["m"],
+    ]
+    days = [timezone.localtime(moment, bank_zone()).date() for moment in moments if moment is not None]
+    return min(days) if days else None
+
+
+def nightly_ranges(as_of: date, days: int | None = None, mark=None) -> dict[str, tuple[date, date]]:
+    """What a refresh for `as_of` rebuilds: table key -> (first day, last day).
+
+    With `days`, every table over those days before `as_of` (a backfill, a month rebuilt). The first
+    refresh rolls up the history (a year at most), and one after missed nights every day since the
+    last one. Otherwise (a night after a night) the SETTLING_TABLES are rebuilt over the REFRESH_DAYS
+    days before `as_of` and the ARRIVAL_TABLES from the first day rows arrived on since the last refresh
+    (`first_arrival_day`; usually yesterday alone)."""
+    last = as_of - timedelta(days=1)
+    window_first = last - timedelta(days=max(REFRESH_DAYS if days is None else days, 1) - 1)
+    if mark is None:
+        mark = RollupWatermark.objects.filter(pk=1).first()
+    through = mark.through if mark is not None else None
+    first = window_first
+    if through is None:
+        # The first refresh rolls up the history too (a year at most; earlier days stay live).
+        first = min(first, max(earliest_day(last), last - timedelta(days=365)))
+    elif through < window_first:
+        first = max(through + timedelta(days=1), last - timedelta(days=365))
+    if days is not None or through is None or through < window_first or not mark.seen_ids:
+        return dict.fromkeys(ALL_TABLES, (first, last))
+    arrived = min(through + timedelta(days=1), last)
+    day = first_arrival_day(mark.seen_ids)
+    if day is not None:
+        arrived = max(min(arrived, day), last - timedelta(days=365))
+    return {
+        **dict.fromkeys(ARRIVAL_TABLES, (arrived, last)),
+        **dict.fromkeys(SETTLING_TABLES, (window_first, last)),
+    }
 
 
 def _agent_query(d1: date, d2: date) -> QuerySet:
@@ -1104,24 +1199,26 @@ def refresh_today(*, now=None) -> dict:
 
 
 def refresh(*, as_of: date, days: int | None = None, snapshots: bool = True) -> dict:
-    """Rollups for business date `as_of`: rebuild the day-keyed tables for the REFRESH_DAYS days before it
-    (further back if earlier nights were missed, up to a year) and move the watermark to the day before;
-    with `snapshots`, also take the snapshots of that day (`refresh_snapshots`). Idempotent: a second
-    run rebuilds the same rows."""
+    """Rollups for business date `as_of`: rebuild the day-keyed tables up to the day before it - the days
+    `nightly_ranges` says: those whose rows changed since the last refresh, every day since the last one
+    after missed nights (up to a year), or the `days` days before it - and move the watermark to the day
+    before; with `snapshots`, also take the snapshots of that day (`refresh_snapshots`). Idempotent: a
+    second run rebuilds the same rows."""
     started = clock.monotonic()
     last = as_of - timedelta(days=1)
-    days = REFRESH_DAYS if days is None else days
-    first = last - timedelta(days=max(days, 1) - 1)
     with transaction.atomic():
         # The watermark row's lock serialises refreshes (a nightly one and the intraday one, or two
         # workers): each deletes and re-inserts rows, which two at once would duplicate.
         mark = _lock_watermark()
-        if mark.through is None:
-            # The first refresh rolls up the history too (a year at most; earlier days stay live).
-            first = min(first, max(earliest_day(last), last - timedelta(days=365)))
-        elif mark.through < first:
-            first = max(mark.through + timedelta(days=1), last - timedelta(days=365))
-        counts = rebuild_days(first, last)
+        ranges = nightly_ranges(as_of, days, mark)
+        seen = seen_ids()  # before the rebuild: a row written during it is seen by the next refresh
+        counts: dict = {}
+        by_range: dict[tuple[date, date], list[str]] = {}
+        for key, span in ranges.items():
+            by_range.setdefault(span, []).append(key)
+        for (d1, d2), keys in sorted(by_range.items()):
+            counts.update(rebuild_days(d1, d2, keys))
+        first = min(d1 for d1, _d2 in ranges.values())
         if snapshots:
             counts.update(_snapshots(last))
         # The roll rates and the cure rate compare two month-ends; before the first nightly run has
@@ -1133,11 +1230,32 @@ def refresh(*, as_of: date, days: int | None = None, snapshots: bool = True) -> 
         mark.through = max(filter(None, [mark.through, last]))
         mark.refreshed_at = timezone.now()
         mark.last_as_of = as_of
-        mark.last_counts = {**counts, "from": first.isoformat(), "to": last.isoformat()}
+        spans = {key: f"{d1.isoformat()}..{d2.isoformat()}" for key, (d1, d2) in ranges.items()}
+        mark.last_counts = {**counts, "from": first.isoformat(), "to": last.isoformat(), "days": spans}
         mark.last_seconds = seconds
+        mark.seen_ids = seen
         mark.save()
     logger.info("dashboards: rollups %s..%s in %.1fs %s", first, last, seconds, counts)
-    return {**counts, "from": first.isoformat(), "to": last.isoformat(), "seconds": seconds}
+    return {**counts, "from": first.isoformat(), "to": last.isoformat(), "days": spans, "seconds": seconds}
+
+
+def rebuild(d1: date, d2: date) -> dict:
+    """Every day rollup of d1..d2 rebuilt in full (`manage.py rollups_rebuild`), up to the watermark at
+    most (later days are read live). The watermark does not move; its first day moves back to d1 when the
+    days rebuilt reach it."""
+    started = clock.monotonic()
+    with transaction.atomic():
+        mark = _lock_watermark()
+        if mark.through is None:
+            return {"from": d1.isoformat(), "to": d2.isoformat(), "seconds": 0.0, "note": "no rollups yet"}
+        d2 = min(d2, mark.through)
+        counts = rebuild_days(d1, d2) if d1 <= d2 else {}
+        if d1 <= d2 and mark.since is not None and d1 < mark.since <= d2 + timedelta(days=1):
+            mark.since = d1
+            mark.save(update_fields=["since"])
+    seconds = round(clock.monotonic() - started, 3)
+    logger.info("dashboards: rollups rebuilt %s..%s in %.1fs %s", d1, d2, seconds, counts)
+    return {**counts, "from": d1.isoformat(), "to": d2.isoformat(), "seconds": seconds}
 
 
 def earliest_day(default: date) -> date:
