@@ -251,6 +251,9 @@ class RollupWatermark(models.Model):
     last_as_of = models.DateField(null=True)
     last_counts = models.JSONField(default=dict)
     last_seconds = models.FloatField(default=0)
+    # The last id of each arrival table at the last refresh (rollups.seen_ids): the next nightly one
+    # rebuilds from the first day the rows written since fall on.
+    seen_ids = models.JSONField(default=dict)
 
     # --- Supervisors' records --------------------------------------------------------------------------
 

@@ -45,19 +45,22 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
+    Window,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import (
     Cast,
     Coalesce,
     ExtractHour,
     ExtractMinute,
     Least,
+    RowNumber,
     TruncDate,
     TruncMonth,
 )
 from django.utils import timezone
 
-from collections_app.delinquency import bucket_for, days_past_due
+from collections_app.delinquency import bucket_sql
 from collections_app.models import (
     ANSWERED_OUTCOMES,
     CALL_CHANNELS,
@@ -650,20 +653,18 @@ def _reach_select(
 ) -> tuple[str, tuple]:
     """Reach rows for the days: accounts per (day, dims, scope, series, prev_day).
 
-    For each scope and series: the distinct (case[, agent], day) of the agents' attempts of the cases
-    touched in d1..d2, over the year before d1 as well; LAG over each case's (or case and agent's) days
-    gives the day before; the rows of d1..d2 are counted. One sort per part, no lookup per attempt."""
+    For each scope and series: the distinct (case[, agent], day) of the agents' attempts in d1..d2; LAG
+    over each case's (or case and agent's) days gives the day before, and for the first of them in the
+    range the last day of such an attempt in the year before d1 (one backward scan of the case's
+    attempts on its (case, started_at) index, evaluated only for those rows). The same rows as a LAG over
+    the whole year, without reading the year of every case touched."""
     parts, params = [], []
-    touched = src_attempts(d1, d2, frozenset({"d_day"})).filter(agent__isnull=False)
     lookback = d1 - timedelta(days=REACH_LOOKBACK_DAYS)
     for scope in scopes:
         for series in ("attempt", "rpc"):
-            days = src_attempts(lookback, d2, dims).filter(agent__isnull=False)
-            mine = touched
+            days = src_attempts(d1, d2, dims).filter(agent__isnull=False)
             if series == "rpc":
                 days = days.filter(outcome__in=RIGHT_PARTY_OUTCOMES)
-                mine = mine.filter(outcome__in=RIGHT_PARTY_OUTCOMES)
-            days = days.filter(case_id__in=mine.values("case_id"))
             if scope == "case":
                 days = days.annotate(d_agent=Cast(Value(None), IntegerField()))
             elif "d_agent" not in dims:
@@ -675,14 +676,14 @@ def _reach_select(
             sql, p = _project(
                 days.annotate(d_scope=Value(scope), d_series=Value(series)), [*REACH_ALIASES[:-2]]
             )
+            before_sql, before_p = _reach_day_before(lookback, d1, series, scope)
             partition = "w.case_id" if scope == "case" else "w.case_id, w.d_agent"
             sql = sql.replace("SELECT ", "SELECT p.case_id, ", 1)
             parts.append(
-                f"SELECT v.*, 1 AS {_quote('m_accounts')} FROM ("  # noqa: S608
-                f"SELECT w.*, LAG(w.d_day) OVER (PARTITION BY {partition} ORDER BY w.d_day) AS d_prev "
-                f"FROM ({sql}) w) v WHERE v.d_day >= %s"
+                f"SELECT w.*, COALESCE(LAG(w.d_day) OVER (PARTITION BY {partition} ORDER BY w.d_day), "  # noqa: S608
+                f"({before_sql})) AS d_prev, 1 AS {_quote('m_accounts')} FROM ({sql}) w"
             )
-            params.extend([*p, d1])
+            params.extend([*before_p, *p])
     keys = REACH_ALIASES[:-1]
     select = [
         f"COALESCE(u.{_quote(a)}, '') AS {_quote(a)}" if a in TEXT_DIMS else f"u.{_quote(a)}" for a in keys
@@ -696,6 +697,19 @@ def _reach_select(
 
 
 REACH_COLUMNS = [*(DIM_COLUMNS[a] for a in DIMS), "scope", "series", "prev_day", "accounts"]
+
+
+def _reach_day_before(lookback: date, d1: date, series: str, scope: str) -> tuple[str, tuple]:
+    """The last bank day in lookback..d1-1 of an agent's attempt (right-party for the "rpc" series) on
+    the case `w.case_id` (by the agent `w.d_agent` for the "agent" scope): a subquery for `_reach_select`."""
+    qs = src_attempts(lookback, d1 - timedelta(days=1), frozenset({"d_day"})).filter(
+        agent__isnull=False, case_id=RawSQL("w.case_id", ())
+    )
+    if series == "rpc":
+        qs = qs.filter(outcome__in=RIGHT_PARTY_OUTCOMES)
+    if scope == "agent":
+        qs = qs.filter(agent_id=RawSQL("w.d_agent", ()))
+    return _sql(qs.order_by("-started_at").values("d_day")[:1])
 
 
 # --- Building ---------------------------------------------------------------------------------------
@@ -745,11 +759,16 @@ def _roll_up(
         return cursor.rowcount
 
 
-def rebuild_days(d1: date, d2: date) -> dict[str, int]:
-    """Delete and rebuild every day-keyed rollup for the days d1..d2 (inclusive). One transaction."""
+def rebuild_days(d1: date, d2: date, tables: Iterable[str] | None = None) -> dict[str, int]:
+    """Delete and rebuild the day-keyed rollups (every one, or those of `tables`: keys of TABLES, "reach",
+    "agents") for the days d1..d2 (inclusive). One transaction."""
     counts = {}
+    wanted = set(ALL_TABLES if tables is None else tables)
     with transaction.atomic():
+        _no_jit()
         for table in TABLES.values():
+            if table.key not in wanted:
+                continue
             table.model.objects.filter(day__gte=d1, day__lte=d2).delete()
             counts[table.key] = _insert(
                 table.db_table, _table_columns(table), _grouped_select(table, d1, d2), level="full"
@@ -760,7 +779,26 @@ def rebuild_days(d1: date, d2: date) -> dict[str, int]:
                 _roll_up(
                     table.db_table, LEVELS[level], extra, measures, source="full", target=level, d1=d1, d2=d2
                 )
+        if "reach" in wanted:
+            counts.update(_rebuild_reach(d1, d2))
+        if "agents" in wanted:
+            counts.update(_rebuild_agents(d1, d2))
+    return counts
+
+
+def _no_jit() -> None:
+    """PostgreSQL compiles a statement with JIT above a cost estimate; the rollup statements pass it (their
+    per-case index probes are costed at their worst) and the compile took seconds - on a 2-core machine
+    10 s of a reach rebuild that runs in a second. Off for the current transaction only."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
+
+
+def _rebuild_reach(d1: date, d2: date) -> dict[str, int]:
+    with transaction.atomic():
         ReachDaily.objects.filter(day__gte=d1, day__lte=d2).delete()
+        counts = {}
         counts["reach"] = _insert(
             ReachDaily._meta.db_table, REACH_COLUMNS, _reach_select(d1, d2), level="bucket"
         )
@@ -774,13 +812,94 @@ def rebuild_days(d1: date, d2: date) -> dict[str, int]:
             d1=d1,
             d2=d2,
         )
-        AgentDaily.objects.filter(day__gte=d1, day__lte=d2).delete()
-        counts["agents"] = _insert(
-            AgentDaily._meta.db_table,
-            ["day", "agent_id", "team_id", "active_slots", "first_at", "last_at"],
-            _agent_select(d1, d2),
-        )
     return counts
+
+
+def _rebuild_agents(d1: date, d2: date) -> dict[str, int]:
+    with transaction.atomic():
+        AgentDaily.objects.filter(day__gte=d1, day__lte=d2).delete()
+        return {
+            "agents": _insert(
+                AgentDaily._meta.db_table,
+                ["day", "agent_id", "team_id", "active_slots", "first_at", "last_at"],
+                _agent_select(d1, d2),
+            )
+        }
+
+
+# The tables a nightly refresh rebuilds from the first day on which rows arrived since the last refresh
+# (contacts, events, promises and payments are written when they happen, or logged late), and those it
+# rebuilds over the REFRESH_DAYS days before (promises settle after their grace days, cases close and
+# plans end on the day's own dates).
+ARRIVAL_TABLES = ("activity", "reasons", "collections", "reach", "agents")
+SETTLING_TABLES = ("promises", "flows")
+ALL_TABLES = (*ARRIVAL_TABLES, *SETTLING_TABLES)
+
+
+def seen_ids() -> dict[str, int]:
+    """The last id of each table whose new rows are arrivals (read at a refresh: the next one looks at
+    the rows after them only)."""
+    return {
+        key: model.objects.aggregate(last=Max("pk"))["last"] or 0
+        for key, model in (
+            ("attempt", ContactAttempt),
+            ("event", CaseEvent),
+            ("promise", PromiseToPay),
+            ("payment", Payment),
+        )
+    }
+
+
+def first_arrival_day(seen: dict) -> date | None:
+    """The first bank day that rows written after the `seen` ids fall on (contacts and their corrections,
+    refusals and notes, promises made, payments): each a range scan of the primary key from the last id
+    seen, that is of the rows written since the last refresh."""
+    moments = [
+        ContactAttempt.objects.filter(pk__gt=seen.get("attempt", 0)).aggregate(m=Min("started_at"))["m"],
+        ContactAttempt.objects.filter(
+            pk__in=ContactAttempt.objects.filter(
+                pk__gt=seen.get("attempt", 0), corrects__isnull=False
+            ).values("corrects_id")
+        ).aggregate(m=Min("started_at"))["m"],
+        CaseEvent.objects.filter(
+            pk__gt=seen.get("event", 0), kind__in=[EventKind.POLICY_REFUSED, EventKind.NOTE]
+        ).aggregate(m=Min("created_at"))["m"],
+        PromiseToPay.objects.filter(pk__gt=seen.get("promise", 0)).aggregate(m=Min("created_at"))["m"],
+        Payment.objects.filter(pk__gt=seen.get("payment", 0)).aggregate(m=Min("paid_at"))["m"],
+    ]
+    days = [timezone.localtime(moment, bank_zone()).date() for moment in moments if moment is not None]
+    return min(days) if days else None
+
+
+def nightly_ranges(as_of: date, days: int | None = None, mark=None) -> dict[str, tuple[date, date]]:
+    """What a refresh for `as_of` rebuilds: table key -> (first day, last day).
+
+    With `days`, every table over those days before `as_of` (a backfill, a month rebuilt). The first
+    refresh rolls up the history (a year at most), and one after missed nights every day since the
+    last one. Otherwise (a night after a night) the SETTLING_TABLES are rebuilt over the REFRESH_DAYS
+    days before `as_of` and the ARRIVAL_TABLES from the first day rows arrived on since the last refresh
+    (`first_arrival_day`; usually yesterday alone)."""
+    last = as_of - timedelta(days=1)
+    window_first = last - timedelta(days=max(REFRESH_DAYS if days is None else days, 1) - 1)
+    if mark is None:
+        mark = RollupWatermark.objects.filter(pk=1).first()
+    through = mark.through if mark is not None else None
+    first = window_first
+    if through is None:
+        # The first refresh rolls up the history too (a year at most; earlier days stay live).
+        first = min(first, max(earliest_day(last), last - timedelta(days=365)))
+    elif through < window_first:
+        first = max(through + timedelta(days=1), last - timedelta(days=365))
+    if days is not None or through is None or through < window_first or not mark.seen_ids:
+        return dict.fromkeys(ALL_TABLES, (first, last))
+    arrived = min(through + timedelta(days=1), last)
+    day = first_arrival_day(mark.seen_ids)
+    if day is not None:
+        arrived = max(min(arrived, day), last - timedelta(days=365))
+    return {
+        **dict.fromkeys(ARRIVAL_TABLES, (arrived, last)),
+        **dict.fromkeys(SETTLING_TABLES, (window_first, last)),
+    }
 
 
 def _agent_query(d1: date, d2: date) -> QuerySet:
@@ -912,63 +1031,92 @@ def estimate_month_end(month: date) -> int:
       when the case was opened later than that, e.g. for accounts imported already overdue);
     - else the account was current.
     The balance then is the balance now plus the payments received since (the system's own payments are
-    what move a balance between two daily files). Dimensions are those of the case open then."""
+    what move a balance between two daily files). Dimensions are those of the case open then.
+    One INSERT ... SELECT (the accounts joined once to the cases open then and the payments since)."""
     end = next_month(month) - timedelta(days=1)
     end_at = day_start(end + timedelta(days=1))
-    open_then = {
-        row[0]: row[1:]
-        for row in Case.objects.filter(opened_at__lt=end_at)
+    # The case open at the month-end of each account (the latest opened, should there be two), with the
+    # bank day it was opened on.
+    open_then = (
+        Case.objects.filter(opened_at__lt=end_at)
         .filter(Q(closed_at__isnull=True) | Q(closed_at__gte=end_at))
-        .values_list("account_id", "opened_at", "queue__team_id", "queue_id", "assigned_agent_id")
-    }
-    paid_since = dict(
+        .annotate(
+            opened_day=TruncDate("opened_at", tzinfo=bank_zone()),
+            team=F("queue__team_id"),
+            rn=Window(
+                RowNumber(), partition_by=[F("account_id")], order_by=[F("opened_at").desc(), F("pk").desc()]
+            ),
+        )
+        .order_by()
+        .values("pk", "account_id", "opened_day", "team", "queue_id", "assigned_agent_id", "rn")
+    )
+    open_sql, open_params = _sql(open_then)
+    paid_since = (
         Payment.objects.filter(paid_at__gte=end_at)
         .order_by()
         .values("account_id")
         .annotate(total=Sum("amount"))
-        .values_list("account_id", "total")
+        .values("account_id", "total")
     )
-    accounts = (
-        CreditAccount.objects.filter(Q(opened_on__isnull=True) | Q(opened_on__lte=end))
-        .order_by("pk")
-        .values_list(
-            "pk",
-            "first_missed_due_date",
-            "overdue_amount",
-            "balance",
-            "currency",
-            "product",
-            "cardholder__jurisdiction",
-        )
+    paid_sql, paid_params = _sql(paid_since)
+    # delinquency.days_past_due and bucket_for, as SQL over the rows of `x`.
+    since_missed = _days_between("%s", "a.first_missed_due_date")
+    since_opened = _days_between("%s", "c.opened_day") + " + 1"
+    bucket, bucket_params = _compile(
+        bucket_sql(RawSQL("x.dpd", (), output_field=IntegerField())), CreditAccount
     )
-    zone = bank_zone()
-    rows = []
-    for pk, missed, overdue, balance, currency, product, jurisdiction in accounts.iterator(chunk_size=5000):
-        case = open_then.get(pk)
-        if missed is not None and overdue > 0 and missed < end:
-            dpd = days_past_due(missed, end)
-        elif case is not None:
-            dpd = max(1, (end - timezone.localtime(case[0], zone).date()).days + 1)
-        else:
-            dpd = 0
-        team_id, queue_id, agent_id = case[1:] if case is not None else (None, None, None)
-        rows.append(
-            AccountMonthEnd(
-                month=month,
-                account_id=pk,
-                bucket=bucket_for(dpd),
-                balance=balance + paid_since.get(pk, 0),
-                currency=currency,
-                estimated=True,
-                team_id=team_id,
-                queue_id=queue_id,
-                agent_id=agent_id,
-                product=product,
-                jurisdiction=jurisdiction,
-            )
-        )
-    AccountMonthEnd.objects.bulk_create(rows, batch_size=2000)
-    return len(rows)
+    a, ch = _quote(CreditAccount._meta.db_table), _quote("collections_app_cardholder")
+    sql = f"""
+        INSERT INTO {_quote(AccountMonthEnd._meta.db_table)}
+            (month, account_id, bucket, balance, currency, estimated, team_id, queue_id, agent_id,
+             product, jurisdiction)
+        SELECT %s, x.id, {bucket}, x.balance, x.currency, %s, x.team, x.queue_id, x.assigned_agent_id,
+               x.product, x.jurisdiction
+        FROM (
+            SELECT a.id, a.balance + COALESCE(p.total, 0) AS balance, a.currency, a.product,
+                   ch.jurisdiction, c.team, c.queue_id, c.assigned_agent_id,
+                   CASE WHEN a.first_missed_due_date IS NOT NULL AND a.overdue_amount > 0
+                             AND a.first_missed_due_date < %s THEN {since_missed}
+                        WHEN c.account_id IS NOT NULL THEN
+                             CASE WHEN {since_opened} < 1 THEN 1 ELSE {since_opened} END
+                        ELSE 0 END AS dpd
+            FROM {a} a
+            JOIN {ch} ch ON ch.id = a.cardholder_id
+            LEFT JOIN ({open_sql}) c ON c.account_id = a.id AND c.rn = 1
+            LEFT JOIN ({paid_sql}) p ON p.account_id = a.id
+            WHERE a.opened_on IS NULL OR a.opened_on <= %s
+        ) x
+    """  # noqa: S608 - table names from model metadata, values are parameters
+    params = [
+        month,
+        *bucket_params,
+        True,
+        end,
+        end,
+        end,
+        end,
+        *open_params,
+        *paid_params,
+        end,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def _days_between(end_sql: str, start_sql: str) -> str:
+    """Whole days from the date `start_sql` to the date `end_sql` (SQL over dates), on either database."""
+    if connection.vendor == "sqlite":
+        return f"CAST(julianday({end_sql}) - julianday({start_sql}) AS INTEGER)"
+    return f"(CAST({end_sql} AS date) - {start_sql})"
+
+
+def _compile(expression, model) -> tuple[str, tuple]:
+    """An ORM expression as SQL and its parameters (to place in a hand-written statement)."""
+    query = model.objects.all().query
+    compiler = query.get_compiler(connection=connection)
+    sql, params = compiler.compile(expression.resolve_expression(query))
+    return sql, tuple(params)
 
 
 def estimate_missing_month_ends(last: date) -> dict:
@@ -1061,24 +1209,26 @@ def refresh_today(*, now=None) -> dict:
 
 
 def refresh(*, as_of: date, days: int | None = None, snapshots: bool = True) -> dict:
-    """Rollups for business date `as_of`: rebuild the day-keyed tables for the REFRESH_DAYS days before it
-    (further back if earlier nights were missed, up to a year) and move the watermark to the day before;
-    with `snapshots`, also take the snapshots of that day (`refresh_snapshots`). Idempotent: a second
-    run rebuilds the same rows."""
+    """Rollups for business date `as_of`: rebuild the day-keyed tables up to the day before it - the days
+    `nightly_ranges` says: those whose rows changed since the last refresh, every day since the last one
+    after missed nights (up to a year), or the `days` days before it - and move the watermark to the day
+    before; with `snapshots`, also take the snapshots of that day (`refresh_snapshots`). Idempotent: a
+    second run rebuilds the same rows."""
     started = clock.monotonic()
     last = as_of - timedelta(days=1)
-    days = REFRESH_DAYS if days is None else days
-    first = last - timedelta(days=max(days, 1) - 1)
     with transaction.atomic():
         # The watermark row's lock serialises refreshes (a nightly one and the intraday one, or two
         # workers): each deletes and re-inserts rows, which two at once would duplicate.
         mark = _lock_watermark()
-        if mark.through is None:
-            # The first refresh rolls up the history too (a year at most; earlier days stay live).
-            first = min(first, max(earliest_day(last), last - timedelta(days=365)))
-        elif mark.through < first:
-            first = max(mark.through + timedelta(days=1), last - timedelta(days=365))
-        counts = rebuild_days(first, last)
+        ranges = nightly_ranges(as_of, days, mark)
+        seen = seen_ids()  # before the rebuild: a row written during it is seen by the next refresh
+        counts: dict = {}
+        by_range: dict[tuple[date, date], list[str]] = {}
+        for key, span in ranges.items():
+            by_range.setdefault(span, []).append(key)
+        for (d1, d2), keys in sorted(by_range.items()):
+            counts.update(rebuild_days(d1, d2, keys))
+        first = min(d1 for d1, _d2 in ranges.values())
         if snapshots:
             counts.update(_snapshots(last))
         # The roll rates and the cure rate compare two month-ends; before the first nightly run has
@@ -1090,11 +1240,32 @@ def refresh(*, as_of: date, days: int | None = None, snapshots: bool = True) -> 
         mark.through = max(filter(None, [mark.through, last]))
         mark.refreshed_at = timezone.now()
         mark.last_as_of = as_of
-        mark.last_counts = {**counts, "from": first.isoformat(), "to": last.isoformat()}
+        spans = {key: f"{d1.isoformat()}..{d2.isoformat()}" for key, (d1, d2) in ranges.items()}
+        mark.last_counts = {**counts, "from": first.isoformat(), "to": last.isoformat(), "days": spans}
         mark.last_seconds = seconds
+        mark.seen_ids = seen
         mark.save()
     logger.info("dashboards: rollups %s..%s in %.1fs %s", first, last, seconds, counts)
-    return {**counts, "from": first.isoformat(), "to": last.isoformat(), "seconds": seconds}
+    return {**counts, "from": first.isoformat(), "to": last.isoformat(), "days": spans, "seconds": seconds}
+
+
+def rebuild(d1: date, d2: date) -> dict:
+    """Every day rollup of d1..d2 rebuilt in full (`manage.py rollups_rebuild`), up to the watermark at
+    most (later days are read live). The watermark does not move; its first day moves back to d1 when the
+    days rebuilt reach it."""
+    started = clock.monotonic()
+    with transaction.atomic():
+        mark = _lock_watermark()
+        if mark.through is None:
+            return {"from": d1.isoformat(), "to": d2.isoformat(), "seconds": 0.0, "note": "no rollups yet"}
+        d2 = min(d2, mark.through)
+        counts = rebuild_days(d1, d2) if d1 <= d2 else {}
+        if d1 <= d2 and mark.since is not None and d1 < mark.since <= d2 + timedelta(days=1):
+            mark.since = d1
+            mark.save(update_fields=["since"])
+    seconds = round(clock.monotonic() - started, 3)
+    logger.info("dashboards: rollups rebuilt %s..%s in %.1fs %s", d1, d2, seconds, counts)
+    return {**counts, "from": d1.isoformat(), "to": d2.isoformat(), "seconds": seconds}
 
 
 def earliest_day(default: date) -> date:

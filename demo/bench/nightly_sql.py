@@ -409,16 +409,24 @@ def dashboard_snapshots(as_of: date, now: datetime) -> int:
 
 
 def dashboard_rollups(as_of: date, now: datetime) -> int:
-    """The day tables of the refreshed days (dashboards.rollups.REFRESH_DAYS before as_of): contact
-    attempts by day, agent and outcome; reach (cases and accounts reached) by day; reasons by day; promises
-    made and due by day and status; payments by day; case flows (opened, closed) by day; the agent-days -
-    each one GROUP BY into a table of its own."""
+    """The day tables of the days the project's step rebuilds (dashboards.rollups.nightly_ranges: the
+    days rows arrived on since the last refresh for the contact tables, the last REFRESH_DAYS days for
+    promises due and case flows): contact attempts by day, agent and outcome; reach (cases and accounts
+    reached) by day; reasons by day; promises made and due by day and status; payments by day; case
+    flows (opened, closed) by day; the agent-days - each one GROUP BY into a table of its own."""
     from dashboards import rollups
 
-    first = as_of - timedelta(days=getattr(rollups, "REFRESH_DAYS", 7))
+    ranges = rollups.nightly_ranges(as_of)
     day = "(({column}) AT TIME ZONE %(tz)s)::date"
-    between = "{column} >= %(first)s::date AND {column} < %(last)s::date"
-    attempts = f"FROM {ATTEMPT} WHERE " + between.format(column="started_at")
+
+    def between(column: str, table: str) -> str:
+        return f"{column} >= %({table}_first)s::date AND {column} < %({table}_last)s::date"
+
+    attempts = f"FROM {ATTEMPT} WHERE " + between("started_at", "activity")
+    params = {"tz": str(timezone.get_current_timezone())}
+    for key in ("activity", "promises", "collections", "flows"):
+        first, last = ranges[key]
+        params[f"{key}_first"], params[f"{key}_last"] = first, last + timedelta(days=1)
     return _temp_tables(
         [
             (
@@ -441,25 +449,25 @@ def dashboard_rollups(as_of: date, now: datetime) -> int:
                 "bench_promises",
                 f"SELECT {day.format(column='created_at')} AS day, created_by_id, status, count(*) AS n, "
                 f"sum(amount) AS amount, sum(paid_amount) AS paid FROM {PROMISE} WHERE "
-                + between.format(column="created_at")
+                + between("created_at", "activity")
                 + " GROUP BY 1, 2, 3",
             ),
             (
                 "bench_promises_due",
                 f"SELECT due_date AS day, status, count(*) AS n, sum(amount) AS amount FROM {PROMISE} "  # noqa: S608
-                "WHERE due_date >= %(first)s AND due_date < %(last)s GROUP BY 1, 2",
+                "WHERE " + between("due_date", "promises") + " GROUP BY 1, 2",
             ),
             (
                 "bench_payments",
                 f"SELECT {day.format(column='paid_at')} AS day, currency, count(*) AS n, "
                 f"sum(amount) AS amount FROM {PAYMENT} WHERE "
-                + between.format(column="paid_at")
+                + between("paid_at", "collections")
                 + " GROUP BY 1, 2",
             ),
             (
                 "bench_flows",
                 f"SELECT {day.format(column='created_at')} AS day, kind, count(*) AS n FROM {EVENT} WHERE "
-                + between.format(column="created_at")
+                + between("created_at", "flows")
                 + " AND kind IN ('opened', 'resolved', 'written_off', 'transition') GROUP BY 1, 2",
             ),
             (
@@ -469,7 +477,7 @@ def dashboard_rollups(as_of: date, now: datetime) -> int:
                 f"{attempts} AND agent_id IS NOT NULL GROUP BY 1, 2",
             ),
         ],
-        {"first": first, "last": as_of, "tz": str(timezone.get_current_timezone())},
+        params,
     )
 
 

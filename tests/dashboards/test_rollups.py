@@ -298,3 +298,64 @@ def test_queue_depths_and_aging_from_the_intraday_snapshot_match_the_live_count(
             (a["bucket"], a["cases"], a["balance"]) for a in selectors.aging(supervisor, filters, fresh=fresh)
         ] == [(a["bucket"], a["cases"], a["balance"]) for a in live_aging]
     assert [(a["bucket"], a["cases"]) for a in live_aging if a["cases"]] == [("M2", 3), ("M3", 1)]
+
+
+def test_a_night_rebuilds_the_days_rows_arrived_on_and_agrees_with_the_live_computation(
+    busy_fortnight, team_a, agent
+):
+    from collections_app.models import ContactAttempt
+    from core.clock import day_start
+
+    with time_machine.travel(at(START + timedelta(days=14), 2), tick=False):
+        rollups.refresh(as_of=START + timedelta(days=14), days=20)
+    # The next day: a contact of the day, and one logged late for five days before.
+    late_day = START + timedelta(days=9)
+    called = set(
+        ContactAttempt.objects.filter(
+            started_at__gte=day_start(late_day), started_at__lt=day_start(late_day + timedelta(days=1))
+        ).values_list("case_id", flat=True)
+    )
+    case = next(c for c, team in busy_fortnight if team == team_a and c.pk not in called)
+    call(case, agent, at(START + timedelta(days=14), 11), "rpc", seconds=60)
+    call(case, agent, at(late_day, 11), "rpc", seconds=30)
+    with time_machine.travel(at(START + timedelta(days=15), 2), tick=False):
+        night = rollups.refresh(as_of=START + timedelta(days=15))
+    last = START + timedelta(days=14)
+    # The contact tables from the late contact's day, the promises and flows over the settling window.
+    assert night["days"]["activity"] == f"{late_day.isoformat()}..{last.isoformat()}"
+    assert night["days"]["reach"] == night["days"]["activity"]
+    window = f"{(last - timedelta(days=rollups.REFRESH_DAYS - 1)).isoformat()}..{last.isoformat()}"
+    assert night["days"]["promises"] == night["days"]["flows"] == window
+    period = Period(START, last)
+    for filters in _filters(team_a, agent):
+        live = {key: kpis.measure_live(key, filters, period) for key in kpis.MEASURES}
+        assert kpis.figures(list(kpis.MEASURES), filters, period) == live, filters
+    # A night with nothing logged late rebuilds the contact tables of the day before only.
+    with time_machine.travel(at(START + timedelta(days=16), 2), tick=False):
+        quiet = rollups.refresh(as_of=START + timedelta(days=16))
+    day = (START + timedelta(days=15)).isoformat()
+    assert quiet["days"]["activity"] == f"{day}..{day}"
+    assert rollups.nightly_ranges(START + timedelta(days=17))["collections"] == (
+        START + timedelta(days=16),
+        START + timedelta(days=16),
+    )
+
+
+def test_a_month_rebuilt_in_full_gives_the_nightly_rows_back(busy_fortnight, team_a, agent):
+    from django.core.management import call_command
+
+    with time_machine.travel(at(START + timedelta(days=15), 2), tick=False):
+        rollups.refresh(as_of=START + timedelta(days=15), days=20)
+
+    def rows():
+        fields = ("level", "day", "agent_id", "attempts", "rpc")
+        return sorted(ActivityDaily.objects.values_list(*fields), key=str)
+
+    before = rows()
+    ActivityDaily.objects.filter(day=START + timedelta(days=3)).delete()  # a day lost
+    call_command("rollups_rebuild", month=f"{START:%Y-%m}")
+    assert rows() == before
+    period = Period(START, START + timedelta(days=13))
+    for filters in _filters(team_a, agent):
+        live = {key: kpis.measure_live(key, filters, period) for key in kpis.MEASURES}
+        assert kpis.figures(list(kpis.MEASURES), filters, period) == live, filters
