@@ -105,18 +105,25 @@ def measure_api(*, out, repeat: int, lists: list[str] | None = None) -> list[Res
     return results
 
 
+def _caches_templates(loaders) -> bool:
+    """Whether Django's cached loader is among `loaders`, at any depth (django-template-partials wraps
+    the cached loader in its own)."""
+    for loader in loaders:
+        name, children = (loader[0], loader[1:]) if isinstance(loader, (list, tuple)) else (loader, ())
+        if name.endswith("cached.Loader") or any(_caches_templates(child) for child in children):
+            return True
+    return False
+
+
 def production_templates() -> list[dict]:
     """TEMPLATES as production runs them: the engine out of debug mode, templates compiled once and kept
-    (Django's cached loader, which the engine uses when no loaders are configured; named explicitly if
-    the settings configure loaders of their own)."""
+    (Django's cached loader: the engine's default when no loaders are configured; named explicitly if
+    the settings configure loaders of their own without it)."""
     engines = []
     for engine in settings.TEMPLATES:
         options = {**engine.get("OPTIONS", {}), "debug": False}
         loaders = options.get("loaders")
-        if loaders and not any(
-            (loader[0] if isinstance(loader, (list, tuple)) else loader).endswith("cached.Loader")
-            for loader in loaders
-        ):
+        if loaders and not _caches_templates(loaders):
             options["loaders"] = [("django.template.loaders.cached.Loader", loaders)]
         engines.append({**engine, "OPTIONS": options})
     return engines
