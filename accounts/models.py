@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from core.choices import ChoiceLabels
 from core.clock import bank_zone
 
 
@@ -56,7 +57,7 @@ class CollectionsUserManager(UserManager):
         return super().create_superuser(username, email, password, **extra_fields)
 
 
-class User(AbstractUser):
+class User(ChoiceLabels, AbstractUser):
     """A person who works in the system. What they may do follows from `role` (accounts.permissions);
     what they see follows from `team`. Django's is_staff / is_superuser flags are not used for access."""
 

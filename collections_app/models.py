@@ -17,6 +17,7 @@ from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 from accounts.permissions import Capability, has_capability
 from contact_policy import engine as policy_engine
 from core.chains import ChainHashField
+from core.choices import ChoiceLabels
 from core.fields import EncryptedTextField
 from core.masking import card_last4, pii_hash
 from core.money import MONEY, ZERO
@@ -24,7 +25,7 @@ from core.money import MONEY, ZERO
 # --- People -------------------------------------------------------------------------------------
 
 
-class Cardholder(models.Model):
+class Cardholder(ChoiceLabels, models.Model):
     """A person who owes the bank. Flags change what may be done (see contact_policy.engine)."""
 
     external_ref = models.CharField(_("external reference"), max_length=64, unique=True)
@@ -84,7 +85,7 @@ class ContactPointKind(models.TextChoices):
     EMAIL = "email", _("E-mail")
 
 
-class ContactPoint(models.Model):
+class ContactPoint(ChoiceLabels, models.Model):
     """A phone number or e-mail address by which a cardholder's debt may be pursued, and whose it is."""
 
     cardholder = models.ForeignKey(Cardholder, on_delete=models.CASCADE, related_name="contact_points")
@@ -148,7 +149,7 @@ class Bucket(models.TextChoices):
 CARD_NUMBER_DERIVED_FIELDS = ("card_number_hash", "card_last4")
 
 
-class CreditAccount(models.Model):
+class CreditAccount(ChoiceLabels, models.Model):
     """An account of the bank's core system, as of the last daily file. The balance is the sum of its
     components; a payment pays the components down in COLLECTIONS_ALLOCATION_ORDER."""
 
@@ -233,7 +234,7 @@ class CreditAccount(models.Model):
 # --- Queues (criteria and ordering; see collections_app.services.queues) ----------------------------------
 
 
-class Queue(models.Model):
+class Queue(ChoiceLabels, models.Model):
     """A work queue. Open cases matching the criteria are placed in the queue with the lowest `order`
     whose criteria they meet (set-based, collections_app.services.queues.place_cases_in_queues)."""
 
@@ -396,7 +397,7 @@ def _resolver(case, user) -> bool:
     )
 
 
-class Case(ConcurrentTransitionMixin, models.Model):
+class Case(ChoiceLabels, ConcurrentTransitionMixin, models.Model):
     """The unit of work: one open case per delinquent account. `state` follows DESIGN section 3 and
     changes only through the transition methods below, called by collections_app.services.
     Assignment (queue, agent, priority, lease) is separate from state."""
@@ -624,7 +625,7 @@ class HoldReason(models.TextChoices):
     FRAUD_CLAIM = "fraud_claim", _("Fraud claim")
 
 
-class CaseHold(models.Model):
+class CaseHold(ChoiceLabels, models.Model):
     """Why a case is (or was) on hold. An open dispute hold blocks collection contact until released."""
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="holds")
@@ -711,7 +712,7 @@ class DelinquencyReason(models.TextChoices):
     OTHER = "other", _("Other")
 
 
-class ContactAttempt(models.Model):
+class ContactAttempt(ChoiceLabels, models.Model):
     """Append-only: every contact, by any channel. A correction is a new row pointing at the old."""
 
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="contact_attempts")
@@ -784,7 +785,7 @@ class PromiseStatus(models.TextChoices):
     CANCELLED = "cancelled", _("Cancelled")
 
 
-class PromiseToPay(models.Model):
+class PromiseToPay(ChoiceLabels, models.Model):
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="promises")
     amount = models.DecimalField(_("amount"), **MONEY)
     due_date = models.DateField(_("promised date"))
@@ -828,7 +829,7 @@ class PromiseToPay(models.Model):
         return f"{self.amount} by {self.due_date} ({self.get_status_display()})"
 
 
-class Payment(models.Model):
+class Payment(ChoiceLabels, models.Model):
     """A payment from the bank's feed. `external_ref` is unique so that a replayed feed is harmless."""
 
     external_ref = models.CharField(_("payment reference"), max_length=64, unique=True)
@@ -914,7 +915,7 @@ INBOX_ANSWER_TEXTS = {
 }
 
 
-class CaseEvent(models.Model):
+class CaseEvent(ChoiceLabels, models.Model):
     """The case timeline and audit trail. Written by services in the same transaction as the change;
     never updated or deleted."""
 
@@ -997,7 +998,7 @@ class AccessRecordQuerySet(models.QuerySet):
         raise TypeError("Access records are append-only.")
 
 
-class AccessRecord(models.Model):
+class AccessRecord(ChoiceLabels, models.Model):
     """One look at a cardholder's personal data: who, when, how (reveal, export, print, API read), why
     (a reason code) and what. One row per cardholder looked at, so that "who looked at whom" is one
     indexed query; an export writes its rows in one INSERT per chunk (services.access_record_many), and a

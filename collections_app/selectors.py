@@ -79,17 +79,7 @@ def my_work(user, *, now: datetime | None = None) -> MyWork:
         for pk in queue_ids
         if pk in queue_map
     ]
-    callbacks = list(
-        _case_list(
-            Case.objects.filter(assigned_agent=user, state__in=OPEN_STATES, next_action_at__lte=now)
-        ).order_by("next_action_at")
-    )
-    assigned = list(
-        _case_list(Case.objects.filter(assigned_agent=user, state__in=OPEN_STATES)).order_by(
-            "-priority", "pk"
-        )[:50]
-    )
-    current = _case_list(Case.objects.filter(lease_owner=user, lease_expires_at__gte=now)).first()
+    callbacks, assigned, current = _my_cases(user, now=now)
     passed_over, next_ready_at = not_ready_summary(queue_ids, now=now)
     return MyWork(
         queues=queues,
@@ -100,6 +90,33 @@ def my_work(user, *, now: datetime | None = None) -> MyWork:
         passed_over=passed_over,
         next_ready_at=next_ready_at,
     )
+
+
+ASSIGNED_SHOWN = 50  # My work lists the agent's assigned cases of highest priority, this many
+
+
+def _my_cases(user, *, now: datetime) -> tuple[list[Case], list[Case], Case | None]:
+    """My work's three lists of cases in one query: the agent's open cases with a callback due (all of
+    them, by time), their ASSIGNED_SHOWN assigned open cases of highest priority, and the case they hold
+    (a live lease). The rows are those of the three; the top assigned ones come from a LIMIT subquery, so
+    sorting every open assigned row read by priority and keeping the first ASSIGNED_SHOWN gives exactly
+    them (a row read only for its callback ranks after them)."""
+    mine = Q(assigned_agent=user, state__in=OPEN_STATES)
+    top = Case.objects.filter(mine).order_by("-priority", "pk").values("pk")[:ASSIGNED_SHOWN]
+    held = Q(lease_owner=user, lease_expires_at__gte=now)
+    rows = list(_case_list(Case.objects.filter((mine & (Q(next_action_at__lte=now) | Q(pk__in=top))) | held)))
+    open_mine = [c for c in rows if c.assigned_agent_id == user.pk and c.state in OPEN_STATES]
+    callbacks = sorted(
+        (c for c in open_mine if c.next_action_at is not None and c.next_action_at <= now),
+        key=lambda c: (c.next_action_at, c.pk),
+    )
+    assigned = sorted(open_mine, key=lambda c: (-c.priority, c.pk))[:ASSIGNED_SHOWN]
+    current = min(
+        (c for c in rows if c.lease_owner_id == user.pk and c.lease_expires_at and c.lease_expires_at >= now),
+        key=lambda c: c.pk,
+        default=None,
+    )
+    return callbacks, assigned, current
 
 
 def queue_cases(

@@ -24,6 +24,7 @@ from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transi
 
 from accounts.models import Role
 from accounts.permissions import Capability, has_capability
+from core.choices import ChoiceLabels
 from core.money import MONEY, ZERO
 from repayment_plans.calculator import (
     PERSONALISED_MAX_TERM_MONTHS,
@@ -93,7 +94,7 @@ def _rejecter(plan, user) -> bool:
     return user is not None and _caseworker(plan, user)
 
 
-class RepaymentPlan(ConcurrentTransitionMixin, models.Model):
+class RepaymentPlan(ChoiceLabels, ConcurrentTransitionMixin, models.Model):
     """A repayment arrangement on a case: the agreed terms (as `calculator.PlanTerms` takes them), the
     schedule built from them (`installments`), who proposed, approved and recorded acceptance."""
 
@@ -351,7 +352,7 @@ class InstallmentStatus(models.TextChoices):
 UNPAID_STATUSES = (InstallmentStatus.DUE, InstallmentStatus.PARTLY_PAID, InstallmentStatus.LATE)
 
 
-class Installment(models.Model):
+class Installment(ChoiceLabels, models.Model):
     """One line of a plan's schedule. `paid_amount` grows only by `PlanAllocation`s; `late` is set by the
     nightly check once the due date has passed unpaid (the plan breaks after the grace days)."""
 
