@@ -26,7 +26,7 @@ process while another still holds a few calls of its stock (at most BATCH - 1 ea
 import hashlib
 import threading
 
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.redis import RedisCache
 from redis.exceptions import NoScriptError
 from rest_framework.settings import api_settings
@@ -77,6 +77,9 @@ def _window_counts(
 ) -> tuple[int, int, int]:
     """Count calls in window `key`: (calls in it so far, calls in `previous_key`, calls counted now -
     one, or BATCH when `limit` leaves room for twice as many)."""
+    # The backend itself: `django.core.cache.cache` is a proxy, never an instance of RedisCache (so the
+    # Redis path was never taken, and each call cost three round trips).
+    cache = caches[DEFAULT_CACHE_ALIAS]
     if isinstance(cache, RedisCache):
         key, previous_key = cache.make_and_validate_key(key), cache.make_and_validate_key(previous_key)
         client = cache._cache.get_client(key, write=True)
