@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.utils.translation import gettext as _
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from knox.auth import TokenAuthentication
 from rest_framework import mixins, status, viewsets
@@ -20,6 +19,7 @@ from rest_framework.views import APIView
 from api import schema
 from api import serializers as s
 from api.errors import ErrorSerializer, PreconditionFailed, exception_handler
+from api.filters import QueryFilterBackend
 from api.pagination import ApiCursorPagination
 from api.parsers import BoundedJSONParser
 from api.throttling import UserThrottle
@@ -66,7 +66,7 @@ class NoSuchEndpointView(ApiView):
 
 class ReadOnlyViewSet(ApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     pagination_class = ApiCursorPagination
-    filter_backends = [DjangoFilterBackend, SearchFilter, OrderingFilter]
+    filter_backends = [QueryFilterBackend, SearchFilter, OrderingFilter]
     ordering_fields = ["id"]
     ordering = ("-id",)
     lookup_value_regex = r"[0-9]{1,18}"

@@ -76,7 +76,10 @@ def bench_admin() -> User:
     return user
 
 
-@override_settings(ROOT_URLCONF="demo.bench.urls", ALLOWED_HOSTS=["*"])
+# DEBUG off, as a deployment serves the API: with DEBUG on, Django keeps every query's SQL and timing
+# (connection.queries) for both sides; the bench command is usually run with DJANGO_DEBUG=1 (the
+# development key), which must not make either side pay for debugging.
+@override_settings(ROOT_URLCONF="demo.bench.urls", ALLOWED_HOSTS=["*"], DEBUG=False)
 def measure_api(*, out, repeat: int, lists: list[str] | None = None) -> list[Result]:
     client = _client(bench_admin())
     results = []

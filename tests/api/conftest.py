@@ -15,6 +15,7 @@ from django.core.cache import cache
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
+from api.throttling import stock as throttle_stock
 from collections_app import services
 from legal import services as legal_services
 from repayment_plans.models import ApprovalLimit
@@ -31,12 +32,15 @@ def _office_hours(office_hours):
 
 @pytest.fixture(autouse=True)
 def _fresh_throttles_and_tiers(db):
-    # Throttle counters live in the cache, which outlives a test's transaction.
+    # Throttle counters live in the cache, which outlives a test's transaction (and a process's stock
+    # of calls already counted there).
     cache.clear()
+    throttle_stock.clear()
     for tier in DEFAULT_TIERS:  # a transactional test elsewhere may have flushed the migration's rows
         ApprovalLimit.objects.get_or_create(role=tier["role"], defaults=tier)
     yield
     cache.clear()
+    throttle_stock.clear()
 
 
 def token_for(user, *, ttl: timedelta | None = timedelta(days=7)) -> str:
