@@ -243,28 +243,42 @@ class ChainSQL:
         new_id = f"NEW.{self.pk} := nextval('{self.sequence}');" if self.sequence else ""
         search = f"""SELECT t.{self.row_hash} INTO previous FROM {t} t {where}
                         ORDER BY t.{self.pk} DESC LIMIT 1;"""  # noqa: S608 - names checked by IDENTIFIER
-        returning, use_head, keep_head = "", "", ""
+        # One writer per chain at a time, until its transaction ends: no fork.
+        lock = f"""-- An upsert, not SELECT ... FOR UPDATE: a REPEATABLE READ writer that raced another
+                    -- then fails with a serialization error rather than link to a head its snapshot
+                    -- cannot see.
+                    INSERT INTO {LOCK_TABLE} AS l (chain, writes) VALUES (chain_key, 1)
+                        ON CONFLICT (chain) DO UPDATE SET writes = l.writes + 1;"""  # noqa: S608
+        use_head, keep_head = search, ""
         if self.heads:
             same_row = [f"t.{self.pk} = last_id"]
             if self.locator:
                 same_row.append(f"t.{self.locator} = last_at")  # one partition's primary key
             if self.key:
                 same_row.append(f"t.{self.key} = NEW.{self.key}")
-            returning = "RETURNING l.head_id, l.head_at, l.head_hash INTO last_id, last_at, last_hash"
+            head = "l.head_id, l.head_at, l.head_hash INTO last_id, last_at, last_hash"
+            lock = f"""-- The lock row is locked, then updated once, with the new head, at the end. Under
+                    -- READ COMMITTED a writer that waited reads it as the writer before it left it; under
+                    -- REPEATABLE READ it fails with a serialization error (the row was updated, or
+                    -- inserted, concurrently) rather than link to a head its snapshot cannot see.
+                    SELECT {head} FROM {LOCK_TABLE} l WHERE l.chain = chain_key FOR UPDATE;
+                    IF NOT FOUND THEN  -- a new chain (an upsert: another writer may create it meanwhile)
+                        INSERT INTO {LOCK_TABLE} AS l (chain, writes) VALUES (chain_key, 0)
+                            ON CONFLICT (chain) DO UPDATE SET writes = l.writes RETURNING {head};
+                    END IF;"""  # noqa: S608 - names checked by IDENTIFIER
             use_head = f"""-- The head the chain's last writer left in the lock row, as long as its row
-                    -- is still there (a truncated table leaves its lock rows behind); else, or with no
-                    -- head yet (a new chain, or rows older than the heads), the search.
+                    -- is still there (one partition's primary key; a truncated table leaves its lock rows
+                    -- behind); else, or with no head yet (a new chain, or rows older than the heads), the
+                    -- search through every partition.
                     IF last_id IS NOT NULL THEN
                         SELECT last_hash INTO previous FROM {t} t WHERE {" AND ".join(same_row)};
                     END IF;
                     IF previous IS NULL THEN
                         {search}
                     END IF;"""  # noqa: S608 - names checked by IDENTIFIER
-            keep_head = f"""UPDATE {LOCK_TABLE} SET head_id = NEW.{self.pk},
+            keep_head = f"""UPDATE {LOCK_TABLE} SET writes = writes + 1, head_id = NEW.{self.pk},
                         head_at = {f"NEW.{self.locator}" if self.locator else "NULL"},
                         head_hash = NEW.{self.row_hash} WHERE chain = chain_key;"""  # noqa: S608
-        else:
-            use_head = search
         return f"""CREATE OR REPLACE FUNCTION {_name(t, "chain_link")}() RETURNS trigger
                 LANGUAGE plpgsql AS $$
                 DECLARE previous text; last_id bigint; last_at timestamptz; last_hash text;
@@ -273,13 +287,7 @@ class ChainSQL:
                     -- The parent first (what the foreign key's check locks at commit), then the chain:
                     -- every writer in the same order, so none waits for another that waits for it.
                     {parent_lock}
-                    -- One writer per chain at a time, until its transaction ends: no fork. An upsert, not
-                    -- SELECT ... FOR UPDATE: a REPEATABLE READ writer that raced another then fails with a
-                    -- serialization error rather than link to a head its snapshot cannot see. Under READ
-                    -- COMMITTED, RETURNING gives the row as the writer it waited for left it.
-                    INSERT INTO {LOCK_TABLE} AS l (chain, writes) VALUES (chain_key, 1)
-                        ON CONFLICT (chain) DO UPDATE SET writes = l.writes + 1
-                        {returning};
+                    {lock}
                     {new_id}
                     {use_head}
                     NEW.{self.prev_hash} := coalesce(previous, '{GENESIS}');
