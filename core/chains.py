@@ -531,9 +531,10 @@ def bulk_append(model, staging: str, *, connection=default_connection) -> int:
     - with the hashes the trigger would give them, computed set-based (core_chain_hash over the same
     content function, each chain continued from the row it ends with), in one INSERT with the linking
     trigger off for that statement only, and the heads of the chains it wrote recorded. Returns the rows
-    written. Like `rewriting`, it needs the table's ownership (ALTER TABLE): the application's role cannot.
-    The previous row of a chain is searched only for chain keys not above the highest one already in the
-    table (a loader that opens the cases it fills writes new chains: nothing to search)."""
+    written; the table's sequence is moved past them. Like `rewriting`, it needs the table's ownership
+    (ALTER TABLE): the application's role cannot. The previous row of a chain is searched only for chain
+    keys not above the highest one already in the table (a loader that opens the cases it fills writes
+    new chains: nothing to search)."""
     chain = chain_for(model)
     meta = chain.model._meta
     t = chain.table
@@ -568,7 +569,17 @@ def bulk_append(model, staging: str, *, connection=default_connection) -> int:
                     ), heads AS ({spec.heads_backfill("written")} RETURNING 1)
                     SELECT count(*) FROM written"""  # noqa: S608 - names from model metadata
             )
-            return cursor.fetchone()[0]
+            written = cursor.fetchone()[0]
+        # The trigger's next id comes after the rows loaded.
+        cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [t, spec.pk])
+        sequence = cursor.fetchone()[0]
+        if sequence:
+            cursor.execute(
+                f"""SELECT setval(%(seq)s, greatest((SELECT max({spec.pk}) FROM {staging}),
+                    coalesce(pg_sequence_last_value(%(seq)s), 1)))""",  # noqa: S608
+                {"seq": sequence},
+            )
+        return written
 
 
 @contextmanager
