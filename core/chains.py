@@ -24,11 +24,13 @@ What the triggers guarantee (installed by the migration operation `InstallChain`
   parent then chain. Without it, a transaction that wrote an event and commits (the deferred check waits for
   the case) and one that locked the case FOR UPDATE and then writes an event (waits for the chain) deadlock:
   a reminder recorded while the same case's SMS is recorded as sent did. Then lock the chain's row in
-  `core_chain_lock` (an upsert; the table is created by
-  the first InstallChain) until the transaction ends, so two transactions writing into one chain take
-  turns instead of forking it; then give the row its id from the table's sequence (after the lock, so id
-  order is chain order even when transactions race; an explicit id is replaced), find the previous row of
-  its chain through the (chain key, id) index, and fill both hashes. A BEFORE ROW trigger sees the rows
+  `core_chain_lock` (FOR UPDATE, created by an upsert for a new chain; the table is created by the first
+  InstallChain) until the transaction ends, so two transactions writing into one chain take turns instead
+  of forking it; then give the row its id from the table's sequence (after the lock, so id order is chain
+  order even when transactions race; an explicit id is replaced), take the previous row's hash from the
+  chain's head kept in that lock row (after checking that the head row is still there, by its id and
+  month: one partition) - or, with no head, find the previous row through the (chain key, id) index of
+  every partition - fill both hashes and record the row as the new head. A BEFORE ROW trigger sees the rows
   written earlier by the same statement, so a bulk insert chains too. Under READ COMMITTED (Django's
   default) each statement in the trigger sees what was committed before it ran, including the row of the
   transaction it waited for; under REPEATABLE READ the second writer fails with a serialization error
