@@ -7,6 +7,8 @@ searched every partition's (case, id) index (before 0018), interleaved on the sa
 
 Run it on a scratch database of its own (migrated; it adds partitions, cases and events). Prints the
 milliseconds per event of each trigger and their ratio; asserts nothing (speed is measured, not tested).
+With `--load N` (on a generated portfolio): N events written through the trigger against chains.bulk_append
+(generate_portfolio before and after), events per second.
 """
 
 from __future__ import annotations
@@ -113,6 +115,49 @@ class _Rollback(Exception):
     pass
 
 
+def load_both_ways(rows: int, rounds: int) -> None:
+    """generate_portfolio's events before and after: `rows` staged contact events on random cases written
+    through the trigger (one INSERT ... SELECT, as its COPY did) and by chains.bulk_append, each rolled
+    back, interleaved."""
+    staging = "measured_events"
+    times: dict[str, list[float]] = {"trigger (before)": [], "bulk_append (after)": []}
+    for _round in range(rounds):
+        for label in times:
+            try:
+                with transaction.atomic(), connection.cursor() as cursor:
+                    cursor.execute(
+                        f"CREATE TEMPORARY TABLE {staging} (LIKE {TABLE} INCLUDING DEFAULTS) ON COMMIT DROP"
+                    )
+                    cursor.execute(
+                        f"""WITH c AS (SELECT array_agg(id) AS ids FROM collections_app_case),
+                            top AS (SELECT max(id) AS id FROM {TABLE})
+                        INSERT INTO {staging} (id, case_id, kind, from_state, to_state, reason, details,
+                            created_at)
+                        SELECT top.id + g, c.ids[1 + floor(random() * cardinality(c.ids))::int], 'contact',
+                            '', '', '', jsonb_build_object('contact_attempt', g, 'channel', 'outbound_call',
+                            'outcome', 'no_answer'), now() - random() * interval '90 days'
+                        FROM c, top, generate_series(1, %s) g""",  # noqa: S608
+                        [rows],
+                    )
+                    started = time.perf_counter()
+                    if label.startswith("trigger"):
+                        cursor.execute(
+                            f"INSERT INTO {TABLE} (case_id, kind, from_state, to_state, actor_id, reason, "  # noqa: S608
+                            f"details, created_at) SELECT case_id, kind, from_state, to_state, actor_id, "
+                            f"reason, details, created_at FROM {staging} ORDER BY id"
+                        )
+                    else:
+                        chains.bulk_append(CaseEvent, staging)
+                    times[label].append(time.perf_counter() - started)
+                    raise _Rollback
+            except _Rollback:
+                pass
+    print(f"{TABLE}: {CaseEvent.objects.count():,} events; {rows:,} events loaded per round, {rounds} rounds")
+    for label, values in times.items():
+        median = statistics.median(values)
+        print(f"  {label:20} {rows / median:,.0f} events/s ({median:.1f} s, median of {rounds})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--months", type=int, default=27)
@@ -120,7 +165,11 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--load", type=int, help="instead: generate_portfolio's load of this many events")
     args = parser.parse_args()
+    if args.load:
+        load_both_ways(args.load, args.rounds)
+        return
     prepare(args.months, args.cases, args.history)
     parts = len(partitions.partitions_of(TABLE))
     case_ids = list(Case.objects.order_by("?").values_list("pk", flat=True)[: args.cases])
