@@ -24,11 +24,13 @@ What the triggers guarantee (installed by the migration operation `InstallChain`
   parent then chain. Without it, a transaction that wrote an event and commits (the deferred check waits for
   the case) and one that locked the case FOR UPDATE and then writes an event (waits for the chain) deadlock:
   a reminder recorded while the same case's SMS is recorded as sent did. Then lock the chain's row in
-  `core_chain_lock` (an upsert; the table is created by
-  the first InstallChain) until the transaction ends, so two transactions writing into one chain take
-  turns instead of forking it; then give the row its id from the table's sequence (after the lock, so id
-  order is chain order even when transactions race; an explicit id is replaced), find the previous row of
-  its chain through the (chain key, id) index, and fill both hashes. A BEFORE ROW trigger sees the rows
+  `core_chain_lock` (FOR UPDATE, created by an upsert for a new chain; the table is created by the first
+  InstallChain) until the transaction ends, so two transactions writing into one chain take turns instead
+  of forking it; then give the row its id from the table's sequence (after the lock, so id order is chain
+  order even when transactions race; an explicit id is replaced), take the previous row's hash from the
+  chain's head kept in that lock row (after checking that the head row is still there, by its id and
+  month: one partition) - or, with no head, find the previous row through the (chain key, id) index of
+  every partition - fill both hashes and record the row as the new head. A BEFORE ROW trigger sees the rows
   written earlier by the same statement, so a bulk insert chains too. Under READ COMMITTED (Django's
   default) each statement in the trigger sees what was committed before it ran, including the row of the
   transaction it waited for; under REPEATABLE READ the second writer fails with a serialization error
@@ -70,6 +72,26 @@ VERIFY_BATCH = 50_000
 # model: only the triggers use it, and its rows carry nothing but the chains' names.
 LOCK_TABLE = "core_chain_lock"
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+# The lock row also keeps the chain's head - the last row's id, its partition key (the month column of a
+# partitioned table, NULL otherwise) and its row_hash - written by the trigger that appends the row: the
+# next writer links to it without searching the table (on a table partitioned by month that search probes
+# the (chain key, id) index of every month). Shared by every chain; created by the first InstallChain and
+# completed by whatever installs a chain or a trigger function (so an older database gets the columns).
+LOCK_TABLE_SQL = [
+    f"CREATE TABLE IF NOT EXISTS {LOCK_TABLE} (chain text PRIMARY KEY, writes bigint NOT NULL)",
+    f"""ALTER TABLE {LOCK_TABLE} ADD COLUMN IF NOT EXISTS head_id bigint,
+        ADD COLUMN IF NOT EXISTS head_at timestamptz, ADD COLUMN IF NOT EXISTS head_hash text""",
+]
+# The chain as an aggregate, for the set-based paths (the fill, a bulk load): `core_chain_hash(content,
+# start) OVER (PARTITION BY <chain key> ORDER BY id)` is each row's row_hash - the running hash of the
+# contents in id order, from `start` (the hash the chain already ends with, or GENESIS). The same formula
+# as the trigger's (hash_sql), one row after the other.
+AGGREGATE_SQL = [
+    """CREATE OR REPLACE FUNCTION core_chain_step(state text, content text, start text) RETURNS text
+        LANGUAGE sql IMMUTABLE PARALLEL SAFE
+        AS $$ SELECT encode(sha256(convert_to(coalesce(state, start) || content, 'UTF8')), 'hex') $$""",
+    "CREATE OR REPLACE AGGREGATE core_chain_hash(text, text) (SFUNC = core_chain_step, STYPE = text)",
+]
 
 
 class ChainHashField(models.CharField):
@@ -164,10 +186,16 @@ class ChainSQL:
     sequence: str | None
     # The table and key column the chain key refers to, when it is a foreign key: locked first (see above).
     parent: tuple[str, str] | None = None
+    # The partition key column of a partitioned table (a timestamp): kept with the head, so the trigger
+    # finds the head row in one partition.
+    locator: str | None = None
+    # The trigger keeps the chain's head in the lock row (False: the function before collections_app 0018,
+    # which searched the table for the previous row every time).
+    heads: bool = True
 
     def __post_init__(self):
         names = (self.table, self.pk, self.key or "x", *self.content, self.prev_hash, self.row_hash)
-        for name in (*names, *(self.parent or ())):
+        for name in (*names, *(self.parent or ()), self.locator or "x"):
             if not IDENTIFIER.match(name):
                 raise ValueError(f"{name!r} is not a plain column or table name")
 
@@ -183,8 +211,9 @@ class ChainSQL:
                 LANGUAGE sql STABLE SET TimeZone = 'UTC'
                 AS $$ SELECT jsonb_build_object({fields})::text $$""",
             f"CREATE INDEX IF NOT EXISTS {_name(t, 'chain_idx')} ON {t} ({index_columns})",
-            f"CREATE TABLE IF NOT EXISTS {LOCK_TABLE} (chain text PRIMARY KEY, writes bigint NOT NULL)",
-            *([self.fill()] if fill else []),
+            *LOCK_TABLE_SQL,
+            *AGGREGATE_SQL,
+            *([self.fill()] if fill else [self.heads_backfill()]),
             self.link_function(),
             f"""CREATE OR REPLACE FUNCTION {_name(t, "chain_refuse")}() RETURNS trigger
                 LANGUAGE plpgsql AS $$
@@ -199,10 +228,13 @@ class ChainSQL:
                 FOR EACH ROW EXECUTE FUNCTION {_name(t, "chain_refuse")}()""",
         ]
 
+    def lock_key(self, row: str) -> str:
+        """SQL for the lock row's name of the chain of `row` (a row variable or table alias)."""
+        return f"'{self.table}:' || {row}.{self.key}::text" if self.key else f"'{self.table}'"
+
     def link_function(self) -> str:
         """The INSERT trigger's function (CREATE OR REPLACE: also how an installed chain gets a new one)."""
         t, fn = self.table, content_function(self.table)
-        lock_key = f"'{t}:' || NEW.{self.key}::text" if self.key else f"'{t}'"
         parent_lock = ""
         if self.parent and self.key:
             parent_table, parent_key = self.parent
@@ -211,51 +243,100 @@ class ChainSQL:
             )
         where = f"WHERE t.{self.key} = NEW.{self.key}" if self.key else ""
         new_id = f"NEW.{self.pk} := nextval('{self.sequence}');" if self.sequence else ""
+        search = f"""SELECT t.{self.row_hash} INTO previous FROM {t} t {where}
+                        ORDER BY t.{self.pk} DESC LIMIT 1;"""  # noqa: S608 - names checked by IDENTIFIER
+        # One writer per chain at a time, until its transaction ends: no fork.
+        lock = f"""-- An upsert, not SELECT ... FOR UPDATE: a REPEATABLE READ writer that raced another
+                    -- then fails with a serialization error rather than link to a head its snapshot
+                    -- cannot see.
+                    INSERT INTO {LOCK_TABLE} AS l (chain, writes) VALUES (chain_key, 1)
+                        ON CONFLICT (chain) DO UPDATE SET writes = l.writes + 1;"""  # noqa: S608
+        use_head, keep_head = search, ""
+        if self.heads:
+            same_row = [f"t.{self.pk} = last_id"]
+            if self.locator:
+                same_row.append(f"t.{self.locator} = last_at")  # one partition's primary key
+            if self.key:
+                same_row.append(f"t.{self.key} = NEW.{self.key}")
+            head = "l.head_id, l.head_at, l.head_hash INTO last_id, last_at, last_hash"
+            lock = f"""-- The lock row is locked, then updated once, with the new head, at the end. Under
+                    -- READ COMMITTED a writer that waited reads it as the writer before it left it; under
+                    -- REPEATABLE READ it fails with a serialization error (the row was updated, or
+                    -- inserted, concurrently) rather than link to a head its snapshot cannot see.
+                    SELECT {head} FROM {LOCK_TABLE} l WHERE l.chain = chain_key FOR UPDATE;
+                    IF NOT FOUND THEN  -- a new chain (an upsert: another writer may create it meanwhile)
+                        INSERT INTO {LOCK_TABLE} AS l (chain, writes) VALUES (chain_key, 0)
+                            ON CONFLICT (chain) DO UPDATE SET writes = l.writes RETURNING {head};
+                    END IF;"""  # noqa: S608 - names checked by IDENTIFIER
+            use_head = f"""-- The head the chain's last writer left in the lock row, as long as its row
+                    -- is still there (one partition's primary key; a truncated table leaves its lock rows
+                    -- behind); else, or with no head yet (a new chain, or rows older than the heads), the
+                    -- search through every partition.
+                    IF last_id IS NOT NULL THEN
+                        SELECT last_hash INTO previous FROM {t} t WHERE {" AND ".join(same_row)};
+                    END IF;
+                    IF previous IS NULL THEN
+                        {search}
+                    END IF;"""  # noqa: S608 - names checked by IDENTIFIER
+            keep_head = f"""UPDATE {LOCK_TABLE} SET writes = writes + 1, head_id = NEW.{self.pk},
+                        head_at = {f"NEW.{self.locator}" if self.locator else "NULL"},
+                        head_hash = NEW.{self.row_hash} WHERE chain = chain_key;"""  # noqa: S608
         return f"""CREATE OR REPLACE FUNCTION {_name(t, "chain_link")}() RETURNS trigger
                 LANGUAGE plpgsql AS $$
-                DECLARE previous text;
+                DECLARE previous text; last_id bigint; last_at timestamptz; last_hash text;
+                    chain_key text := {self.lock_key("NEW")};
                 BEGIN
                     -- The parent first (what the foreign key's check locks at commit), then the chain:
                     -- every writer in the same order, so none waits for another that waits for it.
                     {parent_lock}
-                    -- One writer per chain at a time, until its transaction ends: no fork. An upsert, not
-                    -- SELECT ... FOR UPDATE: a REPEATABLE READ writer that raced another then fails with a
-                    -- serialization error rather than link to a head its snapshot cannot see.
-                    INSERT INTO {LOCK_TABLE} AS l (chain, writes) VALUES ({lock_key}, 1)
-                        ON CONFLICT (chain) DO UPDATE SET writes = l.writes + 1;
+                    {lock}
                     {new_id}
-                    SELECT t.{self.row_hash} INTO previous FROM {t} t {where}
-                        ORDER BY t.{self.pk} DESC LIMIT 1;
+                    {use_head}
                     NEW.{self.prev_hash} := coalesce(previous, '{GENESIS}');
                     NEW.{self.row_hash} := {hash_sql(f"NEW.{self.prev_hash}", f"{fn}(NEW)")};
+                    {keep_head}
                     RETURN NEW;
                 END $$"""  # noqa: S608 - names from model metadata, checked by IDENTIFIER
 
-    def fill(self) -> str:
-        """Hash the rows already in the table, chain by chain in id order - set-based: a recursive walk
-        that advances every chain one row per step (an indexed temporary table of positions)."""
-        t, fn = self.table, content_function(self.table)
-        key = f"t.{self.key}" if self.key else "0"
+    def heads_backfill(self, source: str | None = None) -> str:
+        """Record the head of every chain of the table in its lock row - set-based (one DISTINCT ON over
+        the (chain key, id) index): how the chains written before the heads were kept get theirs. With
+        `source` (rows just written, shaped like the table), the heads of their chains only."""
+        t = source or self.table
+        key = f"t.{self.key}" if self.key else "NULL::int"  # one chain (a plain 0 would be a position)
+        locator = f"t.{self.locator}" if self.locator else "NULL::timestamptz"
         return f"""
-            DO $$ BEGIN
-            CREATE TEMPORARY TABLE chain_fill ON COMMIT DROP AS
-                SELECT t.{self.pk} AS id, {key} AS chain, {fn}(t) AS content,
-                    row_number() OVER (PARTITION BY {key} ORDER BY t.{self.pk}) AS n
-                FROM {t} t;
-            CREATE INDEX ON chain_fill (chain, n);
-            ANALYZE chain_fill;
-            WITH RECURSIVE walk AS (
-                SELECT f.id, f.chain, f.n, '{GENESIS}'::text AS prev,
-                    {hash_sql(f"'{GENESIS}'::text", "f.content")} AS hash
-                FROM chain_fill f WHERE f.n = 1
-                UNION ALL
-                SELECT f.id, f.chain, f.n, w.hash, {hash_sql("w.hash", "f.content")}
-                FROM walk w JOIN chain_fill f ON f.chain = w.chain AND f.n = w.n + 1
+            INSERT INTO {LOCK_TABLE} AS l (chain, writes, head_id, head_at, head_hash)
+            SELECT DISTINCT ON ({key}) {self.lock_key("t")}, 0, t.{self.pk}, {locator}, t.{self.row_hash}
+            FROM {t} t ORDER BY {key}, t.{self.pk} DESC
+            ON CONFLICT (chain) DO UPDATE SET head_id = excluded.head_id, head_at = excluded.head_at,
+                head_hash = excluded.head_hash"""  # noqa: S608 - names from model metadata, checked by IDENTIFIER
+
+    def hashed(self, source: str, start: str) -> str:
+        """A SELECT of the rows of `source` (the table or a table LIKE it, alias `s`) with `chain_prev` and
+        `chain_hash`, their hashes in each chain's id order from `start` (SQL over `s`: the hash the chain
+        already ends with, or GENESIS)."""
+        t, fn = self.table, content_function(self.table)
+        by_s, by_h = (f"s.{self.key}", f"h.{self.key}") if self.key else ("0", "0")
+        return f"""
+            SELECT h.*, coalesce(lag(h.chain_hash) OVER w, h.chain_start) AS chain_prev FROM (
+                SELECT s.*, st.chain_start,
+                    core_chain_hash({fn}(ROW(s.*)::{t}), st.chain_start) OVER w AS chain_hash
+                FROM {source} s CROSS JOIN LATERAL (SELECT {start} AS chain_start) st
+                WINDOW w AS (PARTITION BY {by_s} ORDER BY s.{self.pk})
+            ) h WINDOW w AS (PARTITION BY {by_h} ORDER BY h.{self.pk})"""  # noqa: S608
+
+    def fill(self) -> str:
+        """Hash the rows already in the table, chain by chain in id order, and record each chain's head -
+        set-based: one window over the table (core_chain_hash), one UPDATE."""
+        t = self.table
+        return f"""
+            WITH filled AS (
+                UPDATE {t} t SET {self.prev_hash} = f.chain_prev, {self.row_hash} = f.chain_hash
+                FROM ({self.hashed(t, f"'{GENESIS}'::text")}) f WHERE t.{self.pk} = f.{self.pk}
+                RETURNING t.*
             )
-            UPDATE {t} t SET {self.prev_hash} = walk.prev, {self.row_hash} = walk.hash
-                FROM walk WHERE t.{self.pk} = walk.id;
-            DROP TABLE chain_fill;
-            END $$"""  # noqa: S608 - names from model metadata, checked by IDENTIFIER
+            {self.heads_backfill("filled")}"""  # noqa: S608
 
     def uninstall(self) -> list[str]:
         t = self.table
@@ -317,6 +398,7 @@ class InstallChain(Operation):
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [meta.db_table, meta.pk.column])
             sequence = cursor.fetchone()[0]
+            locator = partition_column(meta.db_table, cursor)
         return ChainSQL(
             table=meta.db_table,
             pk=meta.pk.column,
@@ -326,6 +408,7 @@ class InstallChain(Operation):
             row_hash=meta.get_field(self.row_hash).column,
             sequence=sequence,
             parent=_parent_of(key),
+            locator=locator,
         )
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
@@ -346,6 +429,20 @@ class InstallChain(Operation):
     @property
     def migration_name_fragment(self):
         return f"{self.model_name.lower()}_chain"
+
+
+def partition_column(table: str, cursor) -> str | None:
+    """The partition key of a table partitioned by one timestamp column (collections_app.partitions), else
+    None: what the chain's head is located by besides its id."""
+    cursor.execute(
+        """SELECT a.attname FROM pg_partitioned_table p
+           JOIN pg_attribute a ON a.attrelid = p.partrelid AND a.attnum = p.partattrs[0]
+           WHERE p.partrelid = to_regclass(%s) AND p.partnatts = 1
+           AND a.atttypid = 'timestamptz'::regtype""",
+        [table],
+    )
+    row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def _parent_of(key) -> tuple[str, str] | None:
@@ -380,6 +477,113 @@ class RelinkChain(InstallChain):
         return f"{self.model_name.lower()}_chain_relink"
 
 
+class KeepChainHeads(InstallChain):
+    """Migration operation: a chain installed by an earlier InstallChain keeps its head in its lock row
+    (see LOCK_TABLE): the lock table's columns, the heads of the chains already there (set-based), and the
+    INSERT trigger's function that keeps them. Backwards, the function that searches every time."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            spec = self.chain_sql(app_label, to_state, schema_editor.connection)
+            for sql in (*LOCK_TABLE_SQL, *AGGREGATE_SQL, spec.heads_backfill(), spec.link_function()):
+                schema_editor.execute(sql, params=None)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            spec = self.chain_sql(app_label, from_state, schema_editor.connection)
+            schema_editor.execute(replace(spec, heads=False).link_function(), params=None)
+
+    def describe(self):
+        return f"Keep the chain heads of {self.model_name} in their lock rows"
+
+    @property
+    def migration_name_fragment(self):
+        return f"{self.model_name.lower()}_chain_heads"
+
+
+def _spec_of(chain: Chain, cursor) -> ChainSQL:
+    """The SQL of a registered chain whose functions are installed (the content function is not rebuilt:
+    `content` is left empty)."""
+    meta = chain.model._meta
+    return ChainSQL(
+        table=chain.table,
+        pk=meta.pk.column,
+        key=chain.key_column,
+        content=(),
+        prev_hash=meta.get_field("prev_hash").column,
+        row_hash=meta.get_field("row_hash").column,
+        sequence=None,
+        locator=partition_column(chain.table, cursor),
+    )
+
+
+@contextmanager
+def _link_disabled(table: str, cursor):
+    """The linking trigger off for the block, in the caller's transaction (the table's owner only)."""
+    # Django's foreign keys are checked at commit; ALTER TABLE wants no such check pending.
+    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {_name(table, 'chain_link')}")
+    yield
+    cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER {_name(table, 'chain_link')}")
+
+
+def bulk_append(model, staging: str, *, connection=default_connection) -> int:
+    """For a tool that loads a large batch into a chained table it owns (generate_portfolio): insert every
+    row of `staging` - a table created `LIKE` the chained one, ids filled and above every id of the table
+    - with the hashes the trigger would give them, computed set-based (core_chain_hash over the same
+    content function, each chain continued from the row it ends with), in one INSERT with the linking
+    trigger off for that statement only, and the heads of the chains it wrote recorded. Returns the rows
+    written; the table's sequence is moved past them. Like `rewriting`, it needs the table's ownership
+    (ALTER TABLE): the application's role cannot. The previous row of a chain is searched only for chain
+    keys not above the highest one already in the table (a loader that opens the cases it fills writes
+    new chains: nothing to search)."""
+    chain = chain_for(model)
+    meta = chain.model._meta
+    t = chain.table
+    columns = [field.column for field in meta.concrete_fields]
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        spec = _spec_of(chain, cursor)
+        cursor.execute(f"SELECT (SELECT min({spec.pk}) FROM {staging}) <= (SELECT max({spec.pk}) FROM {t})")  # noqa: S608
+        if cursor.fetchone()[0]:
+            raise ValueError(f"the ids of {staging} must be above every id of {t} (id order is chain order)")
+        start = f"'{GENESIS}'::text"
+        if chain.key_column:
+            key = chain.key_column
+            cursor.execute(f"SELECT max({key}) FROM {t}")  # noqa: S608 - names from model metadata
+            top = cursor.fetchone()[0]
+            if top is not None:
+                start = f"""CASE WHEN s.{key} > {int(top)} THEN {start} ELSE coalesce((
+                    SELECT p.{spec.row_hash} FROM {t} p WHERE p.{key} = s.{key}
+                    ORDER BY p.{spec.pk} DESC LIMIT 1), {start}) END"""  # noqa: S608
+        else:
+            last = f"SELECT p.{spec.row_hash} FROM {t} p ORDER BY p.{spec.pk} DESC LIMIT 1"  # noqa: S608
+            start = f"coalesce(({last}), {start})"
+        values = ", ".join(
+            "h.chain_prev" if c == spec.prev_hash else "h.chain_hash" if c == spec.row_hash else f"h.{c}"
+            for c in columns
+        )
+        with _link_disabled(t, cursor):
+            cursor.execute(
+                f"""WITH written AS (
+                        INSERT INTO {t} ({", ".join(columns)})
+                        SELECT {values} FROM ({spec.hashed(staging, start)}) h
+                        RETURNING *
+                    ), heads AS ({spec.heads_backfill("written")} RETURNING 1)
+                    SELECT count(*) FROM written"""  # noqa: S608 - names from model metadata
+            )
+            written = cursor.fetchone()[0]
+        # The trigger's next id comes after the rows loaded.
+        cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [t, spec.pk])
+        sequence = cursor.fetchone()[0]
+        if sequence:
+            cursor.execute(
+                f"""SELECT setval(%(seq)s, greatest((SELECT max({spec.pk}) FROM {staging}),
+                    coalesce(pg_sequence_last_value(%(seq)s), 1)))""",  # noqa: S608
+                {"seq": sequence},
+            )
+        return written
+
+
 @contextmanager
 def rewriting(chained: list[Chain], *, connection=default_connection):
     """For a seeding tool that rewrites history it has just written, on a database whose tables it owns
@@ -400,17 +604,7 @@ def rewriting(chained: list[Chain], *, connection=default_connection):
                 cursor.execute(f"ALTER TABLE {chain.table} DISABLE TRIGGER {_name(chain.table, trigger)}")
         yield
         for chain in chained:
-            meta = chain.model._meta
-            spec = ChainSQL(
-                table=chain.table,
-                pk=meta.pk.column,
-                key=chain.key_column,
-                content=(),
-                prev_hash=meta.get_field("prev_hash").column,
-                row_hash=meta.get_field("row_hash").column,
-                sequence=None,
-            )
-            cursor.execute(spec.fill())
+            cursor.execute(_spec_of(chain, cursor).fill())
             for trigger in ("chain_refuse", "chain_link"):
                 cursor.execute(f"ALTER TABLE {chain.table} ENABLE TRIGGER {_name(chain.table, trigger)}")
 

@@ -62,7 +62,7 @@ def _batches(rows: int, prefix: str, as_of: date, ids: dict):
 
 def write_csv(path: Path, rows: int, prefix: str, as_of: date) -> None:
     """The accounts file of the generated rows (docs/imports.md columns)."""
-    ids = {"cardholder": 1, "account": 1, "case": 1}
+    ids = {"cardholder": 1, "account": 1, "case": 1, "event": 1}
     flag = {True: "1", False: "0"}
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)

@@ -236,3 +236,123 @@ def test_a_seeding_tool_that_owns_the_table_rewrites_and_rehashes_its_own_histor
         connection.cursor() as cursor,
     ):
         cursor.execute(f"UPDATE {TABLE} SET reason = 'x'")  # noqa: S608
+
+
+# --- The chain heads (collections_app 0018) and the bulk path --------------------------------------------
+
+
+def lock_heads(case_ids) -> dict[int, tuple]:
+    """case id -> (head_id, head_hash) as the lock rows hold them."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT chain, head_id, head_hash FROM {chains.LOCK_TABLE} WHERE chain = ANY(%s)",  # noqa: S608
+            [[f"{TABLE}:{case_id}" for case_id in case_ids]],
+        )
+        return {int(chain.split(":")[1]): (head_id, head_hash) for chain, head_id, head_hash in cursor}
+
+
+def last_events(case_ids) -> dict[int, tuple]:
+    return {
+        case_id: CaseEvent.objects.filter(case_id=case_id).order_by("-pk").values_list("pk", "row_hash")[0]
+        for case_id in case_ids
+    }
+
+
+def test_the_lock_row_keeps_each_chains_head(timelines):
+    assert lock_heads(timelines) == last_events(timelines)
+
+
+def test_the_trigger_links_to_the_head_in_the_lock_row_not_a_search(timelines):
+    """The next event's prev_hash is what the lock row holds (here a forged value, for the proof): the
+    trigger no longer searches the months of the table for the previous row."""
+    case_id = next(iter(timelines))
+    forged = "f" * 64
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {chains.LOCK_TABLE} SET head_hash = %s WHERE chain = %s",  # noqa: S608
+            [forged, f"{TABLE}:{case_id}"],
+        )
+    event = kernel.event_write(case=open_case_of(case_id), kind=EventKind.NOTE, reason="after the head")
+    event.refresh_from_db()
+    assert event.prev_hash == forged
+
+
+def test_a_chain_without_a_head_links_by_the_search_and_gets_one(timelines):
+    """Lock rows from before the heads were kept (head NULL): the trigger searches, then records it."""
+    case_id = next(iter(timelines))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {chains.LOCK_TABLE} SET head_id = NULL, head_at = NULL, head_hash = NULL",  # noqa: S608
+        )
+    kernel.event_write(case=open_case_of(case_id), kind=EventKind.NOTE, reason="after the search")
+    assert chains.verify_chain(CaseEvent).ok
+    assert lock_heads([case_id]) == last_events([case_id])
+
+
+def test_a_head_whose_row_is_gone_falls_back_to_the_search(timelines):
+    """A truncated table leaves its lock rows: a head whose row is no longer there is not linked to (here
+    the owner removed the chain's last row; the next event links to the row before it)."""
+    case_id, ids = next(iter(timelines.items()))
+    with as_table_owner() as cursor:
+        cursor.execute(f"DELETE FROM {TABLE} WHERE id = %s", [ids[-1]])  # noqa: S608
+    event = kernel.event_write(case=open_case_of(case_id), kind=EventKind.NOTE, reason="after the removal")
+    event.refresh_from_db()
+    assert event.prev_hash == CaseEvent.objects.get(pk=ids[-2]).row_hash
+    assert chains.verify_chain(CaseEvent).ok
+
+
+def test_the_migrations_backfill_records_the_heads_of_existing_chains(timelines):
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {chains.LOCK_TABLE} WHERE chain LIKE %s", [f"{TABLE}:%"])  # noqa: S608
+        cursor.execute(chains._spec_of(chains.chain_for(CaseEvent), cursor).heads_backfill())
+    assert lock_heads(timelines) == last_events(timelines)
+
+
+def open_case_of(case_id):
+    from collections_app.models import Case
+
+    return Case.objects.get(pk=case_id)
+
+
+def stage(cursor, rows) -> None:
+    """A staging table LIKE the events', filled with (id, case_id, reason) rows."""
+    cursor.execute(f"CREATE TEMPORARY TABLE staged (LIKE {TABLE} INCLUDING DEFAULTS) ON COMMIT DROP")
+    for row_id, case_id, reason in rows:
+        cursor.execute(
+            "INSERT INTO staged (id, case_id, kind, from_state, to_state, reason, details, created_at) "
+            "VALUES (%s, %s, 'note', '', '', %s, '{}', now() - interval '40 days')",
+            [row_id, case_id, reason],
+        )
+
+
+def test_a_bulk_append_hashes_as_the_trigger_would_and_the_trigger_goes_on_from_it(timelines):
+    """chains.bulk_append (generate_portfolio's path): staged rows for a chain that has rows already and
+    for a new chain, hashed set-based with the trigger off for that INSERT; the chains verify, the heads
+    are recorded, the trigger is back on and continues them."""
+    (old_case, old_ids), _ = timelines.items()
+    new_case = open_case()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT max(id) FROM collections_app_caseevent")
+        top = cursor.fetchone()[0]
+        opened = CaseEvent.objects.filter(case=new_case).values_list("pk", flat=True)
+        assert len(opened) <= 1
+        stage(
+            cursor,
+            [(top + 1, old_case, "bulk 1"), (top + 2, new_case.pk, "bulk 2"), (top + 3, old_case, "bulk 3")],
+        )
+        assert chains.bulk_append(CaseEvent, "staged") == 3
+    assert chains.is_installed(TABLE)
+    assert chains.verify_chain(CaseEvent).ok
+    assert CaseEvent.objects.get(pk=top + 1).prev_hash == CaseEvent.objects.get(pk=old_ids[-1]).row_hash
+    assert lock_heads([old_case, new_case.pk]) == last_events([old_case, new_case.pk])
+    kernel.event_write(case=new_case, kind=EventKind.NOTE, reason="after the bulk append")
+    assert chains.verify_chain(CaseEvent).ok
+
+
+def test_a_bulk_append_refuses_ids_below_the_tables(timelines):
+    """Id order is chain order: staged rows must come after every row there."""
+    (case_id, ids), _ = timelines.items()
+    with connection.cursor() as cursor:
+        stage(cursor, [(ids[0] - 1 if ids[0] > 1 else 0, case_id, "too early")])
+        with pytest.raises(ValueError, match="must be above every id"):
+            chains.bulk_append(CaseEvent, "staged")

@@ -11,12 +11,16 @@ still open (the nightly run resolves them); accounts that went late yesterday ha
 Open cases sit in the bench queue of their bucket (early M1-M2, middle M3-M4, late M5+). With
 `--contacts N`, exactly N contact attempts are spread over the cases, over the last `--days` days (90),
 by twenty generated agents, with an outbound floor's outcome mix; each has its CONTACT event on the case
-timeline (the case events' hash-chain trigger runs for every one of them: its cost is the "events" time
-printed), and about one case in twelve has a payment in that period.
+timeline, and about one case in twelve has a payment in that period.
 
 PostgreSQL: the rows are streamed with COPY in batches (a 100,000-account portfolio loads in seconds; a
-million accounts and ten million attempts in minutes). Elsewhere: bulk_create in large batches. Run it on a
-database of its own: IDs are reserved by moving the sequences, which assumes nobody else inserts meanwhile.
+million accounts and ten million attempts in minutes). The case events are hash-chained (core.chains):
+they are copied into a staging table and appended by `chains.bulk_append`, which gives them the hashes the
+trigger would (set-based, the same content function) with the trigger off for that one INSERT - so the
+chains verify (`manage.py verify_chains`) without a trigger call per event; its cost is the "events" time
+printed. That needs the table's ownership, as the rest of this tool does. Elsewhere: bulk_create in large
+batches. Run it on a database of its own: IDs are reserved by moving the sequences, which assumes nobody
+else inserts meanwhile.
 """
 
 from __future__ import annotations
@@ -46,9 +50,11 @@ from collections_app.models import (
     Queue,
 )
 from collections_app.services import contactability
+from core import chains
 from core.masking import pii_hash
 
 BATCH = 50_000
+STAGED_EVENTS = "generated_events"
 CENT = Decimal("0.01")
 SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
@@ -198,7 +204,7 @@ class PortfolioGenerator:
             details = (
                 f'{{"contact_attempt": {attempt_id}, "channel": "outbound_call", "outcome": "{outcome}"}}'
             )
-            out.events.append((case_id, "contact", "", "", agent, "", details, started))
+            out.events.append((self.event_id(ids), case_id, "contact", "", "", agent, "", details, started))
 
     def payments(self, out: Batch, first_ref: int) -> None:
         """A payment in the last `days` days for about one case in twelve (of the accounts still owing)."""
@@ -223,6 +229,12 @@ class PortfolioGenerator:
                     now,
                 )
             )
+
+    @staticmethod
+    def event_id(ids: dict[str, int]) -> int:
+        """Events get their ids here, in the order they are generated: that order is each case's chain."""
+        ids["event"] += 1
+        return ids["event"] - 1
 
     def dpd(self) -> int:
         if self.rng.random() < 0.05:
@@ -364,7 +376,19 @@ class PortfolioGenerator:
                     "",
                 )
             )
-            out.events.append((case_id, "opened", "", "new", None, "Account became delinquent", "{}", opened))
+            out.events.append(
+                (
+                    self.event_id(ids),
+                    case_id,
+                    "opened",
+                    "",
+                    "new",
+                    None,
+                    "Account became delinquent",
+                    "{}",
+                    opened,
+                )
+            )
             if state == "promised":
                 due = as_of + timedelta(days=rng.randint(-6, 10))
                 out.promises.append(
@@ -407,7 +431,7 @@ TABLES = {
         "priority next_action_at lease_owner_id lease_expires_at broken_promise_count broken_plan_count "
         "last_right_party_contact_at version contact_block_rule contact_zones",
     ),
-    "events": (CaseEvent, "case_id kind from_state to_state actor_id reason details created_at"),
+    "events": (CaseEvent, "id case_id kind from_state to_state actor_id reason details created_at"),
     "promises": (
         PromiseToPay,
         "case_id amount due_date status paid_amount contact_attempt_id created_by_id created_at settled_at",
@@ -431,15 +455,19 @@ def next_ids() -> dict[str, int]:
         ("account", CreditAccount),
         ("case", Case),
         ("attempt", ContactAttempt),
+        ("event", CaseEvent),
     ):
         last = model.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         ids[key] = last + 1
     return ids
 
 
-def write_batch(batch: Batch, seconds: dict[str, float] | None = None, tables=None) -> None:
+def write_batch(
+    batch: Batch, seconds: dict[str, float] | None = None, tables=None, *, staged_events: bool = False
+) -> None:
     """The batch's rows, table by table (COPY on PostgreSQL) - all of them, or `tables`; the time each
-    table took added to `seconds`."""
+    table took added to `seconds`. The events go through the chain trigger one by one, or with
+    `staged_events` (after `_stage_events()`) through the staging table and chains.bulk_append."""
     postgres = connection.vendor == "postgresql"
     for attr, (model, columns) in TABLES.items():
         if tables is not None and attr not in tables:
@@ -450,10 +478,16 @@ def write_batch(batch: Batch, seconds: dict[str, float] | None = None, tables=No
         started = time.perf_counter()
         names = columns.split()
         if postgres:
-            sql = f"COPY {model._meta.db_table} ({', '.join(names)}) FROM STDIN"
+            chained = staged_events and model is CaseEvent
+            table = STAGED_EVENTS if chained else model._meta.db_table
+            sql = f"COPY {table} ({', '.join(names)}) FROM STDIN"
             with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
                 for row in rows:
                     copy.write_row(row)
+            if chained:
+                chains.bulk_append(CaseEvent, STAGED_EVENTS)
+                with connection.cursor() as cursor:
+                    cursor.execute(f"TRUNCATE {STAGED_EVENTS}")
         else:
             objects = [model(**dict(zip(names, row, strict=True))) for row in rows]
             model.objects.bulk_create(objects, batch_size=5000)
@@ -461,11 +495,21 @@ def write_batch(batch: Batch, seconds: dict[str, float] | None = None, tables=No
             seconds[attr] = seconds.get(attr, 0.0) + time.perf_counter() - started
 
 
+def _stage_events() -> None:
+    """The staging table the events are copied into before chains.bulk_append (dropped at commit)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGED_EVENTS} "
+                f"(LIKE {CaseEvent._meta.db_table} INCLUDING DEFAULTS) ON COMMIT DROP"
+            )
+
+
 def _fix_sequences() -> None:
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
-        for model in (Cardholder, CreditAccount, Case, ContactAttempt):
+        for model in (Cardholder, CreditAccount, Case, ContactAttempt, CaseEvent):
             table = model._meta.db_table
             cursor.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))"  # noqa: S608
@@ -517,7 +561,7 @@ def generate(
     out=None,
 ) -> dict:
     """Write the portfolio (see the module docstring); returns the rows written per table, the seconds in
-    all and per table ("seconds_by_table": the events' share is the hash-chain trigger's cost)."""
+    all and per table ("seconds_by_table": the events' share includes hashing their chains)."""
     as_of = as_of or timezone.localdate()
     if CreditAccount.objects.filter(external_ref__startswith=f"{prefix}-A").exists():
         raise CommandError(f"Accounts with the prefix {prefix!r} exist already; choose another --prefix.")
@@ -534,13 +578,14 @@ def generate(
             days=days,
         )
         ids = next_ids()
+        _stage_events()
         for start in range(0, accounts, BATCH):
             done = start + min(BATCH, accounts - start)
             batch = generator.batch(start, done - start, ids)
             # Exactly `contacts` in all: each batch takes its share of what is left.
             generator.attempts(batch, contacts * done // accounts - totals["attempts"], ids)
             generator.payments(batch, first_ref=start)
-            write_batch(batch, seconds, tables=[t for t in TABLES if t != "attempts"])
+            write_batch(batch, seconds, tables=[t for t in TABLES if t != "attempts"], staged_events=True)
             # Who may be called now, stored on each open case (what Next case and My work read) - decided
             # before the batch's contact history is written, as it stood when the cases were opened: the
             # grouped path, one UPDATE per group, instead of one decision per recently called cardholder.
