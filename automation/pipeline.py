@@ -224,7 +224,7 @@ STEPS: list[Step] = [
     Step("queues", place_in_queues, "Queue placement and priorities"),
     Step("contactability", roll_contactability, "Who may be called now, and from when"),
     Step("reminders", plan_reminders, "The day's reminders"),
-    Step("dashboard_rollups", dashboard_rollups, "Dashboard rollups (the last 7 days)"),
+    Step("dashboard_rollups", dashboard_rollups, "Dashboard rollups (the days that changed)"),
 ]
 STEP_NAMES = [s.name for s in STEPS]
 
