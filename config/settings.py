@@ -138,6 +138,12 @@ TEMPLATES = [
 # transaction it was declared in, and the next transaction may run on another server connection).
 DATABASE_POOL = env_bool("DATABASE_POOL", False)
 DATABASE_PGBOUNCER = env_bool("DATABASE_PGBOUNCER", False)
+# PostgreSQL's JIT compiles a statement whose cost estimate passes jit_above_cost. The dashboards' queries
+# pass it (index probes costed at their worst) and the compile took seconds for statements that run in
+# tens of milliseconds (docs/operations.md "JIT"), so the app's connections turn it off unless
+# DATABASE_JIT=1. Sent as a startup option, which PgBouncer refuses: behind it, use
+# `ALTER ROLE <app role> SET jit = off` instead.
+DATABASE_JIT = env_bool("DATABASE_JIT", False)
 _pool_options = {
     "min_size": env_int("DATABASE_POOL_MIN_SIZE", 1),
     "max_size": env_int("DATABASE_POOL_MAX_SIZE", 4),
@@ -158,6 +164,9 @@ def _database(url: str) -> dict:
         config.setdefault("OPTIONS", {})["pool"] = dict(_pool_options)
     if DATABASE_PGBOUNCER:
         config["DISABLE_SERVER_SIDE_CURSORS"] = True
+    elif not DATABASE_JIT:
+        options = config.setdefault("OPTIONS", {})
+        options["options"] = f"{options.get('options', '')} -c jit=off".strip()
     return config
 
 

@@ -261,3 +261,35 @@ def test_a_pooled_connection_answers():
     assert result.returncode == 0, result.stderr
     pooled, answer, size = result.stdout.split()
     assert (pooled, answer) == ("True", "1") and int(size) >= 1
+
+
+@pytest.mark.django_db
+def test_the_apps_postgresql_connections_run_without_jit():
+    """The dashboards' statements pass PostgreSQL's JIT cost threshold and spent seconds compiling (config
+    settings, DATABASE_JIT): the app's own connections turn it off at start-up."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's JIT")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        pytest.param({}, "-c jit=off", id="default"),
+        pytest.param({"DATABASE_JIT": "1"}, None, id="DATABASE_JIT=1 leaves it to the server"),
+        pytest.param({"DATABASE_PGBOUNCER": "1"}, None, id="PgBouncer refuses startup options"),
+    ],
+)
+def test_jit_is_turned_off_by_a_startup_option_unless_asked_or_behind_pgbouncer(env, expected):
+    code = (
+        "from django.conf import settings as s;"
+        "print(s.DATABASES['default'].get('OPTIONS', {}).get('options'))"
+    )
+    env = {"DJANGO_DEBUG": "1", "DATABASE_URL": "postgres://u@127.0.0.1:5432/x"} | env
+    result = run_django(env, "shell", "-v", "0", "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(expected)
