@@ -263,33 +263,38 @@ def last_event_id() -> int:
     return CaseEvent.objects.aggregate(last=Max("pk"))["last"] or 0
 
 
+def _round(press, work, team: list[User], users: list[User], seconds: float, at: datetime) -> dict:
+    """One round of `press` (closed loop or paced) of `work` by `team`, every bench lease released first and
+    after; its figures with the double claims found in the events the round wrote."""
+    release_all(users, at)
+    since = last_event_id()
+    figures = press(work, team, seconds)
+    figures["double_claims"] = double_claims(since)
+    release_all(users, at)
+    return figures
+
+
 def measure(*, out, as_of: date, seconds: float, agent_counts=(16, 32)) -> list[Result]:
     at = claim_hour(as_of, not_before=timezone.now())
     users, queue_ids = agents_on_several_queues(max(agent_counts))
     # What beat keeps up to date: who may be called at `at` (Next case reads the stored answer).
     services.contactability.contactability_roll(now=at)
     ensure_baseline_index()
+
+    def raw(user):
+        return raw_claim(user.pk, queue_ids, at)
+
+    def project_press(user):
+        return services.case_claim_next(actor=user, now=at).case
+
     results = []
     try:
         for count in agent_counts:
             team = users[:count]
-            release_all(users, at)
-            since = last_event_id()
-            base = press_for(lambda u: raw_claim(u.pk, queue_ids, at), team, seconds)
-            base["double_claims"] = double_claims(since)
-            release_all(users, at)
-            since = last_event_id()
-            project = press_for(lambda u: services.case_claim_next(actor=u, now=at).case, team, seconds)
-            project["double_claims"] = double_claims(since)
-            release_all(users, at)
-            since = last_event_id()
-            paced_base = press_paced(lambda u: raw_claim(u.pk, queue_ids, at), team, seconds)
-            paced_base["double_claims"] = double_claims(since)
-            release_all(users, at)
-            since = last_event_id()
-            paced = press_paced(lambda u: services.case_claim_next(actor=u, now=at).case, team, seconds)
-            paced["double_claims"] = double_claims(since)
-            release_all(users, at)
+            base = _round(press_for, raw, team, users, seconds, at)
+            project = _round(press_for, project_press, team, users, seconds, at)
+            paced_base = _round(press_paced, raw, team, users, seconds, at)
+            paced = _round(press_paced, project_press, team, users, seconds, at)
             out(
                 f"  Next case, {count} agents on {len(queue_ids)} queues: "
                 f"project {project['per_second']:.0f}/s "
