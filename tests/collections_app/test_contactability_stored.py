@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from django.contrib import admin
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.forms.models import model_to_dict
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
@@ -347,6 +347,23 @@ def _instants() -> list[datetime]:
     return sorted(t for t in steps if start <= t <= start + timedelta(hours=25))
 
 
+def _why_not_handed(instant, person, shown, handed) -> tuple:
+    """The failure's evidence: the ready cases nobody was handed, their stored columns, and whether a plain
+    FOR UPDATE NOWAIT can lock each (Next case skips a locked row)."""
+    now = timezone.now()
+    ready = Case.objects.filter(services.ready_now(now, queue_ids=services.agent_queue_ids(person)))
+    left = ready.exclude(pk__in=[pk for _claimer, pk in handed])
+    rows = list(left.values())
+    for row in rows:
+        try:
+            with transaction.atomic():
+                Case.objects.select_for_update(nowait=True).filter(pk=row["id"]).exists()
+            row["lockable"] = True
+        except DatabaseError as error:
+            row["lockable"] = str(error)
+    return instant, person.username, shown, handed, rows
+
+
 def test_whenever_my_work_shows_a_ready_case_next_case_hands_it_out_and_the_page_allows_the_call(
     team_a, team_b, agent, other_agent
 ):
@@ -376,7 +393,7 @@ def test_whenever_my_work_shows_a_ready_case_next_case_hands_it_out_and_the_page
                     )
                     assert panel.call_decision.allowed, (instant, case.reference, panel.call_decision.rule)
                     handed.append((claimer, case.pk))
-                assert len(handed) == shown, (instant, person.username, shown, handed)
+                assert len(handed) == shown, _why_not_handed(instant, person, shown, handed)
                 for claimer, pk in handed:
                     services.case_release(case_id=pk, actor=claimer)
                 seen_ready += bool(shown)
