@@ -14,7 +14,8 @@ by twenty generated agents, with an outbound floor's outcome mix; each has its C
 timeline, and about one case in twelve has a payment in that period.
 
 PostgreSQL: the rows are streamed with COPY in batches (on two cores: 100,000 accounts and a million
-attempts in under two minutes; a million accounts and ten million attempts in about twenty-four). The case events are hash-chained (core.chains):
+attempts in under two minutes; a million accounts and ten million attempts in about twenty-four).
+The case events are hash-chained (core.chains):
 they are copied into a staging table and appended by `chains.bulk_append`, which gives them the hashes the
 trigger would (set-based, the same content function) with the trigger off for that one INSERT - so the
 chains verify (`manage.py verify_chains`) without a trigger call per event; its cost is the "events" time
