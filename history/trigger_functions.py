@@ -7,8 +7,8 @@ subtransaction is rolled back. That costs little alone, but PostgreSQL ends ever
 subtransaction by walking the transaction's whole list of deferred trigger events (our foreign keys are
 DEFERRABLE INITIALLY DEFERRED: one event per row written). So in a transaction that writes many rows -
 an import, a nightly step, `generate_portfolio` - each row of a tracked table paid for every row written
-before it: quadratic. Measured: 50,000 contact points took 12 s in one statement and 6 s more in the
-next; with these versions, 0.6 s each.
+before it: quadratic. Measured: 50,000 contact points written after 50,000 others in one transaction
+took 11.6 s; with these versions, 0.6 s, however many came before.
 
 Here both read their settings with `current_setting(name, true)` (NULL when never set, no exception,
 no subtransaction) and otherwise do what the packages' versions do. They replace the packages' after

@@ -348,16 +348,16 @@ def _instants() -> list[datetime]:
 
 
 def _why_not_handed(instant, person, shown, handed) -> tuple:
-    """The failure's evidence: the ready cases nobody was handed, their stored columns, and whether a plain
-    FOR UPDATE NOWAIT can lock each (Next case skips a locked row)."""
+    """The failure's evidence: the cases still ready (those handed out are leased now), their stored
+    columns, and whether a plain FOR UPDATE NOWAIT can lock each (Next case skips a locked row)."""
     now = timezone.now()
-    ready = Case.objects.filter(services.ready_now(now, queue_ids=services.agent_queue_ids(person)))
-    left = ready.exclude(pk__in=[pk for _claimer, pk in handed])
-    rows = list(left.values())
+    rows = list(
+        Case.objects.filter(services.ready_now(now, queue_ids=services.agent_queue_ids(person))).values()
+    )
     for row in rows:
         try:
             with transaction.atomic():
-                Case.objects.select_for_update(nowait=True).filter(pk=row["id"]).exists()
+                list(Case.objects.select_for_update(nowait=True).filter(pk=row["id"]).values_list("pk"))
             row["lockable"] = True
         except DatabaseError as error:
             row["lockable"] = str(error)
