@@ -351,6 +351,10 @@ def _lease_swap_compile(select: Callable[..., QuerySet[Case]], values: dict) -> 
     table, events = Case._meta.db_table, CaseEvent._meta.db_table
     case_columns = [f.column for f in Case._meta.concrete_fields]
     columns, returned = ", ".join(f"c.{n}" for n in case_columns), ", ".join(case_columns)
+    # `pick` is MATERIALIZED so the locking selection runs once. As a subquery joined to the UPDATE, a
+    # plan that scans the cases and re-runs the selection for each (chosen when the statistics say the
+    # table is nearly empty) saw the case just leased as modified, skipped it and returned the next one,
+    # which the scan then leased too: one press leased every ready case stored after the first.
     # Table and column names come from the model; every value is a parameter.
     sql = f"""
         WITH held AS (
@@ -359,10 +363,12 @@ def _lease_swap_compile(select: Callable[..., QuerySet[Case]], values: dict) -> 
             UPDATE {table} c SET lease_owner_id = NULL, lease_expires_at = NULL, version = c.version + 1
             FROM held WHERE c.id = held.id AND c.lease_owner_id = %(agent)s
             RETURNING c.id, held.lease_expires_at AS was_until
+        ), pick AS MATERIALIZED (
+            {pick_sql}
         ), claimed AS (
             UPDATE {table} c SET lease_owner_id = %(agent)s, lease_expires_at = %(until)s,
                 version = c.version + 1
-            FROM ({pick_sql}) pick WHERE c.id = pick.id
+            FROM pick WHERE c.id = pick.id
             RETURNING {columns}, pick.lease_owner_id AS was_owner, pick.lease_expires_at AS was_until
         ), written AS (
             INSERT INTO {events} (case_id, kind, from_state, to_state, actor_id, reason, details, created_at)

@@ -141,6 +141,30 @@ def test_a_press_of_next_costs_the_same_few_queries_however_many_queues_and_case
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("rows_believed", [0, 1, 2])
+def test_a_press_leases_one_case_whatever_plan_the_statistics_lead_to(team_a, agent, rows_believed):
+    """When the planner believes the case table nearly empty (a fresh install, a restore before ANALYZE,
+    a test database deep into a run), it may scan the cases and re-run the locking selection for each
+    row; a re-run skips the case the statement has just leased and finds the next one. Next case locks
+    its one case once, whatever the plan: one press, one case leased, one claim event."""
+    queues = team_queues(team_a, 1)
+    agent.work_queues.set(queues)
+    # Stored in creation order, best first: each later row is the next best when the scan reaches it.
+    cases = [case_in(queues[0], priority=50 - n) for n in range(6)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE pg_class SET reltuples = %s, relpages = 1 WHERE oid = %s::regclass",
+            [rows_believed, Case._meta.db_table],
+        )
+
+    handed = services.case_claim_next(actor=agent).case
+
+    assert handed == cases[0]
+    assert list(Case.objects.filter(lease_owner=agent)) == [cases[0]]
+    assert CaseEvent.objects.filter(kind=EventKind.ASSIGNMENT, reason=CLAIMED).count() == 1
+
+
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("agents", [16, 32])
 def test_agents_on_three_queues_each_pressing_next_at_once_never_share_a_case(team_a, team_b, agents):
