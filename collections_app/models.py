@@ -509,6 +509,14 @@ class Case(ChoiceLabels, ConcurrentTransitionMixin, models.Model):
                 condition=Q(state__in=["new", "in_progress"]),
                 name="case_claimable_idx",
             ),
+            # My work's "ready now" of each queue (selectors.my_work, counted up to a cap): the queue's
+            # claimable cases callable now, found by range on contactable_from - a queue's ready cases are
+            # few or none at night, so the count reads only those, not the whole queue.
+            models.Index(
+                fields=["queue", "contactable_from"],
+                condition=Q(state__in=["new", "in_progress"]),
+                name="case_ready_queue_idx",
+            ),
             # contactability_roll: the open cases whose window has closed, and those not computed yet.
             models.Index(
                 fields=["contactable_until"],

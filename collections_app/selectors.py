@@ -6,9 +6,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import BooleanField, Count, ExpressionWrapper, FilteredRelation, Q, QuerySet
+from django.db.models import (
+    BooleanField,
+    Count,
+    ExpressionWrapper,
+    FilteredRelation,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+)
 from django.http import Http404
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 from collections_app.access import cases_visible_to
@@ -36,11 +47,38 @@ CALLBACK_GRACE = timedelta(minutes=15)  # a callback later than this is overdue
 TIMELINE_PAGE_SIZE = 25
 
 
+# My work counts each queue's open and ready cases up to this many ("1,000+" beyond): an agent needs to
+# know there is work, not how much beyond a day's worth; the dashboards count whole queues.
+MY_WORK_COUNT_CAP = 1000
+
+
 @dataclass
 class QueueLine:
     queue: Queue
-    open_cases: int
+    open_cases: int  # exact up to MY_WORK_COUNT_CAP; MY_WORK_COUNT_CAP + 1 means more than that
     ready_now: int
+
+    @staticmethod
+    def _shown(count: int) -> str:
+        if count > MY_WORK_COUNT_CAP:
+            return number_format(MY_WORK_COUNT_CAP, force_grouping=True) + "+"
+        return number_format(count, force_grouping=True)
+
+    @property
+    def open_shown(self) -> str:
+        return self._shown(self.open_cases)
+
+    @property
+    def ready_shown(self) -> str:
+        return self._shown(self.ready_now)
+
+
+class CappedCount(Subquery):
+    """How many rows the (sliced) queryset has, counted by the database: with the slice at cap + 1 it
+    reads at most that many rows of an index, however many the queue holds."""
+
+    template = "(SELECT count(*) FROM (%(subquery)s) capped)"
+    output_field = IntegerField()
 
 
 @dataclass
@@ -59,28 +97,35 @@ def _case_list(qs: QuerySet[Case]) -> QuerySet[Case]:
 
 
 def my_work(user, *, now: datetime | None = None) -> MyWork:
-    """The agent's day: queue counts, callbacks due and overdue, assigned cases, the case they hold,
-    and how many cases of their queues cannot be handed out now, and why."""
+    """The agent's day: each queue's open and ready cases (counted up to MY_WORK_COUNT_CAP), callbacks
+    due and overdue, assigned cases, the case they hold - and, when none of their queues has a case
+    ready, how many cannot be handed out now and why (`not_ready_summary`, a pass over every claimable
+    case of the queues: asked only when it answers the agent's question, "why is there nothing?")."""
     now = now or timezone.now()
     queue_ids = agent_queue_ids(user)
-    queue_map = {q.pk: q for q in Queue.objects.filter(pk__in=queue_ids).select_related("team")}
-    counts = (
-        Case.objects.filter(queue_id__in=queue_ids, state__in=OPEN_STATES)
-        .values("queue_id")
-        .annotate(open_cases=Count("pk"), ready_now=Count("pk", filter=ready_now(now)))
-    )
-    lines = {row["queue_id"]: row for row in counts}
+    in_queue = Case.objects.filter(queue_id=OuterRef("pk")).values("pk")
+    cap = MY_WORK_COUNT_CAP + 1
+    queue_map = {
+        q.pk: q
+        for q in Queue.objects.filter(pk__in=queue_ids)
+        .select_related("team")
+        .annotate(
+            # case_state_queue_idx and case_ready_queue_idx: at most `cap` index entries each.
+            open_count=CappedCount(in_queue.filter(state__in=OPEN_STATES)[:cap]),
+            ready_count=CappedCount(in_queue.filter(ready_now(now))[:cap]),
+        )
+    }
     queues = [
         QueueLine(
-            queue=queue_map[pk],
-            open_cases=lines.get(pk, {}).get("open_cases", 0),
-            ready_now=lines.get(pk, {}).get("ready_now", 0),
+            queue=queue_map[pk], open_cases=queue_map[pk].open_count, ready_now=queue_map[pk].ready_count
         )
         for pk in queue_ids
         if pk in queue_map
     ]
     callbacks, assigned, current = _my_cases(user, now=now)
-    passed_over, next_ready_at = not_ready_summary(queue_ids, now=now)
+    passed_over, next_ready_at = {}, None
+    if not any(line.ready_now for line in queues):
+        passed_over, next_ready_at = not_ready_summary(queue_ids, now=now)
     return MyWork(
         queues=queues,
         callbacks_due=[c for c in callbacks if c.next_action_at >= now - CALLBACK_GRACE],

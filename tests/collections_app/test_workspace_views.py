@@ -6,12 +6,14 @@ from decimal import Decimal
 import pytest
 import time_machine
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
-from collections_app import panels, services
-from collections_app.models import CaseEvent, CaseState, EventKind
+from collections_app import panels, selectors, services
+from collections_app.models import Case, CaseEvent, CaseState, EventKind
 from collections_app.services import queues
 from repayment_plans import services as plan_services
+from tests.collections_app.test_claim_across_queues import many_cases_like
 from tests.factories import ContactPointFactory, open_case
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("office_hours")]
@@ -344,11 +346,45 @@ def test_my_work_query_count_is_fixed(client, agent, team_a, django_assert_num_q
         services.callback_schedule(case_id=case.pk, actor=agent, at=case.opened_at + timedelta(hours=1))
     client.force_login(agent)
     # +1 since callbacks show the cardholder's clock: the policy profiles, read once for every callback;
-    # the header's team comes with the queues; "not ready now" is two grouped queries
-    # (claims.not_ready_summary); the callbacks, the assigned cases and the case held are one query
-    # (selectors._my_cases).
-    with django_assert_num_queries(10):
-        assert client.get(reverse("my_work")).status_code == 200
+    # the queues come with their counts and the header's team; nothing is ready (every case waits for
+    # its callback), so "not ready now" is asked: two grouped queries (claims.not_ready_summary); the
+    # callbacks, the assigned cases and the case held are one query (selectors._my_cases).
+    with django_assert_num_queries(9):
+        html = client.get(reverse("my_work")).content.decode()
+    assert 'data-testid="passed-over"' in html
+
+
+def test_my_work_with_cases_ready_does_not_ask_why_others_are_not(
+    client, agent, team_a, django_assert_num_queries
+):
+    for _ in range(3):
+        open_case(team=team_a)
+    waiting = open_case(team=team_a)
+    services.callback_schedule(case_id=waiting.pk, actor=agent, at=waiting.opened_at + timedelta(hours=1))
+    client.force_login(agent)
+    # Two queries fewer than with nothing ready: no not_ready_summary.
+    with django_assert_num_queries(7):
+        html = client.get(reverse("my_work")).content.decode()
+    assert 'data-testid="passed-over"' not in html
+    line = selectors.my_work(agent).queues[0]
+    assert (line.open_cases, line.ready_now) == (4, 3)
+
+
+@pytest.mark.postgres
+def test_my_work_counts_a_queue_up_to_a_thousand_and_says_more(client, agent, team_a):
+    template = open_case(team=team_a)
+    many_cases_like(template, 1_200, [template.queue_id], callable_share=1_000_000)
+    client.force_login(agent)
+    line = selectors.my_work(agent).queues[0]
+    assert (line.open_cases, line.ready_now) == (1_001, 1_001)  # the cap, plus one: "more"
+    html = client.get(reverse("my_work")).content.decode()
+    assert '<td class="num">1,000+</td><td class="num">1,000+</td>' in html
+    # Below the cap the figures are exact: a thousand cases leased to colleagues leave 201 ready.
+    Case.objects.filter(pk__in=Case.objects.order_by("pk").values("pk")[:1_000]).update(
+        lease_owner=agent, lease_expires_at=timezone.now() + timedelta(hours=1)
+    )
+    line = selectors.my_work(agent).queues[0]
+    assert (line.open_shown, line.ready_shown) == ("1,000+", "201")
 
 
 def test_queue_list_shows_cases_in_claim_order_with_their_reasons(
