@@ -9,7 +9,7 @@ import pytest
 import time_machine
 
 from collections_app import services
-from collections_app.models import CreditAccount, EventKind
+from collections_app.models import ContactAttempt, CreditAccount, EventKind
 from core.exceptions import ContactNotAllowed
 from dashboards import kpis, rollups, selectors
 from dashboards.models import ActivityDaily, ReachDaily
@@ -229,6 +229,29 @@ def test_compliance_figures_refusals_overrides_and_complaints(team_a, agent, sup
     with time_machine.travel(at(day + timedelta(days=1), 2), tick=False):
         rollups.refresh(as_of=day + timedelta(days=1))
     assert kpis.kpi_values(Filters(), Period(day, day))["refusals"] == 2
+
+
+def test_an_attempt_corrected_by_another_counts_once_through_its_correction(team_a, agent):
+    """The contact log is never edited: a correction is a new attempt naming the one it corrects, and
+    the figures count the correction in its place - live, and from the rollups after the night."""
+    case = case_on(date(2026, 5, 5), team=team_a)
+    day = date(2026, 5, 6)
+    call(case, agent, at(day, 9), "no_answer")
+    correction = call(case, agent, at(day, 10), "no_answer")
+    correction.pk = None
+    correction._state.adding = True
+    correction.outcome, correction.delinquency_reason = "rpc", "job_loss"
+    correction.corrects = ContactAttempt.objects.get(started_at=at(day, 10))
+    correction.save()
+
+    def counted():
+        values = kpis.kpi_values(Filters(), Period(day, day))
+        return values["attempts"], values["rpc"], values["accounts_rpc"]
+
+    assert counted() == (2, 1, 1)
+    with time_machine.travel(at(day + timedelta(days=1), 2), tick=False):
+        rollups.refresh(as_of=day + timedelta(days=1))
+    assert counted() == (2, 1, 1)
 
 
 def test_todays_rows_rolled_up_every_few_minutes_are_read_while_fresh(team_a, agent):
