@@ -465,9 +465,10 @@ class Case(ChoiceLabels, ConcurrentTransitionMixin, models.Model):
         verbose_name_plural = _("cases")
         # Every index here is named by the queries it serves (issue 15: the table had 17, so no nightly
         # update was HOT). The columns the nightly jobs rewrite for most open cases - priority (claims
-        # need it in case_claimable_idx), the stored contactability (only its own roll's indexes), the
-        # broken counts, version, resolution reason - are kept out of the others; the table keeps 15% of
-        # each page free (fillfactor 85, migration 0011) so that their updates can stay on the page (HOT).
+        # need it in case_claimable_idx), the stored contactability (in its roll's indexes, the claim's
+        # and My work's), the broken counts, version, resolution reason - are kept out of the others;
+        # the table keeps 15% of each page free (fillfactor 85, migration 0011) so that their updates
+        # can stay on the page (HOT).
         # dash_case_* (opened_at, closed_at, leases) belong to the dashboards (dashboards migration 0002).
         constraints = [
             # The case page, the API and search find a case by its reference (equality only).
