@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
@@ -682,30 +682,29 @@ def open_balance_rebuilt(filters: Filters, period: Period) -> Amounts | None:
     """The open balance at the start without a snapshot: the cases open at that moment (the same cases
     as the "open_start" drill-down), with their dimensions now; a balance moves between two daily files
     only by the payments recorded here, so the balance then is the balance now plus the payments since.
-    None when no case was open then (a period before the first case)."""
+    Two set-based sums: the balances of those cases (one pass), and the payments since the start whose
+    account has one of them (the payments are few; each finds its case by the account's index). None when
+    no case was open then (a period before the first case)."""
     start = period.start_at
-    paid_since = (
-        Payment.objects.filter(account_id=OuterRef("account_id"), paid_at__gte=start)
-        .order_by()
-        .values("account_id")
-        .annotate(total=Sum("amount"))
-        .values("total")
-    )
+    if not Case.objects.filter(opened_at__lt=start).exists():
+        return None
     cases = (
         Case.objects.filter(opened_at__lt=start)
         .filter(Q(closed_at__isnull=True) | Q(closed_at__gte=start))
         .annotate(**rollups._case_dims(""), d_agent=F("assigned_agent_id"))
         .filter(filters.q())
     )
-    if not Case.objects.filter(opened_at__lt=start).exists():
-        return None
-    rows = (
-        cases.annotate(then=F("account__balance") + Coalesce(Subquery(paid_since), ZERO))
+    balances = cases.order_by().values("d_currency").annotate(total=Sum("account__balance"))
+    paid_since = (
+        Payment.objects.filter(paid_at__gte=start)
+        .filter(Exists(cases.filter(account_id=OuterRef("account_id"))))
         .order_by()
-        .values("d_currency")
-        .annotate(total=Sum("then"))
+        .values("account__currency")
+        .annotate(total=Sum("amount"))
     )
-    return Amounts((row["d_currency"], row["total"]) for row in rows)
+    return Amounts((row["d_currency"], row["total"]) for row in balances) + Amounts(
+        (row["account__currency"], row["total"]) for row in paid_since
+    )
 
 
 def kpi_values(filters: Filters, period: Period, *, through=...) -> dict:

@@ -187,6 +187,11 @@ def test_the_open_balance_at_the_start_comes_from_the_nightly_snapshot(team_a):
     # No snapshot of 7 May: the case open then, its balance now (8800.00) plus the payments since (none).
     later = kpis.kpi_values(Filters(), Period(date(2026, 5, 8), date(2026, 5, 9)))
     assert later["open_start"] == {"CNY": Decimal("8800.00")}
+    # No snapshot of 2 May either: its balance now plus the payment received since 3 May - for the cases
+    # the filters keep only.
+    since_3_may = Period(date(2026, 5, 3), date(2026, 5, 3))
+    assert kpis.kpi_values(Filters(), since_3_may)["open_start"] == {"CNY": Decimal("8900.00")}
+    assert kpis.kpi_values(Filters(product="consumer_credit"), since_3_may)["open_start"] == {}
     # Before the first case there was nothing open: no figure at all.
     assert kpis.kpi_values(Filters(), Period(date(2026, 4, 1), date(2026, 4, 2)))["open_start"] is None
 
