@@ -1144,14 +1144,16 @@ def estimate_missing_month_ends(last: date) -> dict:
 
 @dataclass(frozen=True)
 class Freshness:
-    """What the rollups hold: `through` is the last day a read takes from them (today, when today's
-    intraday rows are fresh), `nightly` the last day of the nightly refresh, `today_as_of` the time of
-    the intraday rows in use (None: today is read live)."""
+    """What the rollups hold: `through` is the last day a read takes from them (today, when today has
+    intraday rows), `nightly` the last day of the nightly refresh, `today_as_of` the time of the intraday
+    rows in use (None: today is read live), `late` whether they are older than
+    DASHBOARDS_INTRADAY_MAX_AGE_MINUTES (the every-few-minutes refresh has stopped: the page says so)."""
 
     through: date | None
     nightly: date | None
     today_as_of: object = None
     since: date | None = None
+    late: bool = False
 
 
 def intraday_max_age() -> timedelta:
@@ -1172,9 +1174,11 @@ def freshness(now=None) -> Freshness:
         and through is not None
         and through == today - timedelta(days=1)
         and row["intraday_at"] is not None
-        and now - row["intraday_at"] <= intraday_max_age()
     ):
-        return Freshness(today, through, row["intraday_at"], row["since"])
+        # Today's rows are read however old they are: a page never sums a whole day of the contact log
+        # (seconds at a million accounts); when they are late it says so, with their time.
+        late = now - row["intraday_at"] > intraday_max_age()
+        return Freshness(today, through, row["intraday_at"], row["since"], late)
     return Freshness(through, through, None, row["since"])
 
 
@@ -1193,8 +1197,8 @@ def _coverage(through) -> tuple[date | None, date | None]:
 def refresh_today(*, now=None) -> dict:
     """Roll up today so far (every few minutes, a beat task), so that reads of today sum a few rows
     instead of the day's contact log, and snapshot the open cases (queue depths and aging "now").
-    Used only while the nightly refresh is up to yesterday and the rows are younger than
-    DASHBOARDS_INTRADAY_MAX_AGE_MINUTES; otherwise today is read live."""
+    Used while the nightly refresh is up to yesterday, marked late once older than
+    DASHBOARDS_INTRADAY_MAX_AGE_MINUTES; before the first of the day, today is read live."""
     now = now or timezone.now()
     today = bank_today(now)
     started = clock.monotonic()

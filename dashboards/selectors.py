@@ -120,6 +120,7 @@ class TeamNow:
     escalations: list[CaseEvent]
     override_requests: list[CaseEvent]
     depths_as_of: datetime | None = None  # the intraday snapshot's time; None: counted live
+    depths_late: bool = False  # that snapshot is older than DASHBOARDS_INTRADAY_MAX_AGE_MINUTES
 
     @property
     def inbox_count(self) -> int:
@@ -192,7 +193,8 @@ def scoped_cases(user, filters: Filters) -> QuerySet[Case]:
 
 
 def _snapshot_rows(filters: Filters, fresh) -> QuerySet | None:
-    """Today's intraday snapshot of the open cases (PortfolioDaily), if it is fresh; else None."""
+    """Today's intraday snapshot of the open cases (PortfolioDaily), if the reads take today's intraday
+    rows (`fresh.today_as_of`, late or not); else None (counted live)."""
     if fresh is None or getattr(fresh, "today_as_of", None) is None:
         return None
     qs = PortfolioDaily.objects.filter(day=fresh.through)
@@ -204,8 +206,8 @@ def _snapshot_rows(filters: Filters, fresh) -> QuerySet | None:
 
 
 def queue_depths(user, filters: Filters, *, fresh=None) -> list[QueueDepth]:
-    """Open cases by queue, state and bucket: from today's intraday snapshot when fresh (a few hundred
-    rows), else counted live."""
+    """Open cases by queue, state and bucket: from today's intraday snapshot when there is one (a few
+    hundred rows), else counted live."""
     snapshot = _snapshot_rows(filters, fresh)
     if snapshot is not None:
         rows = (
@@ -314,6 +316,7 @@ def team_now(user, filters: Filters, *, now: datetime | None = None, through=...
         escalations=inbox_escalations(user, filters),
         override_requests=inbox_override_requests(user, filters, now=now),
         depths_as_of=getattr(through, "today_as_of", None),
+        depths_late=getattr(through, "late", False),
     )
 
 
@@ -465,7 +468,7 @@ def trend_from_rows(rows: list[dict], days: list[date]) -> list[dict]:
 
 def aging(user, filters: Filters, *, fresh=None) -> list[dict]:
     """Open cases by bucket now (count, balance, overdue amount): from today's intraday snapshot when
-    fresh, else counted live."""
+    there is one, else counted live."""
     snapshot = _snapshot_rows(filters.without("bucket"), fresh)
     if snapshot is not None:
         found = snapshot.values("bucket", "currency").annotate(

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from django.urls import reverse
 
 from collections_app import services
 from collections_app.models import ContactAttempt, CreditAccount, EventKind
@@ -259,7 +260,7 @@ def test_an_attempt_corrected_by_another_counts_once_through_its_correction(team
     assert counted() == (2, 1, 1)
 
 
-def test_todays_rows_rolled_up_every_few_minutes_are_read_while_fresh(team_a, agent):
+def test_todays_rows_rolled_up_every_few_minutes_are_read_and_marked_late_when_old(team_a, agent):
     day = date(2026, 5, 6)
     case = case_on(day - timedelta(days=2), team=team_a)
     call(case, agent, at(day - timedelta(days=1)), "rpc", seconds=50)
@@ -276,11 +277,38 @@ def test_todays_rows_rolled_up_every_few_minutes_are_read_while_fresh(team_a, ag
         assert kpis.figures(list(kpis.MEASURES), Filters(), period) == live
         rollups.refresh_today()  # idempotent
         assert kpis.figures(list(kpis.MEASURES), Filters(), period) == live
+        assert not fresh.late
+    call(case, agent, at(day, 11, 30), "rpc", seconds=30)
     with time_machine.travel(at(day, 12), tick=False):
-        assert rollups.freshness().today_as_of is None  # an hour old: today is read live again
+        # An hour old: still read (a page never sums the day's log), marked late, and the later call is
+        # not counted until the next refresh.
+        late = rollups.freshness()
+        assert late.today_as_of is not None and late.late
+        assert kpis.figures(list(kpis.MEASURES), Filters(), period) == live
+        rollups.refresh_today()
+        assert not rollups.freshness().late
+        assert kpis.figures(["attempts"], Filters(), period)["attempts"] == live["attempts"] + 1
     with time_machine.travel(at(day + timedelta(days=1), 0, 30), tick=False):
         # After midnight, before the nightly run: yesterday's intraday rows are not taken as complete.
         assert rollups.watermark() == day - timedelta(days=1)
+
+
+def test_the_pages_say_when_todays_rollup_is_late(client, team_a, agent, supervisor):
+    day = date(2026, 5, 6)
+    case = case_on(day - timedelta(days=2), team=team_a)
+    with time_machine.travel(at(day, 2), tick=False):
+        rollups.refresh(as_of=day)
+    call(case, agent, at(day, 10), "rpc", seconds=50)
+    with time_machine.travel(at(day, 10, 5), tick=False):
+        rollups.refresh_today()
+    client.force_login(supervisor)
+    for moment, late in ((at(day, 10, 10), False), (at(day, 11), True)):
+        with time_machine.travel(moment, tick=False):
+            kpi_page = client.get(reverse("dashboards:kpis")).content.decode()
+            home = client.get(reverse("dashboards:home")).content.decode()
+        assert "today as of 10:05" in kpi_page
+        assert ('data-testid="today-late"' in kpi_page) is late
+        assert ('data-testid="depths-late"' in home) is late
 
 
 def test_the_two_nightly_steps_snapshot_first_and_roll_up_last(busy_fortnight):
