@@ -382,30 +382,58 @@ def _temp_tables(tables: list[tuple[str, str]], params: dict) -> int:
 
 
 def dashboard_snapshots(as_of: date, now: datetime) -> int:
-    """The day-end stocks: open cases and amounts by queue, bucket and product; every account's bucket at
-    the month's end; the month's roll-rate transitions (bucket then -> bucket now, counted)."""
+    """The day-end stocks, written where the project writes them: the open cases by every dimension and
+    state (PortfolioDaily of the day that ended), every account's bucket at the month's end so far
+    (AccountMonthEnd of that month, replaced) and the month's roll-rate transitions (bucket at the month-end
+    before -> bucket now, by the same dimensions; RollTransitionMonthly, replaced)."""
+    from dashboards.models import AccountMonthEnd, PortfolioDaily, RollTransitionMonthly
+
     day = as_of - timedelta(days=1)
-    return _temp_tables(
-        [
-            (
-                "bench_portfolio",
-                f"SELECT %(day)s::date AS day, c.queue_id, a.bucket, a.product, count(*) AS cases, "  # noqa: S608
-                f"sum(a.overdue_amount) AS overdue FROM {CASE} c JOIN {ACCOUNT} a ON a.id = c.account_id "
-                "WHERE c.state = ANY(%(open)s) GROUP BY c.queue_id, a.bucket, a.product",
-            ),
-            (
-                "bench_month_end",
-                f"SELECT id AS account_id, date_trunc('month', %(day)s::date)::date AS month, bucket, "  # noqa: S608
-                f"overdue_amount FROM {ACCOUNT}",
-            ),
-            (
-                "bench_transitions",
-                "SELECT m.bucket AS bucket_from, a.bucket AS bucket_to, count(*) AS accounts "  # noqa: S608
-                f"FROM bench_month_end m JOIN {ACCOUNT} a ON a.id = m.account_id GROUP BY 1, 2",
-            ),
-        ],
-        {"day": day, "open": list(OPEN_STATES)},
-    )
+    month = day.replace(day=1)
+    portfolio, month_end = PortfolioDaily._meta.db_table, AccountMonthEnd._meta.db_table
+    transitions = RollTransitionMonthly._meta.db_table
+    params = {
+        "day": day,
+        "month": month,
+        "before": (month - timedelta(days=1)).replace(day=1),
+        "open": list(OPEN_STATES),
+    }
+    statements = [
+        f"DELETE FROM {portfolio} WHERE day = %(day)s",
+        f"""INSERT INTO {portfolio} (level, day, team_id, queue_id, agent_id, product, jurisdiction, bucket,
+                currency, state, cases, balance, overdue)
+            SELECT 'full', %(day)s, q.team_id, c.queue_id, c.assigned_agent_id, a.product, h.jurisdiction,
+                   a.bucket, a.currency, c.state, count(*), sum(a.balance), sum(a.overdue_amount)
+            FROM {CASE} c JOIN {ACCOUNT} a ON a.id = c.account_id JOIN {HOLDER} h ON h.id = a.cardholder_id
+            LEFT JOIN {Queue._meta.db_table} q ON q.id = c.queue_id
+            WHERE c.state = ANY(%(open)s)
+            GROUP BY q.team_id, c.queue_id, c.assigned_agent_id, a.product, h.jurisdiction, a.bucket,
+                     a.currency, c.state""",
+        f"DELETE FROM {month_end} WHERE month = %(month)s",
+        f"""INSERT INTO {month_end} (month, account_id, bucket, balance, currency, estimated, team_id,
+                queue_id, agent_id, product, jurisdiction)
+            SELECT %(month)s, a.id, a.bucket, a.balance, a.currency, false, q.team_id, c.queue_id,
+                   c.assigned_agent_id, a.product, h.jurisdiction
+            FROM {ACCOUNT} a JOIN {HOLDER} h ON h.id = a.cardholder_id
+            LEFT JOIN {CASE} c ON c.account_id = a.id AND c.closed_at IS NULL
+            LEFT JOIN {Queue._meta.db_table} q ON q.id = c.queue_id""",
+        f"DELETE FROM {transitions} WHERE month = %(month)s",
+        f"""INSERT INTO {transitions} (month, team_id, queue_id, agent_id, product, jurisdiction, from_bucket,
+                to_bucket, currency, accounts, balance)
+            SELECT %(month)s, f.team_id, f.queue_id, f.agent_id, f.product, f.jurisdiction, f.bucket,
+                   t.bucket, f.currency, count(*), sum(f.balance)
+            FROM {month_end} f JOIN {month_end} t ON t.account_id = f.account_id AND t.month = %(month)s
+            WHERE f.month = %(before)s
+            GROUP BY f.team_id, f.queue_id, f.agent_id, f.product, f.jurisdiction, f.bucket, t.bucket,
+                     f.currency""",
+    ]
+    written = 0
+    with connection.cursor() as cursor:
+        for sql in statements:
+            cursor.execute(sql, params)
+            if sql.lstrip().startswith("INSERT"):
+                written += cursor.rowcount
+    return written
 
 
 def dashboard_rollups(as_of: date, now: datetime) -> int:

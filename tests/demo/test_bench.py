@@ -131,6 +131,47 @@ def test_a_baseline_leaves_the_data_as_it_found_it():
     assert list(Case.objects.order_by("pk").values_list("pk", "state", "queue_id", "priority")) == before
 
 
+def _stocks(month):
+    from dashboards.models import AccountMonthEnd, PortfolioDaily, RollTransitionMonthly
+
+    fields = ("level", "day", *PortfolioDaily.DIMENSIONS, "state", "cases", "balance", "overdue")
+    return (
+        sorted(PortfolioDaily.objects.values_list(*fields), key=str),
+        sorted(
+            AccountMonthEnd.objects.filter(month=month).values_list(
+                "account_id", "bucket", "balance", "currency", "team_id", "queue_id", "agent_id", "product"
+            ),
+            key=str,
+        ),
+        sorted(
+            RollTransitionMonthly.objects.values_list(
+                "month", "team_id", "queue_id", "agent_id", "from_bucket", "to_bucket", "accounts", "balance"
+            ),
+            key=str,
+        ),
+    )
+
+
+def test_the_snapshots_baseline_writes_the_rows_the_project_writes():
+    from django.db import transaction
+
+    from dashboards import rollups
+
+    call_command("generate_portfolio", accounts=300, stdout=io.StringIO())
+    as_of = timezone.localdate()
+    month = (as_of - timedelta(days=1)).replace(day=1)
+    rollups.snapshot_month_end(rollups.previous_month(month))  # a month-end before, for the transitions
+    with transaction.atomic():
+        nightly_sql.dashboard_snapshots(as_of, timezone.now())
+        baseline = _stocks(month)
+        transaction.set_rollback(True)
+    rollups.refresh_snapshots(as_of=as_of)
+    project = _stocks(month)
+
+    assert project[0] and project[1] and project[2], "every stock has rows"
+    assert baseline == project
+
+
 def test_the_double_claim_check_finds_a_case_claimed_while_another_agent_held_it():
     call_command("generate_portfolio", accounts=50, stdout=io.StringIO())
     first, second = UserFactory(role=Role.AGENT), UserFactory(role=Role.AGENT)
