@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema, extend_schema_view
 
 from api import filters
 from api import serializers as s
 from api.views.base import ReadOnlyViewSet, serialized_columns
 from collections_app.access import with_visible_case
-from collections_app.models import Cardholder, ContactPoint, CreditAccount
-
-
-def _with_contact_points(queryset):
-    return queryset.prefetch_related(
-        Prefetch(
-            "contact_points",
-            queryset=ContactPoint.objects.filter(active=True).order_by("-is_primary", "pk"),
-            to_attr="active_contact_points",
-        )
-    )
+from collections_app.models import Cardholder, CreditAccount
 
 
 @extend_schema_view(
@@ -33,7 +22,7 @@ class CardholderViewSet(ReadOnlyViewSet):
     search_fields = ["=external_ref", "name"]
 
     def get_queryset(self):
-        queryset = _with_contact_points(Cardholder.objects.all())
+        queryset = Cardholder.objects.all()  # contact points: CardholderListSerializer, one query
         return with_visible_case(self.request.user, queryset, case_link="account__cardholder")
 
 

@@ -2,6 +2,7 @@
 the one a ContactPointSerializer(many=True) per cardholder gave, masked or revealed."""
 
 import pytest
+from rest_framework import serializers
 
 from api import serializers as s
 from collections_app.models import Cardholder
@@ -26,3 +27,20 @@ def test_contact_points_are_the_same_json_as_a_serializer_per_row():
     assert [p["revealed"] for row in rows for p in row["contact_points"]].count(True) == 1
     assert any(p["value"] == revealed_point.value for p in rows[1]["contact_points"])
     assert all("****" in p["value"] or "*" in p["value"] for p in rows[0]["contact_points"])
+
+
+def test_the_directly_written_contact_point_is_what_drf_writes_field_by_field():
+    holder = CardholderFactory()
+    points = [
+        ContactPointFactory(cardholder=holder, label="mobile"),
+        ContactPointFactory(cardholder=holder, kind="email", value="li@example.com", is_primary=False),
+        ContactPointFactory(
+            cardholder=holder, party_role="guarantor", party_name="Zhang Min", is_primary=False
+        ),
+    ]
+    for context in ({}, {"revealed": {"contact_points": {points[2].pk: points[2].value}}}):
+        serializer = s.ContactPointSerializer(context=context)
+        for point in points:
+            by_drf = dict(serializers.ModelSerializer.to_representation(serializer, point))
+            assert serializer.to_representation(point) == by_drf
+            assert list(serializer.to_representation(point)) == list(serializer.fields)
