@@ -105,6 +105,48 @@ class _Representation:
                 return (_NESTED, name, attrs, (field, nested))
         return (_FIELD, name, None, None)
 
+    @property
+    def writes_values(self) -> bool:
+        """Whether every value comes from a stored column (nested summaries included): then a list can
+        read `.values(*values_paths())` and skip building model instances (`write_values`)."""
+        return all(
+            (kind == _PLAIN and detail is not None)
+            or kind == _PK
+            or (kind == _NESTED and field[1].writes_values)
+            for kind, _name, detail, field in self.steps
+        )
+
+    def values_paths(self, prefix: str = "") -> list[str]:
+        """The ORM paths `write_values` reads (a nested summary's primary key too: None means no row)."""
+        paths: list[str] = []
+        for kind, _name, detail, field in self.steps:
+            if kind == _PLAIN:
+                paths.append(prefix + "__".join(detail))
+            elif kind == _PK:
+                paths.append(prefix + detail)
+            elif kind == _NESTED:
+                nested = field[1]
+                inner = prefix + "__".join(detail) + "__"
+                paths.append(inner + nested.model._meta.pk.attname)
+                paths.extend(nested.values_paths(inner))
+        return list(dict.fromkeys(paths))
+
+    def write_values(self, row: dict, prefix: str = "") -> dict:
+        """A row from a `.values(*values_paths())` dict: the same output as `write` from an instance."""
+        out = {}
+        for kind, name, detail, field in self.steps:
+            if kind == _PLAIN:
+                value = row[prefix + "__".join(detail)]
+                out[name] = None if value is None else field.to_representation(value)
+            elif kind == _PK:
+                out[name] = row[prefix + detail]
+            else:
+                nested = field[1]
+                inner = prefix + "__".join(detail) + "__"
+                present = row[inner + nested.model._meta.pk.attname] is not None
+                out[name] = nested.write_values(row, inner) if present else None
+        return out
+
     def write(self, serializer, instance) -> dict:
         row = {}
         for kind, name, detail, field in self.steps:
@@ -159,6 +201,15 @@ def _representation_of(serializer_class) -> _Representation | None:
         except Exception:  # noqa: BLE001 - cannot be worked out ahead (e.g. needs arguments): DRF's way
             representation = None
     _representations[serializer_class] = representation
+    return representation
+
+
+def values_representation(serializer_class) -> _Representation | None:
+    """The plan of a serializer that can write rows from `.values()` dicts (`writes_values`), else
+    None (a list then serializes model instances as usual)."""
+    representation = _representation_of(serializer_class)
+    if representation is None or not representation.writes_values:
+        return None
     return representation
 
 

@@ -54,3 +54,20 @@ def test_revealed_values_come_from_the_serializer_context():
     assert masked["national_id"] != "shown"
     assert revealed["national_id"] == "shown"
     assert revealed["revealed_fields"] == ["national_id"]
+
+
+def test_the_case_list_read_as_rows_is_what_serializing_the_cases_gives(portfolio, clients):  # noqa: F811
+    from collections_app.models import Case
+
+    Case.objects.filter(pk=portfolio.pk).update(queue=None)  # a case outside every queue: queue_name null
+    for query in ("", "?ordering=priority&page_size=3", "?ordering=-opened_at&page_size=2"):
+        response = clients["admin"].get(f"/api/v1/cases/{query}")
+        rows = response.json()["results"]
+        by_id = {c.pk: c for c in Case.objects.filter(pk__in=[row["id"] for row in rows])}
+        expected = s.CaseSerializer([by_id[row["id"]] for row in rows], many=True).data
+
+        assert rows and rows == [dict(row) for row in expected], query
+        following = response.json()["next"]
+        if following:
+            assert clients["admin"].get(following).status_code == 200
+    assert any(row["queue_name"] is None for row in clients["admin"].get("/api/v1/cases/").json()["results"])
