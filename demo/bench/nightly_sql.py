@@ -15,7 +15,6 @@ from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.utils import timezone
 
 from automation import pipeline
 from collections_app.delinquency import BUCKET_LABELS, bucket_boundaries
@@ -371,16 +370,6 @@ def reminders(as_of: date, now: datetime) -> int:
     return total
 
 
-def _temp_tables(tables: list[tuple[str, str]], params: dict) -> int:
-    """Each (name, SELECT) into a temporary table of its own (dropped at commit); the rows written."""
-    total = 0
-    for name, select in tables:
-        with connection.cursor() as cursor:
-            cursor.execute(f"CREATE TEMP TABLE {name} ON COMMIT DROP AS {select}", params)
-            total += cursor.rowcount
-    return total
-
-
 def dashboard_snapshots(as_of: date, now: datetime) -> int:
     """The day-end stocks, written where the project writes them: the open cases by every dimension and
     state (PortfolioDaily of the day that ended), every account's bucket at the month's end so far
@@ -436,77 +425,392 @@ def dashboard_snapshots(as_of: date, now: datetime) -> int:
     return written
 
 
-def dashboard_rollups(as_of: date, now: datetime) -> int:
-    """The day tables of the days the project's step rebuilds (dashboards.rollups.nightly_ranges: the
-    days rows arrived on since the last refresh for the contact tables, the last REFRESH_DAYS days for
-    promises due and case flows): contact attempts by day, agent and outcome; reach (cases and accounts
-    reached) by day; reasons by day; promises made and due by day and status; payments by day; case
-    flows (opened, closed) by day; the agent-days - each one GROUP BY into a table of its own."""
-    from dashboards import rollups
+# The day tables' dimension columns (dashboards.models.Dims), and the levels each table is written at
+# (dashboards.rollups.LEVELS, REACH_LEVELS): level -> the dimensions it keeps (the others NULL, or '').
+DAY_DIMS = ("day", "team_id", "queue_id", "agent_id", "product", "jurisdiction", "bucket", "currency")
+TEXT_DIMS = ("product", "jurisdiction", "bucket", "currency")
+DAY_LEVELS = {
+    "full": DAY_DIMS,
+    "case": tuple(d for d in DAY_DIMS if d != "agent_id"),
+    "agent": ("day", "team_id", "agent_id", "currency"),
+}
+REACH_LEVELS = {"bucket": ("day", "team_id", "agent_id", "bucket"), "agent": ("day", "team_id", "agent_id")}
 
-    ranges = rollups.nightly_ranges(as_of)
-    day = "(({column}) AT TIME ZONE %(tz)s)::date"
 
-    def between(column: str, table: str) -> str:
-        return f"{column} >= %({table}_first)s::date AND {column} < %({table}_last)s::date"
-
-    attempts = f"FROM {ATTEMPT} WHERE " + between("started_at", "activity")
-    params = {"tz": str(timezone.get_current_timezone())}
-    for key in ("activity", "promises", "collections", "flows"):
-        first, last = ranges[key]
-        params[f"{key}_first"], params[f"{key}_last"] = first, last + timedelta(days=1)
-    return _temp_tables(
-        [
-            (
-                "bench_activity",
-                f"SELECT {day.format(column='started_at')} AS day, agent_id, outcome, count(*) AS n, "
-                f"sum(duration_seconds) AS seconds {attempts} GROUP BY 1, 2, 3",
-            ),
-            (
-                "bench_reach",
-                f"SELECT {day.format(column='started_at')} AS day, count(DISTINCT case_id) AS cases, "
-                f"count(DISTINCT cardholder_id) AS cardholders {attempts} "
-                "AND outcome IN ('rpc', 'ptp', 'dispute', 'callback', 'refused') GROUP BY 1",
-            ),
-            (
-                "bench_reasons",
-                f"SELECT {day.format(column='started_at')} AS day, delinquency_reason, count(*) AS n "
-                f"{attempts} AND delinquency_reason <> '' GROUP BY 1, 2",
-            ),
-            (
-                "bench_promises",
-                f"SELECT {day.format(column='created_at')} AS day, created_by_id, status, count(*) AS n, "
-                f"sum(amount) AS amount, sum(paid_amount) AS paid FROM {PROMISE} WHERE "
-                + between("created_at", "activity")
-                + " GROUP BY 1, 2, 3",
-            ),
-            (
-                "bench_promises_due",
-                f"SELECT due_date AS day, status, count(*) AS n, sum(amount) AS amount FROM {PROMISE} "  # noqa: S608
-                "WHERE " + between("due_date", "promises") + " GROUP BY 1, 2",
-            ),
-            (
-                "bench_payments",
-                f"SELECT {day.format(column='paid_at')} AS day, currency, count(*) AS n, "
-                f"sum(amount) AS amount FROM {PAYMENT} WHERE "
-                + between("paid_at", "collections")
-                + " GROUP BY 1, 2",
-            ),
-            (
-                "bench_flows",
-                f"SELECT {day.format(column='created_at')} AS day, kind, count(*) AS n FROM {EVENT} WHERE "
-                + between("created_at", "flows")
-                + " AND kind IN ('opened', 'resolved', 'written_off', 'transition') GROUP BY 1, 2",
-            ),
-            (
-                "bench_agents",
-                f"SELECT {day.format(column='started_at')} AS day, agent_id, count(*) AS attempts, "
-                "count(*) FILTER (WHERE outcome IN ('rpc', 'ptp', 'dispute', 'callback', 'refused')) AS rpc "
-                f"{attempts} AND agent_id IS NOT NULL GROUP BY 1, 2",
-            ),
-        ],
-        params,
+def _levels_insert(
+    table: str, rows: str, measures: dict[str, str], *, levels: dict = DAY_LEVELS, extra: tuple = ()
+) -> str:
+    """INSERT INTO `table` its rows of every level from `rows` (a SELECT of the dimension columns, the
+    `extra` columns and the measures' inputs; `measures`: column -> its aggregate over them): the rows
+    summed into their cells of every dimension, then the cells into each level by one GROUP BY GROUPING
+    SETS; a dimension the level drops is NULL ('' for text), GROUPING() says which level a row is of."""
+    used = [d for d in DAY_DIMS if any(d in kept for kept in levels.values())]
+    bit = {d: 1 << (len(used) - 1 - i) for i, d in enumerate(used)}
+    level = (
+        f"CASE GROUPING({', '.join(f'x.{d}' for d in used)}) "
+        + " ".join(
+            f"WHEN {sum(bit[d] for d in used if d not in kept)} THEN %(level_{name})s"
+            for name, kept in levels.items()
+        )
+        + " END"
     )
+    select = [level]
+    for d in DAY_DIMS:
+        if d not in used:
+            select.append("''" if d in TEXT_DIMS else "NULL")
+        else:
+            select.append(f"COALESCE(x.{d}, '')" if d in TEXT_DIMS else f"x.{d}")
+    select += [f"x.{e}" for e in extra]
+    select += [f"sum(x.{m})" for m in measures]
+    cell = ", ".join(f"r.{c}" for c in (*used, *extra))
+    cells = (
+        f"SELECT {cell}, {', '.join(f'{agg} AS {m}' for m, agg in measures.items())} "
+        f"FROM ({rows}) r GROUP BY {cell}"
+    )
+    sets = ", ".join(
+        "(" + ", ".join(f"x.{d}" for d in (*(d for d in used if d in kept), *extra)) + ")"
+        for kept in levels.values()
+    )
+    columns = ", ".join(["level", *DAY_DIMS, *extra, *measures])
+    return (
+        f"INSERT INTO {table} ({columns}) SELECT {', '.join(select)} FROM ({cells}) x "
+        f"GROUP BY GROUPING SETS ({sets})"
+    )
+
+
+def _sums(*names: str) -> dict[str, str]:
+    return {name: f"sum(r.{name})" for name in names}
+
+
+def dashboard_rollups(as_of: date, now: datetime) -> int:
+    """The day tables the project's step rebuilds (dashboards.rollups.refresh(snapshots=False)), written
+    where it writes them: for each table and the days dashboards.rollups.nightly_ranges gives it (the
+    days rows arrived on since the last refresh for the contact tables, the last REFRESH_DAYS days for
+    promises due and case flows), its rows of those days deleted and the same rows inserted again -
+    ActivityDaily, PromiseDaily, CollectionDaily, ReasonDaily and CaseFlowDaily at their three levels
+    (full, case, agent) by day, team (of the case's queue), queue, agent, product, jurisdiction, bucket
+    and currency; ReachDaily (levels bucket and agent, each case's previous day of contact, in the range
+    or in the year before); AgentDaily (quarter-hours worked). The same facts as the project counts:
+    corrected attempts left out, promises only with their contact, payments credited to the last
+    right-party contact and in their own currency, payments and closures in the bucket of the month-end
+    before. One INSERT per table: the sources' rows joined once to the dimensions, the levels summed by
+    GROUPING SETS. Returns the rows inserted (every level)."""
+    from django.contrib.auth import get_user_model
+
+    from collections_app.models import (
+        ANSWERED_OUTCOMES,
+        CALL_CHANNELS,
+        RIGHT_PARTY_OUTCOMES,
+        CaseState,
+        EventKind,
+        PromiseStatus,
+    )
+    from core.clock import bank_zone, day_start
+    from dashboards import rollups
+    from dashboards.models import (
+        AccountMonthEnd,
+        ActivityDaily,
+        AgentDaily,
+        CaseFlowDaily,
+        CollectionDaily,
+        PromiseDaily,
+        ReachDaily,
+        ReasonDaily,
+    )
+    from legal.models import LegalReferral
+    from repayment_plans.models import PlanState
+
+    queue, user, month_end = (
+        Queue._meta.db_table,
+        get_user_model()._meta.db_table,
+        AccountMonthEnd._meta.db_table,
+    )
+
+    # Django's icontains: the tag's LIKE wildcards escaped, compared in upper case.
+    tags = [f"%{connection.ops.prep_for_like_query(tag)}%" for tag in rollups.COMPLAINT_TAGS]
+
+    def day(column: str) -> str:
+        return f"({column} AT TIME ZONE %(tz)s)::date"
+
+    def in_days(column: str) -> str:
+        return f"{column} >= %(start)s AND {column} < %(end)s"
+
+    def not_corrected(alias: str) -> str:
+        # corrects_id IS NOT NULL: the partial index of the corrections (contact_corrects_idx).
+        return (
+            f"NOT EXISTS (SELECT 1 FROM {ATTEMPT} k WHERE k.corrects_id = {alias}.id "
+            "AND k.corrects_id IS NOT NULL)"
+        )
+
+    def complaint(column: str) -> str:  # icontains, as Django compiles it on PostgreSQL
+        return (
+            "("
+            + " OR ".join(f"upper({column}) LIKE upper(%(complaint_{n})s)" for n in range(len(tags)))
+            + ")"
+        )
+
+    def with_its_contact(p: str) -> str:
+        return (
+            f"({p}.contact_attempt_id IS NOT NULL OR EXISTS (SELECT 1 FROM {ATTEMPT} v "
+            f"WHERE v.case_id = {p}.case_id AND v.agent_id = {p}.created_by_id AND v.outcome = ANY(%(rpc)s) "
+            f"AND {not_corrected('v')} AND {day('v.started_at')} = {day(f'{p}.created_at')}))"
+        )
+
+    def case_dims(alias: str) -> str:
+        return (
+            f"JOIN {CASE} c ON c.id = {alias}.case_id LEFT JOIN {queue} q ON q.id = c.queue_id "
+            f"JOIN {ACCOUNT} a ON a.id = c.account_id JOIN {HOLDER} h ON h.id = a.cardholder_id"
+        )
+
+    # For each month of the days, the last month-end snapshotted before it (dashboards.rollups
+    # month_ends_before): a payment's or a closure's bucket is the account's there, else its bucket now.
+    ends = (
+        "(SELECT m::date AS month, "
+        f"(SELECT max(e.month) FROM {month_end} e WHERE e.month < m::date) AS end_month "
+        "FROM generate_series(%(first_month)s::timestamp, %(d2)s::timestamp, interval '1 month') m)"
+    )
+
+    def bucket_then(moment: str, account: str) -> str:
+        return (
+            f"LEFT JOIN {ends} em ON em.month = date_trunc('month', {moment} AT TIME ZONE %(tz)s)::date "
+            f"LEFT JOIN {month_end} me ON me.month = em.end_month AND me.account_id = {account}"
+        )
+
+    dims = "q.team_id, c.queue_id, {agent} AS agent_id, a.product, h.jurisdiction, {bucket} AS bucket"
+    case_cols = dims.format(agent="f.agent_id", bucket="a.bucket") + ", a.currency"
+
+    activity = [
+        "attempts",
+        "calls",
+        "answered",
+        "rpc",
+        "talk_seconds",
+        "handled_calls",
+        "overrides",
+        "complaint_contacts",
+        "refusals",
+        "complaint_notes",
+        "promises_made",
+        "promised_amount",
+    ]
+    activity_rows = f"""
+        SELECT f.day, {case_cols}, {", ".join(f"f.{m}" for m in activity)}
+        FROM (
+            SELECT t.case_id, {day("t.started_at")} AS day, t.agent_id,
+                (t.agent_id IS NOT NULL)::int AS attempts,
+                (t.agent_id IS NOT NULL AND t.channel = ANY(%(calls)s))::int AS calls,
+                (t.agent_id IS NOT NULL AND t.outcome = ANY(%(answered)s))::int AS answered,
+                (t.agent_id IS NOT NULL AND t.outcome = ANY(%(rpc)s))::int AS rpc,
+                CASE WHEN t.agent_id IS NOT NULL AND t.channel = ANY(%(calls)s) THEN t.duration_seconds
+                     ELSE 0 END AS talk_seconds,
+                (t.agent_id IS NOT NULL AND t.channel = ANY(%(calls)s) AND t.duration_seconds > 0)::int
+                    AS handled_calls,
+                (t.policy_override_reason <> '')::int AS overrides,
+                {complaint("t.notes")}::int AS complaint_contacts,
+                0 AS refusals, 0 AS complaint_notes, 0 AS promises_made, 0 AS promised_amount
+            FROM {ATTEMPT} t WHERE {in_days("t.started_at")} AND {not_corrected("t")}
+            UNION ALL
+            SELECT e.case_id, {day("e.created_at")}, e.actor_id, 0, 0, 0, 0, 0, 0, 0, 0,
+                (e.kind = %(refused)s)::int, (e.kind = %(note)s AND {complaint("e.reason")})::int, 0, 0
+            FROM {EVENT} e WHERE {in_days("e.created_at")} AND e.kind IN (%(refused)s, %(note)s)
+            UNION ALL
+            SELECT p.case_id, {day("p.created_at")}, p.created_by_id, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+                p.amount
+            FROM {PROMISE} p WHERE {in_days("p.created_at")} AND {with_its_contact("p")}
+        ) f {case_dims("f")}"""
+
+    promises_rows = f"""
+        SELECT p.due_date AS day, {dims.format(agent="p.created_by_id", bucket="a.bucket")}, a.currency,
+            p.status, 1 AS promises, p.amount, LEAST(p.paid_amount, p.amount) AS paid_capped
+        FROM {PROMISE} p {case_dims("p")}
+        WHERE p.due_date >= %(d1)s AND p.due_date <= %(d2)s AND p.status <> %(cancelled)s
+          AND {with_its_contact("p")}"""
+
+    # The payment's account and currency; its case's queue (a payment may have no case); the agent of
+    # the last right-party contact on the case in the ATTRIBUTION_DAYS before it.
+    collections_rows = f"""
+        SELECT {day("p.paid_at")} AS day,
+            {dims.format(agent="credited.agent_id", bucket="COALESCE(me.bucket, a.bucket)")},
+            p.currency, 1 AS payments, p.amount
+        FROM {PAYMENT} p JOIN {ACCOUNT} a ON a.id = p.account_id JOIN {HOLDER} h ON h.id = a.cardholder_id
+        LEFT JOIN {CASE} c ON c.id = p.case_id LEFT JOIN {queue} q ON q.id = c.queue_id
+        {bucket_then("p.paid_at", "p.account_id")}
+        LEFT JOIN LATERAL (
+            SELECT t.agent_id FROM {ATTEMPT} t
+            WHERE t.case_id = p.case_id AND t.outcome = ANY(%(rpc)s) AND t.agent_id IS NOT NULL
+              AND t.started_at <= p.paid_at AND t.started_at >= p.paid_at - %(attribution)s
+            ORDER BY t.started_at DESC, t.id DESC LIMIT 1
+        ) credited ON true
+        WHERE {in_days("p.paid_at")}"""
+
+    reasons_rows = f"""
+        SELECT {day("t.started_at")} AS day, {dims.format(agent="t.agent_id", bucket="a.bucket")},
+            a.currency, t.delinquency_reason AS reason,
+            (t.agent_id IS NOT NULL AND t.outcome = ANY(%(rpc)s))::int AS rpc
+        FROM {ATTEMPT} t {case_dims("t")}
+        WHERE {in_days("t.started_at")} AND {not_corrected("t")}"""
+
+    # Cases opened and closed, referrals: the case's assigned agent; plans: who proposed them. A closed
+    # case's bucket is the account's at the month-end before the closure (end_bucket), else now.
+    flows = [
+        "opened",
+        "opened_balance",
+        "cured",
+        "resolved_other",
+        "written_off",
+        "escalated",
+        "plans_activated",
+        "plans_completed",
+        "plans_broken",
+    ]
+    # (A plan's proposer is never NULL: NULL in the facts stands for the case's assigned agent.)
+    flow_dims = dims.format(
+        agent="COALESCE(f.agent_id, c.assigned_agent_id)", bucket="COALESCE(f.end_bucket, a.bucket)"
+    )
+    flows_rows = f"""
+        SELECT f.day, {flow_dims}, a.currency,
+            f.opened, f.opened * a.balance AS opened_balance,
+            {", ".join(f"f.{m}" for m in flows if m not in ("opened", "opened_balance"))}
+        FROM (
+            SELECT c.id AS case_id, {day("c.opened_at")} AS day, NULL::bigint AS agent_id,
+                NULL::varchar AS end_bucket, 1 AS opened, 0 AS cured, 0 AS resolved_other, 0 AS written_off,
+                0 AS escalated, 0 AS plans_activated, 0 AS plans_completed, 0 AS plans_broken
+            FROM {CASE} c WHERE {in_days("c.opened_at")}
+            UNION ALL
+            SELECT c.id, {day("c.closed_at")}, NULL, me.bucket, 0,
+                (c.resolution_reason = ANY(%(cure)s))::int,
+                (c.state = %(resolved)s AND c.resolution_reason <> ALL(%(cure)s))::int,
+                (c.state = %(written_off)s)::int, 0, 0, 0, 0
+            FROM {CASE} c {bucket_then("c.closed_at", "c.account_id")}
+            WHERE {in_days("c.closed_at")}
+            UNION ALL
+            SELECT r.case_id, {day("r.referred_at")}, NULL, NULL, 0, 0, 0, 0, 1, 0, 0, 0
+            FROM {LegalReferral._meta.db_table} r WHERE {in_days("r.referred_at")}
+            UNION ALL
+            SELECT p.case_id, {day("p.activated_at")}, p.proposed_by_id, NULL, 0, 0, 0, 0, 0, 1, 0, 0
+            FROM {PLAN} p WHERE {in_days("p.activated_at")}
+            UNION ALL
+            SELECT p.case_id, {day("p.ended_at")}, p.proposed_by_id, NULL, 0, 0, 0, 0, 0, 0,
+                (p.state = %(completed)s)::int, (p.state = %(broken)s)::int
+            FROM {PLAN} p WHERE {in_days("p.ended_at")} AND p.state IN (%(completed)s, %(broken)s)
+        ) f {case_dims("f")}"""
+
+    # The distinct days of the agents' attempts (right-party ones for the "rpc" series) of each case
+    # (scope "case") and of each case and agent (scope "agent"); the day before each is the previous one
+    # in the days, or for the first one the last such day in the REACH_LOOKBACK_DAYS before them.
+    reach_rows = f"""
+        SELECT d.day, q.team_id, d.agent_id, a.bucket, d.scope, d.series,
+            COALESCE(
+                LAG(d.day) OVER (PARTITION BY d.case_id, d.agent_id, d.scope, d.series ORDER BY d.day),
+                (SELECT {day("b.started_at")} FROM {ATTEMPT} b
+                 WHERE b.case_id = d.case_id AND b.agent_id IS NOT NULL
+                   AND (d.scope = %(scope_case)s OR b.agent_id = d.agent_id)
+                   AND (d.series = %(series_attempt)s OR b.outcome = ANY(%(rpc)s))
+                   AND b.started_at >= %(lookback)s AND b.started_at < %(start)s AND {not_corrected("b")}
+                 ORDER BY b.started_at DESC LIMIT 1)
+            ) AS prev_day
+        FROM (
+            SELECT DISTINCT t.case_id, CASE WHEN s.scope = %(scope_agent)s THEN t.agent_id END AS agent_id,
+                s.scope, s.series, {day("t.started_at")} AS day
+            FROM {ATTEMPT} t CROSS JOIN (VALUES (%(scope_case)s, %(series_attempt)s),
+                (%(scope_case)s, %(series_rpc)s), (%(scope_agent)s, %(series_attempt)s),
+                (%(scope_agent)s, %(series_rpc)s)) s (scope, series)
+            WHERE {in_days("t.started_at")} AND t.agent_id IS NOT NULL
+              AND (s.series = %(series_attempt)s OR t.outcome = ANY(%(rpc)s)) AND {not_corrected("t")}
+        ) d JOIN {CASE} c ON c.id = d.case_id LEFT JOIN {queue} q ON q.id = c.queue_id
+        JOIN {ACCOUNT} a ON a.id = c.account_id"""
+
+    local = "t.started_at AT TIME ZONE %(tz)s"
+    agents_insert = f"""
+        INSERT INTO {AgentDaily._meta.db_table} (day, agent_id, team_id, active_slots, first_at, last_at)
+        SELECT {day("t.started_at")}, t.agent_id, u.team_id,
+            count(DISTINCT extract(hour FROM {local})::int * 4 + extract(minute FROM {local})::int / 15),
+            min(t.started_at), max(t.started_at)
+        FROM {ATTEMPT} t JOIN {user} u ON u.id = t.agent_id
+        WHERE {in_days("t.started_at")} AND t.agent_id IS NOT NULL AND {not_corrected("t")}
+        GROUP BY 1, 2, 3"""
+
+    inserts = {
+        "activity": (
+            ActivityDaily,
+            _levels_insert(ActivityDaily._meta.db_table, activity_rows, _sums(*activity)),
+        ),
+        "promises": (
+            PromiseDaily,
+            _levels_insert(
+                PromiseDaily._meta.db_table,
+                promises_rows,
+                _sums("promises", "amount", "paid_capped"),
+                extra=("status",),
+            ),
+        ),
+        "collections": (
+            CollectionDaily,
+            _levels_insert(CollectionDaily._meta.db_table, collections_rows, _sums("payments", "amount")),
+        ),
+        "reasons": (
+            ReasonDaily,
+            _levels_insert(ReasonDaily._meta.db_table, reasons_rows, _sums("rpc"), extra=("reason",)),
+        ),
+        "flows": (CaseFlowDaily, _levels_insert(CaseFlowDaily._meta.db_table, flows_rows, _sums(*flows))),
+        "reach": (
+            ReachDaily,
+            _levels_insert(
+                ReachDaily._meta.db_table,
+                reach_rows,
+                {"accounts": "count(*)"},
+                levels=REACH_LEVELS,
+                extra=("scope", "series", "prev_day"),
+            ),
+        ),
+        "agents": (AgentDaily, agents_insert),
+    }
+    common = {
+        "tz": str(bank_zone()),
+        "rpc": list(RIGHT_PARTY_OUTCOMES),
+        "answered": list(ANSWERED_OUTCOMES),
+        "calls": list(CALL_CHANNELS),
+        "cure": list(rollups.CURE_REASONS),
+        "refused": EventKind.POLICY_REFUSED,
+        "note": EventKind.NOTE,
+        "cancelled": PromiseStatus.CANCELLED,
+        "resolved": CaseState.RESOLVED,
+        "written_off": CaseState.WRITTEN_OFF,
+        "completed": PlanState.COMPLETED,
+        "broken": PlanState.BROKEN,
+        "attribution": timedelta(days=rollups.ATTRIBUTION_DAYS),
+        "scope_case": "case",
+        "scope_agent": "agent",
+        "series_attempt": "attempt",
+        "series_rpc": "rpc",
+        **{f"level_{name}": name for name in (*DAY_LEVELS, *REACH_LEVELS)},
+        **{f"complaint_{n}": pattern for n, pattern in enumerate(tags)},
+    }
+    # The tables of one range together, as refresh does (rebuild_days per range).
+    by_range: dict[tuple[date, date], list[str]] = {}
+    for key, span in rollups.nightly_ranges(as_of).items():
+        by_range.setdefault(span, []).append(key)
+    written = 0
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")
+        for (d1, d2), keys in sorted(by_range.items()):
+            params = {
+                **common,
+                "d1": d1,
+                "d2": d2,
+                "start": day_start(d1),
+                "end": day_start(d2 + timedelta(days=1)),
+                "first_month": d1.replace(day=1),
+                "lookback": day_start(d1 - timedelta(days=rollups.REACH_LOOKBACK_DAYS)),
+            }
+            for key in keys:
+                model, insert = inserts[key]
+                cursor.execute(
+                    f"DELETE FROM {model._meta.db_table} WHERE day >= %(d1)s AND day <= %(d2)s", params
+                )
+                cursor.execute(insert, params)
+                written += cursor.rowcount
+    return written
 
 
 # Step name (automation.pipeline.STEP_NAMES) -> its baseline; a step without one is reported n/a.

@@ -29,7 +29,7 @@ def measure(*, out, repeat: int, period_days: int = 30) -> list[Result]:
     out(f"  intraday rollup of today: {seconds:.1f} s ({counts.get('activity', 0):,} activity rows)")
     results = [
         Result(
-            measure="intraday rollup of today (beat, every 5 min)",
+            measure="panel:intraday rollup of today (beat, every 5 min)",
             project=seconds,
             baseline=None,
             unit="s",
@@ -56,7 +56,7 @@ def measure(*, out, repeat: int, period_days: int = 30) -> list[Result]:
     out(f"  KPI tiles, today summed from the contact log: p50 {figures['p50']:7.1f} ms")
     results.append(
         Result(
-            measure="KPI tiles before the day's first intraday rollup (today read live)",
+            measure="panel:KPI tiles before the day's first intraday rollup (today live)",
             project=figures["p50"],
             baseline=baseline["p50"],
             unit="ms p50",
