@@ -289,14 +289,16 @@ def src_promises_due(d1: date, d2: date, dims: frozenset = ALL_DIMS) -> QuerySet
 
 
 def credited_agent():
-    """The agent a payment is credited to (see CollectionDaily)."""
+    """The agent a payment is credited to (see CollectionDaily): the last right-party contact by an agent
+    on the case in the ATTRIBUTION_DAYS before it - as corrected (a contact corrected to another outcome
+    counts through its correction, as in every other figure)."""
     window = ContactAttempt.objects.filter(
         case_id=OuterRef("case_id"),
         outcome__in=RIGHT_PARTY_OUTCOMES,
         agent__isnull=False,
         started_at__lte=OuterRef("paid_at"),
         started_at__gte=OuterRef("paid_at") - timedelta(days=ATTRIBUTION_DAYS),
-    )
+    ).filter(not_corrected())
     return Subquery(window.order_by("-started_at", "-id").values("agent_id")[:1], output_field=IntegerField())
 
 

@@ -639,6 +639,7 @@ def dashboard_rollups(as_of: date, now: datetime) -> int:
             SELECT t.agent_id FROM {ATTEMPT} t
             WHERE t.case_id = p.case_id AND t.outcome = ANY(%(rpc)s) AND t.agent_id IS NOT NULL
               AND t.started_at <= p.paid_at AND t.started_at >= p.paid_at - %(attribution)s
+              AND {not_corrected("t")}
             ORDER BY t.started_at DESC, t.id DESC LIMIT 1
         ) credited ON true
         WHERE {in_days("p.paid_at")}"""

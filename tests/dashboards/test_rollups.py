@@ -12,6 +12,7 @@ from django.urls import reverse
 from collections_app import services
 from collections_app.models import ContactAttempt, CreditAccount, EventKind
 from core.exceptions import ContactNotAllowed
+from core.money import Amounts
 from dashboards import kpis, rollups, selectors
 from dashboards.models import ActivityDaily, ReachDaily
 from dashboards.scope import Filters, Period
@@ -258,6 +259,32 @@ def test_an_attempt_corrected_by_another_counts_once_through_its_correction(team
     with time_machine.travel(at(day + timedelta(days=1), 2), tick=False):
         rollups.refresh(as_of=day + timedelta(days=1))
     assert counted() == (2, 1, 1)
+
+
+def test_a_payment_is_not_credited_to_a_contact_corrected_to_another_outcome(team_a, agent, agent2):
+    """The payment goes to the last right-party contact as corrected: agent2's "rpc" corrected to "no
+    answer" credits agent's earlier one instead - live and from the rollups."""
+    case = case_on(date(2026, 5, 4), team=team_a)
+    day = date(2026, 5, 6)
+    call(case, agent, at(day, 9), "rpc", seconds=40)
+    wrong = call(case, agent2, at(day, 10), "rpc", seconds=30)
+    correction = ContactAttempt.objects.get(pk=wrong.pk)
+    correction.pk = None
+    correction._state.adding = True
+    correction.outcome, correction.delinquency_reason, correction.recording_ref = "no_answer", "", ""
+    correction.corrects_id = wrong.pk
+    correction.save()
+    pay(case, "300.00", at(day, 15), "PAY-CORR-1")
+    period = Period(day, day)
+
+    def credited():
+        rows = kpis.read_measures(["collected"], Filters(), period, group=("d_agent",))
+        return {row["d_agent"]: row["collected"] for row in rows}
+
+    assert credited() == {agent.pk: Amounts({"CNY": Decimal("300.00")})}
+    with time_machine.travel(at(day + timedelta(days=1), 2), tick=False):
+        rollups.refresh(as_of=day + timedelta(days=1))
+    assert credited() == {agent.pk: Amounts({"CNY": Decimal("300.00")})}
 
 
 def test_todays_rows_rolled_up_every_few_minutes_are_read_and_marked_late_when_old(team_a, agent):
