@@ -14,7 +14,7 @@ from collections_app.models import ContactAttempt, CreditAccount, EventKind
 from core.exceptions import ContactNotAllowed
 from core.money import Amounts
 from dashboards import kpis, rollups, selectors
-from dashboards.models import ActivityDaily, ReachDaily
+from dashboards.models import ActivityDaily, PortfolioDaily, ReachDaily
 from dashboards.scope import Filters, Period
 from tests.dashboards.conftest import at, call, case_on, nightly_promises, pay, point_of, promise
 from tests.factories import UserFactory
@@ -128,13 +128,15 @@ def test_refresh_is_idempotent(busy_fortnight):
     as_of = START + timedelta(days=15)
     with time_machine.travel(at(as_of, 2), tick=False):
         first = rollups.refresh(as_of=as_of, days=20)
-        rows = ActivityDaily.objects.count(), ReachDaily.objects.count()
+        rows = ActivityDaily.objects.count(), ReachDaily.objects.count(), PortfolioDaily.objects.count()
         figures = kpis.figures(list(kpis.MEASURES), Filters(), Period(START, as_of - timedelta(days=1)))
         second = rollups.refresh(as_of=as_of, days=20)
-    assert {k: v for k, v in first.items() if k != "seconds"} == {
-        k: v for k, v in second.items() if k != "seconds"
+    once = {"seconds", "portfolio_days_estimated", "portfolio_rows_estimated"}  # estimated the first time
+    assert {k: v for k, v in first.items() if k not in once} == {
+        k: v for k, v in second.items() if k not in once
     }
-    assert (ActivityDaily.objects.count(), ReachDaily.objects.count()) == rows
+    assert first["portfolio_days_estimated"] > 0 and second["portfolio_days_estimated"] == 0
+    assert (ActivityDaily.objects.count(), ReachDaily.objects.count(), PortfolioDaily.objects.count()) == rows
     assert kpis.figures(list(kpis.MEASURES), Filters(), Period(START, as_of - timedelta(days=1))) == figures
 
 
@@ -259,6 +261,30 @@ def test_an_attempt_corrected_by_another_counts_once_through_its_correction(team
     with time_machine.travel(at(day + timedelta(days=1), 2), tick=False):
         rollups.refresh(as_of=day + timedelta(days=1))
     assert counted() == (2, 1, 1)
+
+
+def test_days_before_the_first_snapshot_are_estimated_once_and_read_like_a_snapshot(team_a, team_b):
+    """A period starting before the first nightly run reads its opening balance from an estimated
+    snapshot of the day before (kept by the first refresh): the same figure as rebuilding it from the
+    cases on every read, for every filter, and a second night estimates nothing more."""
+    a = case_on(date(2026, 5, 2), team=team_a)
+    case_on(date(2026, 5, 2), team=team_b)
+    late = case_on(date(2026, 5, 5), team=team_a)
+    pay(a, "100.00", at(date(2026, 5, 5), 15), "P1")
+    pay(late, "50.00", at(date(2026, 5, 6), 15), "P2")
+    period = Period(date(2026, 5, 4), date(2026, 5, 6))  # opens on the snapshot of 3 May
+    choices = (Filters(), Filters(teams=(team_a.pk,)), Filters(teams=(team_b.pk,)), Filters(product="x"))
+    rebuilt = [kpis.kpi_values(f, period)["open_start"] for f in choices]
+    assert rebuilt[1] == {"CNY": Decimal("8900.00")}  # case a: 8800 now + the 100 paid since
+
+    with time_machine.travel(at(date(2026, 5, 7), 2), tick=False):
+        counts = rollups.refresh(as_of=date(2026, 5, 7))
+    assert counts["portfolio_days_estimated"] == 4  # 2..5 May (6 May is the night's own snapshot)
+    assert PortfolioDaily.objects.filter(day=date(2026, 5, 3)).exists()
+    pay(a, "25.00", at(date(2026, 5, 7), 11), "P3")  # after the estimate: the kept figure stays
+    assert [kpis.kpi_values(f, period)["open_start"] for f in choices] == rebuilt
+    with time_machine.travel(at(date(2026, 5, 8), 2), tick=False):
+        assert rollups.refresh(as_of=date(2026, 5, 8))["portfolio_days_estimated"] == 0
 
 
 def test_a_payment_is_not_credited_to_a_contact_corrected_to_another_outcome(team_a, agent, agent2):
