@@ -3,7 +3,7 @@ costs a fixed number of queries however long a case's history is."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db.models import (
@@ -88,8 +88,8 @@ class MyWork:
     callbacks_overdue: list[Case]
     assigned: list[Case]
     current: Case | None
-    passed_over: dict[str, int] = field(default_factory=dict)
-    next_ready_at: datetime | None = None  # when the first case held back by the contact policy is callable
+    # No queue has a case ready: the page asks why (`held_back`) in a request of its own.
+    nothing_ready: bool = False
 
 
 def _case_list(qs: QuerySet[Case]) -> QuerySet[Case]:
@@ -98,9 +98,8 @@ def _case_list(qs: QuerySet[Case]) -> QuerySet[Case]:
 
 def my_work(user, *, now: datetime | None = None) -> MyWork:
     """The agent's day: each queue's open and ready cases (counted up to MY_WORK_COUNT_CAP), callbacks
-    due and overdue, assigned cases, the case they hold - and, when none of their queues has a case
-    ready, how many cannot be handed out now and why (`not_ready_summary`, a pass over every claimable
-    case of the queues: asked only when it answers the agent's question, "why is there nothing?")."""
+    due and overdue, assigned cases, the case they hold, and whether no queue has a case ready (then the
+    page asks why, `held_back`, after it is shown)."""
     now = now or timezone.now()
     queue_ids = agent_queue_ids(user)
     in_queue = Case.objects.filter(queue_id=OuterRef("pk")).values("pk")
@@ -123,18 +122,32 @@ def my_work(user, *, now: datetime | None = None) -> MyWork:
         if pk in queue_map
     ]
     callbacks, assigned, current = _my_cases(user, now=now)
-    passed_over, next_ready_at = {}, None
-    if not any(line.ready_now for line in queues):
-        passed_over, next_ready_at = not_ready_summary(queue_ids, now=now)
     return MyWork(
         queues=queues,
         callbacks_due=[c for c in callbacks if c.next_action_at >= now - CALLBACK_GRACE],
         callbacks_overdue=[c for c in callbacks if c.next_action_at < now - CALLBACK_GRACE],
         assigned=assigned,
         current=current,
-        passed_over=passed_over,
-        next_ready_at=next_ready_at,
+        nothing_ready=bool(queues) and not any(line.ready_now for line in queues),
     )
+
+
+@dataclass
+class HeldBack:
+    """Why nothing is handed out now: the open cases of the agent's queues by reason, and when the
+    first held back by the contact policy may be called."""
+
+    passed_over: dict[str, int]
+    next_ready_at: datetime | None
+
+
+def held_back(user, *, now: datetime | None = None) -> HeldBack:
+    """My work's "not handed out now" (`not_ready_summary`: a pass over every claimable case of the
+    agent's queues, a fraction of a second at a million accounts): read by its own request after the page,
+    only when no queue has a case ready."""
+    now = now or timezone.now()
+    passed_over, next_ready_at = not_ready_summary(agent_queue_ids(user), now=now)
+    return HeldBack(passed_over, next_ready_at)
 
 
 ASSIGNED_SHOWN = 50  # My work lists the agent's assigned cases of highest priority, this many

@@ -4,6 +4,7 @@ from collections_app import desk_views, views
 
 urlpatterns = [
     path("work/", views.my_work, name="my_work"),
+    path("work/held-back/", views.my_work_held_back, name="my_work_held_back"),
     path("work/next/", views.next_case, name="next_case"),
     path("agenda/", desk_views.agenda, name="agenda"),
     path("search/", views.search, name="search"),

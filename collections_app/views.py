@@ -74,11 +74,25 @@ def _load_case(request: HttpRequest, case_id: int):
 def my_work(request: HttpRequest) -> HttpResponse:
     work = selectors.my_work(request.user)
     _prime_team(request.user, [line.queue for line in work.queues])
-    passed_over = [
-        (PASSED_OVER_LABELS.get(key) or _state_label(key), count)
-        for key, count in sorted(work.passed_over.items())
-    ]
-    return render(request, "collections_app/my_work.html", {"work": work, "passed_over": passed_over})
+    return render(request, "collections_app/my_work.html", {"work": work})
+
+
+@capability_required(Capability.WORK_CASES)
+@require_GET
+def my_work_held_back(request: HttpRequest) -> HttpResponse:
+    """My work's "not handed out now": loaded by the page when no queue has a case ready (a pass over
+    the queues' claimable cases, kept out of the page's own request); a page of its own without HTMX."""
+    held = selectors.held_back(request.user)
+    context = {
+        "held": held,
+        "passed_over": [
+            (PASSED_OVER_LABELS.get(key) or _state_label(key), count)
+            for key, count in sorted(held.passed_over.items())
+        ],
+    }
+    if request.htmx:
+        return render(request, "collections_app/my_work_held_back.html#held-back", context)
+    return render(request, "collections_app/my_work_held_back.html", context)
 
 
 def _prime_team(user, queues) -> None:

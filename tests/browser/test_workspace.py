@@ -102,3 +102,18 @@ def test_my_work_and_case_page_in_chinese(page, live_server, team_a, morning):
     page.get_by_test_id("next-case").click()
     expect(page.get_by_test_id("compliance")).to_contain_text("联系")
     screenshot(page, "case-zh")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_my_work_says_why_no_case_is_ready_after_it_is_shown(page, live_server, team_a, morning):
+    """Nothing ready (the only case waits for a callback): the page shows at once, then loads why."""
+    from collections_app import services
+
+    agent = UserFactory(username="zhao", role="agent", team=team_a, language="en")
+    case = open_case(team=team_a)
+    services.callback_schedule(case_id=case.pk, actor=agent, at=morning + timedelta(hours=2))
+
+    login(page, live_server, agent.username, TEST_PASSWORD)
+    page.goto(f"{live_server.url}/work/")
+    expect(page.get_by_test_id("passed-over")).to_contain_text("1")
+    expect(page.get_by_test_id("held-back-slot")).to_have_count(0)  # replaced by the panel

@@ -302,8 +302,10 @@ def test_the_refusal_says_why_and_from_when(team_a, agent, client):
         assert result.passed_over == {"contact_window": 1}
         assert result.next_ready_at == datetime(2026, 6, 3, 0, 0, tzinfo=UTC)
         work = selectors.my_work(agent)
-        assert [line.ready_now for line in work.queues] == [0]
-        assert work.next_ready_at == result.next_ready_at
+        assert [line.ready_now for line in work.queues] == [0] and work.nothing_ready
+        held = selectors.held_back(agent)
+        assert held.next_ready_at == result.next_ready_at
+        assert held.passed_over == result.passed_over
 
 
 # --- Done when: My work, Next case and the case page agree all day long -----------------------------------

@@ -346,12 +346,20 @@ def test_my_work_query_count_is_fixed(client, agent, team_a, django_assert_num_q
         services.callback_schedule(case_id=case.pk, actor=agent, at=case.opened_at + timedelta(hours=1))
     client.force_login(agent)
     # +1 since callbacks show the cardholder's clock: the policy profiles, read once for every callback;
-    # the queues come with their counts and the header's team; nothing is ready (every case waits for
-    # its callback), so "not ready now" is asked: two grouped queries (claims.not_ready_summary); the
-    # callbacks, the assigned cases and the case held are one query (selectors._my_cases).
-    with django_assert_num_queries(9):
+    # the queues come with their counts and the header's team; the callbacks, the assigned cases and the
+    # case held are one query (selectors._my_cases). Nothing is ready (every case waits for its
+    # callback): the page asks why in a request of its own, after it is shown.
+    with django_assert_num_queries(7):
         html = client.get(reverse("my_work")).content.decode()
-    assert 'data-testid="passed-over"' in html
+    assert 'data-testid="held-back-slot"' in html and 'data-testid="passed-over"' not in html
+    # That request: session and user, the agent's queues (named ones, else the team's), then two grouped
+    # queries (claims.not_ready_summary).
+    with django_assert_num_queries(6):
+        held = client.get(reverse("my_work_held_back"), HTTP_HX_REQUEST="true").content.decode()
+    assert 'data-testid="passed-over"' in held and "<html" not in held
+    assert "15</strong>" in held  # the 15 cases waiting for their callback
+    page = client.get(reverse("my_work_held_back")).content.decode()  # without HTMX: a page of its own
+    assert "<html" in page and 'data-testid="passed-over"' in page
 
 
 def test_my_work_with_cases_ready_does_not_ask_why_others_are_not(
@@ -362,10 +370,9 @@ def test_my_work_with_cases_ready_does_not_ask_why_others_are_not(
     waiting = open_case(team=team_a)
     services.callback_schedule(case_id=waiting.pk, actor=agent, at=waiting.opened_at + timedelta(hours=1))
     client.force_login(agent)
-    # Two queries fewer than with nothing ready: no not_ready_summary.
     with django_assert_num_queries(7):
         html = client.get(reverse("my_work")).content.decode()
-    assert 'data-testid="passed-over"' not in html
+    assert 'data-testid="held-back-slot"' not in html  # cases are ready: nothing to explain
     line = selectors.my_work(agent).queues[0]
     assert (line.open_cases, line.ready_now) == (4, 3)
 
