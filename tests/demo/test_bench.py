@@ -23,6 +23,7 @@ from collections_app.models import (
     CreditAccount,
     EventKind,
     Payment,
+    PromiseToPay,
 )
 from collections_app.services import kernel
 from core import chains
@@ -55,6 +56,14 @@ def test_generate_portfolio_writes_a_workable_portfolio_of_the_requested_size():
     assert not attempts.exclude(cardholder_id=F("case__account__cardholder_id")).exists()
     assert not attempts.filter(started_at__lt=F("case__opened_at")).exists()
     assert not attempts.filter(started_at__lt=timezone.now() - timedelta(days=90, minutes=5)).exists()
+    # Each promise was recorded by an agent in its own "ptp" call on its case: it counts in the dashboards.
+    promises = PromiseToPay.objects.all()
+    assert promises.exists()
+    assert not promises.filter(contact_attempt__isnull=True).exists()
+    assert not promises.exclude(contact_attempt__case_id=F("case_id")).exists()
+    assert not promises.exclude(contact_attempt__outcome="ptp").exists()
+    assert not promises.exclude(created_by_id=F("contact_attempt__agent_id")).exists()
+    assert not promises.exclude(created_at=F("contact_attempt__started_at")).exists()
     assert "events" in out.getvalue(), "the time the chained events took is printed"
     # The events were hashed set-based with the trigger off: the chains are those the trigger would write,
     # and the trigger goes on from their heads.

@@ -132,6 +132,7 @@ class Batch:
     promises: list = field(default_factory=list)
     attempts: list = field(default_factory=list)
     payments: list = field(default_factory=list)
+    holder_of: dict = field(default_factory=dict)  # account id -> cardholder id, built once per batch
 
 
 class PortfolioGenerator:
@@ -159,53 +160,67 @@ class PortfolioGenerator:
         self.outcome_weights = [w for _o, w in OUTCOMES]
 
     def attempts(self, out: Batch, count: int, ids: dict[str, int]) -> None:
-        """`count` contact attempts on the batch's cases, at random, each with its CONTACT event; the
-        attempts fall in the last `days` days and after the case opened."""
+        """`count` contact attempts on the batch's cases, each with its CONTACT event; the attempts fall
+        in the last `days` days and after the case opened. A promised case's promise is recorded by an
+        agent in a call of its own first (a right-party "ptp" attempt it names), as the case page records
+        one - so the bench's promises count in the dashboards like real ones; the rest at random."""
         if not out.cases or count <= 0:
             return
-        rng, now = self.rng, self.now
-        holder_of = {account[0]: account[2] for account in out.accounts}
-        outcomes = rng.choices(self.outcomes, weights=self.outcome_weights, k=count)
+        rng = self.rng
+        by_case = {case[0]: case for case in out.cases}
+        for index, promise in enumerate(out.promises):
+            if count <= 0:
+                break
+            attempt_id, agent, started = self._attempt(out, by_case[promise[0]], "ptp", ids)
+            out.promises[index] = (*promise[:5], attempt_id, agent, started, *promise[8:])
+            count -= 1
+        outcomes = rng.choices(self.outcomes, weights=self.outcome_weights, k=max(count, 0))
         for outcome in outcomes:
-            case = out.cases[rng.randrange(len(out.cases))]
-            case_id, account_id, opened = case[0], case[2], case[5]
-            span = min((now - opened).total_seconds(), self.days * 86400)
-            started = now - timedelta(seconds=rng.uniform(0, max(span, 60)))
-            agent = rng.choice(self.agent_ids) if self.agent_ids else None
-            talk = outcome in RIGHT_PARTY
-            duration = (
-                0
-                if outcome in ("no_answer", "busy")
-                else rng.randint(40, 440)
-                if talk
-                else rng.randint(15, 60)
+            self._attempt(out, out.cases[rng.randrange(len(out.cases))], outcome, ids)
+
+    def _attempt(self, out: Batch, case: tuple, outcome: str, ids: dict[str, int]) -> tuple:
+        """One attempt on `case` and its CONTACT event; (its id, the agent, when it started)."""
+        rng, now = self.rng, self.now
+        holder_of = self._holder_of(out)
+        case_id, account_id, opened = case[0], case[2], case[5]
+        span = min((now - opened).total_seconds(), self.days * 86400)
+        started = now - timedelta(seconds=rng.uniform(0, max(span, 60)))
+        agent = rng.choice(self.agent_ids) if self.agent_ids else None
+        talk = outcome in RIGHT_PARTY
+        duration = (
+            0 if outcome in ("no_answer", "busy") else rng.randint(40, 440) if talk else rng.randint(15, 60)
+        )
+        attempt_id = ids["attempt"]
+        ids["attempt"] += 1
+        out.attempts.append(
+            (
+                attempt_id,
+                case_id,
+                holder_of[account_id],
+                "outbound_call",
+                "debtor",
+                "",
+                outcome,
+                rng.choice(REASONS) if talk else "",
+                started,
+                duration,
+                agent,
+                "",
+                "",
+                "",
+                started,
+                "[]",
             )
-            attempt_id = ids["attempt"]
-            ids["attempt"] += 1
-            out.attempts.append(
-                (
-                    attempt_id,
-                    case_id,
-                    holder_of[account_id],
-                    "outbound_call",
-                    "debtor",
-                    "",
-                    outcome,
-                    rng.choice(REASONS) if talk else "",
-                    started,
-                    duration,
-                    agent,
-                    "",
-                    "",
-                    "",
-                    started,
-                    "[]",
-                )
-            )
-            details = (
-                f'{{"contact_attempt": {attempt_id}, "channel": "outbound_call", "outcome": "{outcome}"}}'
-            )
-            out.events.append((self.event_id(ids), case_id, "contact", "", "", agent, "", details, started))
+        )
+        details = f'{{"contact_attempt": {attempt_id}, "channel": "outbound_call", "outcome": "{outcome}"}}'
+        out.events.append((self.event_id(ids), case_id, "contact", "", "", agent, "", details, started))
+        return attempt_id, agent, started
+
+    @staticmethod
+    def _holder_of(out: Batch) -> dict:
+        if not out.holder_of:
+            out.holder_of.update((account[0], account[2]) for account in out.accounts)
+        return out.holder_of
 
     def payments(self, out: Batch, first_ref: int) -> None:
         """A payment in the last `days` days for about one case in twelve (of the accounts still owing)."""
