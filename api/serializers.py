@@ -263,6 +263,29 @@ class CardholderSerializer(UtcModelSerializer):
             "contact_points",
         ]
 
+    def to_representation(self, holder) -> dict:
+        # Written directly (a list writes 50 of these): the same keys and values as the declared fields,
+        # in their order (a test compares the two, masked and revealed).
+        return {
+            "id": holder.id,
+            "external_ref": holder.external_ref,
+            "name": holder.name,
+            "national_id": self.get_national_id(holder),
+            "email": self.get_email(holder),
+            "address": self.get_address(holder),
+            "revealed_fields": self.get_revealed_fields(holder),
+            "time_zone": holder.time_zone,
+            "language": holder.language,
+            "jurisdiction": holder.jurisdiction,
+            "do_not_contact": holder.do_not_contact,
+            "cease_communication": holder.cease_communication,
+            "attorney_represented": holder.attorney_represented,
+            "bankruptcy": holder.bankruptcy,
+            "deceased": holder.deceased,
+            "vulnerable": holder.vulnerable,
+            "contact_points": self.get_contact_points(holder),
+        }
+
     def _revealed(self) -> dict:
         return self.context.get("revealed", {})
 

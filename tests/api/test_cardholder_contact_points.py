@@ -44,3 +44,15 @@ def test_the_directly_written_contact_point_is_what_drf_writes_field_by_field():
             by_drf = dict(serializers.ModelSerializer.to_representation(serializer, point))
             assert serializer.to_representation(point) == by_drf
             assert list(serializer.to_representation(point)) == list(serializer.fields)
+
+
+def test_the_directly_written_cardholder_is_what_drf_writes_field_by_field():
+    holder = CardholderFactory(email="li@example.com", address="1 Nanjing Road", vulnerable=True)
+    ContactPointFactory(cardholder=holder)
+    for context in ({}, {"revealed": {"national_id": "110101199003074578", "email": "li@example.com"}}):
+        serializer = s.CardholderSerializer(context=context)
+        by_drf = dict(serializers.ModelSerializer.to_representation(serializer, holder))
+        direct = serializer.to_representation(holder)
+        assert direct == by_drf
+        assert list(direct) == list(serializer.fields)
+    assert s.CardholderSerializer(holder).data["email"] != "li@example.com"  # masked without a reveal
