@@ -969,6 +969,18 @@ def snapshot_portfolio(day: date) -> int:
 PORTFOLIO_ESTIMATE_DAYS = 92
 
 
+def _paid_since_select(moment) -> tuple[str, tuple]:
+    """SELECT account_id, total: the payments received at or after `moment`, summed per account - what
+    turns a balance now into the balance then (the estimates of past days)."""
+    return _sql(
+        Payment.objects.filter(paid_at__gte=moment)
+        .order_by()
+        .values("account_id")
+        .annotate(total=Sum("amount"))
+        .values("account_id", "total")
+    )
+
+
 def estimate_portfolio_day(day: date) -> int:
     """PortfolioDaily for a past `day` no nightly run snapshotted (before the first one): the cases open at
     its close, with their dimensions now, each at its account's balance now plus the payments received
@@ -991,18 +1003,12 @@ def estimate_portfolio_day(day: date) -> int:
         .values(*DIMS, "state", "c_account", "c_balance", "c_overdue")
     )
     cases_sql, cases_params = _sql(cases)
-    paid = (
-        Payment.objects.filter(paid_at__gte=start)
-        .order_by()
-        .values("account_id")
-        .annotate(p_paid=Sum("amount"))
-    )
-    paid_sql, paid_params = _sql(paid)
+    paid_sql, paid_params = _paid_since_select(start)
     keys = [*DIMS, "state"]
     select = ", ".join(f"COALESCE(c.{_quote(k)}, '')" if k in TEXT_DIMS else f"c.{_quote(k)}" for k in keys)
     group = ", ".join(f"c.{_quote(k)}" for k in keys)
     sql = (
-        f"SELECT {select}, COUNT(*), SUM(c.c_balance + COALESCE(p.p_paid, 0)), SUM(c.c_overdue) "  # noqa: S608
+        f"SELECT {select}, COUNT(*), SUM(c.c_balance + COALESCE(p.total, 0)), SUM(c.c_overdue) "  # noqa: S608
         f"FROM ({cases_sql}) c LEFT JOIN ({paid_sql}) p ON p.account_id = c.c_account GROUP BY {group}"
     )
     with transaction.atomic():
@@ -1123,14 +1129,7 @@ def estimate_month_end(month: date) -> int:
         .values("pk", "account_id", "opened_day", "team", "queue_id", "assigned_agent_id", "rn")
     )
     open_sql, open_params = _sql(open_then)
-    paid_since = (
-        Payment.objects.filter(paid_at__gte=end_at)
-        .order_by()
-        .values("account_id")
-        .annotate(total=Sum("amount"))
-        .values("account_id", "total")
-    )
-    paid_sql, paid_params = _sql(paid_since)
+    paid_sql, paid_params = _paid_since_select(end_at)
     # delinquency.days_past_due and bucket_for, as SQL over the rows of `x`.
     since_missed = _days_between("%s", "a.first_missed_due_date")
     since_opened = _days_between("%s", "c.opened_day") + " + 1"
