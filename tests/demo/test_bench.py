@@ -28,6 +28,7 @@ from collections_app.models import (
 from collections_app.services import kernel
 from core import chains
 from demo.bench import claim, nightly_sql
+from demo.bench.report import CLAIM, CLAIM_PACED, Result
 from demo.bench.timing import timed_rolled_back
 from tests.factories import UserFactory
 
@@ -375,3 +376,13 @@ def test_the_double_claim_check_finds_a_case_claimed_while_another_agent_held_it
     event(planted, first)
     event(planted, second)
     assert claim.double_claims(since) == 1
+
+
+def test_a_next_case_round_fails_on_a_double_claim_or_a_slow_press():
+    """The closed loop is judged by its throughput and its double claims (its p99 is Little's law); the
+    paced round by its p99."""
+    assert Result("claim:16 agents", 900, 1000, "claims/s", CLAIM, True, value=0).verdict == "PASS"
+    assert Result("claim:16 agents", 400, 1000, "claims/s", CLAIM, True, value=0).verdict == "FAIL"
+    assert Result("claim:16 agents", 900, 1000, "claims/s", CLAIM, True, value=1).verdict == "FAIL"
+    assert Result("claim:paced 16 agents", 12.0, 11.0, "ms (p99)", CLAIM_PACED).verdict == "PASS"
+    assert Result("claim:paced 16 agents", 25.0, 22.0, "ms (p99)", CLAIM_PACED).verdict == "FAIL"
