@@ -10,6 +10,7 @@ urlpatterns = [
     path("search/", views.search, name="search"),
     path("queues/<int:queue_id>/", views.queue_detail, name="queue_detail"),
     path("cases/<int:case_id>/", views.case_detail, name="case_detail"),
+    path("cases/<int:case_id>/drawer/<slug:drawer>/", views.case_drawer, name="case_drawer"),
     path("cases/<int:case_id>/history/", views.case_history, name="case_history"),
     path("cases/<int:case_id>/documents/", views.case_documents_view, name="case_documents"),
     path("cases/<int:case_id>/contact/", views.case_log_contact, name="case_log_contact"),

@@ -13,6 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
@@ -171,9 +172,34 @@ def search(request: HttpRequest) -> HttpResponse:
 # --- The case page -------------------------------------------------------------------------------
 
 
+# The case page's action drawers. The call's three (contact, promise, callback: most of a day's work, typed
+# into straight after their key) are drawn with the page; the others when first opened (`case_drawer`,
+# fetched by case_page.js; keys wait meanwhile), or with the page when it opens one: an action refused or
+# with a field to correct, or `?drawer=` (the link such a drawer shows without JavaScript). A form nobody
+# opens costs the page nothing.
+DRAWN_WITH_PAGE = ("contact", "promise", "callback")
+LAZY_DRAWERS = ("note", "hold", "escalation", "state")
+# The drawers by the form key of their actions (the hold drawer also releases; the state drawer holds every
+# transition).
+DRAWER_OF_FORM = {"release": "hold", "transition": "state"}
+
+
+def _drawer_to_open(errors: dict, forms: dict) -> str:
+    """The drawer whose action came back refused or with a field to correct: shown open."""
+    key = next(iter(errors), "") or next((k for k, f in forms.items() if f is not None and f.errors), "")
+    return DRAWER_OF_FORM.get(key, key)
+
+
 def _case_context(
-    request: HttpRequest, case, *, forms: dict | None = None, errors: dict | None = None
+    request: HttpRequest,
+    case,
+    *,
+    forms: dict | None = None,
+    errors: dict | None = None,
+    open_drawer: str = "",
 ) -> dict:
+    """What the case page shows. `open_drawer`: a drawer asked for (`?drawer=`, `case_drawer`), drawn and
+    shown open; a refused action's drawer (`errors`, `forms` with errors) takes precedence."""
     now = timezone.now()
     page_no = _int(request.GET.get("page"), 1)
     _prime_team(request.user, [case.queue])
@@ -195,34 +221,9 @@ def _case_context(
     holder = case.account.cardholder
     transitions = [t for t in services.available_transitions(case, request.user) if t != "start_work"]
     forms = forms or {}
-    # Each action's form says before submission what the service would answer now (the same decision).
-    conversations = services.promise_conversations(case=case, now=now)
-    callback_phone = contactability.primary_phone(case, points=data.contact_points)
-    decisions = {
-        "contact": compliance.call_decision,
-        "promise": contactability.action_decision(
-            case=case,
-            action=contactability.Action.PROMISE,
-            at=now,
-            conversation=conversations[0] if conversations else None,
-            policies=book,
-            open_dispute=open_dispute,
-        ),
-        "callback": contactability.action_decision(
-            case=case,
-            action=contactability.Action.CALLBACK,
-            at=now,
-            contact_point=callback_phone,
-            calls_to_number_today=compliance.calls_today.get(callback_phone.pk, 0) if callback_phone else 0,
-            policies=book,
-            open_dispute=open_dispute,
-            ledger=compliance.ledger,  # read at the same moment
-        ),
-    }
-    refused = {action: decision for action, decision in decisions.items() if not decision.allowed}
-    callback_from = contactability.first_allowed_local(
-        decisions["callback"], case=case, now=now, policies=book
-    )
+    errors = errors or {}
+    open_drawer = _drawer_to_open(errors, forms) or open_drawer
+    drawn = {*DRAWN_WITH_PAGE, open_drawer}
     context = {
         "case": case,
         "account": case.account,
@@ -246,37 +247,57 @@ def _case_context(
         # each loads its content when first opened.
         "case_tabs": case_tabs(),
         "next_action": selectors.next_best_action(case, page=data, compliance=compliance, now=now),
-        # The action whose form came back with an error is shown open (a refusal, a field to correct).
-        "open_drawer": _drawer_to_open(errors or {}, forms),
+        "open_drawer": open_drawer,
+        "drawn": drawn,
         "can_override": has_capability(request.user, Capability.OVERRIDE_CONTACT_POLICY),
         "can_work": has_capability(request.user, Capability.WORK_CASES),
-        "errors": errors or {},
+        "errors": errors,
         "contact_form": forms.get("contact") or ContactForm(contact_points=points),
-        "promise_form": forms.get("promise")
-        or PromiseForm(conversations=_conversation_choices(conversations)),
-        "callback_form": forms.get("callback")
-        or CallbackForm(
-            first_allowed=callback_from.wall if callback_from else None, prefill="callback" in refused
-        ),
-        "refused": refused,
-        "note_form": forms.get("note") or NoteForm(),
-        "hold_form": forms.get("hold") or HoldForm(),
-        "release_form": forms.get("release") or ReleaseHoldForm(),
-        "escalation_form": forms.get("escalation") or EscalationRequestForm(),
         "contact_point_choices": points,
+        # Each action's form says before submission what the service would answer now (the same decision).
+        "refused": {"contact": compliance.call_decision} if not compliance.call_decision.allowed else {},
     }
+    if "promise" in drawn:
+        conversations = services.promise_conversations(case=case, now=now)
+        decision = contactability.action_decision(
+            case=case,
+            action=contactability.Action.PROMISE,
+            at=now,
+            conversation=conversations[0] if conversations else None,
+            policies=book,
+            open_dispute=open_dispute,
+        )
+        context["promise_form"] = forms.get("promise") or PromiseForm(
+            conversations=_conversation_choices(conversations)
+        )
+        if not decision.allowed:
+            context["refused"]["promise"] = decision
+    if "callback" in drawn:
+        callback_phone = contactability.primary_phone(case, points=data.contact_points)
+        decision = contactability.action_decision(
+            case=case,
+            action=contactability.Action.CALLBACK,
+            at=now,
+            contact_point=callback_phone,
+            calls_to_number_today=compliance.calls_today.get(callback_phone.pk, 0) if callback_phone else 0,
+            policies=book,
+            open_dispute=open_dispute,
+            ledger=compliance.ledger,  # read at the same moment
+        )
+        callback_from = contactability.first_allowed_local(decision, case=case, now=now, policies=book)
+        context["callback_form"] = forms.get("callback") or CallbackForm(
+            first_allowed=callback_from.wall if callback_from else None, prefill=not decision.allowed
+        )
+        if not decision.allowed:
+            context["refused"]["callback"] = decision
+    if "note" in drawn:
+        context["note_form"] = forms.get("note") or NoteForm()
+    if "hold" in drawn:
+        context["hold_form"] = forms.get("hold") or HoldForm()
+        context["release_form"] = forms.get("release") or ReleaseHoldForm()
+    if "escalation" in drawn:
+        context["escalation_form"] = forms.get("escalation") or EscalationRequestForm()
     return context
-
-
-# The case page's drawers by the form key of its actions (the hold drawer also releases; the state drawer
-# holds every transition).
-DRAWER_OF_FORM = {"release": "hold", "transition": "state"}
-
-
-def _drawer_to_open(errors: dict, forms: dict) -> str:
-    """The drawer whose action came back refused or with a field to correct: shown open."""
-    key = next(iter(errors), "") or next((k for k, f in forms.items() if f is not None and f.errors), "")
-    return DRAWER_OF_FORM.get(key, key)
 
 
 def _conversation_choices(conversations) -> list[tuple[int, str]]:
@@ -302,10 +323,27 @@ def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
     case = selectors.case_for_page(request.user, case_id)
     if case.lease_owner_id == request.user.pk:
         services.case_lease_renew(case_id=case.pk, actor=request.user)
-    context = _case_context(request, case)
+    asked = request.GET.get("drawer", "")
+    context = _case_context(request, case, open_drawer=asked if asked in LAZY_DRAWERS else "")
     if request.htmx and request.GET.get("fragment") == "timeline":
         return render(request, "collections_app/case_detail.html#timeline", context)
     return render(request, "collections_app/case_detail.html", context)
+
+
+@login_required
+@require_GET
+def case_drawer(request: HttpRequest, case_id: int, drawer: str) -> HttpResponse:
+    """One action drawer's form, fetched when the drawer is first opened (case_page.js); without HTMX the
+    case page with that drawer open."""
+    if drawer not in LAZY_DRAWERS:
+        raise Http404(_("No such action"))
+    if drawer != "state" and not has_capability(request.user, Capability.WORK_CASES):
+        raise PermissionDenied(_("You cannot work cases."))
+    case = selectors.case_for_page(request.user, case_id)
+    context = _case_context(request, case, open_drawer=drawer)
+    if request.htmx:
+        return render(request, f"collections_app/case_detail.html#drawer-{drawer}", context)
+    return redirect(f"{reverse('case_detail', args=[case.pk])}?drawer={drawer}#drawer-{drawer}")
 
 
 @login_required

@@ -22,13 +22,7 @@
     if (refocus && opener) opener.focus();
   }
 
-  function openDrawer(drawer) {
-    document.querySelectorAll("[data-drawer].open").forEach((other) => {
-      if (other !== drawer) closeDrawer(other, { refocus: false });
-    });
-    drawer.classList.add("open");
-    const opener = openerOf(drawer);
-    if (opener) opener.setAttribute("aria-expanded", "true");
+  function focusIn(drawer) {
     const field = [...drawer.querySelectorAll(FIELDS)].find((f) => !f.disabled && f.getClientRects().length);
     if (field) {
       field.focus();
@@ -36,6 +30,39 @@
       drawer.setAttribute("tabindex", "-1");
       drawer.focus();
     }
+  }
+
+  // A drawer the page did not draw (collections_app.views.LAZY_DRAWERS) holds a link to its form: fetched
+  // into the drawer when first opened, the first field focused once it is there (if still open). Without
+  // htmx the link is followed (the page with that drawer open).
+  function load(drawer) {
+    const link = drawer.querySelector("a[data-drawer-load]");
+    if (!link) return false;
+    if (typeof htmx === "undefined") {
+      window.location.assign(link.href);
+      return true;
+    }
+    link.removeAttribute("data-drawer-load");
+    drawer.setAttribute("aria-busy", "true");
+    drawer.setAttribute("tabindex", "-1");
+    drawer.focus(); // off the opener: keys wait for the form (shortcuts.js) instead of acting on the page
+    const done = () => {
+      drawer.removeAttribute("aria-busy");
+      if (drawer.classList.contains("open") && drawer.contains(document.activeElement)) focusIn(drawer);
+    };
+    htmx.ajax("GET", link.href, { source: link, target: link.parentElement, swap: "innerHTML" }).then(done, done);
+    return true;
+  }
+
+  function openDrawer(drawer) {
+    document.querySelectorAll("[data-drawer].open").forEach((other) => {
+      if (other !== drawer) closeDrawer(other, { refocus: false });
+    });
+    drawer.classList.add("open");
+    const opener = openerOf(drawer);
+    if (opener) opener.setAttribute("aria-expanded", "true");
+    const loading = load(drawer);
+    if (!loading) focusIn(drawer);
     drawer.scrollIntoView({ block: "nearest" });
   }
 

@@ -97,6 +97,11 @@
       return;
     }
     if (event.repeat || isTyping(event.target)) return;
+    // A drawer's form on its way (case_page.js): no key acts elsewhere meanwhile (n would leave the case).
+    if (document.querySelector("[data-drawer][aria-busy=true]")) {
+      event.preventDefault();
+      return;
+    }
     if (event.key === HELP_KEY && dialog) {
       event.preventDefault();
       openHelp();

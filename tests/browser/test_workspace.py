@@ -91,6 +91,30 @@ def test_agent_works_a_case_from_next_to_callback(page, browser, live_server, te
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_drawer_not_drawn_with_the_page_comes_when_opened(page, live_server, team_a, morning):
+    """The note drawer's form comes when the drawer is first opened (collections_app.views.LAZY_DRAWERS):
+    focus lands in it, the note is added, and after the action the drawer is fetched again."""
+    agent = UserFactory(username="wang", role="agent", team=team_a, language="en")
+    case = open_case(team=team_a)
+    ContactPointFactory(cardholder=case.account.cardholder)
+    queues.refresh_priorities()
+    login(page, live_server, agent.username, TEST_PASSWORD)
+    page.goto(f"{live_server.url}/cases/{case.pk}/")
+    expect(page.locator("#act-note")).to_have_count(0)
+
+    open_action(page, "note")
+    expect(page.locator("#act-note textarea[name=text]")).to_be_focused()
+    page.keyboard.type("Cardholder asked for a letter")
+    page.locator("#act-note button[type=submit]").click()
+    expect(page.get_by_test_id("timeline")).to_contain_text("Cardholder asked for a letter")
+    expect(page.locator("#drawer-note")).to_be_hidden()
+
+    open_action(page, "note")  # the body was swapped: the drawer is fetched again
+    expect(page.locator("#act-note textarea[name=text]")).to_be_focused()
+    expect(page.locator("#act-note textarea[name=text]")).to_have_value("")
+
+
+@pytest.mark.django_db(transaction=True)
 def test_my_work_and_case_page_in_chinese(page, live_server, team_a, morning):
     agent = UserFactory(username="zhang", role="agent", team=team_a, language="zh-hans")
     case = open_case(team=team_a)

@@ -12,11 +12,12 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import Role
 from collections_app import services
 from collections_app.models import HoldReason
 from collections_app.services import queues
 from tests.collections_app.test_workspace_views import propose_plan
-from tests.factories import ContactPointFactory, open_case
+from tests.factories import ContactPointFactory, UserFactory, open_case
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("office_hours")]
 
@@ -89,6 +90,46 @@ def test_every_action_is_in_the_bar_and_its_drawer_is_closed(client, agent, work
     for key, drawer in [("c", "contact"), ("p", "promise"), ("b", "callback"), ("o", "note"), ("h", "hold")]:
         assert f'data-drawer-open="drawer-{drawer}" data-shortcut="{key}"' in html
         assert f'<section class="drawer" id="drawer-{drawer}" data-drawer>' in html
+
+
+def test_the_calls_drawers_are_drawn_with_the_page_the_others_when_opened(client, agent, worked_case):
+    """A form nobody opens costs the page nothing: the call's drawers (contact, promise, callback) come
+    with the page; each other drawer holds a link to its form, fetched when first opened (HTMX) or
+    followed without JavaScript."""
+    client.force_login(agent)
+    html = _page(client, worked_case)
+    assert 'id="act-contact"' in html and 'id="act-promise"' in html and 'id="act-callback"' in html
+    for drawer in ("note", "hold", "escalation"):
+        url = reverse("case_drawer", args=[worked_case.pk, drawer])
+        assert f'<a href="{url}" data-drawer-load>' in html, drawer
+        fragment = client.get(url, HTTP_HX_REQUEST="true")
+        assert fragment.status_code == 200
+        assert "<form" in fragment.content.decode() and "<html" not in fragment.content.decode(), drawer
+        # Without HTMX: the case page with that drawer drawn and open.
+        plain = client.get(url)
+        assert plain.status_code == 302 and plain.url.endswith(f"?drawer={drawer}#drawer-{drawer}")
+        opened = client.get(plain.url.split("#")[0]).content.decode()
+        assert f'<section class="drawer open" id="drawer-{drawer}" data-drawer>' in opened, drawer
+        assert f'<a href="{url}" data-drawer-load>' not in opened, drawer
+    assert 'id="act-note"' not in html and 'id="act-hold"' not in html and 'id="act-escalate"' not in html
+    assert client.get(reverse("case_drawer", args=[worked_case.pk, "contact"])).status_code == 404
+    assert client.get(reverse("case_drawer", args=[worked_case.pk, "bogus"])).status_code == 404
+
+
+def test_the_state_drawer_is_drawn_when_opened(client, supervisor, worked_case):
+    client.force_login(supervisor)
+    html = _page(client, worked_case)
+    url = reverse("case_drawer", args=[worked_case.pk, "state"])
+    assert 'data-drawer-open="drawer-state"' in html and f'<a href="{url}" data-drawer-load>' in html
+    assert 'class="transition-form"' not in html
+    fragment = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert 'class="transition-form"' in fragment and 'name="name" value="resolve"' in fragment
+
+
+def test_a_drawer_of_a_case_out_of_reach_is_not_found(client, agent, worked_case):
+    other_team_agent = UserFactory(role=Role.AGENT)
+    client.force_login(other_team_agent)
+    assert client.get(reverse("case_drawer", args=[worked_case.pk, "note"])).status_code == 404
 
 
 def test_a_refused_action_comes_back_with_its_drawer_open(client, agent, worked_case):
