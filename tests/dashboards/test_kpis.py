@@ -149,6 +149,32 @@ def test_every_drill_down_lists_exactly_what_its_figure_counted(may):
         assert rows.count() == v[key], key
 
 
+@pytest.mark.parametrize("key", ["accounts_attempted", "accounts_rpc"])
+def test_a_reach_drill_down_lists_its_cases_most_recently_contacted_first(may, monkeypatch, key):
+    """The same cases as its figure counted, each once, ordered by its last attempt in the period, over
+    pages and across chunks of attempts (the chunk made tiny so that the reading takes several)."""
+    from collections_app.models import ContactAttempt
+    from dashboards import selectors
+
+    monkeypatch.setattr(selectors, "DRILL_PAGE", 2)
+    monkeypatch.setattr(selectors, "REACH_CHUNK", 1)
+    _kind, counted = selectors.drill_queryset(key, Filters(), MAY)
+    listed, page, more = [], 1, True
+    while more:
+        drill = selectors.drill_page(key, Filters(), MAY, page=page)
+        assert drill.kind == "cases" and len(drill.rows) <= 2
+        listed += [case.pk for case in drill.rows]
+        more, page = drill.has_more, page + 1
+    assert sorted(listed) == sorted(counted.values_list("pk", flat=True))
+    assert len(listed) == len(set(listed)) == kpis.figures([key], Filters(), MAY)[key] > 2
+    rows = kpis.source_rows(kpis.MEASURES[key], Filters(), MAY)
+    last = {
+        c: ContactAttempt.objects.filter(pk__in=rows.filter(case_id=c).values("pk")).latest("started_at")
+        for c in listed
+    }
+    assert [last[c].started_at for c in listed] == sorted((last[c].started_at for c in listed), reverse=True)
+
+
 def test_rpc_per_hour_uses_active_quarter_hours(may, agent):
     from dashboards import selectors
 
