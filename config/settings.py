@@ -127,6 +127,9 @@ TEMPLATES = [
         },
     }
 ]
+# Forms render through Django's own renderer, with the input, textarea, select and label templates written
+# in Python (the case page spent much of its time in them); byte for byte the same HTML (core.form_renderer).
+FORM_RENDERER = "core.form_renderer.PythonWidgetRenderer"
 
 # --- Database -------------------------------------------------------------------------------------
 # DATABASE_URL switches to PostgreSQL (postgres://user:pass@host:5432/name); unset means a SQLite file.
