@@ -197,9 +197,11 @@ def _case_context(
     forms: dict | None = None,
     errors: dict | None = None,
     open_drawer: str = "",
+    drawer_only: bool = False,
 ) -> dict:
     """What the case page shows. `open_drawer`: a drawer asked for (`?drawer=`, `case_drawer`), drawn and
-    shown open; a refused action's drawer (`errors`, `forms` with errors) takes precedence."""
+    shown open; a refused action's drawer (`errors`, `forms` with errors) takes precedence. `drawer_only`:
+    for that drawer's fragment alone - the page's own drawers are not prepared."""
     now = timezone.now()
     page_no = _int(request.GET.get("page"), 1)
     _prime_team(request.user, [case.queue])
@@ -223,7 +225,7 @@ def _case_context(
     forms = forms or {}
     errors = errors or {}
     open_drawer = _drawer_to_open(errors, forms) or open_drawer
-    drawn = {*DRAWN_WITH_PAGE, open_drawer}
+    drawn = {open_drawer} if drawer_only else {*DRAWN_WITH_PAGE, open_drawer}
     context = {
         "case": case,
         "account": case.account,
@@ -340,7 +342,7 @@ def case_drawer(request: HttpRequest, case_id: int, drawer: str) -> HttpResponse
     if drawer != "state" and not has_capability(request.user, Capability.WORK_CASES):
         raise PermissionDenied(_("You cannot work cases."))
     case = selectors.case_for_page(request.user, case_id)
-    context = _case_context(request, case, open_drawer=drawer)
+    context = _case_context(request, case, open_drawer=drawer, drawer_only=bool(request.htmx))
     if request.htmx:
         return render(request, f"collections_app/case_detail.html#drawer-{drawer}", context)
     return redirect(f"{reverse('case_detail', args=[case.pk])}?drawer={drawer}#drawer-{drawer}")
