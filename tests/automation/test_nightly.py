@@ -29,6 +29,7 @@ from collections_app.models import (
     CreditAccount,
     EventKind,
     PromiseStatus,
+    PromiseToPay,
     ResolutionReason,
 )
 from messaging.models import OutboundMessage
@@ -178,6 +179,35 @@ def test_reminders_go_out_at_nine_local_time(portfolio):
     run()
     message = OutboundMessage.objects.filter(case=portfolio.noticed).first()
     assert message.send_after == datetime(2026, 6, 2, 1, 0, tzinfo=UTC)  # 09:00 in Beijing
+
+
+def _unsettled_share_the_planner_knows() -> float | None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT null_frac FROM pg_stats WHERE tablename = 'collections_app_promisetopay' "
+            "AND attname = 'settled_at'"
+        )
+        row = cursor.fetchone()
+    return round(row[0], 3) if row else None
+
+
+def _unsettled_share() -> float:
+    promises = PromiseToPay.objects.all()
+    return round(promises.filter(settled_at__isnull=True).count() / promises.count(), 3)
+
+
+def test_a_night_that_breaks_promises_samples_the_promises_again_for_the_planner(portfolio):
+    # Autovacuum re-samples a table after a tenth of it changed; a night breaks a few percent of the
+    # promises, and a planner that still thinks "broken" is rare misplans every query for them.
+    PromiseToPay.objects.create(
+        case=portfolio.late, amount=Decimal("10.00"), due_date=AS_OF + timedelta(days=3), status="pending"
+    )
+    context = nightly.StepContext(run=None, as_of=AS_OF, now=timezone.now())
+
+    assert nightly.check_promises_and_plans(context)["promises_broken"] == 1
+
+    assert _unsettled_share() == 0.5  # one broken (settled), one pending
+    assert _unsettled_share_the_planner_knows() == 0.5
 
 
 # --- A second run changes nothing ----------------------------------------------------------------------
