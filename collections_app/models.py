@@ -935,7 +935,10 @@ class CaseEvent(ChoiceLabels, models.Model):
     """The case timeline and audit trail. Written by services in the same transaction as the change;
     never updated or deleted."""
 
-    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="events")
+    # No index of its own: event_case_time_idx (the timeline) and the chain's index (case, id) lead with
+    # the case and serve every lookup by case. A plain (case) index beside them let the planner read a
+    # long history whole and sort it for a page of 25 (a busy case: 2,200 events, 3 ms instead of 0.3).
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="events", db_index=False)
     kind = models.CharField(_("kind"), max_length=24, choices=EventKind.choices)
     from_state = models.CharField(_("from"), max_length=16, blank=True)
     to_state = models.CharField(_("to"), max_length=16, blank=True)

@@ -1,10 +1,16 @@
 """The case table's indexes are the ones queries use (each named in Case.Meta), and the tables rewritten
 every night keep room on their pages so that those updates can stay HOT."""
 
+import re
+from datetime import timedelta
+
 import pytest
 from django.db import connection
+from django.utils import timezone
 
-from collections_app.models import Case
+from collections_app.models import Case, CaseEvent, EventKind
+from collections_app.selectors import TIMELINE_PAGE_SIZE, case_timeline
+from tests.factories import open_case
 
 pytestmark = pytest.mark.django_db
 
@@ -63,3 +69,33 @@ def test_tables_updated_nightly_leave_room_on_each_page(table):
     with connection.cursor() as cursor:
         cursor.execute("SELECT reloptions FROM pg_class WHERE relname = %s", [table])
         assert "fillfactor=85" in cursor.fetchone()[0]
+
+
+def test_a_long_timeline_is_read_a_page_at_a_time_in_index_order():
+    """The case page's timeline (25 events, newest first) comes from event_case_time_idx in its order and
+    stops at the page, however long the case's history: the events table has no index on the case alone,
+    which let the planner read a busy case's whole history (2,200 events) and sort it."""
+    assert not [d for d in indexes_of(CaseEvent._meta.db_table).values() if d.endswith("(case_id)")]
+
+    busy, *quiet = [open_case() for _ in range(30)]
+    start = timezone.now() - timedelta(days=20)
+    events = [
+        CaseEvent(case=case, kind=EventKind.NOTE, reason="n", created_at=start + timedelta(minutes=i))
+        for case, count in [(busy, 600), *((case, 6) for case in quiet)]
+        for i in range(count)
+    ]
+    CaseEvent.objects.bulk_create(events, batch_size=500)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {CaseEvent._meta.db_table}")
+        sql, params = (
+            CaseEvent.objects.filter(case=busy)
+            .select_related("actor")
+            .order_by("-created_at", "-id")[: TIMELINE_PAGE_SIZE + 1]
+            .query.sql_with_params()
+        )
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    assert re.search(r"Index Scan using \S*(event_case_time_idx|case_id_created_at_id_idx)", plan), plan
+    assert "Sort Key" not in plan.split("Merge Append")[0], plan  # the merge of months keeps index order
+    assert len(case_timeline(busy)[0]) == TIMELINE_PAGE_SIZE
