@@ -378,20 +378,22 @@ def test_my_work_with_cases_ready_does_not_ask_why_others_are_not(
 
 
 @pytest.mark.postgres
-def test_my_work_counts_a_queue_up_to_a_thousand_and_says_more(client, agent, team_a):
+def test_my_work_counts_a_queue_up_to_its_cap_and_says_more(client, agent, team_a):
+    cap = selectors.MY_WORK_COUNT_CAP
+    assert cap == 200  # "200+": a day's work and more
     template = open_case(team=team_a)
-    many_cases_like(template, 1_200, [template.queue_id], callable_share=1_000_000)
+    many_cases_like(template, cap + 100, [template.queue_id], callable_share=1_000_000)
     client.force_login(agent)
     line = selectors.my_work(agent).queues[0]
-    assert (line.open_cases, line.ready_now) == (1_001, 1_001)  # the cap, plus one: "more"
+    assert (line.open_cases, line.ready_now) == (cap + 1, cap + 1)  # the cap, plus one: "more"
     html = client.get(reverse("my_work")).content.decode()
-    assert '<td class="num">1,000+</td><td class="num">1,000+</td>' in html
-    # Below the cap the figures are exact: a thousand cases leased to colleagues leave 201 ready.
-    Case.objects.filter(pk__in=Case.objects.order_by("pk").values("pk")[:1_000]).update(
+    assert '<td class="num">200+</td><td class="num">200+</td>' in html
+    # Below the cap the figures are exact: 200 cases leased to colleagues leave 101 ready.
+    Case.objects.filter(pk__in=Case.objects.order_by("pk").values("pk")[:cap]).update(
         lease_owner=agent, lease_expires_at=timezone.now() + timedelta(hours=1)
     )
     line = selectors.my_work(agent).queues[0]
-    assert (line.open_shown, line.ready_shown) == ("1,000+", "201")
+    assert (line.open_shown, line.ready_shown) == ("200+", "101")
 
 
 def test_queue_list_shows_cases_in_claim_order_with_their_reasons(
