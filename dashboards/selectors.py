@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -138,21 +138,23 @@ def _status(agent, lease: Case | None, last: datetime | None, availability: str,
 
 
 def agents_now(user, filters: Filters, *, now: datetime, through) -> list[AgentNow]:
-    agents = list(team_agents(filters))
-    ids = [a.pk for a in agents]
     today = bank_today(now)
+    # Each agent's latest attempt today: one probe of contact_agent_time_idx per agent, read backward and
+    # stopped at the first row - not every attempt of the day grouped by agent (150 ms at 10M attempts).
+    latest_today = (
+        ContactAttempt.objects.filter(agent_id=OuterRef("pk"), started_at__gte=day_start(today))
+        .order_by("-started_at")
+        .values("started_at")[:1]
+    )
+    agents = list(team_agents(filters).annotate(last_attempt_today=Subquery(latest_today)))
+    ids = [a.pk for a in agents]
     leases = {
         c.lease_owner_id: c
         for c in Case.objects.filter(lease_owner_id__in=ids, lease_expires_at__gte=now).select_related(
             "account__cardholder"
         )
     }
-    last = dict(
-        ContactAttempt.objects.filter(agent_id__in=ids, started_at__gte=day_start(today))
-        .values("agent_id")
-        .annotate(last=Max("started_at"))
-        .values_list("agent_id", "last")
-    )
+    last = {a.pk: a.last_attempt_today for a in agents if a.last_attempt_today is not None}
     availability = dict(AgentStatus.objects.filter(agent_id__in=ids).values_list("agent_id", "availability"))
     counts = {
         row["d_agent"]: row

@@ -6,6 +6,7 @@ import io
 from datetime import date, timedelta
 
 import pytest
+import time_machine
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -345,6 +346,23 @@ def test_home_shows_working_idle_and_offline(supervisor, team_a, agent, agent2):
     assert rows[agent.pk] == "working"
     assert rows[third.pk] == "idle"
     assert rows[agent2.pk] == "offline"
+
+
+def test_an_agents_last_activity_is_their_latest_call_today(supervisor, team_a, agent, agent2):
+    case = open_case(team=team_a)
+    day = date(2026, 5, 6)
+    call(case, agent, at(day, 9, 0))
+    latest = call(case, agent, at(day, 10, 30))
+    call(case, agent2, at(day - timedelta(days=1), 17, 0))  # yesterday's: not today's activity
+    with time_machine.travel(at(day, 10, 40), tick=False):
+        rows = {
+            r.agent.pk: r
+            for r in client_for(supervisor).get(reverse("dashboards:home")).context["data"].agents
+        }
+    assert rows[agent.pk].last_activity == latest.started_at
+    assert rows[agent.pk].status == "idle"  # called 10 minutes ago, holds no case
+    assert rows[agent2.pk].last_activity is None
+    assert rows[agent2.pk].status == "offline"
 
 
 def test_release_a_stuck_lease_from_home(supervisor, team_a, agent):
