@@ -113,7 +113,10 @@ def my_work(user, *, now: datetime | None = None) -> MyWork:
         .annotate(
             # case_state_queue_idx and case_ready_queue_idx: at most `cap` index entries each.
             open_count=CappedCount(in_queue.filter(state__in=OPEN_STATES)[:cap]),
-            ready_count=CappedCount(in_queue.filter(ready_now(now))[:cap]),
+            # In index order: with a LIMIT and a misestimate ("3 % of the queue is ready" when nothing
+            # is) PostgreSQL would rather scan the table hoping to stop early, and read all of it (240 ms
+            # a queue at 1M); asked for the index's own order it reads only the entries callable by now.
+            ready_count=CappedCount(in_queue.filter(ready_now(now)).order_by("contactable_from")[:cap]),
         )
     }
     queues = [
