@@ -154,7 +154,6 @@ def agents_now(user, filters: Filters, *, now: datetime, through) -> list[AgentN
             "account__cardholder"
         )
     }
-    last = {a.pk: a.last_attempt_today for a in agents if a.last_attempt_today is not None}
     availability = dict(AgentStatus.objects.filter(agent_id__in=ids).values_list("agent_id", "availability"))
     counts = {
         row["d_agent"]: row
@@ -168,7 +167,7 @@ def agents_now(user, filters: Filters, *, now: datetime, through) -> list[AgentN
     }
     rows = []
     for agent in agents:
-        seen = max(filter(None, [last.get(agent.pk), agent.last_login]), default=None)
+        seen = max(filter(None, [agent.last_attempt_today, agent.last_login]), default=None)
         avail = availability.get(agent.pk, Availability.AVAILABLE)
         c = counts.get(agent.pk, {})
         rows.append(
@@ -177,7 +176,7 @@ def agents_now(user, filters: Filters, *, now: datetime, through) -> list[AgentN
                 status=_status(agent, leases.get(agent.pk), seen, avail, now),
                 availability=avail,
                 current_case=leases.get(agent.pk),
-                last_activity=last.get(agent.pk),
+                last_activity=agent.last_attempt_today,
                 attempts=c.get("attempts", 0),
                 rpc=c.get("rpc", 0),
                 promises=c.get("promises_made", 0),

@@ -5,6 +5,8 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -401,9 +403,6 @@ def test_my_work_reads_a_queues_ready_cases_from_the_index_in_its_order(agent, t
     """With a LIMIT and a misestimate PostgreSQL scanned the whole case table for a queue with nothing
     ready (it hoped to stop early): 240 ms a queue at 1M accounts. Asked for the index's order, the count
     reads case_ready_queue_idx from its start - only the entries callable by now."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     template = open_case(team=team_a)
     many_cases_like(template, 300, [template.queue_id])
     with connection.cursor() as cursor:
