@@ -266,7 +266,9 @@ def panels(user, filters: Filters, period: Period, *, today_live: bool = False) 
         "KPI tiles": lambda: kpis.kpi_values(filters, period, through=through),
         "per-agent table": lambda: selectors.agent_table(filters, period, through=through),
         "daily trend": lambda: selectors.daily_trend(filters, period, through=through),
-        "aging (now)": lambda: selectors.aging(user, filters, fresh=through),
+        "aging (now)": lambda: selectors.aging(
+            user, filters, snapshot=selectors.open_cases_snapshot(through)
+        ),
         "reasons": lambda: selectors.reasons(filters, period, through=through),
         "roll-rate matrix": lambda: kpis.roll_matrix(filters, period.end.replace(day=1)),
         "plans active": lambda: selectors.plans_active(user, filters),

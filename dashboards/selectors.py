@@ -119,8 +119,7 @@ class TeamNow:
     plans: list
     escalations: list[CaseEvent]
     override_requests: list[CaseEvent]
-    depths_as_of: datetime | None = None  # the intraday snapshot's time; None: counted live
-    depths_late: bool = False  # that snapshot is older than DASHBOARDS_INTRADAY_MAX_AGE_MINUTES
+    depths_from: OpenCasesSnapshot | None = None  # the snapshot the depths were read from; None: counted live
 
     @property
     def inbox_count(self) -> int:
@@ -193,12 +192,38 @@ def scoped_cases(user, filters: Filters) -> QuerySet[Case]:
     return cases_visible_to(user, Case.objects.filter(case_q(filters)))
 
 
-def _snapshot_rows(filters: Filters, fresh) -> QuerySet | None:
-    """Today's intraday snapshot of the open cases (PortfolioDaily), if the reads take today's intraday
-    rows (`fresh.today_as_of`, late or not); else None (counted live)."""
-    if fresh is None or getattr(fresh, "today_as_of", None) is None:
+@dataclass(frozen=True)
+class OpenCasesSnapshot:
+    """The snapshot of the open cases (PortfolioDaily rows) the "now" panels - queue depths, aging - read
+    instead of counting a million open cases: today's intraday one (`at`: its time; `late`: older than
+    DASHBOARDS_INTRADAY_MAX_AGE_MINUTES), else the latest nightly one (`at` None: the close of `day`)."""
+
+    day: date
+    at: datetime | None = None
+    late: bool = False
+
+
+def open_cases_snapshot(fresh) -> OpenCasesSnapshot | None:
+    """Which snapshot the "now" panels read, given the rollups' freshness: today's intraday one when the
+    reads take today's rows, else the latest nightly one up to the watermark (before the day's first
+    intraday rollup, or a deployment without it); None when there is none yet (then counted live)."""
+    if fresh is None:
         return None
-    qs = PortfolioDaily.objects.filter(day=fresh.through)
+    if fresh.today_as_of is not None:
+        return OpenCasesSnapshot(fresh.through, fresh.today_as_of, fresh.late)
+    if fresh.nightly is None:
+        return None
+    day = (
+        PortfolioDaily.objects.filter(day__lte=fresh.nightly)
+        .order_by("-day")
+        .values_list("day", flat=True)
+        .first()
+    )
+    return None if day is None else OpenCasesSnapshot(day)
+
+
+def _snapshot_rows(filters: Filters, snapshot: OpenCasesSnapshot) -> QuerySet:
+    qs = PortfolioDaily.objects.filter(day=snapshot.day)
     if filters.teams is not None:
         qs = qs.filter(team_id__in=filters.teams)
     for alias, value in filters.conditions().items():
@@ -206,13 +231,13 @@ def _snapshot_rows(filters: Filters, fresh) -> QuerySet | None:
     return qs
 
 
-def queue_depths(user, filters: Filters, *, fresh=None) -> list[QueueDepth]:
-    """Open cases by queue, state and bucket: from today's intraday snapshot when there is one (a few
-    hundred rows), else counted live."""
-    snapshot = _snapshot_rows(filters, fresh)
+def queue_depths(user, filters: Filters, *, snapshot: OpenCasesSnapshot | None = None) -> list[QueueDepth]:
+    """Open cases by queue, state and bucket: from `snapshot` (`open_cases_snapshot`; a few hundred rows)
+    when given, else counted live."""
     if snapshot is not None:
         rows = (
-            snapshot.values("queue_id", "state", "bucket")
+            _snapshot_rows(filters, snapshot)
+            .values("queue_id", "state", "bucket")
             .annotate(n=Sum("cases"))
             .order_by()
             .values_list("queue_id", "state", "bucket", "n")
@@ -305,9 +330,10 @@ def team_now(user, filters: Filters, *, now: datetime | None = None, through=...
     if through is ...:
         through = rollups.freshness()
     overdue, overdue_count = callbacks_overdue(user, filters, now=now)
+    depths_from = open_cases_snapshot(through)
     return TeamNow(
         agents=agents_now(user, filters, now=now, through=through),
-        queues=queue_depths(user, filters, fresh=through),
+        queues=queue_depths(user, filters, snapshot=depths_from),
         states=[(s, CaseState(s).label) for s in OPEN_STATES],
         buckets=list(Bucket.values),
         callbacks_overdue=overdue,
@@ -316,8 +342,7 @@ def team_now(user, filters: Filters, *, now: datetime | None = None, through=...
         plans=inbox_rows(user)[:INBOX_LIMIT],
         escalations=inbox_escalations(user, filters),
         override_requests=inbox_override_requests(user, filters, now=now),
-        depths_as_of=getattr(through, "today_as_of", None),
-        depths_late=getattr(through, "late", False),
+        depths_from=depths_from,
     )
 
 
@@ -467,13 +492,14 @@ def trend_from_rows(rows: list[dict], days: list[date]) -> list[dict]:
     return out
 
 
-def aging(user, filters: Filters, *, fresh=None) -> list[dict]:
-    """Open cases by bucket now (count, balance, overdue amount): from today's intraday snapshot when
-    there is one, else counted live."""
-    snapshot = _snapshot_rows(filters.without("bucket"), fresh)
+def aging(user, filters: Filters, *, snapshot: OpenCasesSnapshot | None = None) -> list[dict]:
+    """Open cases by bucket now (count, balance, overdue amount): from `snapshot` (`open_cases_snapshot`)
+    when given, else counted live."""
     if snapshot is not None:
-        found = snapshot.values("bucket", "currency").annotate(
-            cases=Sum("cases"), balance=Sum("balance"), overdue=Sum("overdue")
+        found = (
+            _snapshot_rows(filters.without("bucket"), snapshot)
+            .values("bucket", "currency")
+            .annotate(cases=Sum("cases"), balance=Sum("balance"), overdue=Sum("overdue"))
         )
     else:
         found = (

@@ -267,7 +267,8 @@ def kpi_page(request: HttpRequest) -> HttpResponse:
     descending = request.GET.get("dir", "desc") != "asc"
     agents = selectors.agent_table(filters, period, through=through, sort=sort, descending=descending)
     trend = selectors.daily_trend(filters, period, through=through)
-    aging = selectors.aging(request.user, filters, fresh=fresh)
+    aging_from = selectors.open_cases_snapshot(fresh)
+    aging = selectors.aging(request.user, filters, snapshot=aging_from)
     reasons = selectors.reasons(filters, period, through=through)
     try:
         roll_month = date.fromisoformat(request.GET.get("roll_month", "")).replace(day=1)
@@ -303,6 +304,7 @@ def kpi_page(request: HttpRequest) -> HttpResponse:
         "descending": descending,
         "trend": trend,
         "aging": aging,
+        "aging_from": aging_from,
         "reasons": reasons,
         "roll": roll,
         "roll_prev": kpis.previous_month(roll_month),

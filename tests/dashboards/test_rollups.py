@@ -397,16 +397,59 @@ def test_queue_depths_and_aging_from_the_intraday_snapshot_match_the_live_count(
         live_depths = selectors.queue_depths(supervisor, filters)
         live_aging = selectors.aging(supervisor, filters)
         rollups.refresh_today()
-        fresh = rollups.freshness()
-        assert fresh.today_as_of is not None
-        snap_depths = selectors.queue_depths(supervisor, filters, fresh=fresh)
+        snapshot = selectors.open_cases_snapshot(rollups.freshness())
+        assert snapshot.day == day and snapshot.at is not None
+        snap_depths = selectors.queue_depths(supervisor, filters, snapshot=snapshot)
         assert [(d.name, d.total, d.by_state, d.by_bucket) for d in snap_depths] == [
             (d.name, d.total, d.by_state, d.by_bucket) for d in live_depths
         ]
-        assert [
-            (a["bucket"], a["cases"], a["balance"]) for a in selectors.aging(supervisor, filters, fresh=fresh)
-        ] == [(a["bucket"], a["cases"], a["balance"]) for a in live_aging]
+        snap_aging = selectors.aging(supervisor, filters, snapshot=snapshot)
+        assert [(a["bucket"], a["cases"], a["balance"]) for a in snap_aging] == [
+            (a["bucket"], a["cases"], a["balance"]) for a in live_aging
+        ]
     assert [(a["bucket"], a["cases"]) for a in live_aging if a["cases"]] == [("M2", 3), ("M3", 1)]
+
+
+def test_before_the_days_first_intraday_rollup_the_now_panels_read_last_nights_snapshot(
+    client, team_a, supervisor
+):
+    """Counting every open case live takes most of a second at a million accounts: between midnight and
+    the day's first intraday rollup (or without the every-few-minutes task) queue depths and aging read
+    the nightly snapshot and say which day's close it is; with no nightly run yet they count live."""
+    from types import SimpleNamespace
+
+    day = date(2026, 5, 6)
+    filters = Filters(teams=(team_a.pk,))
+    for _ in range(2):
+        case_on(day - timedelta(days=3), team=team_a)
+    with time_machine.travel(at(day, 8), tick=False):
+        assert selectors.open_cases_snapshot(rollups.freshness()) is None  # no nightly run yet: live
+        assert sum(d.total for d in selectors.queue_depths(supervisor, filters)) == 2
+    ctx = SimpleNamespace(as_of=day)
+    with time_machine.travel(at(day, 1), tick=False):
+        rollups.nightly_snapshot_step(ctx)
+        rollups.nightly_step(ctx)
+    case_on(day - timedelta(days=1), team=team_a)  # opened after the night: not in its snapshot
+    client.force_login(supervisor)
+    with time_machine.travel(at(day, 7), tick=False):
+        snapshot = selectors.open_cases_snapshot(rollups.freshness())
+        assert snapshot == selectors.OpenCasesSnapshot(day - timedelta(days=1))
+        assert PortfolioDaily.objects.filter(day=snapshot.day).exists()
+        depths = selectors.team_now(supervisor, filters).queues
+        assert sum(d.total for d in depths) == 2
+        aging = selectors.aging(supervisor, filters, snapshot=snapshot)
+        assert sum(a["cases"] for a in aging) == 2
+        assert sum(a["cases"] for a in selectors.aging(supervisor, filters)) == 3  # live
+        home = client.get(reverse("dashboards:home")).content.decode()
+        kpi_page = client.get(reverse("dashboards:kpis")).content.decode()
+    closing = "at the close of 2026-05-05"
+    assert closing in home.split('id="h-queues"')[1].split("</h2>")[0]
+    assert closing in kpi_page.split('id="h-aging"')[1].split("</h2>")[0]
+    with time_machine.travel(at(day, 9), tick=False):
+        rollups.refresh_today()
+        snapshot = selectors.open_cases_snapshot(rollups.freshness())
+        assert (snapshot.day, snapshot.at is not None) == (day, True)
+        assert sum(d.total for d in selectors.team_now(supervisor, filters).queues) == 3
 
 
 def test_a_night_rebuilds_the_days_rows_arrived_on_and_agrees_with_the_live_computation(
