@@ -22,13 +22,14 @@ from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
-from collections_app.access import cases_visible_to
+from collections_app.access import case_scope, cases_visible_to
 from collections_app.models import (
     OPEN_STATES,
     Case,
     CaseEvent,
     CaseHold,
     ContactPoint,
+    CreditAccount,
     Payment,
     PromiseStatus,
     PromiseToPay,
@@ -42,6 +43,7 @@ from collections_app.services import (
     ready_now,
 )
 from contact_policy.models import PolicyBook
+from core.compiled import CompiledRead, Param
 
 CALLBACK_GRACE = timedelta(minutes=15)  # a callback later than this is overdue
 TIMELINE_PAGE_SIZE = 25
@@ -198,13 +200,8 @@ def queue_cases(
     return queue, cases
 
 
-def case_for_page(user, case_id: int) -> Case:
-    """The case the case page (and the API's case detail) shows, in one query: what
-    `access.get_case_for_user` loads (404 outside the user's reach, the same scope), plus what the
-    page reads of it - the agent holding its lease, its queue's team, its active hold and its pending
-    promise (a case has at most one of each: the constraints one_active_hold_per_case and
-    one_pending_promise_per_case), joined as `page_active_hold` and `page_pending_promise`."""
-    queryset = (
+def _case_for_page_query(scope: Q) -> QuerySet[Case]:
+    return (
         Case.objects.select_related("account__cardholder", "queue__team", "assigned_agent", "lease_owner")
         .annotate(
             page_active_hold=FilteredRelation("holds", condition=Q(holds__released_at__isnull=True)),
@@ -213,10 +210,26 @@ def case_for_page(user, case_id: int) -> Case:
             ),
         )
         .select_related("page_active_hold", "page_pending_promise")
+        .filter(scope, pk=Param("case"))
     )
-    case = cases_visible_to(user, queryset).filter(pk=case_id).first()
-    if case is None:
+
+
+# Compiled once per visibility scope (the scope's SQL differs by role, team and user; the case is a Param).
+_case_for_page_read = CompiledRead(_case_for_page_query)
+
+
+def case_for_page(user, case_id: int) -> Case:
+    """The case the case page (and the API's case detail) shows, in one query: what
+    `access.get_case_for_user` loads (404 outside the user's reach, the same scope), plus what the
+    page reads of it - the agent holding its lease, its queue's team, its active hold and its pending
+    promise (a case has at most one of each: the constraints one_active_hold_per_case and
+    one_pending_promise_per_case), joined as `page_active_hold` and `page_pending_promise`. The query is
+    compiled once per scope, and prepared (core.compiled): the page is opened for every case worked."""
+    scope = case_scope(user)
+    found = _case_for_page_read(scope, case=int(case_id)) if scope is not None else []
+    if not found:
         raise Http404(_("No such case"))
+    case = found[0]
     case.page_rows_joined = True
     return case
 
@@ -262,11 +275,7 @@ def case_page(
     )
     active_hold, pending_promise = case_hold_and_promise(case)
     timeline, has_more = case_timeline(case, page=page)
-    other_accounts = list(
-        holder.accounts.exclude(pk=case.account_id)
-        .annotate(open_cases=Count("cases", filter=Q(cases__state__in=OPEN_STATES)))
-        .order_by("external_ref")
-    )
+    other_accounts = _other_accounts_read(None, holder=holder.pk, account=case.account_id)
     return CasePage(
         case=case,
         contact_points=contact_points,
@@ -277,6 +286,18 @@ def case_page(
         timeline_page=page,
         other_accounts=other_accounts,
     )
+
+
+def _other_accounts_query(_key=None) -> QuerySet[CreditAccount]:
+    return (
+        CreditAccount.objects.filter(cardholder_id=Param("holder"))
+        .exclude(pk=Param("account"))
+        .annotate(open_cases=Count("cases", filter=Q(cases__state__in=OPEN_STATES)))
+        .order_by("external_ref")
+    )
+
+
+_other_accounts_read = CompiledRead(_other_accounts_query)
 
 
 @dataclass(frozen=True)
@@ -359,12 +380,20 @@ def case_timeline(case: Case, *, page: int = 1) -> tuple[list[CaseEvent], bool]:
     # no timeline has a million pages, so past that every page is simply empty.
     page = min(max(1, page), MAX_TIMELINE_PAGE)
     start = (page - 1) * TIMELINE_PAGE_SIZE
-    rows = list(
-        CaseEvent.objects.filter(case=case)
+    rows = _timeline_read(start, case=case.pk)
+    return rows[:TIMELINE_PAGE_SIZE], len(rows) > TIMELINE_PAGE_SIZE
+
+
+def _timeline_query(start: int) -> QuerySet[CaseEvent]:
+    return (
+        CaseEvent.objects.filter(case_id=Param("case"))
         .select_related("actor")
         .order_by("-created_at", "-id")[start : start + TIMELINE_PAGE_SIZE + 1]
     )
-    return rows[:TIMELINE_PAGE_SIZE], len(rows) > TIMELINE_PAGE_SIZE
+
+
+# Compiled once per page of the timeline (its OFFSET is in the SQL): the first is read on every case page.
+_timeline_read = CompiledRead(_timeline_query, keys=32)
 
 
 def search_cases(user, query: str, *, limit: int = 50) -> list[Case]:

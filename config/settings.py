@@ -167,7 +167,12 @@ def _database(url: str) -> dict:
         config.setdefault("OPTIONS", {})["pool"] = dict(_pool_options)
     if DATABASE_PGBOUNCER:
         config["DISABLE_SERVER_SIDE_CURSORS"] = True
-    elif not DATABASE_JIT:
+    else:
+        # Lets core.compiled prepare the case page's reads on the connection (psycopg prepares only
+        # statements sent by server-binding cursors: Django's own cursors never are). Not behind PgBouncer
+        # in transaction mode: a prepared statement lives on one server connection.
+        config.setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
+    if not DATABASE_PGBOUNCER and not DATABASE_JIT:
         options = config.setdefault("OPTIONS", {})
         options["options"] = f"{options.get('options', '')} -c jit=off".strip()
     return config

@@ -44,6 +44,7 @@ from django.utils import timezone
 
 from collections_app.models import Case, CaseEvent, CaseState, EventKind
 from core.clock import bank_today, day_start
+from core.compiled import CompiledRead, Param
 from escalation.models import (
     FIELDS,
     RULE_STATES,
@@ -419,13 +420,21 @@ def rule_priority_points_sql():
 
 def rule_priority_factors(case: Case) -> list[tuple[str, int]]:
     """(rule name, points) for one case: the lines queues.priority_factors can show."""
-    return list(
+    return _rule_factors_read(None, case=case.pk)
+
+
+def _rule_factors_query(_key=None):
+    return (
         EscalationFiring.objects.filter(
-            case=case, dry_run=False, outcome=FiringOutcome.FIRED, priority_points__gt=0
+            case_id=Param("case"), dry_run=False, outcome=FiringOutcome.FIRED, priority_points__gt=0
         )
         .order_by("created_at", "pk")
         .values_list("rule__name", "priority_points")
     )
+
+
+# Compiled once (core.compiled): the case page shows them on every case opened.
+_rule_factors_read = CompiledRead(_rule_factors_query)
 
 
 def rule_queue_sql():

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.permissions import Capability, has_capability
 from collections_app.access import can_see_case, cases_visible_to
 from collections_app.models import Case
+from core.compiled import CompiledRead, Param
 from repayment_plans.calculator import Violation, check_limits
 from repayment_plans.models import LIVE_STATES, Installment, PlanState, RepaymentPlan
 from repayment_plans.services import approval_tiers, can_review_plan, tier_rank
@@ -44,28 +45,38 @@ def plan_with_schedule(plan_id: int) -> RepaymentPlan:
     return _with_schedule(RepaymentPlan.objects.select_related("case__account__cardholder")).get(pk=plan_id)
 
 
-def plan_for_case(case: Case) -> RepaymentPlan | None:
-    """The case's live plan (a case has at most one: one_live_plan_per_case), else its most recent one,
-    with its installments: one query, plan or none, so the case page costs the same for every case.
-    The plan is read joined to its installments (one row per line, one row for a plan without lines)."""
+_LINE_FIELDS = [f.attname for f in Installment._meta.concrete_fields]
+
+
+def _plan_for_case_query(_key=None) -> QuerySet[RepaymentPlan]:
     live_first = DbCase(When(state__in=LIVE_STATES, then=Value(0)), default=Value(1))
-    chosen = RepaymentPlan.objects.filter(case=case).order_by(live_first, "-proposed_at", "-pk")
-    line_fields = [f.attname for f in Installment._meta.concrete_fields]
-    rows = list(
+    chosen = RepaymentPlan.objects.filter(case_id=Param("case")).order_by(live_first, "-proposed_at", "-pk")
+    return (
         RepaymentPlan.objects.filter(pk=Subquery(chosen.values("pk")[:1]))
         .select_related("proposed_by", "approved_by", "accepted_by", "ended_by")
-        .annotate(**{f"line_{name}": F(f"installments__{name}") for name in line_fields})
+        .annotate(**{f"line_{name}": F(f"installments__{name}") for name in _LINE_FIELDS})
         .order_by("installments__number")
     )
+
+
+_plan_for_case_read = CompiledRead(_plan_for_case_query)
+
+
+def plan_for_case(case: Case) -> RepaymentPlan | None:
+    """The case's live plan (a case has at most one: one_live_plan_per_case), else its most recent one,
+    with its installments: one query, plan or none, so the case page costs the same for every case
+    (compiled once, and prepared: core.compiled). The plan is read joined to its installments (one row
+    per line, one row for a plan without lines)."""
+    rows = _plan_for_case_read(None, case=case.pk)
     if not rows:
         return None
     plan = rows[0]
     plan.case = case  # the page has it already
     schedule = []
     for row in rows:
-        values = [getattr(row, f"line_{name}") for name in line_fields]
-        if values[line_fields.index("id")] is not None:
-            line = Installment.from_db(plan._state.db, line_fields, values)
+        values = [getattr(row, f"line_{name}") for name in _LINE_FIELDS]
+        if values[_LINE_FIELDS.index("id")] is not None:
+            line = Installment.from_db(plan._state.db, _LINE_FIELDS, values)
             line.plan = plan
             schedule.append(line)
     installments = plan.installments.all()

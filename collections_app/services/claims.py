@@ -56,7 +56,7 @@ def ready_now(now: datetime, *, queue_ids: list[int] | None = None) -> Q:
     lists and Next case all filter with: a claimable state, in a queue (one of `queue_ids` if given), no
     live lease, the callback (if any) due, and a call allowed now by the stored contactability
     (contactable_until is checked too, so a window that closed before the roll moved the case is closed)."""
-    # A lookup over the column (not queue_id__in): Next case compiles it once with kernel.Bound ids.
+    # A lookup over the column (not queue_id__in): Next case compiles it once with Param ids (lease_swap).
     in_queue = Q(In(F("queue_id"), queue_ids)) if queue_ids is not None else Q(queue__isnull=False)
     return (
         in_queue

@@ -60,6 +60,7 @@ from collections_app.models import (
 )
 from contact_policy import engine as policy
 from contact_policy.models import PolicyBook
+from core.compiled import CompiledRead, Param
 from core.exceptions import ContactNotAllowed
 from core.masking import mask_phone
 
@@ -156,18 +157,21 @@ def _ledger() -> QuerySet[ContactAttempt]:
     return ContactAttempt.objects.filter(corrects__isnull=True)
 
 
+def _per_number_calls(since, *, unanswered_only: bool) -> QuerySet[ContactAttempt]:
+    """The ledger rows the per-number cap counts from `since` (a time, or a Param): outbound calls, only
+    the unanswered ones when the profile says so."""
+    calls = _ledger().filter(channel=Channel.OUTBOUND_CALL, started_at__gte=since)
+    return calls.filter(outcome__in=UNANSWERED) if unanswered_only else calls
+
+
 def _number_calls_today(
     rules: policy.PolicyRules, zones: tuple[str, ...], now: datetime
 ) -> QuerySet[ContactAttempt] | None:
-    """The ledger rows the per-number cap counts today (only unanswered calls when the profile says so);
-    None when the profile has no per-number cap."""
+    """The ledger rows the per-number cap counts today; None when the profile has no per-number cap."""
     if rules.max_calls_per_number_per_day is None:
         return None
-    day_start = policy.counting_window_start(rules, zones, now, days=1)
-    calls = _ledger().filter(channel=Channel.OUTBOUND_CALL, started_at__gte=day_start)
-    if rules.count_unanswered_only:
-        calls = calls.filter(outcome__in=UNANSWERED)
-    return calls
+    since = policy.counting_window_start(rules, zones, now, days=1)
+    return _per_number_calls(since, unanswered_only=rules.count_unanswered_only)
 
 
 def calls_to_numbers_today(
@@ -185,6 +189,23 @@ def calls_to_numbers_today(
     return dict(calls.values_list("contact_point_id").annotate(n=Count("pk")))
 
 
+def _contact_points_query(unanswered_only: bool | None) -> QuerySet[ContactPoint]:
+    """The case page's contact points with today's calls per number; `unanswered_only` None: nothing is
+    counted (no per-number cap, or no profile)."""
+    points = ContactPoint.objects.filter(cardholder_id=Param("holder"), active=True).order_by(
+        "-is_primary", "pk"
+    )
+    if unanswered_only is None:
+        return points.annotate(calls_today=Value(0, output_field=IntegerField()))
+    calls = _per_number_calls(Param("since", DateTimeField()), unanswered_only=unanswered_only)
+    counted = calls.filter(contact_point=OuterRef("pk")).values("contact_point").annotate(n=Count("pk"))
+    return points.annotate(calls_today=Coalesce(Subquery(counted.values("n")), 0))
+
+
+# Compiled once per way of counting (core.compiled): the case page reads it for every case opened.
+_contact_points_read = CompiledRead(_contact_points_query)
+
+
 def contact_points_for_page(
     case: Case, *, now: datetime, policies: PolicyBook | None = None
 ) -> list[ContactPoint]:
@@ -192,19 +213,15 @@ def contact_points_for_page(
     per-number cap counts today, as `calls_to_numbers_today` counts them): one query for the case page.
     The debtor's numbers among them are kept on `case` (`loaded_debtor_phones`) for `zones_for`."""
     holder = case.account.cardholder
-    points = ContactPoint.objects.filter(cardholder=holder, active=True).order_by("-is_primary", "pk")
     try:
         rules = rules_for(holder.jurisdiction, policies=policies)
     except LookupError:  # no profile for the jurisdiction: nothing is counted (compliance_status says so)
-        calls = None
+        rules = None
+    if rules is None or rules.max_calls_per_number_per_day is None:
+        points = _contact_points_read(None, holder=holder.pk)
     else:
-        calls = _number_calls_today(rules, zones_for(case, rules), now)
-    if calls is None:
-        points = points.annotate(calls_today=Value(0, output_field=IntegerField()))
-    else:
-        counted = calls.filter(contact_point=OuterRef("pk")).values("contact_point").annotate(n=Count("pk"))
-        points = points.annotate(calls_today=Coalesce(Subquery(counted.values("n")), 0))
-    points = list(points)
+        since = policy.counting_window_start(rules, zones_for(case, rules), now, days=1)
+        points = _contact_points_read(rules.count_unanswered_only, holder=holder.pk, since=since)
     case.loaded_debtor_phones = [
         p.value for p in points if p.kind == "phone" and p.party_role == PartyRole.DEBTOR
     ]

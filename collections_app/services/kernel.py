@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from django.db import OperationalError, connection, transaction
-from django.db.models import DateTimeField, Expression, F, IntegerField, QuerySet
+from django.db.models import DateTimeField, F, IntegerField, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed, has_transition_perm
@@ -37,6 +37,7 @@ from collections_app.models import (
     CreditAccount,
     EventKind,
 )
+from core.compiled import Param
 from core.exceptions import ConcurrentUpdate, InvalidTransition, NotAllowed
 
 __all__ = [
@@ -220,21 +221,9 @@ def bump_version(case: Case, *fields: str) -> None:
     case.save(update_fields=["version", *fields])
 
 
-class Bound(Expression):
-    """A named parameter in a statement compiled once and run many times (`lease_swap`): it compiles
-    to a placeholder, and its value is given at each run."""
-
-    def __init__(self, name: str, output_field=None):
-        super().__init__(output_field=output_field)
-        self.name = name
-
-    def as_sql(self, compiler, connection):
-        return "%s", [self]
-
-
-def _bound(name: str, value) -> Bound:
+def _bound(name: str, value) -> Param:
     field = DateTimeField() if isinstance(value, datetime) else IntegerField()
-    return Bound(name, field)
+    return Param(name, field)
 
 
 # lease_swap's statements, compiled: (select, shape of its values) -> (SQL, the selection's constants).
@@ -259,8 +248,8 @@ def lease_swap(
     `select(**values)` is the caller's locking selection (`select_for_update(skip_locked=True)`, ordered,
     built from `values`: datetimes, ids and lists of ids); it must leave out the cases `actor` holds (the
     same statement releases them: it must not hand one straight back, nor update a row twice). On
-    PostgreSQL it is compiled once per `select` and number of ids (with `Bound` parameters in place of the
-    values), not at every press. Events, in this order, all at `now`:
+    PostgreSQL it is compiled once per `select` and number of ids (core.compiled's `Param`s in place of
+    the values), not at every press. Events, in this order, all at `now`:
     - each lease ended: by `actor`, `release_reason` (`expired_reason` if it had already run out), details
       released / lease_owner / lease_until;
     - a colleague's lease that had run out on the case taken: by the system, `expired_reason`;
@@ -328,7 +317,7 @@ def is_deadlock(error: BaseException) -> bool:
 
 def _lease_swap_compile(select: Callable[..., QuerySet[Case]], values: dict) -> tuple[str, dict]:
     """`lease_swap`'s statement for the selection `select` over values shaped like `values`: its SQL with
-    named parameters, and the selection's constants (the values are Bound parameters, s_<name>[_<i>])."""
+    named parameters, and the selection's constants (the values are Params, s_<name>[_<i>])."""
     markers = {
         name: [_bound(f"s_{name}_{i}", item) for i, item in enumerate(value)]
         if isinstance(value, list | tuple)
@@ -345,8 +334,8 @@ def _lease_swap_compile(select: Callable[..., QuerySet[Case]], values: dict) -> 
     lock = connection.ops.for_update_sql(
         nowait=pick.select_for_update_nowait, skip_locked=pick.select_for_update_skip_locked
     )
-    constants = {f"c{i}": p for i, p in enumerate(pick_params) if not isinstance(p, Bound)}
-    names = [p.name if isinstance(p, Bound) else f"c{i}" for i, p in enumerate(pick_params)]
+    constants = {f"c{i}": p for i, p in enumerate(pick_params) if not isinstance(p, Param)}
+    names = [p.name if isinstance(p, Param) else f"c{i}" for i, p in enumerate(pick_params)]
     pick_sql = f"{pick_sql} {lock}" % tuple(f"%({name})s" for name in names)
     table, events = Case._meta.db_table, CaseEvent._meta.db_table
     case_columns = [f.column for f in Case._meta.concrete_fields]

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import CharField, F, Value
+from django.db.models import CharField, DateTimeField, F, QuerySet, Value
 from django.db.models.functions import Cast, JSONObject
 from django.utils import timezone
 from django.utils.translation import get_language, gettext_noop
@@ -36,6 +36,7 @@ from collections_app.services.kernel import (
     transition,
     transition_sources,
 )
+from core.compiled import CompiledRead, Param
 from core.exceptions import (
     InvalidTransition,
     ValidationFailed,
@@ -186,10 +187,17 @@ def promise_conversations(
     """The conversations with the debtor a promise recorded now may have been made in: the case's
     right-party contacts of the last `hours`, newest first (the case page offers them, the newest
     chosen)."""
-    return list(
-        case.contact_attempts.filter(
-            corrects__isnull=True,
-            outcome__in=RIGHT_PARTY_OUTCOMES,
-            started_at__gte=now - timedelta(hours=hours),
-        ).order_by("-started_at", "-pk")[:limit]
-    )
+    return _conversations_read(limit, case=case.pk, since=now - timedelta(hours=hours))
+
+
+def _conversations_query(limit: int) -> QuerySet[ContactAttempt]:
+    return ContactAttempt.objects.filter(
+        case_id=Param("case"),
+        corrects__isnull=True,
+        outcome__in=RIGHT_PARTY_OUTCOMES,
+        started_at__gte=Param("since", DateTimeField()),
+    ).order_by("-started_at", "-pk")[:limit]
+
+
+# Compiled once (core.compiled): the case page offers them on every case opened.
+_conversations_read = CompiledRead(_conversations_query, keys=8)
