@@ -1,7 +1,12 @@
 from datetime import datetime
 
 from django import template
-from django.utils import timezone
+from django.template.defaultfilters import linebreaksbr
+from django.template.loader import render_to_string
+from django.utils import formats, timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from collections_app import models
@@ -10,6 +15,7 @@ from collections_app.services import contactability
 from collections_app.services.contactability import LocalClock
 from contact_policy import engine as policy_engine
 from contact_policy.models import PolicyBook
+from core.templatetags.money import money
 
 register = template.Library()
 
@@ -114,3 +120,64 @@ def access_reason_fields(form_id: str = "", selected: str = "", text: str = "") 
     from collections_app.models import AccessReason
 
     return {"choices": AccessReason.choices, "form_id": form_id, "selected": selected, "text": text}
+
+
+def _short_datetime(value) -> str:
+    """`{{ value|date:"SHORT_DATETIME_FORMAT" }}`: in the viewer's time zone, "" for no time."""
+    return formats.date_format(timezone.localtime(value), "SHORT_DATETIME_FORMAT") if value else ""
+
+
+@register.simple_tag
+def timeline_entry(event, currency: str, zone: str) -> SafeString:
+    """One event of the case page's timeline, as an <li>: what happened, the state change, the details
+    that matter (channel and outcome, amount and date, the time asked for, the field, the rule, the
+    statements given), the reason in the viewer's language, when and by whom. Written in Python (the page
+    shows 25 events; through the template engine they cost most of its rendering); a callback's time is
+    drawn by `dual_time`'s own template. `currency`: the account's, `zone`: the cardholder's."""
+    d = event.details if isinstance(event.details, dict) else {}
+    parts = [format_html("<strong>{}</strong>", event.get_kind_display())]
+    if event.to_state:
+        parts.append(
+            format_html(
+                '<span class="small muted">{} → {}</span>',
+                state_label(event.from_state) or "·",
+                state_label(event.to_state),
+            )
+        )
+    if d.get("outcome"):
+        parts.append(
+            format_html(
+                '<span class="badge">{} · {}</span>',
+                channel_label(d.get("channel")),
+                outcome_label(d["outcome"]),
+            )
+        )
+    if d.get("amount"):
+        due = format_html(" · {}", d["due_date"]) if d.get("due_date") else ""
+        parts.append(
+            format_html('<span class="badge badge-ok">{}{}</span>', money(d["amount"], currency), due)
+        )
+    if d.get("at"):
+        if event.kind == models.EventKind.CALLBACK:
+            at = render_to_string("collections_app/_dual_time.html", dual_time(d["at"], zone))
+        else:
+            at = _short_datetime(iso_local(d["at"]))
+        parts.append(format_html('<span class="badge badge-warn">{}</span>', at))
+    if d.get("field"):
+        parts.append(format_html('<span class="badge badge-warn">{}</span>', d["field"]))
+    if d.get("rule"):
+        parts.append(format_html('<span class="badge">{}: {}</span>', gettext("rule"), rule_label(d["rule"])))
+    if event.kind == models.EventKind.CONTACT:
+        parts.append(render_to_string("collections_app/_disclosures.html", {"details": d}))
+    reason = ""
+    if event.reason:
+        reason = format_html('<div class="ev-reason">{}</div>', linebreaksbr(event.display_reason()))
+    who = str(event.actor) if event.actor_id else gettext("system")
+    return format_html(
+        '<li class="ev ev-{}"><div>{}</div>{}<div class="when">{} · {}</div></li>',
+        event.kind,
+        format_html_join(" ", "{}", ((part,) for part in parts)),
+        reason,
+        _short_datetime(event.created_at),
+        who,
+    )
