@@ -63,6 +63,7 @@ class _Compiled:
     sql: str | None  # None: the queryset is empty whatever the values (.none())
     params: tuple
     compiler: object = None
+    converters: dict | None = None  # the compiler's, by column: decrypting, time zones, JSON
     model: type[Model] | None = None
     model_columns: slice | None = None
     init_list: list | None = None
@@ -90,13 +91,15 @@ class CompiledRead:
             cursor.execute(compiled.sql, bind(compiled.params, values))
             rows = cursor.fetchall()
         compiler = copy.copy(compiled.compiler)
-        compiler.connection = connection  # this thread's (the converters ask it)
+        compiler.connection = connection  # this thread's (the converters are given it)
         if compiler.has_extra_select:  # columns only ORDER BY needed
             rows = [row[: compiler.col_count] for row in rows]
+        if compiled.converters:
+            rows = compiler.apply_converters(rows, compiled.converters)
         if compiled.model is None:  # values_list()
-            return list(compiler.results_iter([rows], tuple_expected=True))
+            return [tuple(row) for row in rows]
         found = []
-        for row in compiler.results_iter([rows]):
+        for row in rows:
             obj = compiled.model.from_db(compiled.db, compiled.init_list, row[compiled.model_columns])
             for populator in compiled.related_populators:
                 populator.populate(row, obj)
@@ -132,8 +135,12 @@ def _compile(queryset: QuerySet) -> _Compiled:
         return _Compiled(db, None, ())
     compiler = queryset.query.get_compiler(using=db)
     sql, params = compiler.as_sql()
+    fields = [column[0] for column in compiler.select[: compiler.col_count]]
+    if compiler.has_composite_fields(fields):
+        raise ValueError("CompiledRead does not read composite primary keys")
+    converters = compiler.get_converters(fields)
     if tuples:
-        return _Compiled(db=db, sql=sql, params=tuple(params), compiler=compiler)
+        return _Compiled(db=db, sql=sql, params=tuple(params), compiler=compiler, converters=converters)
     klass_info, select = compiler.klass_info, compiler.select
     fields = klass_info["select_fields"]
     columns = slice(fields[0], fields[-1] + 1)
@@ -142,6 +149,7 @@ def _compile(queryset: QuerySet) -> _Compiled:
         sql=sql,
         params=tuple(params),
         compiler=compiler,
+        converters=converters,
         model=klass_info["model"],
         model_columns=columns,
         init_list=[column[0].target.attname for column in select[columns]],

@@ -13,6 +13,7 @@ from collections_app import models
 from collections_app.models import Bucket, CaseState, Channel, Outcome
 from collections_app.services import contactability
 from collections_app.services.contactability import LocalClock
+from collections_app.templatetags.callscripts import disclosures
 from contact_policy import engine as policy_engine
 from contact_policy.models import PolicyBook
 from core.templatetags.money import money
@@ -30,6 +31,14 @@ TRANSITION_LABELS = {
 }
 
 
+def _label(choices, value):
+    """A stored choice by its label in the reader's language; anything else unchanged."""
+    try:
+        return str(choices(value).label)
+    except ValueError:
+        return value
+
+
 @register.filter
 def transition_label(name: str) -> str:
     return str(TRANSITION_LABELS.get(name, name))
@@ -37,12 +46,12 @@ def transition_label(name: str) -> str:
 
 @register.filter
 def outcome_label(value: str) -> str:
-    return str(Outcome(value).label) if value in Outcome.values else value
+    return _label(Outcome, value)
 
 
 @register.filter
 def channel_label(value: str) -> str:
-    return str(Channel(value).label) if value in Channel.values else value
+    return _label(Channel, value)
 
 
 @register.filter
@@ -90,12 +99,12 @@ def callback_time(context, case, fmt: str = "SHORT_DATETIME_FORMAT") -> dict:
 
 @register.filter
 def state_label(value: str) -> str:
-    return str(CaseState(value).label) if value in CaseState.values else value
+    return _label(CaseState, value)
 
 
 @register.filter
 def bucket_label(value: str) -> str:
-    return str(Bucket(value).label) if value in Bucket.values else value
+    return _label(Bucket, value)
 
 
 @register.filter
@@ -168,7 +177,7 @@ def timeline_entry(event, currency: str, zone: str) -> SafeString:
     if d.get("rule"):
         parts.append(format_html('<span class="badge">{}: {}</span>', gettext("rule"), rule_label(d["rule"])))
     if event.kind == models.EventKind.CONTACT:
-        parts.append(render_to_string("collections_app/_disclosures.html", {"details": d}))
+        parts.append(disclosures(d))
     reason = ""
     if event.reason:
         reason = format_html('<div class="ev-reason">{}</div>', linebreaksbr(event.display_reason()))
