@@ -33,7 +33,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
-from django.db import connections
+from django.db import connections, router
 from django.db.backends.postgresql.base import ServerBindingCursor
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import Expression, IntegerField, Model, QuerySet
@@ -59,6 +59,7 @@ def bind(params, values: dict) -> tuple:
 
 @dataclass
 class _Compiled:
+    queried: type[Model]  # the queryset's model (the router's choice of database is asked for it)
     db: str
     sql: str | None  # None: the queryset is empty whatever the values (.none())
     params: tuple
@@ -83,7 +84,12 @@ class CompiledRead:
         self._lock = threading.Lock()
 
     def __call__(self, key: Hashable, **values) -> list:
-        compiled = self._get(key)
+        compiled = self._get(key, None)
+        # The database is the router's choice at each call (core.db_routing: a dashboard's reads may go
+        # to the replica): compiled once per key and database.
+        db = router.db_for_read(compiled.queried)
+        if db != compiled.db:
+            compiled = self._get(key, db)
         if compiled.sql is None:
             return []
         connection = connections[compiled.db]
@@ -108,15 +114,17 @@ class CompiledRead:
             found.append(obj)
         return found
 
-    def _get(self, key: Hashable) -> _Compiled:
+    def _get(self, key: Hashable, db: str | None) -> _Compiled:
+        """Compiled for `db` (None: the database the queryset reads when first built)."""
         with self._lock:
-            compiled = self._compiled.get(key)
+            compiled = self._compiled.get((key, db))
             if compiled is not None:
-                self._compiled.move_to_end(key)
+                self._compiled.move_to_end((key, db))
                 return compiled
-        compiled = _compile(self._build(key))
+        queryset = self._build(key)
+        compiled = _compile(queryset if db is None else queryset.using(db))
         with self._lock:
-            self._compiled[key] = compiled
+            self._compiled[(key, db)] = compiled
             while len(self._compiled) > self._keys:
                 self._compiled.popitem(last=False)
         return compiled
@@ -132,7 +140,7 @@ def _compile(queryset: QuerySet) -> _Compiled:
         raise ValueError("CompiledRead reads values_list() of fields (annotations reorder the columns)")
     db = queryset.db
     if queryset.query.is_empty():
-        return _Compiled(db, None, ())
+        return _Compiled(queryset.model, db, None, ())
     compiler = queryset.query.get_compiler(using=db)
     sql, params = compiler.as_sql()
     fields = [column[0] for column in compiler.select[: compiler.col_count]]
@@ -140,11 +148,12 @@ def _compile(queryset: QuerySet) -> _Compiled:
         raise ValueError("CompiledRead does not read composite primary keys")
     converters = compiler.get_converters(fields)
     if tuples:
-        return _Compiled(db=db, sql=sql, params=tuple(params), compiler=compiler, converters=converters)
+        return _Compiled(queryset.model, db, sql, tuple(params), compiler, converters)
     klass_info, select = compiler.klass_info, compiler.select
     fields = klass_info["select_fields"]
     columns = slice(fields[0], fields[-1] + 1)
     return _Compiled(
+        queried=queryset.model,
         db=db,
         sql=sql,
         params=tuple(params),

@@ -119,7 +119,7 @@ def test_postgresql_gets_no_sqlite_options_and_the_default_worker_concurrency():
     env = {"DJANGO_DEBUG": "1", "DATABASE_URL": "postgres://u:p@db.example:5432/x"}
     result = run_django(env, "shell", "-v", "0", "-c", code)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split("\n")[:2] == ["{'options': '-c jit=off'}", "False"]
+    assert result.stdout.split("\n")[:2] == ["{'prepare_threshold': 5, 'options': '-c jit=off'}", "False"]
 
 
 def test_database_and_redis_urls_switch_backends():
@@ -184,7 +184,7 @@ def test_by_default_one_database_with_persistent_connections_and_no_replica():
     shape = database_shape({"DATABASE_URL": POSTGRES})
     assert shape["default"] == {
         "conn_max_age": 60,
-        "options": {"options": "-c jit=off"},
+        "options": {"prepare_threshold": 5, "options": "-c jit=off"},
         "no_server_cursors": False,
         "host": "db.example",
         "mirror": None,
@@ -206,8 +206,9 @@ def test_a_pool_replaces_persistent_connections_on_the_primary_and_the_replica()
     )
     pool = {"min_size": 2, "max_size": 8, "timeout": 5}
     jit = {"options": "-c jit=off"}
-    assert shape["default"]["options"] == {"pool": pool, **jit}
-    assert shape["replica"]["options"] == {"pool": pool, **jit, "connect_timeout": 5}
+    prepared = {"prepare_threshold": 5}  # core.compiled prepares the case page's reads
+    assert shape["default"]["options"] == {"pool": pool, **prepared, **jit}
+    assert shape["replica"]["options"] == {"pool": pool, **prepared, **jit, "connect_timeout": 5}
     for alias in ("default", "replica"):
         assert shape[alias]["conn_max_age"] == 0, "Django refuses persistent connections beside a pool"
 
@@ -219,9 +220,11 @@ def test_a_replica_url_adds_the_replica_alias_that_tests_mirror():
     assert shape["read_replica"] == "replica"
     assert shape["replica"]["host"] == "replica.example"
     assert shape["replica"]["mirror"] == "default", "the test runner never creates a database on a standby"
-    assert shape["replica"]["options"] == {"options": "-c jit=off", "connect_timeout": 5}, (
-        "a replica that is down is given up on soon"
-    )
+    assert shape["replica"]["options"] == {
+        "prepare_threshold": 5,
+        "options": "-c jit=off",
+        "connect_timeout": 5,
+    }, "a replica that is down is given up on soon"
     assert shape["default"]["mirror"] is None
 
 
@@ -229,6 +232,9 @@ def test_behind_pgbouncer_there_are_no_server_side_cursors():
     shape = database_shape({"DATABASE_URL": POSTGRES, "DATABASE_PGBOUNCER": "1"})
     assert shape["default"]["no_server_cursors"] is True
     assert shape["default"]["conn_max_age"] == 60
+    # A prepared statement lives on one server connection: none behind a transaction-mode pool.
+    assert "prepare_threshold" not in shape["default"]["options"]
+    assert database_shape({"DATABASE_URL": POSTGRES})["default"]["options"]["prepare_threshold"] == 5
 
 
 @pytest.mark.parametrize(

@@ -90,6 +90,24 @@ def test_reads_in_the_replica_context_go_to_the_replica_and_writes_to_the_primar
     assert seen.on_replica() == []
 
 
+@pytest.mark.django_db(transaction=True, databases=[DEFAULT_DB_ALIAS, REPLICA])
+def test_a_compiled_read_follows_the_routers_choice_at_each_call(with_replica, shipped_data, team_a):
+    """core.compiled compiles once per key and database: a read first compiled on the primary goes to the
+    replica inside the context, and back to the primary outside it."""
+    from core.compiled import CompiledRead, Param
+
+    case = case_on(bank_today(), team=team_a)
+    read = CompiledRead(lambda key: Case.objects.select_related("account").filter(pk=Param("case")))
+    with Both() as seen:
+        assert read(None, case=case.pk)[0]._state.db == DEFAULT_DB_ALIAS
+        with replica_context():
+            found = read(None, case=case.pk)
+        assert read(None, case=case.pk)[0].pk == case.pk
+    assert found[0].pk == case.pk and found[0]._state.db == REPLICA
+    assert found[0].account._state.db == REPLICA
+    assert len(seen.on_replica()) == 1 and len(seen.on_default()) == 2
+
+
 def test_the_replica_is_never_migrated():
     router = ReplicaRouter()
     assert router.allow_migrate(REPLICA, "collections_app") is False
