@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -90,6 +91,8 @@ def run(options: Options, only: dict[str, list[str] | None], out) -> list[Result
         results += claim.measure(
             out=out, as_of=as_of, seconds=options.claim_seconds, agent_counts=options.agents
         )
+    if {"pages", "api", "panels"} & set(only):
+        settle(out)
     if "pages" in only:
         results += web.measure_pages(out=out, repeat=options.requests)
     if "api" in only:
@@ -99,3 +102,29 @@ def run(options: Options, only: dict[str, list[str] | None], out) -> list[Result
     if "import" in only:
         results += imports.measure(out=out, rows=options.import_rows, as_of=as_of)
     return results
+
+
+SETTLE_SECONDS = 300
+
+
+def settle(out, *, limit: float = SETTLE_SECONDS) -> float:
+    """Wait (up to `limit` seconds) until no autovacuum worker runs on this database: after the night's
+    million updates it vacuums the case and account tables for minutes, taking a core of two from
+    whichever side of an interleaved web measure it lands on. Returns the seconds waited (printed)."""
+    if connection.vendor != "postgresql":
+        return 0.0
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE backend_type = 'autovacuum worker' AND datname = current_database()"
+            )
+            (running,) = cursor.fetchone()
+        if not running:
+            break
+        time.sleep(2)
+    waited = time.monotonic() - started
+    if waited >= 1:
+        out(f"  waited {waited:.0f} s for autovacuum to finish before the web measures")
+    return waited

@@ -6,6 +6,7 @@ really finds a case handed to a second agent while a first one held it."""
 
 import io
 import json
+import time
 from datetime import timedelta
 
 import pytest
@@ -27,7 +28,7 @@ from collections_app.models import (
 )
 from collections_app.services import kernel
 from core import chains
-from demo.bench import claim, nightly_sql
+from demo.bench import claim, nightly_sql, runner
 from demo.bench.report import CLAIM, CLAIM_PACED, Result
 from demo.bench.timing import timed_rolled_back
 from tests.factories import UserFactory
@@ -386,3 +387,12 @@ def test_a_next_case_round_fails_on_a_double_claim_or_a_slow_press():
     assert Result("claim:16 agents", 900, 1000, "claims/s", CLAIM, True, value=1).verdict == "FAIL"
     assert Result("claim:paced 16 agents", 12.0, 11.0, "ms (p99)", CLAIM_PACED).verdict == "PASS"
     assert Result("claim:paced 16 agents", 25.0, 22.0, "ms (p99)", CLAIM_PACED).verdict == "FAIL"
+
+
+def test_the_web_measures_start_at_once_when_no_autovacuum_runs():
+    """settle asks pg_stat_activity for this database's autovacuum workers (none on the test database):
+    a query that failed or a loop that waited regardless would show here."""
+    said = []
+    started = time.monotonic()
+    assert runner.settle(said.append, limit=30) < 1
+    assert time.monotonic() - started < 5 and said == []
