@@ -717,7 +717,11 @@ def contactability_roll(*, now: datetime | None = None, policies: PolicyBook | N
     jurisdiction = "account__cardholder__jurisdiction"
     due = Case.objects.filter(state__in=OPEN_STATES, contactable_until__lte=now)
     rolled = 0
-    for code, zones_text in due.values_list(jurisdiction, "contact_zones").distinct().order_by():
+    # Most runs (beat, every few minutes) find no window closed: one probe of case_contact_until_idx
+    # answers that, where the grouping query was planned for the rows the statistics expect (thousands,
+    # in parallel workers: 15 ms for nothing at a million cases).
+    groups = due.values_list(jurisdiction, "contact_zones").distinct().order_by() if due.exists() else ()
+    for code, zones_text in groups:
         rules = rules_for(code or DEFAULT_JURISDICTION, policies=policies)
         zones = policy.resolve_zones(rules, zones_text.split(",") if zones_text else ())
         opens = policy.next_allowed_time(rules, zones, now)
