@@ -182,7 +182,8 @@ class PreparingCursor(ServerBindingCursor):
 
 def _cursor(connection):
     """A cursor of `connection` through Django's wrappers (logged, counted, execute wrappers applied):
-    on PostgreSQL one that binds parameters server-side and prepares what it runs."""
+    on PostgreSQL one that binds parameters server-side and prepares what it runs (where the connection
+    takes prepared statements), else Django's own."""
     connection.ensure_connection()
     if not _prepares(connection):
         return connection.cursor()
