@@ -39,10 +39,10 @@ def disclosures(details) -> SafeString | str:
         return ""
     parts = []
     if given:
-        text = f"{gettext('Statements given:')} {statement_labels(given)}"
+        text = "{} {}".format(gettext("Statements given:"), statement_labels(given))
         parts.append(format_html('<span class="disclosures-given">{}</span>', text))
     if missing:
-        text = f"{gettext('Required statements not ticked:')} {statement_labels(missing)}"
+        text = "{} {}".format(gettext("Required statements not ticked:"), statement_labels(missing))
         parts.append(
             format_html(' <span class="badge badge-bad" data-testid="missing-disclosures">{}</span>', text)
         )
